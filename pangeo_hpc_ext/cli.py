@@ -1,0 +1,41 @@
+"""The `pangeo-hpc` command. Each subcommand lives in its own module and registers its parser."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# Each module exposes `register(subparsers)`, adding its parsers with `set_defaults(func=...)`;
+# `func(args)` returns the process exit code.
+COMMAND_MODULES = (
+    "pangeo_hpc_ext.demo",
+    "pangeo_hpc_ext.labjob",
+    "pangeo_hpc_ext.doctor",
+    "pangeo_hpc_ext.lsfsim.command",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pangeo-hpc",
+        description="Jupyter and Dask on batch-scheduled HPC systems.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
