@@ -1,16 +1,364 @@
-"""`pangeo-hpc doctor`: a pass/fail table of what an HPC user's setup needs."""
+"""`pangeo-hpc doctor`: a pass/fail table of what an HPC user's setup needs, each fail with its fix.
+
+Checks what breaks the seed's recipe in practice: LSF commands missing on PATH, memory requests in
+the wrong unit (dask-jobqueue writes `-M` in lsf.conf's LSF_UNIT_FOR_LIMITS), a profile naming a
+network interface (ib0) this host lacks, no dask jobqueue config, the proxy or our extension not
+enabled, and Jupyter security weakened by hand (allow_origin='*', ip='0.0.0.0').
+"""
 
 from __future__ import annotations
 
 import argparse
-import sys
+import json
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from importlib import metadata
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any
+
+from . import labjob_lsf as lsf
+
+LSF_ALL_COMMANDS = ("bsub", "bjobs", "bkill", "bqueues", "bhosts", "lsid")
+EXTENSION_MODULE = "pangeo_hpc_ext"
+LABEXTENSION_NAME = "pangeo-hpc-ext"
+# Older jupyter-server-proxy releases have CVE-2024-28179 and CVE-2022-21697.
+PROXY_MIN_VERSION = (4, 2)
+OPEN_ADDRESSES = ("0.0.0.0", "::", "*")
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    doctor = subparsers.add_parser("doctor", help="check scheduler commands and configuration")
-    doctor.set_defaults(func=_not_ready)
+    doctor = subparsers.add_parser(
+        "doctor",
+        help="check scheduler commands, lsf.conf units, interfaces and Jupyter setup",
+        description="Print a pass/fail table of what pangeo-hpc needs; exit 1 on any fail.",
+    )
+    doctor.add_argument("--scheduler", choices=["lsf"], default="lsf")
+    doctor.add_argument("--json", action="store_true", help="print the checks as JSON")
+    doctor.set_defaults(func=run_doctor)
 
 
-def _not_ready(args: argparse.Namespace) -> int:
-    print("pangeo-hpc doctor: not implemented yet", file=sys.stderr)
-    return 2
+def run_doctor(args: argparse.Namespace) -> int:
+    checks = list(all_checks())
+    if args.json:
+        print(json.dumps({"ok": all(c.ok for c in checks), "checks": [asdict(c) for c in checks]}))
+    else:
+        print(render(checks))
+    return 0 if all(check.ok for check in checks) else 1
+
+
+def render(checks: list[Check]) -> str:
+    width = max(len(check.name) for check in checks) + 2
+    lines = [f"{'CHECK':<{width}}RESULT  DETAIL"]
+    for check in checks:
+        lines.append(f"{check.name:<{width}}{'PASS' if check.ok else 'FAIL':<8}{check.detail}")
+        if not check.ok and check.fix:
+            lines.append(f"{'':<{width}}{'':<8}fix: {check.fix}")
+    failed = sum(not check.ok for check in checks)
+    lines.append("")
+    lines.append(f"{len(checks)} checks, {failed} failed." if failed else "All checks passed.")
+    return "\n".join(lines)
+
+
+def all_checks() -> Iterator[Check]:
+    jupyter_config, config_error = _jupyter_server_config()
+    checkers: list[Callable[[], Check | None]] = [
+        check_scheduler_commands,
+        check_scheduler_answers,
+        check_lsf_units,
+        lambda: check_interfaces(jupyter_config),
+        check_jobqueue_config,
+        check_server_proxy,
+        check_our_extension,
+        lambda: check_jupyter_security(jupyter_config, config_error),
+    ]
+    for checker in checkers:
+        try:
+            check = checker()
+        except Exception as exc:  # a broken check is a fail to report, not a crash
+            check = Check(getattr(checker, "__name__", "check"), False, f"check crashed: {exc!r}")
+        if check is not None:
+            yield check
+
+
+def check_scheduler_commands() -> Check:
+    missing = lsf.missing_commands(LSF_ALL_COMMANDS)
+    if missing:
+        return Check(
+            "LSF commands on PATH",
+            False,
+            f"missing: {' '.join(missing)}",
+            "load LSF first (`module load lsf` or `source $LSF_ENVDIR/profile.lsf`) and run "
+            "this on a login node of the cluster",
+        )
+    where = sorted({str(Path(shutil.which(name) or "").parent) for name in LSF_ALL_COMMANDS})
+    return Check(
+        "LSF commands on PATH", True, f"{' '.join(LSF_ALL_COMMANDS)} in {', '.join(where)}"
+    )
+
+
+def check_scheduler_answers() -> Check | None:
+    if lsf.missing_commands(("lsid",)):
+        return None
+    try:
+        proc = subprocess.run(["lsid"], capture_output=True, text=True, timeout=30, check=False)
+    except subprocess.TimeoutExpired:
+        return Check("LSF answers (lsid)", False, "lsid did not answer in 30 s", _ask_admins())
+    first = next((line for line in proc.stdout.splitlines() if "cluster name" in line), "")
+    if proc.returncode != 0:
+        text = (proc.stderr or proc.stdout).strip().splitlines()
+        return Check(
+            "LSF answers (lsid)", False, f"lsid exit {proc.returncode}: {text[-1:]}", _ask_admins()
+        )
+    return Check("LSF answers (lsid)", True, first.strip() or "lsid answered")
+
+
+def _ask_admins() -> str:
+    return "LSF's daemons do not answer from this host; ask your HPC admins"
+
+
+def check_lsf_units() -> Check:
+    name = "lsf.conf units vs memory"
+    conf = lsf.lsf_conf_path()
+    jq_units = _dask_config("jobqueue.lsf.lsf-units")
+    memory = _dask_config("jobqueue.lsf.memory")
+    if conf is None:
+        return Check(
+            name,
+            False,
+            "no lsf.conf: LSF_ENVDIR is unset and /etc/lsf.conf is missing, so dask-jobqueue "
+            "writes -M in KB whatever the cluster uses",
+            "export LSF_ENVDIR=<directory holding lsf.conf> (`source <LSF_TOP>/conf/profile.lsf` "
+            "sets it)",
+        )
+    unit = lsf.unit_for_limits(conf)
+    effective = unit or "KB"
+    shown = f"LSF_UNIT_FOR_LIMITS={unit}" if unit else "LSF_UNIT_FOR_LIMITS unset (KB)"
+    if jq_units and str(jq_units).upper()[0] != effective[0]:
+        return Check(
+            name,
+            False,
+            f"{conf} has {shown} but dask config jobqueue.lsf.lsf-units is {jq_units!r}: "
+            "memory requests would be off by a factor of 1024 or more",
+            f"set jobqueue.lsf.lsf-units to {effective} (or remove it) in your dask config",
+        )
+    detail = f"{shown} in {conf}"
+    if memory:
+        from dask.utils import parse_bytes
+
+        limit = lsf.memory_in_units(parse_bytes(str(memory)), effective)
+        detail += f"; memory {memory!r} is requested as -M {limit} ({effective})"
+    return Check(name, True, detail)
+
+
+def check_interfaces(jupyter_config: dict[str, Any]) -> Check:
+    import psutil
+
+    named = _named_interfaces(jupyter_config)
+    present = sorted(psutil.net_if_addrs())
+    if not named:
+        return Check(
+            "network interface", True, "no profile names one (dask picks the default route)"
+        )
+    missing = {where: iface for where, iface in named.items() if iface not in present}
+    if missing:
+        listing = ", ".join(f"{iface!r} ({where})" for where, iface in missing.items())
+        return Check(
+            "network interface",
+            False,
+            f"{listing} not on this host; it has {', '.join(present)}",
+            "name an interface the nodes have (compute nodes may differ from this host: run "
+            "`pangeo-hpc doctor` inside a job to see theirs), e.g. set jobqueue.lsf.interface",
+        )
+    names = ", ".join(f"{iface} ({where})" for where, iface in named.items())
+    return Check("network interface", True, f"{names} present")
+
+
+def _named_interfaces(jupyter_config: dict[str, Any]) -> dict[str, str]:
+    named: dict[str, str] = {}
+    worker = _dask_config("jobqueue.lsf.interface")
+    if worker:
+        named["jobqueue.lsf.interface"] = str(worker)
+    scheduler = (_dask_config("jobqueue.lsf.scheduler-options") or {}).get("interface")
+    if scheduler:
+        named["jobqueue.lsf.scheduler-options"] = str(scheduler)
+    profiles = jupyter_config.get("PangeoHPC", {}).get("profiles", {}) or {}
+    for profile, spec in profiles.items():
+        iface = (spec or {}).get("defaults", {}).get("interface")
+        if iface:
+            named[f"profile {profile}"] = str(iface)
+    return named
+
+
+def check_jobqueue_config() -> Check:
+    import dask.config
+
+    name = "dask jobqueue config"
+    files = [
+        path
+        for directory in dask.config.paths
+        for path in _yaml_files(Path(directory))
+        if "jobqueue" in (_load_yaml(path) or {})
+    ]
+    cores = _dask_config("jobqueue.lsf.cores")
+    memory = _dask_config("jobqueue.lsf.memory")
+    example = (
+        "write ~/.config/dask/jobqueue.yaml with `jobqueue: {lsf: {cores: 8, memory: 20GB, "
+        "queue: general, walltime: '01:00', interface: ib0}}`"
+    )
+    if not files:
+        return Check(name, False, f"no jobqueue section in {', '.join(dask.config.paths)}", example)
+    if cores is None or memory is None:
+        unset = " and ".join(k for k, v in (("cores", cores), ("memory", memory)) if v is None)
+        return Check(
+            name, False, f"jobqueue.lsf {unset} not set ({', '.join(map(str, files))})", example
+        )
+    return Check(
+        name, True, f"lsf: cores={cores} memory={memory} from {', '.join(map(str, files))}"
+    )
+
+
+def _yaml_files(directory: Path) -> list[Path]:
+    if directory.is_file():
+        return [directory]
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml", ".json"))
+
+
+def _load_yaml(path: Path) -> dict | None:
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _dask_config(key: str) -> Any:
+    import dask.config
+
+    # dask-jobqueue's defaults leave cores/memory None; importing it registers them.
+    import dask_jobqueue  # noqa: F401
+
+    return dask.config.get(key, default=None)
+
+
+def _enabled_server_extensions() -> dict[str, bool]:
+    from jupyter_core.paths import jupyter_config_path
+    from jupyter_server.extension.config import ExtensionConfigManager
+
+    manager = ExtensionConfigManager(read_config_path=jupyter_config_path())
+    return manager.get_jpserver_extensions()
+
+
+def check_server_proxy() -> Check:
+    name = "jupyter-server-proxy"
+    if find_spec("jupyter_server_proxy") is None:
+        return Check(name, False, "not installed", "pip install 'jupyter-server-proxy>=4.2'")
+    version = metadata.version("jupyter-server-proxy")
+    if _version_tuple(version) < PROXY_MIN_VERSION:
+        return Check(
+            name,
+            False,
+            f"{version} has known vulnerabilities (CVE-2024-28179, CVE-2022-21697)",
+            "pip install -U 'jupyter-server-proxy>=4.2'",
+        )
+    if not _enabled_server_extensions().get("jupyter_server_proxy"):
+        return Check(
+            name,
+            False,
+            f"{version} installed but not enabled as a server extension",
+            "jupyter server extension enable --user jupyter_server_proxy",
+        )
+    return Check(name, True, f"{version}, enabled")
+
+
+def check_our_extension() -> Check:
+    from jupyter_core.paths import jupyter_path
+
+    name = "pangeo-hpc-ext extension"
+    problems: list[str] = []
+    fixes: list[str] = []
+    if not _enabled_server_extensions().get(EXTENSION_MODULE):
+        problems.append("server extension not enabled")
+        fixes.append(f"jupyter server extension enable --user {EXTENSION_MODULE}")
+    found = [
+        Path(root) / LABEXTENSION_NAME
+        for root in jupyter_path("labextensions")
+        if (Path(root) / LABEXTENSION_NAME / "package.json").is_file()
+    ]
+    if not found:
+        problems.append("labextension not installed")
+        fixes.append("pip install --force-reinstall pangeo-hpc-ext (the wheel ships it)")
+    if problems:
+        return Check(name, False, "; ".join(problems), "; ".join(fixes))
+    return Check(name, True, f"server extension enabled; labextension in {found[0]}")
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    parts = []
+    for piece in version.split(".")[:3]:
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        parts.append(int(digits or 0))
+    return tuple(parts)
+
+
+def _jupyter_server_config() -> tuple[dict[str, Any], str]:
+    """The user's merged jupyter_server config (lowest priority first), and any load error."""
+    from jupyter_core.paths import jupyter_config_path
+    from traitlets.config import Config
+    from traitlets.config.loader import JSONFileConfigLoader, PyFileConfigLoader
+
+    merged = Config()
+    errors = []
+    for directory in reversed(jupyter_config_path()):
+        for filename, loader_class in (
+            ("jupyter_server_config.json", JSONFileConfigLoader),
+            ("jupyter_server_config.py", PyFileConfigLoader),
+        ):
+            if not (Path(directory) / filename).is_file():
+                continue
+            try:
+                merged.merge(loader_class(filename, path=directory).load_config())
+            except Exception as exc:  # the user's config file is theirs; report, don't crash
+                errors.append(f"{Path(directory) / filename}: {exc}")
+    return merged, "; ".join(errors)
+
+
+def check_jupyter_security(config: dict[str, Any], load_error: str) -> Check:
+    name = "Jupyter security settings"
+    if load_error:
+        return Check(name, False, f"cannot read Jupyter config: {load_error}", "fix that file")
+    weakened = []
+    for section in ("ServerApp", "NotebookApp"):
+        settings = config.get(section, {})
+        if settings.get("allow_origin") == "*":
+            weakened.append(f"{section}.allow_origin='*'")
+        if settings.get("ip") in OPEN_ADDRESSES:
+            weakened.append(f"{section}.ip={settings.get('ip')!r}")
+        if settings.get("token") == "" or settings.get("disable_check_xsrf"):
+            weakened.append(f"{section} token/xsrf protection off")
+    identity = config.get("IdentityProvider", {})
+    if identity.get("token") == "":
+        weakened.append("IdentityProvider.token=''")
+    if weakened:
+        return Check(
+            name,
+            False,
+            ", ".join(weakened),
+            "remove these lines from your jupyter_server_config: `pangeo-hpc lab` keeps the "
+            "token and binds the node's own address; the ssh tunnel makes them unnecessary",
+        )
+    return Check(name, True, "token auth on, no allow_origin='*', no ip='0.0.0.0'")
