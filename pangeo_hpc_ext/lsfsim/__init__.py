@@ -1,0 +1,50 @@
+"""A faithful LSF emulator: bsub/bjobs/bkill/bqueues/bhosts/lsid running jobs as local processes.
+
+It is only ever used through shim executables put on PATH (`pangeo-hpc lsfsim shims DIR`, or
+`environment()` for tests, demos and benchmarks). Test/benchmark knobs read from each command's
+environment: LSFSIM_HOME, LSFSIM_SLOTS, LSFSIM_SUBMIT_DELAY, LSFSIM_SUBMIT_FAIL and
+LSFSIM_MINUTE_SECONDS (seconds per minute of -W/RUNLIMIT, to test walltimes quickly).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def environment(
+    home: Path,
+    shim_dir: Path,
+    *,
+    slots: int | None = None,
+    submit_delay: float | None = None,
+    submit_fail: bool | str | None = None,
+    minute_seconds: float | None = None,
+    base_path: str | None = None,
+) -> dict[str, str]:
+    """Write shims and default config (if missing); return the variables to add to a process env."""
+    from .config import conf_dir, ensure_config
+    from .shims import write_shims
+
+    home = Path(home).resolve()
+    shim_dir = Path(shim_dir).resolve()
+    write_shims(shim_dir)
+    ensure_config(home)
+    path = base_path if base_path is not None else os.environ.get("PATH", "")
+    env = {
+        "PATH": f"{shim_dir}{os.pathsep}{path}" if path else str(shim_dir),
+        "LSFSIM_HOME": str(home),
+        "LSF_ENVDIR": str(conf_dir(home)),
+    }
+    if slots is not None:
+        env["LSFSIM_SLOTS"] = str(slots)
+    if submit_delay is not None:
+        env["LSFSIM_SUBMIT_DELAY"] = str(submit_delay)
+    if submit_fail:
+        env["LSFSIM_SUBMIT_FAIL"] = submit_fail if isinstance(submit_fail, str) else "1"
+    if minute_seconds is not None:
+        env["LSFSIM_MINUTE_SECONDS"] = str(minute_seconds)
+    return env
+
+
+__all__ = ["environment"]

@@ -1,0 +1,365 @@
+"""bjobs: the default table, -w, -a, -u, job IDs, -noheader, -o "fields delimiter='c'" and -json."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from .config import home, user_name
+from .state import ACTIVE, FINISHED, TERM_TEXT, Job, jobs_sorted, read_state
+
+HEADER = "JOBID   USER    STAT  QUEUE      FROM_HOST   EXEC_HOST   JOB_NAME   SUBMIT_TIME"
+# Continuation lines for further execution hosts line up under EXEC_HOST (OL exechostfmt "%45s%-s").
+EXEC_HOST_INDENT = 45
+
+# Default column widths of `bjobs -o` fields given without a width (IBM's -o field table).
+FIELD_WIDTHS = {
+    "jobid": 7,
+    "stat": 5,
+    "user": 7,
+    "queue": 10,
+    "job_name": 10,
+    "proj_name": 11,
+    "from_host": 11,
+    "exec_host": 11,
+    "first_host": 11,
+    "nexec_host": 10,
+    "submit_time": 15,
+    "start_time": 15,
+    "finish_time": 16,
+    "run_time": 15,
+    "runtimelimit": 12,
+    "time_left": 11,
+    "exit_code": 10,
+    "exit_reason": 50,
+    "nreq_slot": 10,
+    "nalloc_slot": 10,
+    "slots": 5,
+    "pend_reason": 11,
+    "pend_time": 12,
+    "sub_cwd": 10,
+    "output_file": 11,
+    "error_file": 10,
+    "command": 15,
+    "pids": 20,
+    "memlimit": 10,
+    "max_mem": 15,
+    "mem": 15,
+    "alloc_slot": 20,
+    "cpu_used": 10,
+    "jobindex": 8,
+    "user_group": 15,
+    "interactive": 11,
+    "exec_cwd": 10,
+    "exec_home": 10,
+    "min_req_proc": 12,
+    "max_req_proc": 12,
+    "job_description": 17,
+}
+FIELD_ALIASES = {"id": "jobid", "name": "job_name", "proj": "proj_name", "project": "proj_name"}
+
+
+def lsf_time(stamp: float | None) -> str:
+    """ctime() characters 4-15: 'Nov  5 09:03' (day space-padded)."""
+    if not stamp:
+        return ""
+    return time.ctime(stamp)[4:16]
+
+
+def truncate_name(name: str, width: int = 10) -> str:
+    return name if len(name) <= width else "*" + name[-(width - 1) :]
+
+
+def run_seconds(job: Job, now: float) -> int:
+    if not job.get("start_time"):
+        return 0
+    end = job.get("finish_time") or now
+    return max(int(end - job["start_time"]), 0)
+
+
+def field_value(job: Job, field: str, now: float) -> str:
+    """The value of one -o field; "" when LSF has nothing to show."""
+    status = job["status"]
+    if field == "jobid":
+        return str(job["id"])
+    if field == "stat":
+        return status
+    if field == "user":
+        return job["user"]
+    if field == "queue":
+        return job["queue"]
+    if field == "job_name":
+        return job["name"]
+    if field == "proj_name":
+        return job.get("project") or "default"
+    if field == "from_host":
+        return job["from_host"]
+    if field in ("exec_host", "alloc_slot"):
+        return ":".join(job.get("hosts") or [])
+    if field == "first_host":
+        return (job.get("hosts") or [""])[0]
+    if field == "nexec_host":
+        return str(len(set(job.get("hosts") or []))) if job.get("hosts") else ""
+    if field == "submit_time":
+        return lsf_time(job["submit_time"])
+    if field == "start_time":
+        return lsf_time(job.get("start_time"))
+    if field == "finish_time":
+        return lsf_time(job.get("finish_time"))
+    if field == "run_time":
+        return f"{run_seconds(job, now)} second(s)"
+    if field == "runtimelimit":
+        limit = job.get("runlimit_min")
+        return f"{float(limit):.1f}" if limit else ""
+    if field == "time_left":
+        limit = job.get("runlimit_min")
+        if status != "RUN" or not limit:
+            return ""
+        left = max(int(limit * job["minute_seconds"] - (now - job["start_time"])), 0)
+        # Shown in emulated minutes so that it agrees with RUNTIMELIMIT.
+        minutes = left * 60 // max(int(job["minute_seconds"]), 1) // 60
+        return f"{minutes // 60}:{minutes % 60:02d} L"
+    if field == "exit_code":
+        # DONE jobs show no exit code (choice: LSF reports exit codes only for EXIT jobs).
+        code = job.get("exit_code")
+        return str(code) if status == "EXIT" and code not in (None, 0) else ""
+    if field == "exit_reason":
+        reason = job.get("exit_reason")
+        return f"{reason}: {TERM_TEXT.get(reason, '')}" if reason and status in FINISHED else ""
+    if field in ("nreq_slot", "slots", "min_req_proc", "max_req_proc"):
+        return str(job["nslots"])
+    if field == "nalloc_slot":
+        return str(len(job.get("hosts") or [])) if job.get("hosts") else ""
+    if field == "pend_reason":
+        return (job.get("pend_reason") or "") if status == "PEND" else ""
+    if field == "pend_time":
+        start = job.get("start_time") or now
+        return f"{max(int(start - job['submit_time']), 0)} second(s)"
+    if field in ("sub_cwd", "exec_cwd"):
+        return job["cwd"]
+    if field == "exec_home":
+        return job.get("exec_home") or ""
+    if field == "output_file":
+        return job.get("output") or ""
+    if field == "error_file":
+        return job.get("error") or ""
+    if field == "command":
+        return job["command"] if job.get("argv") else job["name"]
+    if field == "pids":
+        return str(job["pid"]) if job.get("pid") and status == "RUN" else ""
+    if field == "memlimit":
+        kb = job.get("memlimit_kb")
+        return f"{kb / 1024:.0f} M" if kb else ""
+    if field == "jobindex":
+        return "0"
+    if field == "interactive":
+        return "Y" if job.get("interactive") else "N"
+    return ""
+
+
+def parse_format(spec: str) -> tuple[list[tuple[str, int | None, bool]], str | None]:
+    """'jobid stat:-8 exec_host delimiter=\'^\'' -> [(field, width, right_justified)], delimiter."""
+    fields: list[tuple[str, int | None, bool]] = []
+    delimiter = None
+    for word in spec.split():
+        if word.lower().startswith("delimiter="):
+            delimiter = word.split("=", 1)[1].strip("'\"")
+            continue
+        name, _, rest = word.partition(":")
+        name = FIELD_ALIASES.get(name.lower(), name.lower())
+        width = None
+        right = False
+        if rest:
+            size = rest.split(":")[0]
+            right = size.startswith("-")
+            if size.strip("-").isdigit():
+                width = int(size.strip("-"))
+        if name not in FIELD_WIDTHS:
+            raise ValueError(word.partition(":")[0])
+        fields.append((name, width, right))
+    return fields, delimiter
+
+
+def format_cell(name: str, value: str, width: int | None, right: bool) -> str:
+    if width is not None and len(value) > width:
+        value = truncate_name(value, width) if name == "job_name" else value[:width]
+    size = width if width is not None else FIELD_WIDTHS.get(name, 0)
+    return value.rjust(size) if right else value.ljust(size)
+
+
+def default_rows(jobs: list[Job], wide: bool) -> list[str]:
+    lines = []
+    for job in jobs:
+        hosts = (job.get("hosts") or []) if job["status"] != "PEND" else []
+        if wide:
+            lines.append(
+                f"{job['id']:<7d} {job['user']:<7s} {job['status']:<5.5s} {job['queue']:<10s} "
+                f"{job['from_host']:<11s} {':'.join(hosts):<11s} {job['name']:<10s} "
+                f"{lsf_time(job['submit_time'])}"
+            )
+            continue
+        first = hosts[0] if hosts else ""
+        lines.append(
+            f"{job['id']:<7d} {job['user']:<7.7s} {job['status']:<5.5s} {job['queue']:<10.10s} "
+            f"{job['from_host']:<11.11s} {first:<11.11s} {truncate_name(job['name']):<10.10s} "
+            f"{lsf_time(job['submit_time'])}"
+        )
+        for host in hosts[1:]:
+            lines.append(" " * EXEC_HOST_INDENT + host)
+    return lines
+
+
+def order(jobs: list[Job]) -> list[Job]:
+    # Running (and suspended) jobs first, then pending, then finished, each by job ID.
+    rank = {"RUN": 0, "USUSP": 0, "SSUSP": 0, "PSUSP": 1, "PEND": 1, "DONE": 2, "EXIT": 2}
+    return sorted(jobs, key=lambda job: (rank.get(job["status"], 3), job["id"]))
+
+
+def main(args: list[str]) -> int:
+    show_all = wide = noheader = as_json = False
+    fmt = None
+    user: str | None = None
+    queue: str | None = None
+    states: set[str] | None = None
+    ids: list[str] = []
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        if arg in ("-o", "-u", "-q") and index + 1 < len(args):
+            value = args[index + 1]
+            if arg == "-o":
+                fmt = value
+            elif arg == "-u":
+                user = value
+            else:
+                queue = value
+            index += 2
+            continue
+        if arg == "-a":
+            show_all = True
+        elif arg == "-w":
+            wide = True
+        elif arg == "-noheader":
+            noheader = True
+        elif arg == "-json":
+            as_json = True
+        elif arg == "-r":
+            states = {"RUN"}
+        elif arg == "-p":
+            states = {"PEND", "PSUSP"}
+        elif arg == "-s":
+            states = {"PSUSP", "USUSP", "SSUSP"}
+        elif arg == "-d":
+            states = {"DONE", "EXIT"}
+        elif arg in ("-X", "-l", "-W", "-UF", "-hms"):
+            pass  # accepted, the emulator prints its normal layout
+        elif arg.startswith("-"):
+            print(f"bjobs: illegal option -- {arg[1:]}", file=sys.stderr)
+            return 255
+        else:
+            ids.append(arg)
+        index += 1
+
+    fields: list[tuple[str, int | None, bool]] = []
+    delimiter = None
+    if fmt is not None:
+        try:
+            fields, delimiter = parse_format(fmt)
+        except ValueError as error:
+            print(f"{error}: Illegal field.", file=sys.stderr)
+            return 255
+    elif as_json:
+        print("The -json option must be used together with the -o option.", file=sys.stderr)
+        return 255
+
+    state = read_state(home())
+    now = time.time()
+    errors: list[str] = []
+    found: list[Job] = []
+    json_records: list[dict[str, str]] = []
+    if ids:
+        for raw in ids:
+            job = state["jobs"].get(str(int(raw))) if raw.isdigit() else None
+            if job is None:
+                errors.append(f"Job <{raw}> is not found")
+                json_records.append({"JOBID": raw, "ERROR": f"Job <{raw}> is not found"})
+            else:
+                found.append(job)
+                json_records.append({})
+    else:
+        me = user_name()
+        for job in jobs_sorted(state):
+            if user != "all" and job["user"] != (user or me):
+                continue
+            if queue is not None and job["queue"] != queue:
+                continue
+            if states is not None:
+                if job["status"] not in states:
+                    continue
+            elif not show_all and job["status"] not in ACTIVE:
+                continue
+            found.append(job)
+        found = order(found)
+
+    if as_json:
+        import json
+
+        records = []
+        jobs_iter = iter(found)
+        if ids:
+            for record in json_records:
+                if record:
+                    records.append(record)
+                else:
+                    job = next(jobs_iter)
+                    records.append({n.upper(): field_value(job, n, now) for n, _, _ in fields})
+        else:
+            records = [{n.upper(): field_value(job, n, now) for n, _, _ in fields} for job in found]
+        document = {"COMMAND": "bjobs", "JOBS": len(records), "RECORDS": records}
+        sys.stdout.write(json.dumps(document, indent=2, separators=(",", ":")) + "\n")
+    elif found:
+        out: list[str] = []
+        if fields:
+            if not noheader:
+                names = [n.upper() for n, _, _ in fields]
+                if delimiter is not None:
+                    out.append(delimiter.join(names))
+                else:
+                    cells = [format_cell(n, n.upper(), w, r) for (n, w, r) in fields]
+                    out.append(" ".join(cells).rstrip())
+            for job in found:
+                values = [field_value(job, n, now) or "-" for n, _, _ in fields]
+                if delimiter is not None:
+                    out.append(delimiter.join(values))
+                else:
+                    pairs = zip(fields, values, strict=True)
+                    cells = [format_cell(n, v, w, r) for (n, w, r), v in pairs]
+                    out.append(" ".join(cells).rstrip())
+        else:
+            if not noheader:
+                out.append(HEADER)
+            out.extend(default_rows(found, wide))
+        sys.stdout.write("\n".join(out) + "\n")
+    sys.stdout.flush()
+
+    if not as_json:
+        for message in errors:
+            print(message, file=sys.stderr)
+    if not found and not ids:
+        if states == {"DONE", "EXIT"}:
+            message = "No DONE/EXIT job found"
+        elif states == {"RUN"}:
+            message = "No running job found"
+        elif states == {"PEND", "PSUSP"}:
+            message = "No pending job found"
+        elif states is not None:
+            message = "No suspended job found"
+        else:
+            message = "No job found" if show_all else "No unfinished job found"
+        if queue is not None:
+            message += f" in queue <{queue}>"
+        if not as_json:
+            print(message, file=sys.stderr)
+        return 0
+    # Default LSB_BJOBS_CONSISTENT_EXIT_CODE=N: 255 only when known and unknown IDs are mixed.
+    return 255 if errors and found else 0

@@ -1,0 +1,147 @@
+"""bkill: end jobs (SIGINT now; the job's supervisor follows with SIGTERM and SIGKILL)."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from pathlib import Path
+
+from .config import ensure_config, home, user_name
+from .state import ACTIVE, FINISHED, finish_job, jobs_sorted, kill_group, locked_state, schedule
+
+USAGE = (
+    "Usage: bkill [-h] [-V] [-l] [-b] [-r] [-s signal_value | signal_name] [-m host_name]\n"
+    "             [-q queue_name] [-u user_name | -u all] [-J job_name]\n"
+    '             [jobId | "jobId[idxList]" ...]'
+)
+
+
+def request_kill(base: Path, job_id: int, reason: str = "TERM_OWNER") -> str:
+    """Mark and signal one job; returns "terminated", "finished" or "missing"."""
+    with locked_state(base) as state:
+        job = state["jobs"].get(str(job_id))
+        if job is None:
+            return "missing"
+        return _kill_locked(base, state, job, reason)
+
+
+def _kill_locked(base: Path, state: dict, job: dict, reason: str) -> str:
+    if job["status"] in FINISHED:
+        return "finished"
+    if job["status"] == "PEND":
+        # Never started: nothing to signal, it ends at once.
+        finish_job(job, "EXIT", None, reason)
+        schedule(base, state)
+        return "terminated"
+    if not job.get("kill_requested_at"):
+        job["kill_requested_at"] = time.time()
+        job["kill_reason"] = reason
+        first = signal.SIGKILL if reason == "TERM_FORCE_OWNER" else signal.SIGINT
+        kill_group(job.get("pgid"), first)
+    return "terminated"
+
+
+def _signal_number(value: str) -> int | None:
+    if value.isdigit():
+        return int(value)
+    name = value.upper()
+    if not name.startswith("SIG"):
+        name = "SIG" + name
+    number = getattr(signal, name, None)
+    return int(number) if number is not None else None
+
+
+def main(args: list[str]) -> int:
+    force = False
+    sig: int | None = None
+    queue = user = name = None
+    ids: list[str] = []
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        if arg in ("-s", "-q", "-u", "-J", "-m") and index + 1 < len(args):
+            value = args[index + 1]
+            if arg == "-s":
+                sig = _signal_number(value)
+                if sig is None:
+                    print(f"{value}: Illegal signal value", file=sys.stderr)
+                    return 255
+            elif arg == "-q":
+                queue = value
+            elif arg == "-u":
+                user = value
+            elif arg == "-J":
+                name = value
+            index += 2
+            continue
+        if arg == "-r":
+            force = True
+        elif arg == "-b":
+            pass
+        elif arg in ("-h", "-V"):
+            print(USAGE, file=sys.stderr)
+            return 0
+        elif arg.startswith("-"):
+            print(f"bkill: illegal option -- {arg[1:]}", file=sys.stderr)
+            print(USAGE, file=sys.stderr)
+            return 255
+        else:
+            ids.append(arg)
+        index += 1
+    base = home()
+    ensure_config(base)
+    me = user_name()
+    reason = "TERM_FORCE_OWNER" if force else "TERM_OWNER"
+    failed = False
+    with locked_state(base) as state:
+        targets: list[str] = []
+        for raw in ids:
+            if not raw.isdigit():
+                print(f"{raw}: Illegal job ID.", file=sys.stderr)
+                failed = True
+                continue
+            targets.append(str(int(raw)))
+        if not ids or "0" in targets or queue or name:
+            wanted_all = "0" in targets or (not ids and (queue or name))
+            candidates = [
+                job
+                for job in jobs_sorted(state)
+                if job["status"] in ACTIVE
+                and (user == "all" or job["user"] == (user or me))
+                and (queue is None or job["queue"] == queue)
+                and (name is None or job["name"] == name)
+            ]
+            if not ids and not wanted_all:
+                candidates = candidates[-1:]  # no job ID: the user's last submitted job
+            targets = [t for t in targets if t != "0"] + [str(job["id"]) for job in candidates]
+            if not targets:
+                print("No unfinished job found", file=sys.stderr)
+                return 255
+        for job_id in targets:
+            job = state["jobs"].get(job_id)
+            if job is None:
+                print(f"Job <{job_id}>: No matching job found", file=sys.stderr)
+                failed = True
+                continue
+            if sig is not None and sig not in (signal.SIGKILL,):
+                if job["status"] in FINISHED:
+                    print(f"Job <{job_id}>: Job has already finished", file=sys.stderr)
+                    failed = True
+                    continue
+                kill_group(job.get("pgid"), sig)
+                word = {signal.SIGSTOP: "stopped", signal.SIGCONT: "resumed"}.get(sig, "signaled")
+                print(f"Job <{job_id}> is being {word}")
+                continue
+            outcome = _kill_locked(base, state, job, reason)
+            if outcome == "finished":
+                print(f"Job <{job_id}>: Job has already finished", file=sys.stderr)
+                failed = True
+            else:
+                print(f"Job <{job_id}> is being terminated")
+    sys.stdout.flush()
+    return 255 if failed else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,381 @@
+"""bsub: submit a job (script on stdin or a command), as LSF's bsub prints and fails."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .config import (
+    UNIT_FACTORS_KB,
+    ensure_config,
+    home,
+    minute_seconds,
+    submit_host,
+    unit_for_limits,
+    user_name,
+)
+from .state import FINISHED, job_dir, locked_state, read_state, schedule, state_version
+
+# Options taking a value, and flags. Longer spellings first so "-Is" is not read as "-I s".
+VALUE_OPTIONS = {
+    "-J",
+    "-q",
+    "-n",
+    "-R",
+    "-M",
+    "-W",
+    "-o",
+    "-oo",
+    "-e",
+    "-eo",
+    "-P",
+    "-cwd",
+    "-u",
+    "-m",
+    "-w",
+    "-b",
+    "-t",
+    "-E",
+    "-Ep",
+    "-G",
+    "-g",
+    "-app",
+    "-sla",
+    "-We",
+    "-c",
+    "-F",
+    "-D",
+    "-S",
+    "-v",
+    "-i",
+    "-is",
+    "-L",
+    "-Lp",
+    "-k",
+    "-env",
+    "-outdir",
+    "-C",
+    "-p",
+    "-f",
+    "-a",
+    "-jsdl",
+    "-U",
+}
+FLAG_OPTIONS = {
+    "-I",
+    "-Is",
+    "-Ip",
+    "-IS",
+    "-ISs",
+    "-ISp",
+    "-K",
+    "-B",
+    "-N",
+    "-r",
+    "-rn",
+    "-x",
+    "-H",
+    "-tty",
+    "-XF",
+    "-IX",
+    "-hl",
+    "-ar",
+    "-ul",
+    "-Zs",
+}
+
+SUBMIT_FAIL_TEXT = (
+    "Failed in an LSF library call: Slave LIM configuration is not ready yet. Job not submitted."
+)
+
+
+class Rejected(Exception):
+    """bsub refuses the job: the message goes to stderr and bsub exits 255."""
+
+
+def parse_options(args: list[str]) -> tuple[dict[str, Any], list[str]]:
+    options: dict[str, Any] = {}
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        if arg == "--":
+            return options, args[index + 1 :]
+        if not arg.startswith("-") or arg == "-":
+            return options, args[index:]
+        if arg in FLAG_OPTIONS:
+            options[arg] = True
+            index += 1
+            continue
+        if arg in VALUE_OPTIONS:
+            if index + 1 >= len(args):
+                raise Rejected(f"bsub: option requires an argument -- {arg[1:]}")
+            options[arg] = args[index + 1]
+            index += 2
+            continue
+        if arg[:2] in VALUE_OPTIONS and len(arg) > 2:  # getopt style "-n4"
+            options[arg[:2]] = arg[2:]
+            index += 1
+            continue
+        raise Rejected(f"bsub: illegal option -- {arg[1:]}")
+    return options, []
+
+
+def script_directives(script: str) -> dict[str, Any]:
+    """#BSUB lines up to the first command line; a trailing backslash continues the line."""
+    import shlex
+
+    options: dict[str, Any] = {}
+    pending = ""
+    for raw in script.splitlines():
+        line = pending + raw.strip()
+        pending = ""
+        if not line:
+            continue
+        if not line.startswith("#"):
+            break
+        if not line.startswith("#BSUB"):
+            continue
+        if line.endswith("\\"):
+            pending = line[:-1] + " "
+            continue
+        try:
+            words = shlex.split(line[len("#BSUB") :], comments=False)
+        except ValueError:
+            words = line[len("#BSUB") :].split()
+        parsed, _rest = parse_options(words)
+        options.update(parsed)
+    return options
+
+
+def parse_runlimit(value: str) -> float:
+    # OL parses [hh:]mm as hh*60+mm minutes; anything else is a bad specification.
+    match = re.fullmatch(r"(?:(\d+):)?(\d+)", value.strip())
+    if not match:
+        raise Rejected(f"{value}: Bad RUNLIMIT specification. Job not submitted.")
+    minutes = int(match.group(2)) + 60 * int(match.group(1) or 0)
+    if minutes <= 0:
+        raise Rejected(f"{value}: Bad RUNLIMIT specification. Job not submitted.")
+    return float(minutes)
+
+
+def parse_memlimit_kb(value: str, unit: str) -> int:
+    # IBM 10.1 accepts unit suffixes (KB/K ... EB/E); the error text is OpenLava's (typo included:
+    # "MEMLIMT"), IBM's wording for this case is UNCONFIRMED.
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([KMGTPE]B?)?!?", value.strip(), re.IGNORECASE)
+    if not match or float(match.group(1)) <= 0:
+        raise Rejected(f"{value}: MEMLIMT value should be a positive integer. Job not submitted.")
+    suffix = (match.group(2) or unit).upper()
+    if not suffix.endswith("B"):
+        suffix += "B"
+    return int(float(match.group(1)) * UNIT_FACTORS_KB[suffix])
+
+
+def parse_slots(value: str) -> int:
+    text = value.split(",")[-1].strip()  # "-n min,max": the emulator grants max
+    if not re.fullmatch(r"-?\d+", text):
+        raise Rejected("Bad argument for option -n. Job not submitted.")
+    slots = int(text)
+    if slots <= 0:
+        raise Rejected("The number of processors must be a positive integer. Job not submitted.")
+    return slots
+
+
+def parse_resources(value: str) -> dict[str, int]:
+    if value.count("[") != value.count("]"):
+        raise Rejected(
+            'Error in select section: Expected number, string, name, or "(" but found end of '
+            "section. Job not submitted."
+        )
+    found: dict[str, int] = {}
+    for key in ("hosts", "ptile"):
+        match = re.search(rf"span\[[^\]]*\b{key}=(\d+)", value)
+        if match:
+            found[key] = int(match.group(1))
+    return found
+
+
+def build_job(
+    options: dict[str, Any],
+    command_args: list[str],
+    script: str | None,
+    config: dict[str, Any],
+    base: Path,
+) -> dict[str, Any]:
+    queues = config.get("queues", {})
+    queue = options.get("-q")
+    queue_given = queue is not None
+    if queue is None:
+        queue = next((name for name, spec in queues.items() if spec.get("default")), None)
+        queue = queue or next(iter(queues), "normal")
+    if queue not in queues:
+        raise Rejected(f"{queue}: No such queue. Job not submitted.")
+    spec = queues[queue]
+    nslots = parse_slots(options["-n"]) if "-n" in options else 1
+    if spec.get("proclimit") is not None and nslots > int(spec["proclimit"]):
+        raise Rejected("Too many processors requested. Job not submitted.")
+    runlimit = parse_runlimit(options["-W"]) if "-W" in options else None
+    if runlimit is not None and spec.get("runlimit_min") is not None:
+        if runlimit > float(spec["runlimit_min"]):
+            raise Rejected("RUNLIMIT: Cannot exceed queue's hard limit(s). Job not submitted.")
+    memlimit_kb = None
+    if "-M" in options:
+        memlimit_kb = parse_memlimit_kb(options["-M"], unit_for_limits(base, config))
+        if spec.get("memlimit_mb") is not None and memlimit_kb > int(spec["memlimit_mb"]) * 1024:
+            # OpenLava's wording (LSBE_OVER_LIMIT + rName); IBM's is UNCONFIRMED.
+            raise Rejected("MEMLIMIT: Cannot exceed queue's hard limit(s). Job not submitted.")
+    resources = parse_resources(options.get("-R", ""))
+    if script is not None:
+        command = script
+        default_name = ";".join(line for line in script.splitlines() if line.strip())
+    else:
+        command = " ".join(command_args)
+        default_name = command
+    return {
+        "name": options.get("-J") or default_name,
+        "queue": queue,
+        "queue_given": queue_given,
+        "project": options.get("-P"),
+        "user": user_name(),
+        "from_host": submit_host(),
+        "cwd": os.path.abspath(options.get("-cwd") or os.getcwd()),
+        "command": command,
+        "argv": script is None,
+        "nslots": nslots,
+        "span_hosts": resources.get("hosts"),
+        "ptile": resources.get("ptile"),
+        "resources": options.get("-R"),
+        "runlimit_min": runlimit if runlimit is not None else spec.get("runlimit_min"),
+        "runlimit_given": runlimit,
+        "memlimit_kb": memlimit_kb,
+        "minute_seconds": minute_seconds(config),
+        "output": options.get("-oo") or options.get("-o"),
+        "output_overwrite": "-oo" in options,
+        "error": options.get("-eo") or options.get("-e"),
+        "error_overwrite": "-eo" in options,
+        "interactive": any(flag in options for flag in ("-I", "-Is", "-Ip", "-IS", "-ISs")),
+        "status": "PEND",
+        "submit_time": time.time(),
+        "start_time": None,
+        "finish_time": None,
+        "hosts": [],
+        "exit_code": None,
+        "exit_reason": None,
+        "pend_reason": "New job is waiting for scheduling;",
+        "cluster": config.get("cluster_name", "lsfsim"),
+    }
+
+
+def substitute(path: str | None, job_id: int) -> str | None:
+    if path is None:
+        return None
+    return path.replace("%J", str(job_id)).replace("%I", "0")
+
+
+def read_script() -> str:
+    if sys.stdin is None or sys.stdin.closed:
+        return ""
+    if sys.stdin.isatty():
+        sys.stdout.write("bsub> ")
+        sys.stdout.flush()
+    return sys.stdin.read()
+
+
+def main(args: list[str]) -> int:
+    try:
+        options, command_args = parse_options(args)
+        script = None
+        if not command_args:
+            script = read_script()
+            merged = script_directives(script)
+            merged.update(options)  # the command line overrides #BSUB lines
+            options = merged
+            if not script.strip():
+                raise Rejected("No command is specified. Job not submitted.")
+        delay = float(os.environ.get("LSFSIM_SUBMIT_DELAY") or 0)
+        if delay > 0:
+            time.sleep(delay)  # a loaded mbatchd; never while holding the state lock
+        failure = os.environ.get("LSFSIM_SUBMIT_FAIL", "")
+        if failure and failure.lower() not in ("0", "false", "no"):
+            raise Rejected(failure if " " in failure else SUBMIT_FAIL_TEXT)
+        base = home()
+        config = ensure_config(base)
+        job = build_job(options, command_args, script, config, base)
+    except Rejected as error:
+        print(error, file=sys.stderr)
+        return 255
+    env = dict(os.environ)
+    with locked_state(base) as state:
+        job_id = int(state.get("next_id", 1))
+        state["next_id"] = job_id + 1
+        job["id"] = job_id
+        job["output"] = substitute(job["output"], job_id)
+        job["error"] = substitute(job["error"], job_id)
+        directory = job_dir(base, job_id)
+        directory.mkdir(parents=True, exist_ok=True)
+        if script is not None:
+            with open(directory / "script", "w", encoding="utf-8") as handle:
+                handle.write(script)
+        with open(directory / "env.json", "w", encoding="utf-8") as handle:
+            json.dump(env, handle)
+        state["jobs"][str(job_id)] = job
+        schedule(base, state, config)
+    where = "queue" if job["queue_given"] else "default queue"
+    stream = sys.stderr if os.environ.get("BSUB_STDERR") else sys.stdout
+    print(f"Job <{job_id}> is submitted to {where} <{job['queue']}>.", file=stream, flush=True)
+    if job["interactive"]:
+        return run_interactive(base, job_id)
+    from .supervisor import spawn_detached
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    spawn_detached(base, job_id)
+    if "-K" in options:
+        return wait_until_finished(base, job_id)
+    return 0
+
+
+def run_interactive(base: Path, job_id: int) -> int:
+    import signal
+
+    from .supervisor import supervise
+
+    print("<<Waiting for dispatch ...>>", file=sys.stderr, flush=True)
+
+    def started(job: dict[str, Any]) -> None:
+        sys.stderr.write(f"<<Starting on {job['hosts'][0]}>>\r\n")
+        sys.stderr.flush()
+
+    def kill_on_signal(signum: int, _frame: Any) -> None:
+        # Ctrl-C or a hang-up of an interactive bsub ends its job, as bkill would.
+        from .bkill import request_kill
+
+        request_kill(base, job_id)
+
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        signal.signal(getattr(signal, name), kill_on_signal)
+    return supervise(base, job_id, interactive=True, on_started=started)
+
+
+def wait_until_finished(base: Path, job_id: int) -> int:
+    print("<<Waiting for dispatch ...>>", file=sys.stderr, flush=True)
+    seen = None
+    announced = False
+    while True:
+        version = state_version(base)
+        if version != seen:
+            seen = version
+            job = read_state(base)["jobs"].get(str(job_id))
+            if job is None:
+                return 255
+            if job["status"] != "PEND" and not announced and job.get("hosts"):
+                print(f"<<Starting on {job['hosts'][0]}>>", file=sys.stderr, flush=True)
+                announced = True
+            if job["status"] in FINISHED:
+                print("<<Job is finished>>", file=sys.stderr, flush=True)
+                return int(job.get("exit_code") or 0)
+        time.sleep(0.05)

@@ -1,0 +1,189 @@
+"""The job table: one JSON file replaced atomically, changed only under an exclusive flock.
+
+Readers (bjobs) read the file without the lock: os.replace makes every version they see whole.
+Writers hold the lock only for read-modify-write, never while sleeping or waiting for a job.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from .config import ensure_config, host_slots, write_atomic
+
+Job = dict[str, Any]
+State = dict[str, Any]
+
+ACTIVE = ("PEND", "RUN", "PSUSP", "USUSP", "SSUSP")
+FINISHED = ("DONE", "EXIT")
+
+TERM_TEXT = {
+    "TERM_OWNER": "job killed by owner",
+    "TERM_FORCE_OWNER": "job killed by owner without time for cleanup",
+    "TERM_RUNLIMIT": "job killed after reaching LSF run time limit",
+    "TERM_ORPHAN_SYSTEM": "orphan job was terminated by the system",
+}
+
+
+def state_path(base: Path) -> Path:
+    return base / "state.json"
+
+
+def job_dir(base: Path, job_id: int) -> Path:
+    return base / "jobs" / str(job_id)
+
+
+def read_state(base: Path) -> State:
+    try:
+        with open(state_path(base), encoding="utf-8") as handle:
+            return json.load(handle)
+    except FileNotFoundError:
+        return {"next_id": 1, "jobs": {}}
+
+
+def state_version(base: Path) -> tuple[int, int]:
+    """Cheap change detector for pollers: every save replaces the file (new inode, new mtime)."""
+    try:
+        st = os.stat(state_path(base))
+    except FileNotFoundError:
+        return (0, 0)
+    return (st.st_ino, st.st_mtime_ns)
+
+
+@contextmanager
+def locked_state(base: Path) -> Iterator[State]:
+    """Exclusive read-modify-write of the job table; saved when the block ends without error."""
+    base.mkdir(parents=True, exist_ok=True)
+    fd = os.open(base / "state.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        state = read_state(base)
+        yield state
+        write_atomic(state_path(base), json.dumps(state, separators=(",", ":")))
+    finally:
+        os.close(fd)
+
+
+def jobs_sorted(state: State) -> list[Job]:
+    return sorted(state["jobs"].values(), key=lambda job: job["id"])
+
+
+def pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def kill_group(pgid: int | None, sig: int) -> None:
+    if not pgid:
+        return
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def effective_slots(state: State) -> int | None:
+    """LSFSIM_SLOTS from this command's environment wins and is remembered for later commands."""
+    value = os.environ.get("LSFSIM_SLOTS")
+    if value:
+        try:
+            state["slots"] = max(int(value), 0)
+        except ValueError:
+            pass
+    return state.get("slots")
+
+
+def finish_job(job: Job, status: str, exit_code: int | None, reason: str | None) -> None:
+    job["status"] = status
+    job["exit_code"] = exit_code
+    job["exit_reason"] = reason
+    job["finish_time"] = time.time()
+    job["pend_reason"] = None
+
+
+def purge_old(state: State, clean_period: float) -> None:
+    now = time.time()
+    for key, job in list(state["jobs"].items()):
+        if job["status"] in FINISHED and now - (job.get("finish_time") or now) > clean_period:
+            del state["jobs"][key]
+
+
+def reap_orphans(state: State) -> None:
+    """A job whose supervisor vanished (killed, machine rebooted) would hold its slots forever."""
+    for job in state["jobs"].values():
+        if job["status"] in ACTIVE and job.get("supervisor_pid"):
+            if not pid_alive(job["supervisor_pid"]):
+                kill_group(job.get("pgid"), signal.SIGKILL)
+                finish_job(job, "EXIT", None, "TERM_ORPHAN_SYSTEM")
+
+
+def allocate(free: dict[str, int], job: Job) -> list[str] | None:
+    """One host name per slot, or None when the job does not fit now."""
+    need = int(job["nslots"])
+    if job.get("span_hosts") == 1:
+        for host, count in free.items():
+            if count >= need:
+                return [host] * need
+        return None
+    ptile = job.get("ptile")
+    hosts: list[str] = []
+    for host, count in free.items():
+        take = min(count, need - len(hosts))
+        if ptile:
+            if count < min(ptile, need - len(hosts)):
+                continue
+            take = min(ptile, need - len(hosts))
+        hosts.extend([host] * take)
+        if len(hosts) == need:
+            return hosts
+    return None
+
+
+def schedule(base: Path, state: State, config: dict[str, Any] | None = None) -> None:
+    """Dispatch pending jobs into free slots: queue priority first, then submission order."""
+    config = config or ensure_config(base)
+    reap_orphans(state)
+    purge_old(state, float(config.get("clean_period_s", 3600)))
+    capacity = host_slots(config, effective_slots(state))
+    free = dict(capacity)
+    used_by_queue: dict[str, int] = {}
+    for job in state["jobs"].values():
+        if job["status"] in ("RUN", "USUSP", "SSUSP"):
+            for host in job.get("hosts") or []:
+                if host in free:
+                    free[host] -= 1
+            used_by_queue[job["queue"]] = used_by_queue.get(job["queue"], 0) + int(job["nslots"])
+    queues = config.get("queues", {})
+    pending = [job for job in state["jobs"].values() if job["status"] == "PEND"]
+    pending.sort(key=lambda job: (-int(queues.get(job["queue"], {}).get("priority", 0)), job["id"]))
+    for job in pending:
+        queue_max = queues.get(job["queue"], {}).get("max_slots")
+        in_queue = used_by_queue.get(job["queue"], 0)
+        if queue_max is not None and in_queue + int(job["nslots"]) > int(queue_max):
+            job["pend_reason"] = "The queue has reached its job slot limit;"
+            continue
+        hosts = allocate(free, job)
+        if hosts is None:
+            job["pend_reason"] = "Job slot limit reached;"
+            continue
+        for host in hosts:
+            free[host] -= 1
+        used_by_queue[job["queue"]] = in_queue + int(job["nslots"])
+        job["status"] = "RUN"
+        job["hosts"] = hosts
+        job["start_time"] = time.time()
+        job["pend_reason"] = None

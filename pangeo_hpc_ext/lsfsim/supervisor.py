@@ -1,0 +1,274 @@
+"""One supervisor per job (sbatchd's part): waits for dispatch, runs the job in its own session,
+enforces the run limit, escalates bkill's signals and records how the job ended."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .config import ensure_config, submit_host
+from .report import write_output_file
+from .state import (
+    FINISHED,
+    TERM_TEXT,
+    Job,
+    finish_job,
+    job_dir,
+    kill_group,
+    locked_state,
+    read_state,
+    schedule,
+    state_version,
+)
+
+POLL_S = 0.05
+# Signals the job must see with their default action, whatever the submitter ignored or blocked.
+RESET_SIGNALS = (
+    "SIGINT",
+    "SIGTERM",
+    "SIGHUP",
+    "SIGQUIT",
+    "SIGPIPE",
+    "SIGUSR1",
+    "SIGUSR2",
+    "SIGTTIN",
+    "SIGTTOU",
+    "SIGCHLD",
+    "SIGXFSZ",
+)
+
+
+def spawn_detached(base: Path, job_id: int) -> None:
+    """Double fork so the supervisor is nobody's child and holds none of the caller's pipes."""
+    pid = os.fork()
+    if pid:
+        os.waitpid(pid, 0)
+        return
+    try:
+        os.setsid()
+        if os.fork():
+            os._exit(0)
+        null = os.open(os.devnull, os.O_RDWR)
+        log = os.open(
+            job_dir(base, job_id) / "supervisor.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644
+        )
+        os.dup2(null, 0)
+        os.dup2(null, 1)
+        os.dup2(log, 2)
+        os.closerange(3, 1024)
+        sys.stdout = open(1, "w", closefd=False)
+        sys.stderr = open(2, "w", closefd=False)
+        for name in ("SIGINT", "SIGHUP", "SIGPIPE"):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
+        code = 0
+        try:
+            supervise(base, job_id, interactive=False)
+        except BaseException:  # the log is the only place anyone will see it
+            import traceback
+
+            traceback.print_exc()
+            code = 1
+        os._exit(code)
+    except BaseException:
+        os._exit(1)
+
+
+def _job(base: Path, job_id: int) -> Job | None:
+    return read_state(base)["jobs"].get(str(job_id))
+
+
+def wait_for_dispatch(base: Path, job_id: int, on_tick: Any = None) -> Job | None:
+    """Block until the job is RUN (returned) or ended while pending (None)."""
+    seen = None
+    while True:
+        version = state_version(base)
+        if version != seen:
+            seen = version
+            job = _job(base, job_id)
+            if job is None or job["status"] in FINISHED:
+                return None
+            if job["status"] == "RUN":
+                return job
+        if on_tick is not None:
+            on_tick()
+        time.sleep(POLL_S)
+
+
+def job_environment(base: Path, job: Job) -> dict[str, str]:
+    directory = job_dir(base, job["id"])
+    try:
+        with open(directory / "env.json", encoding="utf-8") as handle:
+            env: dict[str, str] = json.load(handle)
+    except FileNotFoundError:
+        env = dict(os.environ)
+    hosts: list[str] = job["hosts"]
+    counts: dict[str, int] = {}
+    for host in hosts:
+        counts[host] = counts.get(host, 0) + 1
+    env.update(
+        {
+            "LSB_JOBID": str(job["id"]),
+            "LSB_JOBNAME": job["name"],
+            "LSB_QUEUE": job["queue"],
+            "LSB_HOSTS": " ".join(hosts),
+            "LSB_MCPU_HOSTS": " ".join(f"{host} {count}" for host, count in counts.items()),
+            "LSB_DJOB_NUMPROC": str(len(hosts)),
+            "LS_SUBCWD": job["cwd"],
+            "LSB_SUB_HOST": job["from_host"],
+            "LSB_JOBINDEX": "0",
+            "LSB_PROJECT_NAME": job.get("project") or "default",
+            "LSFUSER": job["user"],
+            "LSB_EXEC_CLUSTER": job.get("cluster", "lsfsim"),
+            "HOSTNAME": hosts[0] if hosts else submit_host(),
+        }
+    )
+    for key, field in (("LSB_OUTPUTFILE", "output"), ("LSB_ERRORFILE", "error")):
+        if job.get(field):
+            env[key] = job[field]
+        else:
+            env.pop(key, None)
+    if job.get("interactive"):
+        env["LSB_INTERACTIVE"] = "Y"
+    return env
+
+
+def _open_for_job(path: str, cwd: str, overwrite: bool) -> int:
+    full = os.path.join(cwd, path)
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if overwrite else os.O_APPEND)
+    return os.open(full, flags, 0o644)
+
+
+def start_job(base: Path, job: Job) -> int:
+    """Fork the job into its own session (pgid == pid) and exec it."""
+    directory = job_dir(base, job["id"])
+    env = job_environment(base, job)
+    if job.get("argv"):
+        argv = ["/bin/sh", "-c", job["command"]]
+    else:
+        script = directory / "script"
+        with open(script, encoding="utf-8", errors="replace") as handle:
+            first = handle.readline()
+        if first.startswith("#!"):
+            os.chmod(script, 0o755)
+            argv = [str(script)]
+        else:
+            argv = ["/bin/sh", str(script)]
+    pid = os.fork()
+    if pid:
+        return pid
+    try:
+        os.setsid()
+        cwd = job["cwd"] if os.path.isdir(job["cwd"]) else "/tmp"
+        os.chdir(cwd)
+        if not job.get("interactive"):
+            null = os.open(os.devnull, os.O_RDONLY)
+            spool = os.open(directory / "stdout", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            os.dup2(null, 0)
+            os.dup2(spool, 1)
+            error = job.get("error")
+            if error and error != job.get("output"):
+                os.dup2(_open_for_job(error, cwd, bool(job.get("error_overwrite"))), 2)
+            else:
+                os.dup2(spool, 2)
+            os.closerange(3, 1024)
+        for name in RESET_SIGNALS:
+            signal.signal(getattr(signal, name), signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, [])
+        os.execve(argv[0], argv, env)
+    except BaseException:
+        os._exit(127)
+    os._exit(127)
+
+
+def supervise(base: Path, job_id: int, *, interactive: bool, on_started: Any = None) -> int:
+    """Run one job from dispatch to its recorded end; returns the job's exit status."""
+    config = ensure_config(base)
+    with locked_state(base) as state:
+        job = state["jobs"].get(str(job_id))
+        if job is not None and job["status"] not in FINISHED:
+            job["supervisor_pid"] = os.getpid()
+    job = wait_for_dispatch(base, job_id)
+    if job is None:
+        ended = _job(base, job_id)
+        return int((ended or {}).get("exit_code") or 1)
+    with locked_state(base) as state:
+        job = state["jobs"].get(str(job_id))
+        if job is None or job["status"] != "RUN" or job.get("kill_requested_at"):
+            if job is not None and job["status"] == "RUN":
+                finish_job(job, "EXIT", None, job.get("kill_reason") or "TERM_OWNER")
+                schedule(base, state, config)
+            return 1
+        if on_started is not None:
+            on_started(job)
+        pid = start_job(base, job)
+        job["pid"] = pid
+        job["pgid"] = pid
+        job["exec_home"] = os.path.expanduser("~")
+    return monitor(base, job, pid, config)
+
+
+def monitor(base: Path, job: Job, pid: int, config: dict[str, Any]) -> int:
+    interval = float(config.get("terminate_interval_s", 1.0))
+    limit_min = job.get("runlimit_min")
+    deadline = job["start_time"] + limit_min * job["minute_seconds"] if limit_min else None
+    reason: str | None = None
+    # (time, signal) still to send; filled by a bkill or by the run limit.
+    escalation: list[tuple[float, int]] = []
+    seen = state_version(base)
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        now = time.time()
+        if reason is None and deadline is not None and now >= deadline:
+            reason = "TERM_RUNLIMIT"
+            # LSF warns with SIGUSR2 (a job that does not handle it exits 140), then kills.
+            kill_group(pid, signal.SIGUSR2)
+            escalation = [(now + 2 * interval, signal.SIGKILL)]
+        version = state_version(base)
+        if reason is None and version != seen:
+            seen = version
+            current = read_state(base)["jobs"].get(str(job["id"]), {})
+            if current.get("kill_requested_at"):
+                reason = current.get("kill_reason") or "TERM_OWNER"
+                start = float(current["kill_requested_at"])
+                if reason == "TERM_FORCE_OWNER":
+                    escalation = [(now, signal.SIGKILL)]
+                else:
+                    escalation = [
+                        (start + interval, signal.SIGTERM),
+                        (start + 2 * interval, signal.SIGKILL),
+                    ]
+        while escalation and escalation[0][0] <= now:
+            kill_group(pid, escalation.pop(0)[1])
+        time.sleep(POLL_S)
+    # Whatever the job left behind in its process group goes with it, as under sbatchd.
+    kill_group(pid, signal.SIGKILL)
+    code = os.waitstatus_to_exitcode(status)
+    exit_code = 128 - code if code < 0 else code
+    if reason is None:
+        # A bkill that landed after our last look at the table still decides how the job ended.
+        current = read_state(base)["jobs"].get(str(job["id"]), {})
+        if current.get("kill_requested_at"):
+            reason = current.get("kill_reason") or "TERM_OWNER"
+    final_status = "DONE" if exit_code == 0 and reason is None else "EXIT"
+    if not job.get("interactive"):
+        try:
+            write_output_file(base, job, final_status, exit_code, reason)
+        except OSError as error:
+            print(f"lsfsim: cannot write output file: {error}", file=sys.stderr)
+    with locked_state(base) as state:
+        record = state["jobs"].get(str(job["id"]))
+        if record is not None:
+            finish_job(record, final_status, exit_code, reason)
+        schedule(base, state)
+    return exit_code
+
+
+def describe_reason(reason: str | None) -> str:
+    return f"{reason}: {TERM_TEXT.get(reason, '')}" if reason else ""
