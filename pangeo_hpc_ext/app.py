@@ -1,0 +1,81 @@
+"""The jupyter_server extension: configuration, handlers, and the manager's start and stop."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from jupyter_server.extension.application import ExtensionApp
+from traitlets import Dict, Float, Integer, Unicode, default, validate
+
+from .events import ClusterEventEmitter
+from .handlers import API_HANDLERS
+from .manager import ClusterManager
+from .profiles import build_profiles
+from .state import JobLedger
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(
+        os.path.expanduser("~"), ".local", "share"
+    )
+    return Path(base) / "pangeo-hpc"
+
+
+class PangeoHPC(ExtensionApp):
+    name = "pangeo_hpc_ext"
+
+    profiles = Dict(
+        help="""Cluster profiles offered to users, by name. Each value is a dict with
+        `backend` ("local" or "lsf"), optional `label`, `defaults` (option values) and `choices`
+        (allowed values per option, e.g. {"queue": ["normal", "bigmem"]}). Empty: one profile per
+        backend with defaults from the user's dask `jobqueue` config.""",
+    ).tag(config=True)
+
+    max_clusters = Integer(10, help="Clusters one server may run at once.").tag(config=True)
+    max_workers = Integer(
+        100, help="Largest worker count of one cluster (manual or adaptive)."
+    ).tag(config=True)
+    state_dir = Unicode(
+        help="Where the server records the batch jobs it submitted, to kill them after a crash."
+    ).tag(config=True)
+    job_poll_interval = Float(
+        2.0, help="Seconds between two reads of batch job states (one scheduler call each)."
+    ).tag(config=True)
+
+    @default("state_dir")
+    def _default_state_dir(self) -> str:
+        return str(default_data_dir() / "server")
+
+    @validate("max_clusters", "max_workers")
+    def _positive(self, proposal: Any) -> int:
+        if proposal["value"] < 1:
+            raise ValueError(f"{proposal['trait'].name} must be at least 1")
+        return proposal["value"]
+
+    @validate("job_poll_interval")
+    def _poll_interval(self, proposal: Any) -> float:
+        if proposal["value"] <= 0:
+            raise ValueError("job_poll_interval must be positive")
+        return proposal["value"]
+
+    def initialize_settings(self) -> None:
+        self.manager = ClusterManager(
+            build_profiles(self.profiles),
+            ledger=JobLedger(Path(self.state_dir)),
+            max_clusters=self.max_clusters,
+            max_workers=self.max_workers,
+            poll_interval=self.job_poll_interval,
+        )
+        self.manager.add_listener(ClusterEventEmitter(self.serverapp.event_logger))
+        self.settings["pangeo_hpc_manager"] = self.manager
+
+    def initialize_handlers(self) -> None:
+        self.handlers.extend(API_HANDLERS)
+
+    async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        await self.manager.start()
+
+    async def stop_extension(self) -> None:
+        await self.manager.stop()

@@ -1,0 +1,14 @@
+"""Scheduler backends, one module each; the registry maps a profile's `backend` name to its class."""
+
+from __future__ import annotations
+
+from .base import Backend, JobEvents, JobInfo
+from .local import LocalBackend
+from .lsf import LSFBackend
+
+BACKENDS: dict[str, type[Backend]] = {
+    LocalBackend.name: LocalBackend,
+    LSFBackend.name: LSFBackend,
+}
+
+__all__ = ["BACKENDS", "Backend", "JobEvents", "JobInfo", "LSFBackend", "LocalBackend"]

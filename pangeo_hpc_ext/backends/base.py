@@ -1,0 +1,82 @@
+"""What every scheduler backend provides to the cluster manager."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from distributed.deploy import SpecCluster
+
+from ..errors import FieldError
+
+# Finished states of every scheduler we speak to; anything else still holds (or waits for) resources.
+FINISHED_STATES = frozenset({"DONE", "EXIT", "COMPLETED", "CANCELLED", "FAILED", "TIMEOUT"})
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    job_id: str
+    state: str
+    host: str | None = None
+    submitted: str | None = None
+    started: str | None = None
+    walltime_left_s: int | None = None
+    reason: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.state in FINISHED_STATES
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "job_id": self.job_id,
+            "state": self.state,
+            "host": self.host,
+            "submitted": self.submitted,
+            "started": self.started,
+            "walltime_left_s": self.walltime_left_s,
+            "reason": self.reason,
+        }
+
+
+@dataclass
+class JobEvents:
+    """Callbacks a backend calls as its batch jobs are submitted or refused."""
+
+    submitted: Callable[[str], None]
+    submit_failed: Callable[[str], None]
+
+
+class Backend(abc.ABC):
+    """One scheduler. Backends know nothing of HTTP or of the manager: they build clusters and read jobs."""
+
+    name: str
+    label: str
+    # Whether clusters of this backend run batch jobs whose state is read from the scheduler.
+    has_jobs: bool = False
+
+    @abc.abstractmethod
+    def default_options(self) -> dict[str, Any]:
+        """Defaults for the options form, taken from the user's dask config."""
+
+    @abc.abstractmethod
+    async def options_schema(self, choices: dict[str, list[Any]]) -> dict[str, Any]:
+        """JSON Schema of the options; `choices` are admin-allowed values per option."""
+
+    def check_options(self, options: dict[str, Any]) -> list[FieldError]:
+        """Checks that JSON Schema cannot express (e.g. that a size string parses)."""
+        return []
+
+    @abc.abstractmethod
+    async def start_cluster(
+        self, options: dict[str, Any], *, name: str, events: JobEvents
+    ) -> SpecCluster:
+        """Start a cluster with a scheduler on this host and a dashboard on 127.0.0.1, no workers."""
+
+    async def job_states(self, job_ids: list[str]) -> dict[str, JobInfo]:
+        return {}
+
+    async def kill_jobs(self, job_ids: list[str]) -> None:
+        return None

@@ -1,0 +1,47 @@
+"""Running scheduler commands without blocking the server's event loop."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from ..errors import SchedulerCommandFailed
+
+# A scheduler command that hangs (a stuck mbatchd/slurmctld) must not hang a request forever.
+DEFAULT_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+async def run_command(
+    argv: list[str], *, stdin: str | None = None, timeout: float = DEFAULT_TIMEOUT_S
+) -> CommandResult:
+    """Run argv; a missing executable or a time-out becomes SchedulerCommandFailed, a non-zero
+    exit code does not (several scheduler commands use it for partial answers)."""
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+    except FileNotFoundError:
+        raise SchedulerCommandFailed(
+            argv[0], None, "command not found on PATH (is the scheduler's client installed?)"
+        ) from None
+    try:
+        out, err = await asyncio.wait_for(
+            proc.communicate(stdin.encode() if stdin is not None else None), timeout
+        )
+    except asyncio.TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise SchedulerCommandFailed(argv[0], None, f"no answer within {timeout:.0f} s") from None
+    return CommandResult(
+        proc.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace")
+    )

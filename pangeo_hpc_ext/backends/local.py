@@ -1,0 +1,66 @@
+"""Dask LocalCluster on the node that runs Jupyter (the seed's `LocalCluster(...)`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from distributed import LocalCluster
+from distributed.deploy import SpecCluster
+
+from ..errors import FieldError
+from .base import Backend, JobEvents
+from .option_types import check_memory, memory_property
+
+
+class LocalBackend(Backend):
+    name = "local"
+    label = "Local processes on this node"
+
+    def default_options(self) -> dict[str, Any]:
+        return {"threads_per_worker": 1, "memory_limit": "auto", "processes": True}
+
+    async def options_schema(self, choices: dict[str, list[Any]]) -> dict[str, Any]:
+        defaults = self.default_options()
+        memory = memory_property("Memory limit per worker", defaults["memory_limit"])
+        # "auto" splits the node's memory between workers, as LocalCluster does by default.
+        memory["pattern"] = f"^auto$|{memory['pattern']}"
+        memory["errorMessage"] = "must be 'auto' or a size such as 20GB"
+        return {
+            "type": "object",
+            "title": "Local cluster",
+            "additionalProperties": False,
+            "properties": {
+                "threads_per_worker": {
+                    "type": "integer",
+                    "title": "Threads per worker",
+                    "minimum": 1,
+                    "maximum": 1024,
+                    "default": defaults["threads_per_worker"],
+                },
+                "memory_limit": memory,
+                "processes": {
+                    "type": "boolean",
+                    "title": "Workers in separate processes",
+                    "default": defaults["processes"],
+                },
+            },
+        }
+
+    def check_options(self, options: dict[str, Any]) -> list[FieldError]:
+        return check_memory(options, "memory_limit", allow=("auto",))
+
+    async def start_cluster(
+        self, options: dict[str, Any], *, name: str, events: JobEvents
+    ) -> SpecCluster:
+        cluster = LocalCluster(
+            n_workers=0,
+            threads_per_worker=options["threads_per_worker"],
+            memory_limit=options["memory_limit"],
+            processes=options["processes"],
+            host="127.0.0.1",
+            dashboard_address="127.0.0.1:0",
+            name=name,
+            asynchronous=True,
+        )
+        await cluster
+        return cluster

@@ -1,0 +1,85 @@
+"""Typed errors of the cluster core and the one table that maps them to HTTP status."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class FieldError:
+    field: str
+    message: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"field": self.field, "message": self.message}
+
+
+class PangeoHPCError(Exception):
+    """Base of every error a client may see; carries a message meant for the user."""
+
+    def __init__(self, message: str, errors: list[FieldError] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.errors = errors or []
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"message": self.message}
+        if self.errors:
+            body["errors"] = [e.to_json() for e in self.errors]
+        return body
+
+
+class InvalidRequest(PangeoHPCError):
+    """The request itself is malformed: not JSON, not an object, or it names an unknown field."""
+
+
+class InvalidOptions(PangeoHPCError):
+    """The request is well formed but a value fails validation; `errors` names each field."""
+
+
+class ProfileNotFound(PangeoHPCError):
+    pass
+
+
+class ClusterNotFound(PangeoHPCError):
+    pass
+
+
+class TooManyClusters(PangeoHPCError):
+    pass
+
+
+class ClusterNotReady(PangeoHPCError):
+    """The operation needs a running cluster (e.g. scaling one that failed or is closing)."""
+
+
+class SchedulerCommandFailed(PangeoHPCError):
+    """A batch-scheduler command (bsub, bjobs, bkill, ...) failed; the message is the scheduler's own."""
+
+    def __init__(self, command: str, returncode: int | None, output: str) -> None:
+        text = output.strip() or f"exit code {returncode}"
+        super().__init__(f"{command}: {text}")
+        self.command = command
+        self.returncode = returncode
+        self.output = output
+
+
+# The only place where an error type becomes an HTTP status. Scheduler failures are the
+# upstream's fault, not ours: 502, never 500.
+HTTP_STATUS: dict[type[PangeoHPCError], int] = {
+    InvalidRequest: 400,
+    ProfileNotFound: 404,
+    ClusterNotFound: 404,
+    TooManyClusters: 409,
+    ClusterNotReady: 409,
+    InvalidOptions: 422,
+    SchedulerCommandFailed: 502,
+}
+
+
+def http_status(error: PangeoHPCError) -> int:
+    for cls in type(error).__mro__:
+        if cls in HTTP_STATUS:
+            return HTTP_STATUS[cls]
+    return 500

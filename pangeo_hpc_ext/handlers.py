@@ -1,0 +1,181 @@
+"""REST handlers: parse and validate the request, call the manager, serialize the answer."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.extension.handler import ExtensionHandlerMixin
+from jupyter_server.utils import url_path_join
+from tornado import web
+
+from .errors import InvalidRequest, PangeoHPCError, http_status
+from .manager import AdaptBounds, ClusterManager, ManagedCluster
+from .validation import validate
+
+AUTH_RESOURCE = "pangeo-hpc"
+API_PREFIX = "pangeo-hpc/api"
+DASHBOARD_PREFIX = "pangeo-hpc/clusters"
+
+CREATE_BODY = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["profile"],
+    "properties": {
+        "profile": {"type": "string", "minLength": 1},
+        "options": {"type": "object"},
+        "workers": {"type": "integer"},
+        "name": {"type": "string", "minLength": 1, "maxLength": 100},
+    },
+}
+ADAPT_BOUNDS = {
+    "type": ["object", "null"],
+    "additionalProperties": False,
+    "required": ["minimum", "maximum"],
+    "properties": {"minimum": {"type": "integer"}, "maximum": {"type": "integer"}},
+}
+PATCH_BODY = {
+    "type": "object",
+    "additionalProperties": False,
+    "minProperties": 1,
+    "maxProperties": 1,
+    "properties": {"workers": {"type": "integer"}, "adapt": ADAPT_BOUNDS},
+}
+
+Method = Callable[..., Awaitable[None]]
+
+
+def api_method(method: Method) -> Method:
+    """Jupyter auth on the method, and our typed errors answered as JSON with their status."""
+
+    @functools.wraps(method)
+    async def answer_errors(self: ClusterAPIHandler, *args: Any, **kwargs: Any) -> None:
+        try:
+            await method(self, *args, **kwargs)
+        except PangeoHPCError as error:
+            self.set_status(http_status(error))
+            self.finish(json.dumps(error.to_json()))
+
+    return web.authenticated(authorized(answer_errors))
+
+
+class ClusterAPIHandler(ExtensionHandlerMixin, APIHandler):
+    auth_resource = AUTH_RESOURCE
+
+    @property
+    def manager(self) -> ClusterManager:
+        return self.settings["pangeo_hpc_manager"]
+
+    def json_body(self, schema: dict[str, Any]) -> dict[str, Any]:
+        try:
+            body = json.loads(self.request.body or b"")
+        except ValueError as error:
+            raise InvalidRequest(f"request body is not valid JSON: {error}") from None
+        if not isinstance(body, dict):
+            raise InvalidRequest("request body must be a JSON object")
+        validate(body, schema)
+        return body
+
+    def cluster_json(self, managed: ManagedCluster) -> dict[str, Any]:
+        cores, memory = managed.resources()
+        dashboard_url = None
+        if managed.dashboard_port is not None:
+            dashboard_url = url_path_join(
+                self.base_url, DASHBOARD_PREFIX, managed.id, "dashboard", "status"
+            )
+        bounds = managed.adapt_bounds
+        return {
+            "id": managed.id,
+            "name": managed.name,
+            "profile": managed.profile.name,
+            "status": managed.status,
+            "scheduler_address": managed.scheduler_address,
+            "dashboard_url": dashboard_url,
+            "workers": {"requested": managed.target, "connected": managed.connected},
+            "adapt": None
+            if bounds is None
+            else {"minimum": bounds.minimum, "maximum": bounds.maximum},
+            "cores": cores,
+            "memory": memory,
+            "options": managed.options,
+            "created": managed.created,
+            "error": managed.error,
+            "jobs": [job.to_json() for job in managed.visible_jobs()],
+        }
+
+
+class ProfilesHandler(ClusterAPIHandler):
+    @api_method
+    async def get(self) -> None:
+        profiles = []
+        for profile in self.manager.profiles.values():
+            profiles.append(
+                {
+                    "name": profile.name,
+                    "label": profile.label,
+                    "backend": profile.backend.name,
+                    "schema": await profile.schema(),
+                    "defaults": profile.effective_defaults(),
+                }
+            )
+        self.finish(
+            {
+                "profiles": profiles,
+                "max_workers": self.manager.max_workers,
+                "max_clusters": self.manager.max_clusters,
+            }
+        )
+
+
+class ClustersHandler(ClusterAPIHandler):
+    @api_method
+    async def get(self) -> None:
+        self.finish({"clusters": [self.cluster_json(c) for c in self.manager.list()]})
+
+    @api_method
+    async def post(self) -> None:
+        body = self.json_body(CREATE_BODY)
+        managed = await self.manager.create(
+            body["profile"], body.get("options", {}), body.get("workers", 0), body.get("name")
+        )
+        self.set_status(201)
+        self.set_header(
+            "Location", url_path_join(self.base_url, API_PREFIX, "clusters", managed.id)
+        )
+        self.finish(self.cluster_json(managed))
+
+
+class ClusterHandler(ClusterAPIHandler):
+    @api_method
+    async def get(self, cluster_id: str) -> None:
+        self.finish(self.cluster_json(self.manager.get(cluster_id)))
+
+    @api_method
+    async def patch(self, cluster_id: str) -> None:
+        self.manager.get(cluster_id)  # unknown id is a 404 before the body is judged
+        body = self.json_body(PATCH_BODY)
+        if "workers" in body:
+            managed = await self.manager.scale(cluster_id, body["workers"])
+        else:
+            adapt = body["adapt"]
+            bounds = None if adapt is None else AdaptBounds(adapt["minimum"], adapt["maximum"])
+            managed = await self.manager.adapt(cluster_id, bounds)
+        self.finish(self.cluster_json(managed))
+
+    @api_method
+    async def delete(self, cluster_id: str) -> None:
+        await self.manager.close(cluster_id)
+        self.set_status(204)
+        self.finish()
+
+
+# Patterns are relative: the ExtensionApp prepends the server's base_url.
+API_HANDLERS: list[tuple[str, type[ClusterAPIHandler]]] = [
+    (url_path_join(API_PREFIX, "profiles"), ProfilesHandler),
+    (url_path_join(API_PREFIX, "clusters"), ClustersHandler),
+    (url_path_join(API_PREFIX, "clusters", r"([^/]+)"), ClusterHandler),
+]

@@ -1,0 +1,401 @@
+"""ClusterManager: the async core that owns clusters by opaque id. It knows nothing of HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from distributed.deploy import Adaptive, SpecCluster
+
+from .backends import Backend, JobEvents, JobInfo
+from .errors import (
+    ClusterNotFound,
+    ClusterNotReady,
+    FieldError,
+    InvalidOptions,
+    PangeoHPCError,
+    ProfileNotFound,
+    SchedulerCommandFailed,
+    TooManyClusters,
+)
+from .profiles import Profile
+from .state import JobLedger
+
+log = logging.getLogger(__name__)
+
+# Finished jobs stay listed so users see why they ended; the newest few are enough.
+FINISHED_JOBS_SHOWN = 20
+CLOSE_TIMEOUT_S = 60.0
+
+ChangeListener = Callable[[str, str, str], None]  # (action, cluster_id, status)
+
+
+@dataclass(frozen=True)
+class AdaptBounds:
+    minimum: int
+    maximum: int
+
+
+class ManagedCluster:
+    """One cluster and what we know of it. `phase` is our lifecycle; `status` adds scaling."""
+
+    def __init__(
+        self, cluster_id: str, name: str, profile: Profile, options: dict[str, Any], requested: int
+    ) -> None:
+        self.id = cluster_id
+        self.name = name
+        self.profile = profile
+        self.options = options
+        self.requested = requested
+        self.created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self.phase = "starting"
+        self.error: str | None = None
+        self.cluster: SpecCluster | None = None
+        self.adaptive: Adaptive | None = None
+        self.adapt_bounds: AdaptBounds | None = None
+        self.job_ids: list[str] = []
+        self.jobs: dict[str, JobInfo] = {}
+        self.lock = asyncio.Lock()
+
+    @property
+    def backend(self) -> Backend:
+        return self.profile.backend
+
+    @property
+    def connected(self) -> int:
+        return len(self.cluster.scheduler.workers) if self._has_scheduler() else 0
+
+    @property
+    def target(self) -> int:
+        if self.adaptive is not None and self.cluster is not None:
+            return len(self.cluster.plan)
+        return self.requested
+
+    @property
+    def status(self) -> str:
+        if self.phase != "running":
+            return self.phase
+        return "running" if self.connected == self.target else "scaling"
+
+    @property
+    def scheduler_address(self) -> str | None:
+        return self.cluster.scheduler_address if self._has_scheduler() else None
+
+    @property
+    def dashboard_port(self) -> int | None:
+        if not self._has_scheduler():
+            return None
+        server = getattr(self.cluster.scheduler, "http_server", None)
+        return server.port if server is not None else None
+
+    def resources(self) -> tuple[int, int]:
+        """Cores and memory (bytes) of the connected workers."""
+        if not self._has_scheduler():
+            return 0, 0
+        workers = self.cluster.scheduler.workers.values()
+        return sum(w.nthreads for w in workers), sum(w.memory_limit or 0 for w in workers)
+
+    def visible_jobs(self) -> list[JobInfo]:
+        jobs = [self.jobs.get(j) or JobInfo(job_id=j, state="SUBMITTED") for j in self.job_ids]
+        finished = [j for j in jobs if j.finished]
+        hidden = {j.job_id for j in finished[:-FINISHED_JOBS_SHOWN]}
+        return [j for j in jobs if j.job_id not in hidden]
+
+    def unfinished_job_ids(self) -> list[str]:
+        return [j for j in self.job_ids if not (j in self.jobs and self.jobs[j].finished)]
+
+    def _has_scheduler(self) -> bool:
+        return self.cluster is not None and getattr(self.cluster, "scheduler", None) is not None
+
+
+class ClusterManager:
+    def __init__(
+        self,
+        profiles: dict[str, Profile],
+        *,
+        ledger: JobLedger,
+        max_clusters: int = 10,
+        max_workers: int = 100,
+        poll_interval: float = 2.0,
+    ) -> None:
+        self.profiles = profiles
+        self.ledger = ledger
+        self.max_clusters = max_clusters
+        self.max_workers = max_workers
+        self.poll_interval = poll_interval
+        self._clusters: dict[str, ManagedCluster] = {}
+        self._listeners: list[ChangeListener] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._poller: asyncio.Task[None] | None = None
+        self._poll_now = asyncio.Event()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self._kill_leftovers()
+        self._poller = asyncio.create_task(self._poll_jobs_forever())
+
+    async def stop(self) -> None:
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+        await asyncio.gather(
+            *(self.close(cid) for cid in list(self._clusters)), return_exceptions=True
+        )
+        for task in list(self._tasks):
+            task.cancel()
+
+    def add_listener(self, listener: ChangeListener) -> None:
+        self._listeners.append(listener)
+
+    # -- queries -------------------------------------------------------------------------------
+
+    def get(self, cluster_id: str) -> ManagedCluster:
+        try:
+            return self._clusters[cluster_id]
+        except KeyError:
+            raise ClusterNotFound(f"no cluster with id {cluster_id!r}") from None
+
+    def list(self) -> list[ManagedCluster]:
+        return list(self._clusters.values())
+
+    def profile(self, name: str) -> Profile:
+        try:
+            return self.profiles[name]
+        except KeyError:
+            known = ", ".join(sorted(self.profiles))
+            raise ProfileNotFound(f"no profile named {name!r}; known profiles: {known}") from None
+
+    # -- commands ------------------------------------------------------------------------------
+
+    async def create(
+        self, profile_name: str, options: dict[str, Any], workers: int, name: str | None = None
+    ) -> ManagedCluster:
+        profile = self.profile(profile_name)
+        self._check_workers("workers", workers)
+        resolved = await profile.resolve_options(options)
+        active = [c for c in self._clusters.values() if c.phase not in ("failed", "closed")]
+        if len(active) >= self.max_clusters:
+            raise TooManyClusters(
+                f"{len(active)} clusters are running, the limit is {self.max_clusters}; "
+                "shut one down first"
+            )
+        cluster_id = secrets.token_hex(8)
+        managed = ManagedCluster(
+            cluster_id, name or f"{profile.name}-{cluster_id[:6]}", profile, resolved, workers
+        )
+        self._clusters[cluster_id] = managed
+        self._spawn(self._start(managed))
+        self._notify("created", managed)
+        return managed
+
+    async def scale(self, cluster_id: str, workers: int) -> ManagedCluster:
+        managed = self.get(cluster_id)
+        self._check_workers("workers", workers)
+        async with managed.lock:
+            cluster = self._running(managed)
+            self._stop_adaptive(managed)
+            managed.requested = workers
+            managed.error = None
+            cluster.scale(workers)
+        self._notify("updated", managed)
+        return managed
+
+    async def adapt(self, cluster_id: str, bounds: AdaptBounds | None) -> ManagedCluster:
+        managed = self.get(cluster_id)
+        if bounds is not None:
+            self._check_workers("adapt.minimum", bounds.minimum)
+            self._check_workers("adapt.maximum", bounds.maximum)
+            if bounds.minimum > bounds.maximum:
+                raise InvalidOptions(
+                    "adapt.minimum must not exceed adapt.maximum",
+                    [FieldError("adapt.minimum", "must not exceed adapt.maximum")],
+                )
+        async with managed.lock:
+            cluster = self._running(managed)
+            if bounds is None:
+                # Back to manual: hold the size adaptive mode had reached.
+                target = managed.target
+                self._stop_adaptive(managed)
+                managed.requested = target
+                cluster.scale(target)
+            else:
+                self._stop_adaptive(managed)
+                managed.adaptive = cluster.adapt(minimum=bounds.minimum, maximum=bounds.maximum)
+                managed.adapt_bounds = bounds
+        self._notify("updated", managed)
+        return managed
+
+    async def close(self, cluster_id: str) -> None:
+        """Close the cluster and kill every batch job it submitted before returning."""
+        managed = self.get(cluster_id)
+        managed.phase = "closing"
+        self._notify("updated", managed)
+        async with managed.lock:
+            self._stop_adaptive(managed)
+            if managed.cluster is not None:
+                try:
+                    await asyncio.wait_for(managed.cluster.close(), CLOSE_TIMEOUT_S)
+                except Exception:
+                    log.exception("closing dask cluster %s", cluster_id)
+            await self._kill_unfinished_jobs(managed)
+            managed.phase = "closed"
+        self._clusters.pop(cluster_id, None)
+        self.ledger.forget(cluster_id)
+        self._notify("deleted", managed)
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _check_workers(self, field: str, value: int) -> None:
+        if not 0 <= value <= self.max_workers:
+            raise InvalidOptions(
+                f"{field} must be between 0 and {self.max_workers}, got {value}",
+                [FieldError(field, f"must be between 0 and {self.max_workers}")],
+            )
+
+    def _running(self, managed: ManagedCluster) -> SpecCluster:
+        if managed.phase != "running" or managed.cluster is None:
+            raise ClusterNotReady(f"cluster {managed.id} is {managed.phase}, not running")
+        return managed.cluster
+
+    @staticmethod
+    def _stop_adaptive(managed: ManagedCluster) -> None:
+        if managed.adaptive is not None:
+            managed.adaptive.stop()
+        managed.adaptive = None
+        managed.adapt_bounds = None
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _notify(self, action: str, managed: ManagedCluster) -> None:
+        for listener in self._listeners:
+            try:
+                listener(action, managed.id, managed.status)
+            except Exception:
+                log.exception("cluster change listener failed")
+
+    async def _start(self, managed: ManagedCluster) -> None:
+        events = JobEvents(
+            submitted=lambda job_id: self._job_submitted(managed, job_id),
+            submit_failed=lambda message: self._submit_failed(managed, message),
+        )
+        async with managed.lock:
+            if managed.phase != "starting":
+                return
+            try:
+                managed.cluster = await managed.backend.start_cluster(
+                    managed.options, name=managed.id, events=events
+                )
+            except PangeoHPCError as error:
+                self._fail(managed, error.message)
+                return
+            except Exception as error:  # dask's own errors, e.g. an interface this host lacks
+                log.warning("cluster %s failed to start: %s", managed.id, error)
+                self._fail(managed, f"{type(error).__name__}: {error}")
+                return
+            managed.phase = "running"
+            if managed.requested:
+                managed.cluster.scale(managed.requested)
+        self._notify("updated", managed)
+
+    def _fail(self, managed: ManagedCluster, message: str) -> None:
+        managed.phase = "failed"
+        managed.error = message
+        self._notify("updated", managed)
+
+    def _job_submitted(self, managed: ManagedCluster, job_id: str) -> None:
+        managed.job_ids.append(job_id)
+        self.ledger.record(managed.id, managed.backend.name, managed.job_ids)
+        self._poll_now.set()
+        self._notify("updated", managed)
+
+    def _submit_failed(self, managed: ManagedCluster, message: str) -> None:
+        managed.error = message
+        if not managed.job_ids and managed.phase == "running":
+            # Nothing was ever accepted: the scheduler refuses this cluster's jobs outright.
+            managed.phase = "failed"
+            self._stop_adaptive(managed)
+            if managed.cluster is not None:
+                self._spawn(managed.cluster.close())
+        self._notify("updated", managed)
+
+    async def _kill_unfinished_jobs(self, managed: ManagedCluster) -> None:
+        if not managed.job_ids:
+            return
+        try:
+            managed.jobs.update(await managed.backend.job_states(managed.job_ids))
+            doomed = managed.unfinished_job_ids()
+        except SchedulerCommandFailed as error:
+            log.warning("could not read job states, killing all jobs of %s: %s", managed.id, error)
+            doomed = list(managed.job_ids)
+        await managed.backend.kill_jobs(doomed)
+
+    async def _kill_leftovers(self) -> None:
+        backends = {p.backend.name: p.backend for p in self.profiles.values()}
+        reconciled = True
+        for backend_name, job_ids in self.ledger.orphaned_jobs().items():
+            backend = backends.get(backend_name)
+            if backend is None or not job_ids:
+                continue
+            try:
+                states = await backend.job_states(job_ids)
+                doomed = [j for j in job_ids if j in states and not states[j].finished]
+                if doomed:
+                    log.warning(
+                        "killing %d %s jobs left by a server that died", len(doomed), backend_name
+                    )
+                    await backend.kill_jobs(doomed)
+            except SchedulerCommandFailed as error:
+                log.warning("could not reconcile leftover %s jobs: %s", backend_name, error)
+                reconciled = False
+        if reconciled:  # otherwise keep the ledgers and try again at the next start
+            self.ledger.remove_orphaned()
+
+    async def _poll_jobs_forever(self) -> None:
+        while True:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._poll_now.wait(), self.poll_interval)
+            self._poll_now.clear()
+            try:
+                await self.refresh()
+            except Exception:
+                log.exception("refreshing cluster state")
+
+    async def refresh(self) -> None:
+        """Read the state of every unfinished job with one scheduler call per backend, and tell
+        listeners about clusters whose jobs or workers changed."""
+        before = {c.id: self._fingerprint(c) for c in self._clusters.values()}
+        by_backend: dict[str, tuple[Backend, list[str]]] = {}
+        for managed in self._clusters.values():
+            if managed.backend.has_jobs and managed.phase in ("running", "failed"):
+                entry = by_backend.setdefault(managed.backend.name, (managed.backend, []))
+                entry[1].extend(managed.unfinished_job_ids())
+        for backend, job_ids in by_backend.values():
+            if not job_ids:
+                continue
+            try:
+                states = await backend.job_states(job_ids)
+            except SchedulerCommandFailed as error:
+                log.warning("job states unavailable: %s", error.message)
+                continue
+            for managed in self._clusters.values():
+                if managed.backend is backend:
+                    managed.jobs.update({j: s for j, s in states.items() if j in managed.job_ids})
+        for managed in list(self._clusters.values()):
+            if before.get(managed.id) != self._fingerprint(managed):
+                self._notify("updated", managed)
+
+    @staticmethod
+    def _fingerprint(managed: ManagedCluster) -> tuple[Any, ...]:
+        jobs = tuple((j.job_id, j.state, j.host) for j in managed.jobs.values())
+        return (managed.status, managed.connected, managed.error, jobs)

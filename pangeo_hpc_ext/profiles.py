@@ -1,0 +1,69 @@
+"""Profiles: what an admin offers users (a backend, option defaults, allowed values)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .backends import BACKENDS, Backend
+from .errors import FieldError, InvalidOptions
+from .validation import validate
+
+
+@dataclass
+class Profile:
+    name: str
+    label: str
+    backend: Backend
+    defaults: dict[str, Any] = field(default_factory=dict)
+    # Allowed values per option (e.g. the queues this site lets users pick).
+    choices: dict[str, list[Any]] = field(default_factory=dict)
+
+    async def schema(self) -> dict[str, Any]:
+        schema = await self.backend.options_schema(self.choices)
+        for name, value in self.defaults.items():
+            if name in schema["properties"]:
+                schema["properties"][name]["default"] = value
+        return schema
+
+    def effective_defaults(self) -> dict[str, Any]:
+        return {**self.backend.default_options(), **self.defaults}
+
+    async def resolve_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        """The options a cluster is started with: defaults overlaid by the user's, all validated."""
+        # Unset defaults (None) mean "the scheduler's own default" and are left out; everything else,
+        # admin defaults included, is validated so that nothing invalid ever reaches the scheduler.
+        defaults = {k: v for k, v in self.effective_defaults().items() if v is not None}
+        merged = {**defaults, **options}
+        validate(merged, await self.schema())
+        errors: list[FieldError] = self.backend.check_options(merged)
+        if errors:
+            raise InvalidOptions("; ".join(e.message for e in errors), errors)
+        return merged
+
+
+def build_profiles(config: dict[str, dict[str, Any]]) -> dict[str, Profile]:
+    """Profiles from `c.PangeoHPC.profiles`; with none configured, one per backend."""
+    if not config:
+        config = {name: {"backend": name} for name in BACKENDS}
+    instances: dict[str, Backend] = {}
+    profiles: dict[str, Profile] = {}
+    for name, spec in config.items():
+        backend_name = spec.get("backend", name)
+        if backend_name not in BACKENDS:
+            raise ValueError(
+                f"profile {name!r}: unknown backend {backend_name!r}; known: {', '.join(BACKENDS)}"
+            )
+        unknown = set(spec) - {"backend", "label", "defaults", "choices"}
+        if unknown:
+            raise ValueError(f"profile {name!r}: unknown keys {sorted(unknown)}")
+        # One backend instance per scheduler so caches (e.g. bqueues) are shared between profiles.
+        backend = instances.setdefault(backend_name, BACKENDS[backend_name]())
+        profiles[name] = Profile(
+            name=name,
+            label=spec.get("label") or backend.label,
+            backend=backend,
+            defaults=dict(spec.get("defaults", {})),
+            choices={k: list(v) for k, v in spec.get("choices", {}).items()},
+        )
+    return profiles

@@ -1,0 +1,50 @@
+"""Lifecycle of a `local` cluster through the REST API: real scheduler, real worker processes."""
+
+from __future__ import annotations
+
+from tests.conftest import Api
+
+
+def connected(n: int):
+    return lambda c: c["workers"]["connected"] == n and c["status"] == "running"
+
+
+async def test_local_cluster_lifecycle(api: Api) -> None:
+    code, cluster = await api.call(
+        "POST",
+        "clusters",
+        body={
+            "profile": "local",
+            "workers": 2,
+            "options": {"threads_per_worker": 2, "memory_limit": "1GB"},
+            "name": "seed-local",
+        },
+    )
+    assert code == 201, cluster
+    assert cluster["name"] == "seed-local"
+    assert cluster["status"] == "starting"
+    cid = cluster["id"]
+
+    cluster = await api.wait_for(cid, connected(2), "2 local workers connecting")
+    assert cluster["cores"] == 4
+    assert cluster["memory"] == 2 * 10**9
+    assert cluster["scheduler_address"].startswith("tcp://127.0.0.1:")
+    assert cluster["dashboard_url"].endswith(f"/pangeo-hpc/clusters/{cid}/dashboard/status")
+    assert cluster["options"]["threads_per_worker"] == 2
+
+    code, cluster = await api.call("PATCH", "clusters", cid, body={"workers": 3})
+    assert code == 200, cluster
+    assert cluster["workers"]["requested"] == 3
+    await api.wait_for(cid, connected(3), "scaling up to 3 workers")
+
+    code, cluster = await api.call("PATCH", "clusters", cid, body={"workers": 1})
+    assert code == 200
+    await api.wait_for(cid, connected(1), "scaling down to 1 worker")
+
+    code, listing = await api.call("GET", "clusters")
+    assert [c["id"] for c in listing["clusters"]] == [cid]
+
+    code, _ = await api.call("DELETE", "clusters", cid)
+    assert code == 204
+    code, body = await api.call("GET", "clusters", cid)
+    assert code == 404 and cid in body["message"]
