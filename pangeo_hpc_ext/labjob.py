@@ -12,6 +12,7 @@ import argparse
 import getpass
 import json
 import os
+import shlex
 import socket
 import subprocess
 import sys
@@ -116,9 +117,10 @@ def fail(text: str) -> None:
 
 
 def _clock(seconds: float) -> str:
+    """h:mm:ss, the way bjobs -hms shows times."""
     seconds = max(0, int(seconds))
     hours, rest = divmod(seconds, 3600)
-    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
 
 
 # ---- lab ------------------------------------------------------------------------------------
@@ -197,7 +199,7 @@ def _dry_run(request: LabRequest, state: LabState, interactive: bool) -> int:
     say(job_script(request, session, log))
     if interactive:
         command = ["bsub", "-Is", *bsub_options(request, None), "/bin/bash", "<job.sh>"]
-        say("# Would run: " + " ".join(command))
+        say("# Would run: " + shlex.join(command))
     else:
         say("# Would run: bsub < job.sh")
     say("# The token is generated at submission and stored 0600 in the session directory.")

@@ -1,0 +1,143 @@
+"""`pangeo-hpc doctor` in prepared environments: LSF emulator on PATH or not, dask and Jupyter
+config written into temporary directories the way a user would write them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pangeo_hpc_ext.lsfsim import environment
+
+REPO = Path(__file__).resolve().parents[1]
+CLI = [sys.executable, "-m", "pangeo_hpc_ext.cli"]
+if os.environ.get("DEV_CLI"):
+    CLI = [sys.executable, os.environ["DEV_CLI"]]
+
+
+def user_setup(tmp_path: Path, jobqueue: str, server_config: dict) -> dict[str, str]:
+    """Environment of a user whose dask and Jupyter config live under tmp_path."""
+    dask_dir = tmp_path / "dask"
+    dask_dir.mkdir()
+    (dask_dir / "jobqueue.yaml").write_text(jobqueue)
+    config_dir = tmp_path / "jupyter-config"
+    config_dir.mkdir()
+    (config_dir / "jupyter_server_config.json").write_text(json.dumps(server_config))
+    # The labextension as `pip install` lays it out under share/jupyter/labextensions.
+    labext = tmp_path / "jupyter-data" / "labextensions" / "pangeo-hpc-ext"
+    labext.mkdir(parents=True)
+    (labext / "package.json").write_text(json.dumps({"name": "pangeo-hpc-ext"}))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LSF", "DASK_"))}
+    env.update(
+        PYTHONPATH=str(REPO),
+        DASK_CONFIG=str(dask_dir),
+        JUPYTER_CONFIG_DIR=str(config_dir),
+        JUPYTER_PATH=str(tmp_path / "jupyter-data"),
+    )
+    return env
+
+
+ENABLED = {
+    "ServerApp": {"jpserver_extensions": {"pangeo_hpc_ext": True, "jupyter_server_proxy": True}}
+}
+GOOD_JOBQUEUE = """
+jobqueue:
+  lsf:
+    cores: 2
+    memory: 4GB
+    queue: normal
+    walltime: '00:30'
+    interface: lo
+"""
+
+
+def doctor(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*CLI, "doctor", *args],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def rows(output: str) -> dict[str, str]:
+    """CHECK name -> PASS/FAIL, read from the printed table."""
+    found = {}
+    for line in output.splitlines()[1:]:
+        for result in (" PASS ", " FAIL "):
+            if result in line:
+                found[line.split(result)[0].strip()] = result.strip()
+    return found
+
+
+def test_doctor_passes_on_a_complete_setup(tmp_path: Path) -> None:
+    env = user_setup(tmp_path, GOOD_JOBQUEUE, ENABLED)
+    env.update(environment(tmp_path / "lsfsim", tmp_path / "shims"))
+    result = doctor(env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    table = rows(result.stdout)
+    assert set(table.values()) == {"PASS"}, result.stdout
+    assert {
+        "LSF commands on PATH",
+        "LSF answers (lsid)",
+        "lsf.conf units vs memory",
+        "network interface",
+        "dask jobqueue config",
+        "jupyter-server-proxy",
+        "pangeo-hpc-ext extension",
+        "Jupyter security settings",
+    } <= set(table)
+    # The emulator's lsf.conf says MB: 4GB (4e9 bytes) is asked for as -M 3815.
+    assert "LSF_UNIT_FOR_LIMITS=MB" in result.stdout and "-M 3815" in result.stdout
+    assert "All checks passed." in result.stdout
+
+
+def test_doctor_fails_without_lsf_each_fail_with_its_fix(tmp_path: Path) -> None:
+    env = user_setup(tmp_path, "jobqueue:\n  lsf:\n    queue: normal\n", {})
+    env["PATH"] = str(Path(sys.executable).parent)
+    result = doctor(env)
+    assert result.returncode == 1
+    table = rows(result.stdout)
+    assert table["LSF commands on PATH"] == "FAIL"
+    assert table["lsf.conf units vs memory"] == "FAIL"
+    assert table["dask jobqueue config"] == "FAIL"
+    assert table["pangeo-hpc-ext extension"] == "FAIL"
+    assert "missing: bsub bjobs bkill bqueues bhosts lsid" in result.stdout
+    assert "export LSF_ENVDIR=" in result.stdout
+    assert "jupyter server extension enable --user pangeo_hpc_ext" in result.stdout
+    fails = result.stdout.count(" FAIL ")
+    assert result.stdout.count("fix: ") == fails
+    assert f"{len(table)} checks, {fails} failed." in result.stdout
+
+
+@pytest.mark.parametrize("lsf_units", ["KB", "GB"])
+def test_doctor_fails_on_unit_mismatch_missing_interface_and_open_jupyter(
+    tmp_path: Path, lsf_units: str
+) -> None:
+    jobqueue = GOOD_JOBQUEUE.replace("interface: lo", "interface: ib0")
+    jobqueue += f"    lsf-units: {lsf_units}\n"
+    weakened = {**ENABLED, "ServerApp": {**ENABLED["ServerApp"], "allow_origin": "*"}}
+    env = user_setup(tmp_path, jobqueue, weakened)
+    env.update(environment(tmp_path / "lsfsim", tmp_path / "shims"))
+    result = doctor(env, "--json")
+    assert result.returncode == 1
+    report = json.loads(result.stdout)
+    checks = {check["name"]: check for check in report["checks"]}
+    assert report["ok"] is False
+    assert checks["LSF commands on PATH"]["ok"] is True
+    units = checks["lsf.conf units vs memory"]
+    assert units["ok"] is False and "LSF_UNIT_FOR_LIMITS=MB" in units["detail"]
+    assert "set jobqueue.lsf.lsf-units to MB" in units["fix"]
+    interface = checks["network interface"]
+    assert interface["ok"] is False and "'ib0'" in interface["detail"]
+    assert "lo" in interface["detail"]  # names the interfaces this host does have
+    security = checks["Jupyter security settings"]
+    assert security["ok"] is False and "allow_origin='*'" in security["detail"]
+    assert all(check["fix"] for check in checks.values() if not check["ok"])
