@@ -176,12 +176,27 @@ def run_lab(args: argparse.Namespace) -> int:
     try:
         return lab.run()
     except KeyboardInterrupt as exc:
-        if isinstance(exc, lsf.SubmitInterrupted) and lab.record is None:
+        if isinstance(exc, lsf.SubmitInterrupted) and lab.job_id is None:
             lab.job_id = exc.submission.job_id
         return lab.interrupted()
     except lsf.SchedulerError as exc:
         fail(f"the scheduler refused: {exc}")
+        hint = _limit_hint(str(exc))
+        if hint:
+            fail(hint)
         return 1
+
+
+def _limit_hint(error: str) -> str:
+    if "RUNLIMIT" in error:
+        return (
+            "Ask for a shorter --walltime or another --queue (`bqueues -l QUEUE` shows RUNLIMIT)."
+        )
+    if "MEMLIMIT" in error:
+        return "Ask for less --memory or another --queue (`bqueues -l QUEUE` shows MEMLIMIT)."
+    if "No such queue" in error:
+        return "`bqueues` lists the queues you can use."
+    return ""
 
 
 def _no_scheduler_message(missing: list[str]) -> str:
@@ -223,6 +238,7 @@ class LabRun:
         self.job_id: str | None = None
         self.bsub_is: subprocess.Popen | None = None
         self.owns_job = False
+        self.session: Path | None = None
 
     def run(self) -> int:
         with self.state.locked():
@@ -261,6 +277,7 @@ class LabRun:
         if self.record is not None:
             return
         session, _token = self.state.new_session()
+        self.session = session
         log = session / "job.log"
         script = job_script(self.request, session, log)
         (session / "job.sh").write_text(script)
@@ -428,6 +445,8 @@ class LabRun:
     def interrupted(self) -> int:
         job_id = self.job_id
         if job_id is None:
+            if self.session is not None:
+                self.state.remove_session(self.session)
             fail("interrupted before anything was submitted.")
             return EXIT_INTERRUPTED
         if not self.owns_job and self.bsub_is is None:
@@ -443,6 +462,8 @@ class LabRun:
             except subprocess.TimeoutExpired:
                 self.bsub_is.kill()
         self.state.remove(self.record)
+        if self.session is not None:
+            self.state.remove_session(self.session)
         if finished:
             fail(f"interrupted: killed job {job_id} (it was {was}) and removed its record.")
         else:

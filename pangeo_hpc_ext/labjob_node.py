@@ -29,7 +29,17 @@ NODE_ADDRESS = "node"
 def bind_address(requested: str) -> str:
     if requested != NODE_ADDRESS:
         return requested
-    return socket.gethostbyname(socket.gethostname())
+    # The ssh line tunnels to the host name LSF reports (EXEC_HOST, first of LSB_HOSTS), so bind
+    # what that name resolves to; the node's own host name is the fallback.
+    lsf_host = (os.environ.get("LSB_HOSTS") or "").split(" ")[0]
+    for name in (lsf_host, socket.gethostname()):
+        if not name:
+            continue
+        try:
+            return socket.gethostbyname(name)
+        except OSError:
+            continue
+    raise SystemExit("pangeo-hpc: cannot resolve this node's name; give `pangeo-hpc lab --ip`")
 
 
 def pick_port(ip: str, first: int) -> int:

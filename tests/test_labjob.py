@@ -213,7 +213,7 @@ def test_lab_runs_jupyterlab_reachable_with_printed_token_then_stop_cleans_up(
     out = result.stdout
     assert result.returncode == 0, out + result.stderr
     job_id = submitted_job_id(out)
-    assert re.search(rf"PEND|RUN +job {job_id} started on ", out)
+    assert re.search(rf"RUN +job {job_id} started on ", out)
 
     ssh = SSH_LINE.search(out)
     url = URL.search(out)
@@ -388,3 +388,34 @@ def test_dry_run_shows_the_script_and_submits_nothing(lsf: EmulatedLSF) -> None:
     assert "0.0.0.0" not in script and "allow_origin" not in script
     assert "No unfinished job found" in lsf.unfinished_jobs()
     assert not lsf.state_dir.exists()
+
+
+def test_ctrl_c_during_a_slow_bsub_still_kills_the_job_it_submitted(tmp_path: Path) -> None:
+    lsf = make_lsf(tmp_path, LSFSIM_SUBMIT_DELAY="3")
+    try:
+        lab = lsf.cli_background("lab", "--ip", "127.0.0.1")
+        deadline = time.monotonic() + 60
+        # job.sh is written just before bsub starts: interrupt while bsub is still busy.
+        while not list(lsf.state_dir.glob("session-*/job.sh")):
+            assert time.monotonic() < deadline, f"lab never wrote its job script:\n{lab.text}"
+            time.sleep(0.05)
+        lab.proc.send_signal(signal.SIGINT)
+        assert lab.finish() == 130, lab.text
+        job_id = re.search(r"killed job (\d+)", lab.text)
+        assert job_id, lab.text
+        assert lsf.job(job_id.group(1))["STAT"] == "EXIT"
+        assert not list(lsf.state_dir.glob("session-*"))
+    finally:
+        cleanup(lsf)
+
+
+def test_bsub_refusal_is_shown_in_lsf_words(tmp_path: Path) -> None:
+    lsf = make_lsf(tmp_path, LSFSIM_SUBMIT_FAIL="1")
+    try:
+        result = lsf.cli("lab", "--ip", "127.0.0.1")
+        assert result.returncode == 1
+        assert "the scheduler refused:" in result.stderr
+        assert "Job not submitted." in result.stderr
+        assert not (lsf.state_dir / "record.json").exists()
+    finally:
+        cleanup(lsf)
