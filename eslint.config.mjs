@@ -18,6 +18,8 @@ export default tseslint.config(
     files: ['src/**/*.ts', 'src/**/*.tsx'],
     rules: {
       '@typescript-eslint/no-explicit-any': 'error',
+      // JupyterLab's own style: option interfaces live in a namespace beside their class.
+      '@typescript-eslint/no-namespace': 'off',
       '@typescript-eslint/no-unused-vars': ['error', { args: 'none' }],
       eqeqeq: ['error', 'smart'],
       curly: ['error', 'all']

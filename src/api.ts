@@ -1,0 +1,266 @@
+/**
+ * Typed client for the pangeo-hpc REST API (`{base_url}pangeo-hpc/api/...`).
+ *
+ * Every failure, HTTP or network, is thrown as an `APIError` so that callers
+ * can show the server's message and put field errors next to their fields.
+ */
+import { URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
+
+export const API_PATH = 'pangeo-hpc/api';
+
+export type ClusterStatus =
+  'starting' | 'running' | 'scaling' | 'closing' | 'closed' | 'failed';
+
+export interface IJob {
+  job_id: string;
+  /** Native scheduler state: PEND RUN DONE EXIT PSUSP ... or PENDING RUNNING ... */
+  state: string;
+  host: string | null;
+  submitted: string | number | null;
+  started: string | number | null;
+  walltime_left_s: number | null;
+}
+
+export interface IAdaptBounds {
+  minimum: number;
+  maximum: number;
+}
+
+export interface ICluster {
+  id: string;
+  name: string;
+  profile: string;
+  status: ClusterStatus;
+  scheduler_address: string | null;
+  /** Server-relative URL of the proxied dashboard's status page. */
+  dashboard_url: string | null;
+  workers: { requested: number; connected: number };
+  adapt: IAdaptBounds | null;
+  cores: number;
+  /** Bytes, summed over connected workers. */
+  memory: number;
+  options: Record<string, unknown>;
+  created: string | number | null;
+  error: string | null;
+  jobs: IJob[];
+}
+
+/** The subset of JSON Schema the profiles use; rjsf renders it. */
+export interface IOptionsSchema {
+  type?: string | string[];
+  title?: string;
+  description?: string;
+  properties?: Record<string, IOptionsSchema>;
+  required?: string[];
+  items?: IOptionsSchema;
+  enum?: unknown[];
+  default?: unknown;
+  minimum?: number;
+  maximum?: number;
+  minLength?: number;
+  maxLength?: number;
+  pattern?: string;
+  additionalProperties?: boolean | IOptionsSchema;
+  /** Our hint, shown instead of a generic message when a pattern or type fails. */
+  errorMessage?: string;
+  [key: string]: unknown;
+}
+
+export interface IProfile {
+  name: string;
+  label: string;
+  backend: string;
+  schema: IOptionsSchema;
+  defaults: Record<string, unknown>;
+}
+
+export interface IProfiles {
+  profiles: IProfile[];
+  max_workers?: number;
+  max_clusters?: number;
+}
+
+export interface ICreateRequest {
+  profile: string;
+  options: Record<string, unknown>;
+  workers: number;
+  name?: string;
+}
+
+export interface IFieldError {
+  field: string;
+  message: string;
+}
+
+/** An answer other than 2xx, or no answer at all (status 0). */
+export class APIError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly errors: IFieldError[] = []
+  ) {
+    super(message);
+    this.name = 'APIError';
+  }
+
+  /** Field errors by field name, e.g. `{memory: ["must be a size such as 20GB"]}`. */
+  byField(): Record<string, string[]> {
+    const fields: Record<string, string[]> = {};
+    for (const error of this.errors) {
+      (fields[error.field] ??= []).push(error.message);
+    }
+    return fields;
+  }
+
+  static async fromResponse(response: Response): Promise<APIError> {
+    const fallback = `${response.status} ${response.statusText}`.trim();
+    let body: unknown = null;
+    try {
+      body = await response.json();
+    } catch {
+      // Not JSON (a proxy's HTML error page, an empty 502 ...): keep the status line.
+    }
+    if (!isObject(body)) {
+      return new APIError(response.status, fallback);
+    }
+    const message =
+      typeof body.message === 'string' && body.message
+        ? body.message
+        : fallback;
+    const errors = Array.isArray(body.errors)
+      ? body.errors.filter(isFieldError)
+      : [];
+    return new APIError(response.status, message, errors);
+  }
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function isFieldError(value: unknown): value is IFieldError {
+  return (
+    isObject(value) &&
+    typeof value.field === 'string' &&
+    typeof value.message === 'string'
+  );
+}
+
+export class ClusterAPI {
+  readonly serverSettings: ServerConnection.ISettings;
+
+  constructor(serverSettings?: ServerConnection.ISettings) {
+    this.serverSettings = serverSettings ?? ServerConnection.makeSettings();
+  }
+
+  profiles(): Promise<IProfiles> {
+    return this.request<IProfiles>('profiles');
+  }
+
+  async clusters(): Promise<ICluster[]> {
+    const answer = await this.request<{ clusters: ICluster[] }>('clusters');
+    return answer.clusters;
+  }
+
+  cluster(id: string): Promise<ICluster> {
+    return this.request<ICluster>(clusterPath(id));
+  }
+
+  create(request: ICreateRequest): Promise<ICluster> {
+    return this.request<ICluster>('clusters', {
+      method: 'POST',
+      body: JSON.stringify(request)
+    });
+  }
+
+  scale(id: string, workers: number): Promise<ICluster> {
+    return this.patch(id, { workers });
+  }
+
+  adapt(id: string, bounds: IAdaptBounds | null): Promise<ICluster> {
+    return this.patch(id, { adapt: bounds });
+  }
+
+  async close(id: string): Promise<void> {
+    await this.request<null>(clusterPath(id), { method: 'DELETE' });
+  }
+
+  /**
+   * The dashboard's individual plots, `{title: absolute URL}`; empty when the
+   * dashboard does not offer the list (yet).
+   */
+  async individualPlots(dashboardUrl: string): Promise<Record<string, string>> {
+    const root = dashboardRoot(dashboardUrl, this.serverSettings.baseUrl);
+    const listing = await this.requestURL<unknown>(
+      URLExt.join(root, 'individual-plots.json'),
+      {}
+    );
+    const plots: Record<string, string> = {};
+    if (isObject(listing)) {
+      for (const [title, path] of Object.entries(listing)) {
+        if (typeof path === 'string') {
+          plots[title] = URLExt.join(root, path);
+        }
+      }
+    }
+    return plots;
+  }
+
+  private patch(id: string, body: object): Promise<ICluster> {
+    return this.request<ICluster>(clusterPath(id), {
+      method: 'PATCH',
+      body: JSON.stringify(body)
+    });
+  }
+
+  private request<T>(path: string, init: RequestInit = {}): Promise<T> {
+    const url = URLExt.join(this.serverSettings.baseUrl, API_PATH, path);
+    return this.requestURL<T>(url, init);
+  }
+
+  private async requestURL<T>(url: string, init: RequestInit): Promise<T> {
+    let response: Response;
+    try {
+      response = await ServerConnection.makeRequest(
+        url,
+        init,
+        this.serverSettings
+      );
+    } catch (error) {
+      throw new APIError(
+        0,
+        `Cannot reach the Jupyter server: ${(error as Error).message}`
+      );
+    }
+    if (!response.ok) {
+      throw await APIError.fromResponse(response);
+    }
+    if (response.status === 204) {
+      return null as T;
+    }
+    try {
+      return (await response.json()) as T;
+    } catch {
+      throw new APIError(response.status, `Invalid JSON from ${url}`);
+    }
+  }
+}
+
+function clusterPath(id: string): string {
+  return `clusters/${encodeURIComponent(id)}`;
+}
+
+/**
+ * Absolute URL for a URL the server gave relative to itself: a path that starts
+ * with `/` already carries the server's base_url; one without is relative to it.
+ */
+export function serverURL(url: string, baseUrl: string): string {
+  return new URL(url, baseUrl).href;
+}
+
+/** The dashboard's root (where individual-plots.json lives) from its status page URL. */
+export function dashboardRoot(dashboardUrl: string, baseUrl: string): string {
+  const absolute = serverURL(dashboardUrl, baseUrl);
+  return absolute.replace(/\/status\/?$/, '/').replace(/([^/])$/, '$1/');
+}

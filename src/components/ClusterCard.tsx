@@ -1,0 +1,208 @@
+import React from 'react';
+
+import type { IAdaptBounds, ICluster } from '../api';
+import { formatBytes } from '../format';
+import { JobTable } from './JobTable';
+import { AdaptControl, ScaleControl } from './ScaleControls';
+
+export interface IClusterCardProps {
+  cluster: ICluster;
+  maxWorkers: number;
+  fetchedAt: number;
+  canInsertCode: boolean;
+  onScale: (workers: number) => void;
+  onAdapt: (bounds: IAdaptBounds | null) => void;
+  onOpenDashboard: () => void;
+  /** Titles and URLs of the dashboard's individual plots (may reject). */
+  loadPlots: () => Promise<Record<string, string>>;
+  onOpenPlot: (title: string, url: string) => void;
+  onInsertCode: () => void;
+  onShutdown: () => void;
+}
+
+type PlotsState =
+  | { kind: 'closed' }
+  | { kind: 'loading' }
+  | { kind: 'loaded'; plots: Record<string, string> }
+  | { kind: 'failed'; message: string };
+
+function PlotsMenu(props: {
+  disabled: boolean;
+  loadPlots: IClusterCardProps['loadPlots'];
+  onOpenPlot: IClusterCardProps['onOpenPlot'];
+}): JSX.Element {
+  const [state, setState] = React.useState<PlotsState>({ kind: 'closed' });
+  const toggle = () => {
+    if (state.kind !== 'closed') {
+      setState({ kind: 'closed' });
+      return;
+    }
+    setState({ kind: 'loading' });
+    props.loadPlots().then(
+      plots => setState({ kind: 'loaded', plots }),
+      (error: Error) =>
+        setState({
+          kind: 'failed',
+          message: `Individual plots are not available (${error.message})`
+        })
+    );
+  };
+  return (
+    <div className="pangeo-hpc-Plots">
+      <button
+        type="button"
+        className="jp-mod-styled pangeo-hpc-Button"
+        data-testid="pangeo-hpc-plots-button"
+        disabled={props.disabled}
+        aria-expanded={state.kind !== 'closed'}
+        onClick={toggle}
+      >
+        Plots ▾
+      </button>
+      {state.kind !== 'closed' && (
+        <ul
+          className="pangeo-hpc-Plots-menu"
+          data-testid="pangeo-hpc-plots-menu"
+        >
+          {state.kind === 'loading' && (
+            <li className="pangeo-hpc-mod-empty">Loading…</li>
+          )}
+          {state.kind === 'failed' && (
+            <li className="pangeo-hpc-mod-empty">{state.message}</li>
+          )}
+          {state.kind === 'loaded' && Object.keys(state.plots).length === 0 && (
+            <li className="pangeo-hpc-mod-empty">No individual plots</li>
+          )}
+          {state.kind === 'loaded' &&
+            Object.entries(state.plots).map(([title, url]) => (
+              <li key={title}>
+                <button
+                  type="button"
+                  className="pangeo-hpc-Plots-item"
+                  data-testid="pangeo-hpc-plot-item"
+                  onClick={() => {
+                    setState({ kind: 'closed' });
+                    props.onOpenPlot(title, url);
+                  }}
+                >
+                  {title}
+                </button>
+              </li>
+            ))}
+        </ul>
+      )}
+    </div>
+  );
+}
+
+export function ClusterCard(props: IClusterCardProps): JSX.Element {
+  const { cluster, maxWorkers } = props;
+  const closing = cluster.status === 'closing' || cluster.status === 'closed';
+  const live = cluster.status !== 'failed' && !closing;
+  return (
+    <div
+      className={`pangeo-hpc-ClusterCard pangeo-hpc-mod-${cluster.status}`}
+      data-testid="pangeo-hpc-cluster-card"
+      data-cluster-id={cluster.id}
+      data-status={cluster.status}
+    >
+      <div className="pangeo-hpc-ClusterCard-header">
+        <span
+          className="pangeo-hpc-ClusterCard-name"
+          data-testid="pangeo-hpc-cluster-name"
+        >
+          {cluster.name}
+        </span>
+        <span
+          className={`pangeo-hpc-Status pangeo-hpc-Status-${cluster.status}`}
+          data-testid="pangeo-hpc-cluster-status"
+        >
+          {cluster.status}
+        </span>
+      </div>
+      <div className="pangeo-hpc-ClusterCard-profile">
+        {cluster.profile}
+        {cluster.scheduler_address && (
+          <code className="pangeo-hpc-ClusterCard-address">
+            {cluster.scheduler_address}
+          </code>
+        )}
+      </div>
+      {cluster.error && (
+        <div
+          className="pangeo-hpc-ClusterCard-error"
+          data-testid="pangeo-hpc-cluster-error"
+        >
+          {cluster.error}
+        </div>
+      )}
+      <dl className="pangeo-hpc-ClusterCard-stats">
+        <dt>Workers</dt>
+        <dd data-testid="pangeo-hpc-cluster-workers">
+          <span data-testid="pangeo-hpc-workers-connected">
+            {cluster.workers.connected}
+          </span>
+          {' / '}
+          <span data-testid="pangeo-hpc-workers-requested">
+            {cluster.workers.requested}
+          </span>
+        </dd>
+        <dt>Cores</dt>
+        <dd data-testid="pangeo-hpc-cluster-cores">{cluster.cores}</dd>
+        <dt>Memory</dt>
+        <dd data-testid="pangeo-hpc-cluster-memory">
+          {formatBytes(cluster.memory)}
+        </dd>
+      </dl>
+      <ScaleControl
+        requested={cluster.workers.requested}
+        max={maxWorkers}
+        disabled={!live || cluster.adapt !== null}
+        onScale={props.onScale}
+      />
+      <AdaptControl
+        adapt={cluster.adapt}
+        requested={cluster.workers.requested}
+        max={maxWorkers}
+        disabled={!live}
+        onAdapt={props.onAdapt}
+      />
+      <JobTable jobs={cluster.jobs} fetchedAt={props.fetchedAt} />
+      <div className="pangeo-hpc-ClusterCard-actions">
+        <button
+          type="button"
+          className="jp-mod-styled pangeo-hpc-Button"
+          data-testid="pangeo-hpc-dashboard-button"
+          disabled={!cluster.dashboard_url}
+          onClick={props.onOpenDashboard}
+        >
+          Dashboard
+        </button>
+        <PlotsMenu
+          disabled={!cluster.dashboard_url}
+          loadPlots={props.loadPlots}
+          onOpenPlot={props.onOpenPlot}
+        />
+        <button
+          type="button"
+          className="jp-mod-styled pangeo-hpc-Button"
+          data-testid="pangeo-hpc-insert-code-button"
+          title="Insert client code into the active notebook"
+          disabled={!cluster.scheduler_address || !props.canInsertCode}
+          onClick={props.onInsertCode}
+        >
+          &lt;&gt; Client
+        </button>
+        <button
+          type="button"
+          className="jp-mod-styled jp-mod-warn pangeo-hpc-Button"
+          data-testid="pangeo-hpc-shutdown-button"
+          disabled={closing}
+          onClick={props.onShutdown}
+        >
+          Shut down
+        </button>
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,195 @@
+import React from 'react';
+
+import type { IAdaptBounds } from '../api';
+
+/** Wait this long after the slider last moved before asking the server to scale. */
+const SLIDER_SETTLE_MS = 400;
+
+export interface IScaleControlProps {
+  requested: number;
+  max: number;
+  disabled: boolean;
+  onScale: (workers: number) => void;
+}
+
+function clamp(value: number, max: number): number {
+  return Math.min(max, Math.max(0, Math.round(value)));
+}
+
+/** A slider and a number box bounded by `max`; one request per settled value. */
+export function ScaleControl(props: IScaleControlProps): JSX.Element {
+  const { requested, max, disabled, onScale } = props;
+  const [value, setValue] = React.useState(requested);
+  const [editing, setEditing] = React.useState(false);
+  const timer = React.useRef<ReturnType<typeof setTimeout> | null>(null);
+
+  // Follow the server while the user is not moving the controls.
+  React.useEffect(() => {
+    if (!editing) {
+      setValue(requested);
+    }
+  }, [requested, editing]);
+  React.useEffect(
+    () => () => {
+      if (timer.current) {
+        clearTimeout(timer.current);
+      }
+    },
+    []
+  );
+
+  const commit = (workers: number) => {
+    if (timer.current) {
+      clearTimeout(timer.current);
+      timer.current = null;
+    }
+    setEditing(false);
+    if (Number.isFinite(workers) && workers !== requested) {
+      onScale(clamp(workers, max));
+    }
+  };
+
+  return (
+    <div className="pangeo-hpc-Scale">
+      <label>
+        <span>Workers</span>
+        <input
+          type="range"
+          className="pangeo-hpc-Scale-slider"
+          data-testid="pangeo-hpc-scale-slider"
+          min={0}
+          max={max}
+          step={1}
+          value={Number.isFinite(value) ? value : 0}
+          disabled={disabled}
+          onChange={event => {
+            const next = clamp(event.target.valueAsNumber, max);
+            setValue(next);
+            setEditing(true);
+            if (timer.current) {
+              clearTimeout(timer.current);
+            }
+            timer.current = setTimeout(() => commit(next), SLIDER_SETTLE_MS);
+          }}
+        />
+      </label>
+      <input
+        type="number"
+        className="jp-mod-styled pangeo-hpc-Scale-input"
+        data-testid="pangeo-hpc-scale-input"
+        min={0}
+        max={max}
+        step={1}
+        value={Number.isFinite(value) ? value : ''}
+        disabled={disabled}
+        onChange={event => {
+          setValue(event.target.valueAsNumber);
+          setEditing(true);
+        }}
+        onBlur={() => editing && commit(value)}
+        onKeyDown={event => {
+          if (event.key === 'Enter') {
+            commit(value);
+          } else if (event.key === 'Escape') {
+            setEditing(false);
+            setValue(requested);
+          }
+        }}
+      />
+    </div>
+  );
+}
+
+export interface IAdaptControlProps {
+  adapt: IAdaptBounds | null;
+  requested: number;
+  max: number;
+  disabled: boolean;
+  onAdapt: (bounds: IAdaptBounds | null) => void;
+}
+
+/** Adaptive scaling on or off, with its bounds. */
+export function AdaptControl(props: IAdaptControlProps): JSX.Element {
+  const { adapt, requested, max, disabled, onAdapt } = props;
+  const [minimum, setMinimum] = React.useState(adapt?.minimum ?? 0);
+  const [maximum, setMaximum] = React.useState(
+    adapt?.maximum ?? Math.min(max, Math.max(requested, 4))
+  );
+  React.useEffect(() => {
+    if (adapt) {
+      setMinimum(adapt.minimum);
+      setMaximum(adapt.maximum);
+    }
+  }, [adapt?.minimum, adapt?.maximum]);
+
+  const valid =
+    Number.isInteger(minimum) &&
+    Number.isInteger(maximum) &&
+    minimum >= 0 &&
+    minimum <= maximum &&
+    maximum <= max;
+  const apply = () => {
+    if (
+      valid &&
+      adapt &&
+      (adapt.minimum !== minimum || adapt.maximum !== maximum)
+    ) {
+      onAdapt({ minimum, maximum });
+    }
+  };
+
+  return (
+    <div className="pangeo-hpc-Adapt">
+      <label className="pangeo-hpc-Adapt-toggle">
+        <input
+          type="checkbox"
+          data-testid="pangeo-hpc-adapt-toggle"
+          checked={adapt !== null}
+          disabled={disabled || (!adapt && !valid)}
+          onChange={event =>
+            onAdapt(event.target.checked ? { minimum, maximum } : null)
+          }
+        />
+        <span>Adaptive</span>
+      </label>
+      <label>
+        <span>min</span>
+        <input
+          type="number"
+          className="jp-mod-styled"
+          data-testid="pangeo-hpc-adapt-minimum"
+          min={0}
+          max={max}
+          value={Number.isFinite(minimum) ? minimum : ''}
+          disabled={disabled}
+          onChange={event => setMinimum(event.target.valueAsNumber)}
+          onBlur={apply}
+          onKeyDown={event => event.key === 'Enter' && apply()}
+        />
+      </label>
+      <label>
+        <span>max</span>
+        <input
+          type="number"
+          className="jp-mod-styled"
+          data-testid="pangeo-hpc-adapt-maximum"
+          min={0}
+          max={max}
+          value={Number.isFinite(maximum) ? maximum : ''}
+          disabled={disabled}
+          onChange={event => setMaximum(event.target.valueAsNumber)}
+          onBlur={apply}
+          onKeyDown={event => event.key === 'Enter' && apply()}
+        />
+      </label>
+      {!valid && (
+        <span
+          className="pangeo-hpc-FieldError"
+          data-testid="pangeo-hpc-adapt-error"
+        >
+          need 0 ≤ min ≤ max ≤ {max}
+        </span>
+      )}
+    </div>
+  );
+}

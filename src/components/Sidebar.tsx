@@ -1,0 +1,98 @@
+import React from 'react';
+
+import type { IAdaptBounds, ICluster, IProfile } from '../api';
+import type { IDraft, IDraftErrors } from '../model';
+import { ClusterCard } from './ClusterCard';
+import { StartForm } from './StartForm';
+
+export interface ISidebarProps {
+  loaded: boolean;
+  connectionError: string | null;
+  profiles: IProfile[];
+  clusters: ICluster[];
+  maxWorkers: number;
+  draft: IDraft;
+  draftErrors: IDraftErrors;
+  submitting: boolean;
+  canInsertCode: boolean;
+  fetchedAt: (id: string) => number;
+  onDraftChange: (change: Partial<IDraft>) => void;
+  onStart: () => void;
+  onRefresh: () => void;
+  onScale: (id: string, workers: number) => void;
+  onAdapt: (id: string, bounds: IAdaptBounds | null) => void;
+  onOpenDashboard: (cluster: ICluster) => void;
+  loadPlots: (cluster: ICluster) => Promise<Record<string, string>>;
+  onOpenPlot: (cluster: ICluster, title: string, url: string) => void;
+  onInsertCode: (cluster: ICluster) => void;
+  onShutdown: (cluster: ICluster) => void;
+}
+
+export function Sidebar(props: ISidebarProps): JSX.Element {
+  const { clusters } = props;
+  return (
+    <div className="pangeo-hpc-Sidebar-content">
+      <header className="pangeo-hpc-Sidebar-header">
+        <h2>Dask HPC Clusters</h2>
+        <button
+          type="button"
+          className="jp-mod-styled pangeo-hpc-Button"
+          data-testid="pangeo-hpc-refresh"
+          title="Refresh"
+          onClick={props.onRefresh}
+        >
+          ⟳
+        </button>
+      </header>
+      {props.connectionError && (
+        <div
+          className="pangeo-hpc-ConnectionError"
+          data-testid="pangeo-hpc-connection-error"
+        >
+          {props.connectionError}
+        </div>
+      )}
+      <section className="pangeo-hpc-Sidebar-section">
+        <h3>New cluster</h3>
+        {props.loaded ? (
+          <StartForm
+            profiles={props.profiles}
+            draft={props.draft}
+            errors={props.draftErrors}
+            maxWorkers={props.maxWorkers}
+            submitting={props.submitting}
+            onChange={props.onDraftChange}
+            onSubmit={props.onStart}
+          />
+        ) : (
+          <div className="pangeo-hpc-mod-empty">Loading profiles…</div>
+        )}
+      </section>
+      <section
+        className="pangeo-hpc-Sidebar-section"
+        data-testid="pangeo-hpc-cluster-list"
+      >
+        <h3>Clusters ({clusters.length})</h3>
+        {clusters.length === 0 && (
+          <div className="pangeo-hpc-mod-empty">No clusters running.</div>
+        )}
+        {clusters.map(cluster => (
+          <ClusterCard
+            key={cluster.id}
+            cluster={cluster}
+            maxWorkers={props.maxWorkers}
+            fetchedAt={props.fetchedAt(cluster.id)}
+            canInsertCode={props.canInsertCode}
+            onScale={workers => props.onScale(cluster.id, workers)}
+            onAdapt={bounds => props.onAdapt(cluster.id, bounds)}
+            onOpenDashboard={() => props.onOpenDashboard(cluster)}
+            loadPlots={() => props.loadPlots(cluster)}
+            onOpenPlot={(title, url) => props.onOpenPlot(cluster, title, url)}
+            onInsertCode={() => props.onInsertCode(cluster)}
+            onShutdown={() => props.onShutdown(cluster)}
+          />
+        ))}
+      </section>
+    </div>
+  );
+}

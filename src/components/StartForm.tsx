@@ -1,0 +1,167 @@
+import { FormComponent } from '@jupyterlab/ui-components';
+import type { IChangeEvent } from '@rjsf/core';
+import type { RJSFSchema, UiSchema } from '@rjsf/utils';
+import type { ReadonlyJSONObject } from '@lumino/coreutils';
+import React from 'react';
+
+import type { IProfile } from '../api';
+import type { IDraft, IDraftErrors } from '../model';
+import { optionsValidator, toErrorSchema } from '../validator';
+
+export interface IStartFormProps {
+  profiles: IProfile[];
+  draft: IDraft;
+  errors: IDraftErrors;
+  maxWorkers: number;
+  submitting: boolean;
+  onChange: (change: Partial<IDraft>) => void;
+  onSubmit: () => void;
+}
+
+/** Our own button starts the cluster; rjsf's would bypass the model. */
+const UI_SCHEMA: UiSchema<ReadonlyJSONObject> = {
+  'ui:submitButtonOptions': { norender: true }
+};
+
+function FieldErrors(props: { messages?: string[]; testid: string }) {
+  if (!props.messages?.length) {
+    return null;
+  }
+  return (
+    <ul className="pangeo-hpc-FieldErrors" data-testid={props.testid}>
+      {props.messages.map((message, i) => (
+        <li key={i} className="pangeo-hpc-FieldError">
+          {message}
+        </li>
+      ))}
+    </ul>
+  );
+}
+
+export function StartForm(props: IStartFormProps): JSX.Element {
+  const { profiles, draft, errors, maxWorkers, submitting } = props;
+  const profile = profiles.find(p => p.name === draft.profile);
+  const extraErrors = React.useMemo(
+    () => toErrorSchema(errors.options),
+    [errors.options]
+  );
+  const formContext = React.useMemo(
+    () => ({ defaultFormData: profile?.defaults ?? {} }),
+    [profile]
+  );
+
+  if (profiles.length === 0) {
+    return (
+      <div className="pangeo-hpc-StartForm pangeo-hpc-mod-empty">
+        No cluster profiles are configured on this server.
+      </div>
+    );
+  }
+
+  const onOptionsChange = (event: IChangeEvent) => {
+    props.onChange({
+      options: (event.formData ?? {}) as Record<string, unknown>
+    });
+  };
+
+  return (
+    <div className="pangeo-hpc-StartForm" data-testid="pangeo-hpc-start-form">
+      <label className="pangeo-hpc-StartForm-row">
+        <span>Profile</span>
+        <select
+          className="jp-mod-styled"
+          data-testid="pangeo-hpc-profile"
+          value={draft.profile}
+          onChange={event => props.onChange({ profile: event.target.value })}
+        >
+          {profiles.map(p => (
+            <option key={p.name} value={p.name}>
+              {p.label || p.name}
+            </option>
+          ))}
+        </select>
+      </label>
+      <FieldErrors
+        messages={errors.fields.profile}
+        testid="pangeo-hpc-profile-error"
+      />
+      <label className="pangeo-hpc-StartForm-row">
+        <span>Name</span>
+        <input
+          className="jp-mod-styled"
+          data-testid="pangeo-hpc-name"
+          type="text"
+          placeholder="optional"
+          maxLength={100}
+          value={draft.name}
+          onChange={event => props.onChange({ name: event.target.value })}
+        />
+      </label>
+      <FieldErrors
+        messages={errors.fields.name}
+        testid="pangeo-hpc-name-error"
+      />
+      <label className="pangeo-hpc-StartForm-row">
+        <span>Workers</span>
+        <input
+          className="jp-mod-styled"
+          data-testid="pangeo-hpc-workers"
+          type="number"
+          min={0}
+          max={maxWorkers}
+          step={1}
+          value={Number.isFinite(draft.workers) ? draft.workers : ''}
+          onChange={event =>
+            props.onChange({ workers: event.target.valueAsNumber })
+          }
+        />
+      </label>
+      <FieldErrors
+        messages={errors.fields.workers}
+        testid="pangeo-hpc-workers-error"
+      />
+      {profile && (
+        <details className="pangeo-hpc-OptionsDetails" open>
+          <summary>Options</summary>
+          <div
+            className="pangeo-hpc-OptionsForm"
+            data-testid="pangeo-hpc-options-form"
+          >
+            <FormComponent
+              key={profile.name}
+              schema={profile.schema as RJSFSchema}
+              formData={draft.options as ReadonlyJSONObject}
+              uiSchema={UI_SCHEMA}
+              validator={optionsValidator}
+              extraErrors={extraErrors}
+              formContext={formContext}
+              onChange={onOptionsChange}
+              onSubmit={() => props.onSubmit()}
+              showErrorList={false}
+              noHtml5Validate
+              liveValidate={false}
+              compact
+            />
+          </div>
+        </details>
+      )}
+      {errors.general.length > 0 && (
+        <div className="pangeo-hpc-StartForm-errors">
+          <FieldErrors
+            messages={errors.general}
+            testid="pangeo-hpc-form-error"
+          />
+        </div>
+      )}
+      <button
+        type="button"
+        className="jp-mod-styled jp-mod-accept pangeo-hpc-StartButton"
+        data-testid="pangeo-hpc-start"
+        disabled={submitting || !profile}
+        onClick={() => props.onSubmit()}
+      >
+        {submitting ? 'Starting…' : 'Start cluster'}
+      </button>
+    </div>
+  );
+}
