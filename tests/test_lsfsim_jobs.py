@@ -1,0 +1,198 @@
+"""LSF emulator: jobs really run, pend for slots, hit walltimes, die with their process group."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from lsfsim_fixtures import (
+    WAIT_S,
+    LsfSim,
+    pid_alive,
+    simulated_lsf,
+    simulated_lsf_factory,
+    wait_gone,
+)
+
+
+@pytest.fixture
+def lsf(tmp_path: Path) -> Iterator[LsfSim]:
+    yield from simulated_lsf(tmp_path)
+
+
+@pytest.fixture
+def make_lsf(tmp_path: Path) -> Iterator[Callable[..., LsfSim]]:
+    yield from simulated_lsf_factory(tmp_path)
+
+
+def wait_for_file(path: Path, what: str) -> str:
+    deadline = time.monotonic() + WAIT_S
+    while not path.exists() or not path.read_text().strip():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} never appeared at {path}")
+        time.sleep(0.05)
+    return path.read_text()
+
+
+def test_job_environment_output_header_and_percent_j(lsf: LsfSim) -> None:
+    script = (
+        "#!/bin/sh\n"
+        "#BSUB -J envjob\n"
+        "#BSUB -n 2\n"
+        '#BSUB -R "span[hosts=1]"\n'
+        "#BSUB -o out.%J\n"
+        "echo JOBID=$LSB_JOBID NAME=$LSB_JOBNAME QUEUE=$LSB_QUEUE INDEX=$LSB_JOBINDEX\n"
+        "echo HOSTS=$LSB_HOSTS\n"
+        "echo MCPU=$LSB_MCPU_HOSTS NUMPROC=$LSB_DJOB_NUMPROC\n"
+        "echo SUBCWD=$LS_SUBCWD PWD=$(pwd) OUT=$LSB_OUTPUTFILE\n"
+        "echo to-stderr >&2\n"
+    )
+    job = lsf.submit(stdin=script)
+    record = lsf.wait_stat(job, "DONE", "EXIT")
+    assert record["STAT"] == "DONE", record
+    assert record["EXIT_CODE"] == ""
+    host = record["EXEC_HOST"].split(":")[0]
+    assert record["EXEC_HOST"] == f"{host}:{host}"
+    text = (lsf.workdir / f"out.{job}").read_text()
+    assert text.startswith("Sender: LSF System <")
+    assert f"Subject: Job {job}: <envjob> in cluster <lsfsim> Done" in text
+    assert "Successfully completed." in text
+    header, output = text.split("The output (if any) follows:\n\n", 1)
+    assert "# LSBATCH: User input\n#!/bin/sh\n#BSUB -J envjob" in header
+    assert output.splitlines() == [
+        f"JOBID={job} NAME=envjob QUEUE=normal INDEX=0",
+        f"HOSTS={host} {host}",
+        f"MCPU={host} 2 NUMPROC=2",
+        f"SUBCWD={lsf.workdir} PWD={lsf.workdir} OUT=out.{job}",
+        "to-stderr",
+    ]
+
+
+def test_exit_status_and_separate_error_file(lsf: LsfSim) -> None:
+    job = lsf.submit("-o", "o.txt", "-e", "e.txt", "echo out; echo err >&2; exit 3")
+    record = lsf.wait_stat(job, "DONE", "EXIT")
+    assert (record["STAT"], record["EXIT_CODE"], record["EXIT_REASON"]) == ("EXIT", "3", "")
+    assert (lsf.workdir / "e.txt").read_text() == "err\n"
+    text = (lsf.workdir / "o.txt").read_text()
+    assert "Exited with exit code 3." in text
+    assert text.split("The output (if any) follows:\n\n", 1)[1].startswith("out\n")
+
+
+def test_jobs_beyond_the_slots_pend_until_a_kill_frees_one(make_lsf: Callable[..., LsfSim]) -> None:
+    lsf = make_lsf(slots=1)
+    first = lsf.submit("sleep", "300")
+    second = lsf.submit("sleep", "300")
+    lsf.wait_stat(first, "RUN")
+    pending = lsf.record(second)
+    assert (pending["STAT"], pending["EXEC_HOST"], pending["START_TIME"]) == ("PEND", "", "")
+    assert lsf.run("bkill", str(first)).stdout == f"Job <{first}> is being terminated\n"
+    running = lsf.wait_stat(second, "RUN")
+    assert running["EXEC_HOST"] != ""
+    killed = lsf.wait_stat(first, "EXIT")
+    assert killed["EXIT_REASON"] == "TERM_OWNER: job killed by owner"
+    assert killed["EXIT_CODE"] == "130"  # the shell died of bkill's first signal, SIGINT
+
+
+def test_multi_slot_job_takes_that_many_slots(make_lsf: Callable[..., LsfSim]) -> None:
+    lsf = make_lsf(slots=2)
+    wide = lsf.submit("-n", "2", "sleep", "300")
+    small = lsf.submit("sleep", "300")
+    lsf.wait_stat(wide, "RUN")
+    assert lsf.record(small)["STAT"] == "PEND"
+    table = lsf.run("bjobs").stdout.splitlines()
+    # The second host of the two-slot job is on a continuation line under EXEC_HOST.
+    assert table[2].startswith(" " * 45) and table[2].strip() in ("node01", "node02")
+    lsf.run("bkill", str(wide))
+    lsf.wait_stat(small, "RUN")
+
+
+def test_walltime_ends_the_job_with_term_runlimit(make_lsf: Callable[..., LsfSim]) -> None:
+    lsf = make_lsf(minute_seconds=0.5)  # test knob: one -W minute lasts half a second
+    job = lsf.submit("-W", "1", "-o", "wall.out", "sleep 300")
+    record = lsf.wait_stat(job, "EXIT", "DONE")
+    assert record["STAT"] == "EXIT"
+    assert record["EXIT_REASON"] == "TERM_RUNLIMIT: job killed after reaching LSF run time limit"
+    assert record["EXIT_CODE"] == "140"
+    assert record["RUNTIMELIMIT"] == "1.0"
+    text = (lsf.workdir / "wall.out").read_text()
+    assert "TERM_RUNLIMIT: job killed after reaching LSF run time limit.\n" in text
+    assert "Exited with exit code 140." in text
+
+
+def test_bkill_kills_the_whole_process_group(lsf: LsfSim) -> None:
+    job = lsf.submit("sleep 300 & echo $$ $! > pids; wait")
+    text = wait_for_file(lsf.workdir / "pids", "the job's pid file")
+    shell, child = (int(pid) for pid in text.split())
+    assert pid_alive(shell) and pid_alive(child)
+    assert lsf.run("bkill", str(job)).returncode == 0
+    record = lsf.wait_stat(job, "EXIT")
+    assert record["EXIT_REASON"] == "TERM_OWNER: job killed by owner"
+    wait_gone(lambda: pid_alive(shell), f"job shell {shell}")
+    wait_gone(lambda: pid_alive(child), f"background child {child}")
+
+
+def test_a_job_that_ignores_sigint_is_still_killed(make_lsf: Callable[..., LsfSim]) -> None:
+    lsf = make_lsf()
+    job = lsf.submit("trap '' INT TERM; echo $$ > pid; while :; do sleep 0.1; done")
+    shell = int(wait_for_file(lsf.workdir / "pid", "the job's pid file"))
+    lsf.run("bkill", str(job))
+    record = lsf.wait_stat(job, "EXIT")
+    assert record["EXIT_CODE"] == "137"  # only SIGKILL got through
+    assert not pid_alive(shell)
+
+
+def test_bkill_0_ends_all_my_unfinished_jobs(make_lsf: Callable[..., LsfSim]) -> None:
+    lsf = make_lsf(slots=1)
+    jobs = [lsf.submit("sleep", "300") for _ in range(3)]
+    lsf.wait_stat(jobs[0], "RUN")
+    result = lsf.run("bkill", "0")
+    assert result.returncode == 0
+    assert sorted(result.stdout.splitlines()) == sorted(
+        f"Job <{job}> is being terminated" for job in jobs
+    )
+    for job in jobs:
+        assert lsf.wait_stat(job, "EXIT")["EXIT_REASON"] == "TERM_OWNER: job killed by owner"
+
+
+def test_concurrent_bsubs_get_unique_ids_and_consistent_state(
+    make_lsf: Callable[..., LsfSim],
+) -> None:
+    lsf = make_lsf(slots=0)
+    processes = [
+        subprocess.Popen(
+            ["bsub", "-J", f"c{index}", "true"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=lsf.workdir,
+            env=lsf.env,
+        )
+        for index in range(16)
+    ]
+    ids = []
+    for process in processes:
+        out, err = process.communicate(timeout=WAIT_S)
+        assert process.returncode == 0, err
+        ids.append(int(out.split("<", 1)[1].split(">", 1)[0]))
+    assert sorted(ids) == list(range(1, 17))
+    records = lsf.records()
+    assert sorted(int(r["JOBID"]) for r in records) == list(range(1, 17))
+    assert {r["JOB_NAME"] for r in records} == {f"c{index}" for index in range(16)}
+
+
+def test_interactive_job_banners_and_exit_status(lsf: LsfSim) -> None:
+    # Like LSF, bsub joins its command words with spaces and runs the line with a shell.
+    command = "read x; echo got $x; exit 7"
+    result = lsf.run("bsub", "-Is", "-q", "interactive", command, stdin="hello\n")
+    assert result.returncode == 7
+    assert result.stdout.splitlines() == [
+        "Job <1> is submitted to queue <interactive>.",
+        "got hello",
+    ]
+    assert result.stderr.startswith("<<Waiting for dispatch ...>>\n<<Starting on node0")
+    assert result.stderr.endswith(">>\n")  # "\r\n" on the wire, as nios writes it
+    record = lsf.record(1)
+    assert (record["STAT"], record["EXIT_CODE"]) == ("EXIT", "7")
