@@ -9,12 +9,17 @@ LSFSIM_MINUTE_SECONDS (seconds per minute of -W/RUNLIMIT, to test walltimes quic
 from __future__ import annotations
 
 import os
-from pathlib import Path
+
+# pathlib and typing cost every emulated command start-up time; annotations need them only
+# for type checkers.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def environment(
-    home: Path,
-    shim_dir: Path,
+    home: Path | str,
+    shim_dir: Path | str,
     *,
     slots: int | None = None,
     submit_delay: float | None = None,
@@ -23,18 +28,20 @@ def environment(
     base_path: str | None = None,
 ) -> dict[str, str]:
     """Write shims and default config (if missing); return the variables to add to a process env."""
+    from pathlib import Path
+
     from .config import conf_dir, ensure_config
     from .shims import write_shims
 
     home = Path(home).resolve()
     shim_dir = Path(shim_dir).resolve()
     write_shims(shim_dir)
-    ensure_config(home)
+    ensure_config(str(home))
     path = base_path if base_path is not None else os.environ.get("PATH", "")
     env = {
         "PATH": f"{shim_dir}{os.pathsep}{path}" if path else str(shim_dir),
         "LSFSIM_HOME": str(home),
-        "LSF_ENVDIR": str(conf_dir(home)),
+        "LSF_ENVDIR": conf_dir(str(home)),
     }
     if slots is not None:
         env["LSFSIM_SLOTS"] = str(slots)

@@ -29,7 +29,7 @@ def reset() -> int:
                         pass
         state["jobs"] = {}
         state.pop("slots", None)
-    shutil.rmtree(base / "jobs", ignore_errors=True)
+    shutil.rmtree(os.path.join(base, "jobs"), ignore_errors=True)
     print(f"lsfsim state under {base} reset", file=sys.stderr)
     return 0
 

@@ -6,7 +6,12 @@ import sys
 import time
 
 from .config import home, user_name
-from .state import ACTIVE, FINISHED, TERM_TEXT, Job, jobs_sorted, read_state
+from .state import ACTIVE, FINISHED, TERM_TEXT, jobs_sorted, read_state
+
+# typing costs every emulated command ~5 ms of start-up; annotations only need it for checkers.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .state import Job
 
 HEADER = "JOBID   USER    STAT  QUEUE      FROM_HOST   EXEC_HOST   JOB_NAME   SUBMIT_TIME"
 # Continuation lines for further execution hosts line up under EXEC_HOST (OL exechostfmt "%45s%-s").

@@ -5,7 +5,6 @@ from __future__ import annotations
 import signal
 import sys
 import time
-from pathlib import Path
 
 from .config import ensure_config, home, user_name
 from .state import ACTIVE, FINISHED, finish_job, jobs_sorted, kill_group, locked_state, schedule
@@ -17,7 +16,7 @@ USAGE = (
 )
 
 
-def request_kill(base: Path, job_id: int, reason: str = "TERM_OWNER") -> str:
+def request_kill(base: str, job_id: int, reason: str = "TERM_OWNER") -> str:
     """Mark and signal one job; returns "terminated", "finished" or "missing"."""
     with locked_state(base) as state:
         job = state["jobs"].get(str(job_id))
@@ -26,7 +25,7 @@ def request_kill(base: Path, job_id: int, reason: str = "TERM_OWNER") -> str:
         return _kill_locked(base, state, job, reason)
 
 
-def _kill_locked(base: Path, state: dict, job: dict, reason: str) -> str:
+def _kill_locked(base: str, state: dict, job: dict, reason: str) -> str:
     if job["status"] in FINISHED:
         return "finished"
     if job["status"] == "PEND":

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 from .config import ensure_config, home, host_slots
 from .state import read_state
@@ -12,6 +11,11 @@ BQUEUES_HEADER = "QUEUE_NAME      PRIO STATUS          MAX JL/U JL/P JL/H NJOBS 
 BQUEUES_LONG_HEADER = (
     "PRIO NICE STATUS          MAX JL/U JL/P JL/H NJOBS  PEND   RUN SSUSP USUSP  RSV"
 )
+
+# typing costs every emulated command ~5 ms of start-up; annotations only need it for checkers.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 SCHEDULING_PARAMETERS = """SCHEDULING PARAMETERS
            r15s   r1m  r15m   ut      pg    io   ls    it    tmp    swp    mem
  loadSched   -     -     -     -       -     -    -     -     -      -      -

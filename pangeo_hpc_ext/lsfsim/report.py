@@ -5,10 +5,14 @@ from __future__ import annotations
 import os
 import resource
 import time
-from pathlib import Path
 
 from .config import ensure_config
-from .state import TERM_TEXT, Job, job_dir
+from .state import TERM_TEXT, job_dir
+
+# typing costs every emulated command ~5 ms of start-up; annotations only need it for checkers.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .state import Job
 
 
 def host_list(hosts: list[str]) -> str:
@@ -80,16 +84,14 @@ def job_report(job: Job, status: str, exit_code: int, reason: str | None, cluste
     return "\n".join(lines)
 
 
-def write_output_file(
-    base: Path, job: Job, status: str, exit_code: int, reason: str | None
-) -> None:
+def write_output_file(base: str, job: Job, status: str, exit_code: int, reason: str | None) -> None:
     """Write header + spooled output to -o, like sbatchd at job end (LSB_STDOUT_DIRECT=N)."""
     output = job.get("output")
     if not output:
         return
     config = ensure_config(base)
     header = job_report(job, status, exit_code, reason, str(config.get("cluster_name", "lsfsim")))
-    spool = job_dir(base, job["id"]) / "stdout"
+    spool = os.path.join(job_dir(base, job["id"]), "stdout")
     path = os.path.join(job["cwd"], output)
     mode = "wb" if job.get("output_overwrite") else "ab"
     with open(path, mode) as target:

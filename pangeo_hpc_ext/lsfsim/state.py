@@ -11,15 +11,19 @@ import json
 import os
 import signal
 import time
-from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
-from typing import Any
 
 from .config import ensure_config, host_slots, write_atomic
 
-Job = dict[str, Any]
-State = dict[str, Any]
+# typing costs every emulated command ~5 ms of start-up; annotations only need it for checkers.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import Any
+
+    Job = dict[str, Any]
+    State = dict[str, Any]
+
 
 ACTIVE = ("PEND", "RUN", "PSUSP", "USUSP", "SSUSP")
 FINISHED = ("DONE", "EXIT")
@@ -32,15 +36,15 @@ TERM_TEXT = {
 }
 
 
-def state_path(base: Path) -> Path:
-    return base / "state.json"
+def state_path(base: str) -> str:
+    return os.path.join(base, "state.json")
 
 
-def job_dir(base: Path, job_id: int) -> Path:
-    return base / "jobs" / str(job_id)
+def job_dir(base: str, job_id: int) -> str:
+    return os.path.join(base, "jobs", str(job_id))
 
 
-def read_state(base: Path) -> State:
+def read_state(base: str) -> State:
     try:
         with open(state_path(base), encoding="utf-8") as handle:
             return json.load(handle)
@@ -48,7 +52,7 @@ def read_state(base: Path) -> State:
         return {"next_id": 1, "jobs": {}}
 
 
-def state_version(base: Path) -> tuple[int, int]:
+def state_version(base: str) -> tuple[int, int]:
     """Cheap change detector for pollers: every save replaces the file (new inode, new mtime)."""
     try:
         st = os.stat(state_path(base))
@@ -58,10 +62,10 @@ def state_version(base: Path) -> tuple[int, int]:
 
 
 @contextmanager
-def locked_state(base: Path) -> Iterator[State]:
+def locked_state(base: str) -> Iterator[State]:
     """Exclusive read-modify-write of the job table; saved when the block ends without error."""
-    base.mkdir(parents=True, exist_ok=True)
-    fd = os.open(base / "state.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    os.makedirs(base, exist_ok=True)
+    fd = os.open(os.path.join(base, "state.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         state = read_state(base)
@@ -153,7 +157,7 @@ def allocate(free: dict[str, int], job: Job) -> list[str] | None:
     return None
 
 
-def schedule(base: Path, state: State, config: dict[str, Any] | None = None) -> None:
+def schedule(base: str, state: State, config: dict[str, Any] | None = None) -> None:
     """Dispatch pending jobs into free slots: queue priority first, then submission order."""
     config = config or ensure_config(base)
     reap_orphans(state)

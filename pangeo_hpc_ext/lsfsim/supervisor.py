@@ -8,15 +8,11 @@ import os
 import signal
 import sys
 import time
-from pathlib import Path
-from typing import Any
 
 from .config import ensure_config, submit_host
-from .report import write_output_file
 from .state import (
     FINISHED,
     TERM_TEXT,
-    Job,
     finish_job,
     job_dir,
     kill_group,
@@ -42,8 +38,15 @@ RESET_SIGNALS = (
     "SIGXFSZ",
 )
 
+# typing costs every emulated command ~5 ms of start-up; annotations only need it for checkers.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
-def spawn_detached(base: Path, job_id: int) -> None:
+    from .state import Job
+
+
+def spawn_detached(base: str, job_id: int) -> None:
     """Double fork so the supervisor is nobody's child and holds none of the caller's pipes."""
     pid = os.fork()
     if pid:
@@ -55,7 +58,9 @@ def spawn_detached(base: Path, job_id: int) -> None:
             os._exit(0)
         null = os.open(os.devnull, os.O_RDWR)
         log = os.open(
-            job_dir(base, job_id) / "supervisor.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644
+            os.path.join(job_dir(base, job_id), "supervisor.log"),
+            os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+            0o644,
         )
         os.dup2(null, 0)
         os.dup2(null, 1)
@@ -78,11 +83,11 @@ def spawn_detached(base: Path, job_id: int) -> None:
         os._exit(1)
 
 
-def _job(base: Path, job_id: int) -> Job | None:
+def _job(base: str, job_id: int) -> Job | None:
     return read_state(base)["jobs"].get(str(job_id))
 
 
-def wait_for_dispatch(base: Path, job_id: int, on_tick: Any = None) -> Job | None:
+def wait_for_dispatch(base: str, job_id: int, on_tick: Any = None) -> Job | None:
     """Block until the job is RUN (returned) or ended while pending (None)."""
     seen = None
     while True:
@@ -99,10 +104,10 @@ def wait_for_dispatch(base: Path, job_id: int, on_tick: Any = None) -> Job | Non
         time.sleep(POLL_S)
 
 
-def job_environment(base: Path, job: Job) -> dict[str, str]:
+def job_environment(base: str, job: Job) -> dict[str, str]:
     directory = job_dir(base, job["id"])
     try:
-        with open(directory / "env.json", encoding="utf-8") as handle:
+        with open(os.path.join(directory, "env.json"), encoding="utf-8") as handle:
             env: dict[str, str] = json.load(handle)
     except FileNotFoundError:
         env = dict(os.environ)
@@ -143,14 +148,14 @@ def _open_for_job(path: str, cwd: str, overwrite: bool) -> int:
     return os.open(full, flags, 0o644)
 
 
-def start_job(base: Path, job: Job) -> int:
+def start_job(base: str, job: Job) -> int:
     """Fork the job into its own session (pgid == pid) and exec it."""
     directory = job_dir(base, job["id"])
     env = job_environment(base, job)
     if job.get("argv"):
         argv = ["/bin/sh", "-c", job["command"]]
     else:
-        script = directory / "script"
+        script = os.path.join(directory, "script")
         with open(script, encoding="utf-8", errors="replace") as handle:
             first = handle.readline()
         if first.startswith("#!"):
@@ -167,7 +172,9 @@ def start_job(base: Path, job: Job) -> int:
         os.chdir(cwd)
         if not job.get("interactive"):
             null = os.open(os.devnull, os.O_RDONLY)
-            spool = os.open(directory / "stdout", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            spool = os.open(
+                os.path.join(directory, "stdout"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644
+            )
             os.dup2(null, 0)
             os.dup2(spool, 1)
             error = job.get("error")
@@ -185,7 +192,7 @@ def start_job(base: Path, job: Job) -> int:
     os._exit(127)
 
 
-def supervise(base: Path, job_id: int, *, interactive: bool, on_started: Any = None) -> int:
+def supervise(base: str, job_id: int, *, interactive: bool, on_started: Any = None) -> int:
     """Run one job from dispatch to its recorded end; returns the job's exit status."""
     config = ensure_config(base)
     with locked_state(base) as state:
@@ -212,7 +219,7 @@ def supervise(base: Path, job_id: int, *, interactive: bool, on_started: Any = N
     return monitor(base, job, pid, config)
 
 
-def monitor(base: Path, job: Job, pid: int, config: dict[str, Any]) -> int:
+def monitor(base: str, job: Job, pid: int, config: dict[str, Any]) -> int:
     interval = float(config.get("terminate_interval_s", 1.0))
     limit_min = job.get("runlimit_min")
     deadline = job["start_time"] + limit_min * job["minute_seconds"] if limit_min else None
@@ -258,6 +265,8 @@ def monitor(base: Path, job: Job, pid: int, config: dict[str, Any]) -> int:
             reason = current.get("kill_reason") or "TERM_OWNER"
     final_status = "DONE" if exit_code == 0 and reason is None else "EXIT"
     if not job.get("interactive"):
+        from .report import write_output_file
+
         try:
             write_output_file(base, job, final_status, exit_code, reason)
         except OSError as error:

@@ -1,0 +1,93 @@
+"""P5: latency of the emulated `bsub` and `bjobs -o ... -json` as the product calls them.
+
+Runs N submissions of a trivial job through the shim (each as its own process, as dask-jobqueue
+does), then N `bjobs -json` queries for all of them, and prints p50/p95 in milliseconds.
+It measures and prints; it asserts nothing about time. Every job it started is killed at the end.
+
+    python benchmarks/p5_bsub_latency.py [--jobs 50] [--slots 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pangeo_hpc_ext.lsfsim import environment
+
+PRODUCT_FIELDS = (
+    "jobid stat queue exec_host submit_time start_time run_time runtimelimit exit_code "
+    "exit_reason job_name"
+)
+SCRIPT = "#!/usr/bin/env bash\n#BSUB -J bench\n#BSUB -q normal\n#BSUB -W 00:10\nsleep 60\n"
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def timed(argv: list[str], env: dict[str, str], cwd: Path, stdin: str = "") -> tuple[float, str]:
+    start = time.perf_counter()
+    result = subprocess.run(argv, input=stdin, capture_output=True, text=True, env=env, cwd=cwd)
+    elapsed = (time.perf_counter() - start) * 1000
+    if result.returncode != 0:
+        raise SystemExit(f"{argv[0]} failed ({result.returncode}): {result.stderr.strip()}")
+    return elapsed, result.stdout
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=50)
+    parser.add_argument(
+        "--slots",
+        type=int,
+        default=0,
+        help="LSFSIM_SLOTS; 0 (default) keeps the jobs pending so only the commands are measured",
+    )
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="p5-lsfsim-") as tmp:
+        root = Path(tmp)
+        env = {**os.environ, **environment(root / "home", root / "bin", slots=args.slots)}
+        script = root / "job.sh"
+        script.write_text(SCRIPT)
+        try:
+            submits: list[float] = []
+            ids: list[str] = []
+            for _ in range(args.jobs):
+                # dask-jobqueue's exact form: a shell running `bsub< script`.
+                elapsed, out = timed(["sh", "-c", f"bsub< {script}"], env, root)
+                submits.append(elapsed)
+                ids.append(out.split("<", 1)[1].split(">", 1)[0])
+            queries = [
+                timed(["bjobs", "-o", PRODUCT_FIELDS, "-json", *ids], env, root)[0]
+                for _ in range(args.jobs)
+            ]
+            baseline = [
+                timed([sys.executable, "-S", "-c", "pass"], env, root)[0] for _ in range(args.jobs)
+            ]
+        finally:
+            subprocess.run(["bkill", "0"], env=env, cwd=root, capture_output=True)
+        report = [
+            ("bsub (sh -c 'bsub< script')", submits),
+            (f"bjobs -o ... -json ({len(ids)} ids)", queries),
+            ("python -S -c pass (bare start-up, for scale)", baseline),
+        ]
+        print(f"P5 LSF emulator latency, {args.jobs} runs each, LSFSIM_SLOTS={args.slots}")
+        for label, values in report:
+            print(
+                f"  {label:<50} p50 {statistics.median(values):7.1f} ms"
+                f"   p95 {percentile(values, 0.95):7.1f} ms   max {max(values):7.1f} ms"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
