@@ -42,6 +42,8 @@ from .labjob_state import (
 LOGIN_HOST_ENV = "PANGEO_HPC_LOGIN_HOST"
 POLL_SECONDS = 1.0
 PENDING_NOTE_EVERY = 30.0
+UNLISTED_GRACE_SECONDS = 10.0
+QUERY_GRACE_SECONDS = 60.0
 FROZEN_FIX = "pangeo-hpc stop && pangeo-hpc lab"
 EXIT_INTERRUPTED = 130
 
@@ -179,11 +181,16 @@ def run_lab(args: argparse.Namespace) -> int:
         if isinstance(exc, lsf.SubmitInterrupted) and lab.job_id is None:
             lab.job_id = exc.submission.job_id
         return lab.interrupted()
-    except lsf.SchedulerError as exc:
-        fail(f"the scheduler refused: {exc}")
+    except lsf.SubmitRefused as exc:
+        fail(f"bsub refused the job: {exc}")
         hint = _limit_hint(str(exc))
         if hint:
             fail(hint)
+        return 1
+    except lsf.SchedulerError as exc:
+        fail(f"an LSF command failed: {exc}")
+        if lab.job_id:
+            fail(f"Job {lab.job_id} is left as it is: see `pangeo-hpc status`, `pangeo-hpc stop`.")
         return 1
 
 
@@ -219,6 +226,48 @@ def _dry_run(request: LabRequest, state: LabState, interactive: bool) -> int:
         say("# Would run: bsub < job.sh")
     say("# The token is generated at submission and stored 0600 in the session directory.")
     return 0
+
+
+class Progress:
+    """PEND progress: one line rewritten in place on a terminal, a line per change (and every
+    PENDING_NOTE_EVERY seconds) otherwise, so logs of `pangeo-hpc lab > file` stay readable."""
+
+    def __init__(self, job_id: str, live: bool) -> None:
+        self.job_id = job_id
+        self.live = live
+        self.shown = ""
+        self.noted_at = 0.0
+        self.open_line = False
+
+    def pending(self, queue: str, reason: str, submitted: float) -> None:
+        waited = _clock(time.time() - submitted)
+        head = f"PEND  job {self.job_id} is waiting in queue {queue}"
+        why = f": {reason.rstrip(';')}" if reason else ""
+        if self.live:
+            sys.stdout.write(f"\r\033[K{head} for {waited}{why}")
+            sys.stdout.flush()
+            self.open_line = True
+            return
+        key = head + why
+        if key != self.shown:
+            say(head + why)
+            self.shown = key
+            self.noted_at = time.monotonic()
+        elif time.monotonic() - self.noted_at >= PENDING_NOTE_EVERY:
+            say(f"PEND  still waiting after {waited}{why}")
+            self.noted_at = time.monotonic()
+
+    def other(self, state: str) -> None:
+        if state != self.shown:
+            self.done()
+            say(f"{state:<5} job {self.job_id}")
+            self.shown = state
+
+    def done(self) -> None:
+        if self.open_line:
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+            self.open_line = False
 
 
 @dataclass
@@ -323,7 +372,7 @@ class LabRun:
                 return lsf.Submission(parsed[0], parsed[1], text)
             if self.bsub_is.poll() is not None:
                 self.state.remove_session(session)
-                raise lsf.SchedulerError(
+                raise lsf.SubmitRefused(
                     text.strip() or f"bsub -Is exited {self.bsub_is.returncode}"
                 )
             time.sleep(0.1)
@@ -341,40 +390,41 @@ class LabRun:
         return self._hold_interactive(record)
 
     def _wait_until_ready(self, record: Record, token: str) -> Ready | int:
-        last_state = ""
-        pending_since = time.monotonic()
-        last_note = pending_since
+        progress = Progress(record.job_id, live=sys.stdout.isatty())
         run_seen: float | None = None
-        waiting_said = False
+        failing_since: float | None = None
         while True:
-            info = lsf.job_info(record.job_id)
             now = time.monotonic()
+            try:
+                info = lsf.job_info(record.job_id)
+            except lsf.SchedulerError as exc:
+                # A busy mbatchd makes bjobs fail now and then; only a lasting failure is fatal.
+                if failing_since is None:
+                    failing_since = now
+                    progress.done()
+                    say(f"      bjobs failed ({str(exc).splitlines()[0]}); retrying ...")
+                elif now - failing_since > QUERY_GRACE_SECONDS:
+                    raise
+                time.sleep(POLL_SECONDS)
+                continue
+            failing_since = None
             if info is None:
+                # mbatchd may not list a job in the first moments after bsub answered.
+                if time.time() - record.submitted < UNLISTED_GRACE_SECONDS:
+                    time.sleep(POLL_SECONDS)
+                    continue
+                progress.done()
                 return self._ended(record, None)
-            if info.state != last_state:
-                if info.state == "PEND":
-                    queue = info.queue or record.queue
-                    say(f"PEND  job {record.job_id} is waiting in queue {queue}")
-                elif info.state == "RUN":
+            if info.state == "PEND":
+                progress.pending(info.queue or record.queue, info.pend_reason, record.submitted)
+            elif info.state == "RUN":
+                if run_seen is None:
                     run_seen = now
-                    waited = time.time() - record.submitted
-                    say(
-                        f"RUN   job {record.job_id} started on {info.host} after "
-                        f"{_clock(waited)} in the queue"
-                    )
-                else:
-                    say(f"{info.state:<5} job {record.job_id}")
-                last_state = info.state
-                last_note = now
-            if not info.unfinished:
-                return self._ended(record, info)
-            if info.state == "PEND" and now - last_note >= PENDING_NOTE_EVERY:
-                say(f"PEND  still waiting after {_clock(time.time() - record.submitted)}")
-                last_note = now
-            if info.state == "RUN" and run_seen is not None:
-                if not waiting_said:
+                    progress.done()
+                    waited = _clock(time.time() - record.submitted)
+                    where = f"on {info.host} after {waited} in the queue"
+                    say(f"RUN   job {record.job_id} started {where}")
                     say(f"      waiting for JupyterLab to answer on {info.host} ...")
-                    waiting_said = True
                 connection = read_connection(record.session)
                 if connection and answers(connection["ip"], connection["port"], token, timeout=5):
                     return Ready(info, connection)
@@ -382,13 +432,19 @@ class LabRun:
                     log = record.session / "job.log"
                     fail(
                         f"job {record.job_id} has been RUN on {info.host} for "
-                        f"{_clock(now - run_seen)} but JupyterLab does not answer. Its log: "
-                        f"{log}\n{_indent(log_tail(log))}"
-                        f"\nThe job is left running; fix: {FROZEN_FIX}"
+                        f"{_clock(now - run_seen)} but JupyterLab does not answer. Its log "
+                        f"(LSF may only write it when the job ends): {log}\n"
+                        f"{_indent(log_tail(log))}\nThe job is left running; fix: {FROZEN_FIX}"
                     )
                     return 1
+            elif info.unfinished:
+                progress.other(info.state)
+            else:
+                progress.done()
+                return self._ended(record, info)
             if self.bsub_is is not None and self.bsub_is.poll() is not None:
                 # bsub -Is returned: the job is over even if bjobs has not caught up yet.
+                progress.done()
                 return self._ended(record, lsf.job_info(record.job_id))
             time.sleep(POLL_SECONDS)
 

@@ -19,12 +19,18 @@ LSF_COMMANDS = ("bsub", "bjobs", "bkill")
 UNFINISHED_STATES = frozenset({"PEND", "RUN", "PSUSP", "USUSP", "SSUSP", "WAIT", "UNKWN"})
 # Sites may print esub lines before this one, so every line is searched (LSF-REFERENCE §1.1).
 _SUBMITTED = re.compile(r"Job <(\d+)> is submitted to (?:default )?queue <([^>]*)>")
-_BJOBS_FIELDS = "jobid stat queue exec_host submit_time start_time time_left exit_code exit_reason"
+_BJOBS_FIELDS = (
+    "jobid stat queue exec_host submit_time start_time time_left exit_code exit_reason pend_reason"
+)
 _UNIT_EXPONENT = {"K": 1, "M": 2, "G": 3, "T": 4, "P": 5, "E": 6, "Z": 7}
 
 
 class SchedulerError(RuntimeError):
     """A scheduler command failed; the message carries the scheduler's own words."""
+
+
+class SubmitRefused(SchedulerError):
+    """bsub did not accept the job."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,7 @@ class JobInfo:
     time_left: str
     exit_code: str
     exit_reason: str
+    pend_reason: str = ""
 
     @property
     def unfinished(self) -> bool:
@@ -82,7 +89,7 @@ def submit_script(script: str, env: dict[str, str] | None = None) -> Submission:
     parsed = parse_submission(out + err)
     if proc.returncode != 0 or parsed is None or "Job not submitted" in err:
         text = (err.strip() or out.strip()) or f"bsub exited with {proc.returncode} and no output"
-        raise SchedulerError(text)
+        raise SubmitRefused(text)
     return Submission(parsed[0], parsed[1], out + err)
 
 
@@ -121,6 +128,7 @@ def job_info(job_id: str) -> JobInfo | None:
             time_left=record.get("TIME_LEFT", ""),
             exit_code=record.get("EXIT_CODE", ""),
             exit_reason=record.get("EXIT_REASON", ""),
+            pend_reason=record.get("PEND_REASON", ""),
         )
     return None
 

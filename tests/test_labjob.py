@@ -305,7 +305,7 @@ def test_lab_waits_while_pending_and_starts_when_a_slot_frees(one_slot: Emulated
     blocker = block_the_only_slot(one_slot)
     lab = one_slot.cli_background("lab", "--ip", "127.0.0.1", "--port", str(free_port()))
     job_id = lab.expect(r"Job <(\d+)> is submitted").group(1)
-    lab.expect(rf"PEND +job {job_id} is waiting in queue normal")
+    lab.expect(rf"PEND +job {job_id} is waiting in queue normal: \w")  # with LSF's reason
     assert one_slot.job(job_id)["STAT"] == "PEND"
 
     one_slot.lsf("bkill", blocker)
@@ -414,7 +414,7 @@ def test_bsub_refusal_is_shown_in_lsf_words(tmp_path: Path) -> None:
     try:
         result = lsf.cli("lab", "--ip", "127.0.0.1")
         assert result.returncode == 1
-        assert "the scheduler refused:" in result.stderr
+        assert "bsub refused the job:" in result.stderr
         assert "Job not submitted." in result.stderr
         assert not (lsf.state_dir / "record.json").exists()
     finally:
