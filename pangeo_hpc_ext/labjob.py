@@ -13,6 +13,7 @@ import getpass
 import json
 import os
 import shlex
+import signal
 import socket
 import subprocess
 import sys
@@ -499,6 +500,8 @@ class LabRun:
         return 0
 
     def interrupted(self) -> int:
+        # A second Ctrl-C must not leave the job half-killed and its record behind.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         job_id = self.job_id
         if job_id is None:
             if self.session is not None:

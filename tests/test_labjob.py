@@ -344,8 +344,8 @@ def test_job_exit_before_jupyter_started_shows_the_log_tail(lsf: EmulatedLSF) ->
 
 
 def test_walltime_reached_before_jupyter_answers_says_walltime_too_short(tmp_path: Path) -> None:
-    # One emulated minute lasts 0.2 s, so the 5-minute walltime ends before JupyterLab answers.
-    lsf = make_lsf(tmp_path, LSFSIM_MINUTE_SECONDS="0.2")
+    # One emulated minute lasts 0.1 s, so the 5-minute walltime ends before JupyterLab answers.
+    lsf = make_lsf(tmp_path, LSFSIM_MINUTE_SECONDS="0.1")
     try:
         result = lsf.cli("lab", "--ip", "127.0.0.1", "--walltime", "00:05")
         assert result.returncode == 1
