@@ -22,7 +22,9 @@ JSON_FIELDS = (
 
 class LsfSim:
     def __init__(self, root: Path, **knobs: Any) -> None:
-        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+        root_dir = str(Path(__file__).resolve().parents[1])
+        if root_dir not in sys.path:
+            sys.path.insert(0, root_dir)
         from pangeo_hpc_ext.lsfsim import environment
 
         self.home = root / "lsfsim-home"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -196,3 +198,50 @@ def test_interactive_job_banners_and_exit_status(lsf: LsfSim) -> None:
     assert result.stderr.endswith(">>\n")  # "\r\n" on the wire, as nios writes it
     record = lsf.record(1)
     assert (record["STAT"], record["EXIT_CODE"]) == ("EXIT", "7")
+
+
+def test_interrupting_an_interactive_bsub_ends_its_job(lsf: LsfSim) -> None:
+    process = subprocess.Popen(
+        ["bsub", "-Is", "-q", "interactive", "sleep 300"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=lsf.workdir,
+        env=lsf.env,
+    )
+    try:
+        lsf.wait_for(1, lambda r: r.get("STAT") == "RUN", "RUN")
+        process.send_signal(signal.SIGINT)
+        out, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 130
+    assert out.startswith("Job <1> is submitted to queue <interactive>.")
+    record = lsf.wait_stat(1, "EXIT")
+    assert record["EXIT_REASON"] == "TERM_OWNER: job killed by owner"
+
+
+def test_bsub_k_waits_and_returns_the_job_status(lsf: LsfSim) -> None:
+    result = lsf.run("bsub", "-K", "exit 4")
+    assert result.returncode == 4
+    assert result.stdout == "Job <1> is submitted to default queue <normal>.\n"
+    assert result.stderr.startswith("<<Waiting for dispatch ...>>\n<<Starting on node0")
+    assert result.stderr.endswith("<<Job is finished>>\n")
+
+
+def test_finished_jobs_are_forgotten_after_the_clean_period(lsf: LsfSim) -> None:
+    config_file = lsf.home / "config.json"
+    config = json.loads(config_file.read_text())
+    config["clean_period_s"] = 1
+    config_file.write_text(json.dumps(config))
+    job = lsf.submit("true")
+    lsf.wait_stat(job, "DONE")
+    assert lsf.run("bjobs", "-a", "-noheader").stdout.split()[2] == "DONE"
+    deadline = time.monotonic() + WAIT_S
+    while (result := lsf.run("bjobs", str(job))).stderr != f"Job <{job}> is not found\n":
+        assert time.monotonic() < deadline, f"job {job} still listed: {result.stdout}"
+        time.sleep(0.1)
+    assert result.returncode == 0

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 import time
 
-from .config import home, user_name
-from .state import ACTIVE, FINISHED, TERM_TEXT, jobs_sorted, read_state
+from .config import ensure_config, home, user_name
+from .state import ACTIVE, FINISHED, TERM_TEXT, expired, jobs_sorted, read_state
 
 # typing costs every emulated command ~5 ms of start-up; annotations only need it for checkers.
 TYPE_CHECKING = False
@@ -277,8 +277,13 @@ def main(args: list[str]) -> int:
         print("The -json option must be used together with the -o option.", file=sys.stderr)
         return 255
 
-    state = read_state(home())
+    base = home()
+    state = read_state(base)
     now = time.time()
+    clean_period = float(ensure_config(base).get("clean_period_s", 3600))
+    state["jobs"] = {
+        key: job for key, job in state["jobs"].items() if not expired(job, clean_period, now)
+    }
     errors: list[str] = []
     found: list[Job] = []
     json_records: list[dict[str, str]] = []

@@ -353,15 +353,17 @@ def run_interactive(base: str, job_id: int) -> int:
         sys.stderr.write(f"<<Starting on {job['hosts'][0]}>>\r\n")
         sys.stderr.flush()
 
+    signals: list[int] = []
+
     def kill_on_signal(signum: int, _frame: Any) -> None:
         # Ctrl-C or a hang-up of an interactive bsub ends its job, as bkill would.
-        from .bkill import request_kill
-
-        request_kill(base, job_id)
+        signals.append(signum)
 
     for name in ("SIGINT", "SIGTERM", "SIGHUP"):
         signal.signal(getattr(signal, name), kill_on_signal)
-    return supervise(base, job_id, interactive=True, on_started=started)
+    return supervise(
+        base, job_id, interactive=True, on_started=started, interrupted=lambda: bool(signals)
+    )
 
 
 def wait_until_finished(base: str, job_id: int) -> int:

@@ -119,11 +119,19 @@ def finish_job(job: Job, status: str, exit_code: int | None, reason: str | None)
     job["pend_reason"] = None
 
 
-def purge_old(state: State, clean_period: float) -> None:
+def expired(job: Job, clean_period: float, now: float) -> bool:
+    """Finished longer ago than CLEAN_PERIOD: LSF forgets the job (bjobs says "not found")."""
+    return job["status"] in FINISHED and now - (job.get("finish_time") or now) > clean_period
+
+
+def purge_old(base: str, state: State, clean_period: float) -> None:
     now = time.time()
     for key, job in list(state["jobs"].items()):
-        if job["status"] in FINISHED and now - (job.get("finish_time") or now) > clean_period:
+        if expired(job, clean_period, now):
             del state["jobs"][key]
+            import shutil
+
+            shutil.rmtree(job_dir(base, job["id"]), ignore_errors=True)
 
 
 def reap_orphans(state: State) -> None:
@@ -161,7 +169,7 @@ def schedule(base: str, state: State, config: dict[str, Any] | None = None) -> N
     """Dispatch pending jobs into free slots: queue priority first, then submission order."""
     config = config or ensure_config(base)
     reap_orphans(state)
-    purge_old(state, float(config.get("clean_period_s", 3600)))
+    purge_old(base, state, float(config.get("clean_period_s", 3600)))
     capacity = host_slots(config, effective_slots(state))
     free = dict(capacity)
     used_by_queue: dict[str, int] = {}

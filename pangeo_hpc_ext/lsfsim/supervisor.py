@@ -192,14 +192,32 @@ def start_job(base: str, job: Job) -> int:
     os._exit(127)
 
 
-def supervise(base: str, job_id: int, *, interactive: bool, on_started: Any = None) -> int:
-    """Run one job from dispatch to its recorded end; returns the job's exit status."""
+def supervise(
+    base: str,
+    job_id: int,
+    *,
+    interactive: bool,
+    on_started: Any = None,
+    interrupted: Any = None,
+) -> int:
+    """Run one job from dispatch to its recorded end; returns the job's exit status.
+
+    `interrupted()` tells an interactive bsub's loops that its user hit Ctrl-C (a signal handler
+    only sets a flag: taking the state lock inside one could deadlock against this very loop).
+    """
+
+    def kill_if_interrupted() -> None:
+        if interrupted is not None and interrupted():
+            from .bkill import request_kill
+
+            request_kill(base, job_id)
+
     config = ensure_config(base)
     with locked_state(base) as state:
         job = state["jobs"].get(str(job_id))
         if job is not None and job["status"] not in FINISHED:
             job["supervisor_pid"] = os.getpid()
-    job = wait_for_dispatch(base, job_id)
+    job = wait_for_dispatch(base, job_id, on_tick=kill_if_interrupted)
     if job is None:
         ended = _job(base, job_id)
         return int((ended or {}).get("exit_code") or 1)
@@ -216,10 +234,10 @@ def supervise(base: str, job_id: int, *, interactive: bool, on_started: Any = No
         job["pid"] = pid
         job["pgid"] = pid
         job["exec_home"] = os.path.expanduser("~")
-    return monitor(base, job, pid, config)
+    return monitor(base, job, pid, config, on_tick=kill_if_interrupted)
 
 
-def monitor(base: str, job: Job, pid: int, config: dict[str, Any]) -> int:
+def monitor(base: str, job: Job, pid: int, config: dict[str, Any], on_tick: Any = None) -> int:
     interval = float(config.get("terminate_interval_s", 1.0))
     limit_min = job.get("runlimit_min")
     deadline = job["start_time"] + limit_min * job["minute_seconds"] if limit_min else None
@@ -231,6 +249,8 @@ def monitor(base: str, job: Job, pid: int, config: dict[str, Any]) -> int:
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:
             break
+        if on_tick is not None and reason is None:
+            on_tick()
         now = time.time()
         if reason is None and deadline is not None and now >= deadline:
             reason = "TERM_RUNLIMIT"
