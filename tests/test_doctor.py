@@ -100,7 +100,10 @@ def test_doctor_passes_on_a_complete_setup(tmp_path: Path) -> None:
 
 
 def test_doctor_fails_without_lsf_each_fail_with_its_fix(tmp_path: Path) -> None:
-    env = user_setup(tmp_path, "jobqueue:\n  lsf:\n    queue: normal\n", {})
+    # As after `jupyter server extension disable --user pangeo_hpc_ext`: the user's config wins
+    # over an installed package's enabling file.
+    disabled = {"ServerApp": {"jpserver_extensions": {"pangeo_hpc_ext": False}}}
+    env = user_setup(tmp_path, "jobqueue:\n  lsf:\n    queue: normal\n", disabled)
     env["PATH"] = str(Path(sys.executable).parent)
     result = doctor(env)
     assert result.returncode == 1
