@@ -26,6 +26,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from pangeo_hpc_ext import labjob_lsf
+from pangeo_hpc_ext.labjob_script import OptionError, parse_walltime
 from pangeo_hpc_ext.lsfsim import environment
 
 REPO = Path(__file__).resolve().parents[1]
@@ -419,3 +421,30 @@ def test_bsub_refusal_is_shown_in_lsf_words(tmp_path: Path) -> None:
         assert not (lsf.state_dir / "record.json").exists()
     finally:
         cleanup(lsf)
+
+
+@pytest.mark.parametrize(
+    ("exec_host", "first"),
+    [("node01", "node01"), ("node01:node01", "node01"), ("4*node02 node03", "node02"), ("", "")],
+)
+def test_first_host_of_every_exec_host_spelling(exec_host: str, first: str) -> None:
+    assert labjob_lsf.first_host(exec_host) == first
+
+
+@pytest.mark.parametrize(
+    ("time_left", "seconds"), [("0:59 L", 3540), ("1:02:03 L", 3723), ("", None), ("-", None)]
+)
+def test_time_left_as_bjobs_prints_it(time_left: str, seconds: int | None) -> None:
+    assert labjob_lsf.parse_time_left(time_left) == seconds
+
+
+def test_walltime_and_memory_follow_lsf_conventions() -> None:
+    assert parse_walltime("1:30") == 90
+    assert parse_walltime("45") == 45
+    with pytest.raises(OptionError, match="too short"):
+        parse_walltime("0:04")
+    with pytest.raises(OptionError, match="hh:mm"):
+        parse_walltime("1h")
+    # The same rounding as dask-jobqueue: 20GB in MB units is 19074, in KB 19531250.
+    assert labjob_lsf.memory_in_units(20 * 10**9, "MB") == 19074
+    assert labjob_lsf.memory_in_units(20 * 10**9, "KB") == 19531250
