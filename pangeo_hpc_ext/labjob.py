@@ -45,6 +45,7 @@ POLL_SECONDS = 1.0
 PENDING_NOTE_EVERY = 30.0
 UNLISTED_GRACE_SECONDS = 10.0
 QUERY_GRACE_SECONDS = 60.0
+LOG_DELIVERY_SECONDS = 10.0
 FROZEN_FIX = "pangeo-hpc stop && pangeo-hpc lab"
 EXIT_INTERRUPTED = 130
 
@@ -451,6 +452,10 @@ class LabRun:
 
     def _ended(self, record: Record, info: lsf.JobInfo | None) -> int:
         log = record.session / "job.log"
+        # LSF delivers the -o file when the job ends, which can trail the EXIT state a little.
+        deadline = time.monotonic() + LOG_DELIVERY_SECONDS
+        while not log.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
         tail = log_tail(log)
         state = info.state if info else "gone"
         details = []
