@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 # Finished jobs stay listed so users see why they ended; the newest few are enough.
 FINISHED_JOBS_SHOWN = 20
 CLOSE_TIMEOUT_S = 60.0
+# After a kill, how long DELETE waits for the scheduler to report the jobs finished.
+KILL_CONFIRM_TIMEOUT_S = 15.0
+KILL_CONFIRM_POLL_S = 0.25
 
 ChangeListener = Callable[[str, str, str], None]  # (action, cluster_id, status)
 
@@ -330,6 +333,8 @@ class ClusterManager:
         self._notify("updated", managed)
 
     async def _kill_unfinished_jobs(self, managed: ManagedCluster) -> None:
+        """bkill every job still unfinished, then wait (bounded) until the scheduler agrees they
+        ended, so that a DELETE's answer means the allocation is really given back."""
         if not managed.job_ids:
             return
         try:
@@ -337,8 +342,17 @@ class ClusterManager:
             doomed = managed.unfinished_job_ids()
         except SchedulerCommandFailed as error:
             log.warning("could not read job states, killing all jobs of %s: %s", managed.id, error)
-            doomed = list(managed.job_ids)
+            await managed.backend.kill_jobs(list(managed.job_ids))
+            return
         await managed.backend.kill_jobs(doomed)
+        deadline = asyncio.get_running_loop().time() + KILL_CONFIRM_TIMEOUT_S
+        while doomed and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(KILL_CONFIRM_POLL_S)
+            with contextlib.suppress(SchedulerCommandFailed):
+                managed.jobs.update(await managed.backend.job_states(doomed))
+            doomed = [j for j in doomed if not (j in managed.jobs and managed.jobs[j].finished)]
+        if doomed:
+            log.warning("jobs %s of %s still not finished after bkill", doomed, managed.id)
 
     async def _kill_leftovers(self) -> None:
         backends = {p.backend.name: p.backend for p in self.profiles.values()}

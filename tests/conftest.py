@@ -24,6 +24,12 @@ def pangeo_config(tmp_path: Path) -> dict[str, Any]:
     return {}
 
 
+@pytest.fixture(autouse=True)
+def jp_server_cleanup(lsf_env: Any, jp_server_cleanup: None) -> None:
+    """pytest-jupyter's own cleanup stops the server; depending on lsf_env first keeps the emulator
+    on PATH until the server has stopped and killed its jobs."""
+
+
 @pytest.fixture
 def jp_server_config(tmp_path: Path, pangeo_config: dict[str, Any]) -> dict[str, Any]:
     return {
@@ -42,7 +48,9 @@ class Api:
     def __init__(self, fetch: Callable[..., Awaitable[Any]]) -> None:
         self._fetch = fetch
 
-    async def call(self, method: str, *path: str, body: Any = None, raw: bytes | None = None) -> tuple[int, Any]:
+    async def call(
+        self, method: str, *path: str, body: Any = None, raw: bytes | None = None
+    ) -> tuple[int, Any]:
         kwargs: dict[str, Any] = {"method": method}
         if raw is not None:
             kwargs["body"] = raw
@@ -64,7 +72,10 @@ class Api:
         return body
 
     async def wait_for(
-        self, cluster_id: str, predicate: Callable[[dict[str, Any]], bool], what: str,
+        self,
+        cluster_id: str,
+        predicate: Callable[[dict[str, Any]], bool],
+        what: str,
         timeout: float = WAIT_TIMEOUT_S,
     ) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
@@ -74,9 +85,41 @@ class Api:
             if predicate(cluster):
                 return cluster
             await asyncio.sleep(0.2)
-        pytest.fail(f"within {timeout:.0f} s: {what} did not happen; last state: {json.dumps(cluster)[:2000]}")
+        pytest.fail(
+            f"within {timeout:.0f} s: {what} did not happen; last state: {json.dumps(cluster)[:2000]}"
+        )
 
 
 @pytest.fixture
-def api(jp_fetch: Callable[..., Awaitable[Any]]) -> Api:
+def started_server(jp_serverapp: Any, jp_asyncio_loop: asyncio.AbstractEventLoop) -> Any:
+    """The server after its extensions' start hooks ran: pytest-jupyter never starts the IO loop,
+    where a real server awaits them (`ServerApp._post_start`)."""
+    jp_asyncio_loop.run_until_complete(jp_serverapp.extension_manager.start_all_extensions())
+    return jp_serverapp
+
+
+@pytest.fixture
+def api(started_server: Any, jp_fetch: Callable[..., Awaitable[Any]]) -> Api:
     return Api(jp_fetch)
+
+
+@pytest.fixture
+def lsf_knobs() -> dict[str, Any]:
+    """Emulator knobs (slots, submit_delay, submit_fail, ...); tests override this fixture."""
+    return {}
+
+
+@pytest.fixture
+def lsf_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lsf_knobs: dict[str, Any]):
+    """The LSF emulator on PATH of this process, so the in-process Jupyter server's bsub/bjobs/bkill
+    are the emulator's, exactly as a real cluster's commands would be. Kills every job at the end."""
+    from tests.lsfsim_fixtures import LsfSim
+
+    sim = LsfSim(tmp_path, **lsf_knobs)
+    for key in ("PATH", "LSFSIM_HOME", "LSF_ENVDIR"):
+        monkeypatch.setenv(key, sim.env[key])
+    for key, value in sim.env.items():
+        if key.startswith("LSFSIM_"):
+            monkeypatch.setenv(key, value)
+    yield sim
+    sim.cleanup()

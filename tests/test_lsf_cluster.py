@@ -1,0 +1,144 @@
+"""LSF clusters through the REST API against the LSF emulator: real bsub/bjobs/bkill, real workers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import Api
+
+LSF_OPTIONS = {
+    "cores": 1,
+    "memory": "1GB",
+    "queue": "normal",
+    "walltime": "00:30",
+    "interface": "lo",
+}
+
+
+def connected(n: int):
+    return lambda c: c["workers"]["connected"] == n
+
+
+def job_states(cluster: dict[str, Any]) -> list[str]:
+    return sorted(j["state"] for j in cluster["jobs"])
+
+
+def unfinished_records(lsf_env) -> list[dict[str, str]]:
+    return [r for r in lsf_env.records() if r["STAT"] not in ("DONE", "EXIT")]
+
+
+async def start_lsf(api: Api, workers: int, **options: Any) -> dict[str, Any]:
+    code, cluster = await api.call(
+        "POST",
+        "clusters",
+        body={"profile": "lsf", "workers": workers, "options": {**LSF_OPTIONS, **options}},
+    )
+    assert code == 201, cluster
+    return cluster
+
+
+async def test_lsf_lifecycle_scale_up_down_delete(api: Api, lsf_env) -> None:
+    cluster = await start_lsf(api, 2)
+    cid = cluster["id"]
+    cluster = await api.wait_for(
+        cid,
+        lambda c: c["workers"]["connected"] == 2 and job_states(c) == ["RUN", "RUN"],
+        "2 LSF jobs running with 2 workers connected",
+    )
+    assert cluster["status"] == "running"
+    for job in cluster["jobs"]:
+        assert job["host"] in ("node01", "node02")
+        assert 0 < job["walltime_left_s"] <= 30 * 60
+
+    # What LSF itself says about the jobs: the #BSUB resources we asked for.
+    records = unfinished_records(lsf_env)
+    assert sorted(r["JOBID"] for r in records) == sorted(j["job_id"] for j in cluster["jobs"])
+    for record in records:
+        assert record["QUEUE"] == "normal"
+        assert record["NREQ_SLOT"] == "1"
+        assert record["RUNTIMELIMIT"] == "30.0"
+        assert record["JOB_NAME"] == f"dask-{cid}"
+    memlimit = lsf_env.records(int(records[0]["JOBID"]), fields="jobid memlimit")[0]["MEMLIMIT"]
+    assert memlimit.startswith("1000")  # 1GB = 1000 MB, lsf.conf says LSF_UNIT_FOR_LIMITS=MB
+
+    code, cluster = await api.call("PATCH", "clusters", cid, body={"workers": 4})
+    assert code == 200 and cluster["workers"]["requested"] == 4
+    await api.wait_for(
+        cid, lambda c: connected(4)(c) and job_states(c).count("RUN") == 4, "4 jobs and 4 workers"
+    )
+    assert len(unfinished_records(lsf_env)) == 4
+
+    code, cluster = await api.call("PATCH", "clusters", cid, body={"workers": 1})
+    assert code == 200
+    cluster = await api.wait_for(
+        cid,
+        lambda c: connected(1)(c) and job_states(c).count("EXIT") == 3,
+        "scale-down to 1: 3 jobs killed (EXIT), 1 worker left",
+    )
+    assert len(unfinished_records(lsf_env)) == 1
+
+    code, _ = await api.call("DELETE", "clusters", cid)
+    assert code == 204
+    # DELETE answers only after every job was killed: nothing unfinished, at once.
+    assert unfinished_records(lsf_env) == []
+
+
+class TestTwoSlots:
+    @pytest.fixture
+    def lsf_knobs(self) -> dict[str, Any]:
+        return {"slots": 2}
+
+    async def test_jobs_beyond_free_slots_pend(self, api: Api, lsf_env) -> None:
+        await check_jobs_beyond_free_slots_pend(api, lsf_env)
+
+
+async def check_jobs_beyond_free_slots_pend(api: Api, lsf_env) -> None:
+    cid = (await start_lsf(api, 2))["id"]
+    await api.wait_for(cid, connected(2), "2 workers on the 2 free slots")
+    code, _ = await api.call("PATCH", "clusters", cid, body={"workers": 4})
+    assert code == 200
+    cluster = await api.wait_for(
+        cid,
+        lambda c: job_states(c) == ["PEND", "PEND", "RUN", "RUN"],
+        "2 jobs running and 2 pending with 2 slots",
+    )
+    assert cluster["status"] == "scaling"
+    assert cluster["workers"] == {"requested": 4, "connected": 2}
+    pending = [j for j in cluster["jobs"] if j["state"] == "PEND"]
+    assert all(j["host"] is None and j["walltime_left_s"] is None for j in pending)
+
+    # Freeing slots lets the pending jobs start, as LSF would dispatch them.
+    code, _ = await api.call("PATCH", "clusters", cid, body={"workers": 2})
+    assert code == 200
+    await api.wait_for(cid, lambda c: connected(2)(c) and c["status"] == "running", "back to 2")
+
+
+async def test_adaptive_then_manual_scaling(api: Api, lsf_env) -> None:
+    cid = (await start_lsf(api, 0))["id"]
+    await api.wait_for(cid, lambda c: c["status"] == "running", "the scheduler starting")
+
+    code, cluster = await api.call(
+        "PATCH", "clusters", cid, body={"adapt": {"minimum": 1, "maximum": 3}}
+    )
+    assert code == 200, cluster
+    assert cluster["adapt"] == {"minimum": 1, "maximum": 3}
+    await api.wait_for(cid, connected(1), "adaptive minimum of 1 worker")
+
+    # Manual scaling after adaptive mode: adaptive stops, the requested size holds.
+    code, cluster = await api.call("PATCH", "clusters", cid, body={"workers": 2})
+    assert code == 200, cluster
+    assert cluster["adapt"] is None
+    cluster = await api.wait_for(cid, connected(2), "manual scale to 2 after adaptive")
+    assert cluster["workers"]["requested"] == 2
+
+    code, cluster = await api.call(
+        "PATCH", "clusters", cid, body={"adapt": {"minimum": 0, "maximum": 2}}
+    )
+    assert code == 200
+    code, cluster = await api.call("PATCH", "clusters", cid, body={"adapt": None})
+    assert code == 200 and cluster["adapt"] is None
+    code, _ = await api.call("DELETE", "clusters", cid)
+    assert code == 204
+    assert unfinished_records(lsf_env) == []
