@@ -216,6 +216,12 @@ export class ClusterAPI {
 
   private request<T>(path: string, init: RequestInit = {}): Promise<T> {
     const url = URLExt.join(this.serverSettings.baseUrl, API_PATH, path);
+    if (init.body !== undefined) {
+      init = {
+        ...init,
+        headers: { 'Content-Type': 'application/json' }
+      };
+    }
     return this.requestURL<T>(url, init);
   }
 

@@ -246,7 +246,7 @@ export class ClustersModel implements IDisposable {
       fields.name = ['must have at most 100 characters'];
     }
     return {
-      options: validateOptions(draft.options, profile.schema),
+      options: validateOptions(withoutEmpty(draft.options), profile.schema),
       fields,
       general: []
     };

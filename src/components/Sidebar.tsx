@@ -52,22 +52,6 @@ export function Sidebar(props: ISidebarProps): JSX.Element {
           {props.connectionError}
         </div>
       )}
-      <section className="pangeo-hpc-Sidebar-section">
-        <h3>New cluster</h3>
-        {props.loaded ? (
-          <StartForm
-            profiles={props.profiles}
-            draft={props.draft}
-            errors={props.draftErrors}
-            maxWorkers={props.maxWorkers}
-            submitting={props.submitting}
-            onChange={props.onDraftChange}
-            onSubmit={props.onStart}
-          />
-        ) : (
-          <div className="pangeo-hpc-mod-empty">Loading profiles…</div>
-        )}
-      </section>
       <section
         className="pangeo-hpc-Sidebar-section"
         data-testid="pangeo-hpc-cluster-list"
@@ -92,6 +76,22 @@ export function Sidebar(props: ISidebarProps): JSX.Element {
             onShutdown={() => props.onShutdown(cluster)}
           />
         ))}
+      </section>
+      <section className="pangeo-hpc-Sidebar-section">
+        <h3>New cluster</h3>
+        {props.loaded ? (
+          <StartForm
+            profiles={props.profiles}
+            draft={props.draft}
+            errors={props.draftErrors}
+            maxWorkers={props.maxWorkers}
+            submitting={props.submitting}
+            onChange={props.onDraftChange}
+            onSubmit={props.onStart}
+          />
+        ) : (
+          <div className="pangeo-hpc-mod-empty">Loading profiles…</div>
+        )}
       </section>
     </div>
   );

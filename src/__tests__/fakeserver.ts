@@ -1,0 +1,204 @@
+/**
+ * A real HTTP server on 127.0.0.1 speaking the REST contract from DESIGN.md,
+ * with an in-memory cluster list: the API client is tested over the wire.
+ */
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+import type { ICluster, IProfiles } from '../api';
+
+export interface IRecordedRequest {
+  method: string;
+  path: string;
+  body: unknown;
+  headers: IncomingMessage['headers'];
+}
+
+export const PROFILES: IProfiles = {
+  profiles: [
+    {
+      name: 'lsf',
+      label: 'LSF (emulated)',
+      backend: 'lsf',
+      schema: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          cores: { type: 'integer', minimum: 1, maximum: 4096, default: 1 },
+          memory: {
+            type: 'string',
+            pattern: '^\\s*[0-9]+(\\.[0-9]+)?\\s*([kKmMgGtTpP]i?)?[bB]?\\s*$',
+            errorMessage: 'must be a size such as 20GB, 512MiB or 1.5TB',
+            default: '1GB'
+          },
+          queue: {
+            type: 'string',
+            enum: ['normal', 'bigmem'],
+            default: 'normal'
+          },
+          interface: { type: ['string', 'null'], default: null }
+        }
+      },
+      defaults: { cores: 1, memory: '2GB', queue: 'normal', interface: 'lo' }
+    },
+    {
+      name: 'local',
+      label: 'This machine',
+      backend: 'local',
+      schema: {
+        type: 'object',
+        properties: { threads: { type: 'integer', minimum: 1, default: 1 } }
+      },
+      defaults: {}
+    }
+  ],
+  max_workers: 8,
+  max_clusters: 4
+};
+
+export function makeCluster(
+  id: string,
+  extra: Partial<ICluster> = {}
+): ICluster {
+  return {
+    id,
+    name: `cluster-${id}`,
+    profile: 'lsf',
+    status: 'running',
+    scheduler_address: 'tcp://127.0.0.1:8786',
+    dashboard_url: `/pangeo-hpc/clusters/${id}/dashboard/status`,
+    workers: { requested: 1, connected: 1 },
+    adapt: null,
+    cores: 1,
+    memory: 2 * 1024 ** 3,
+    options: {},
+    created: 1,
+    error: null,
+    jobs: [],
+    ...extra
+  };
+}
+
+export class FakeServer {
+  clusters = new Map<string, ICluster>();
+  requests: IRecordedRequest[] = [];
+  /** Answer the next request with this status and body instead. */
+  nextAnswer: { status: number; body: string; type?: string } | null = null;
+  private server: Server;
+  private counter = 0;
+
+  constructor() {
+    this.server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', c => chunks.push(c));
+      req.on('end', () => {
+        const text = Buffer.concat(chunks).toString();
+        const body = text ? JSON.parse(text) : null;
+        const path = (req.url ?? '').split('?')[0];
+        this.requests.push({
+          method: req.method ?? '',
+          path,
+          body,
+          headers: req.headers
+        });
+        const send = (
+          status: number,
+          payload?: unknown,
+          type = 'application/json'
+        ) => {
+          res.writeHead(status, { 'Content-Type': type });
+          res.end(
+            payload === undefined
+              ? undefined
+              : typeof payload === 'string'
+                ? payload
+                : JSON.stringify(payload)
+          );
+        };
+        if (this.nextAnswer) {
+          const answer = this.nextAnswer;
+          this.nextAnswer = null;
+          return send(answer.status, answer.body, answer.type);
+        }
+        this.route(req.method ?? 'GET', path, body, send);
+      });
+    });
+  }
+
+  private route(
+    method: string,
+    path: string,
+    body: any, // eslint-disable-line @typescript-eslint/no-explicit-any
+    send: (status: number, payload?: unknown, type?: string) => void
+  ): void {
+    const api = '/lab/pangeo-hpc/api/';
+    if (path === `${api}profiles` && method === 'GET') {
+      return send(200, PROFILES);
+    }
+    if (path === `${api}clusters` && method === 'GET') {
+      return send(200, { clusters: [...this.clusters.values()] });
+    }
+    if (path === `${api}clusters` && method === 'POST') {
+      if (body.workers > PROFILES.max_workers!) {
+        return send(422, {
+          message: 'workers must be between 0 and 8',
+          errors: [{ field: 'workers', message: 'must be between 0 and 8' }]
+        });
+      }
+      const id = `c${++this.counter}`;
+      const cluster = makeCluster(id, {
+        name: body.name ?? id,
+        profile: body.profile,
+        status: 'starting',
+        options: body.options,
+        workers: { requested: body.workers, connected: 0 }
+      });
+      this.clusters.set(id, cluster);
+      return send(201, cluster);
+    }
+    const match = path.match(/^\/lab\/pangeo-hpc\/api\/clusters\/([^/]+)$/);
+    if (match) {
+      const cluster = this.clusters.get(decodeURIComponent(match[1]));
+      if (!cluster) {
+        return send(404, { message: 'no such cluster' });
+      }
+      if (method === 'GET') {
+        return send(200, cluster);
+      }
+      if (method === 'PATCH') {
+        if ('workers' in body) {
+          cluster.workers = { ...cluster.workers, requested: body.workers };
+        } else {
+          cluster.adapt = body.adapt;
+        }
+        return send(200, cluster);
+      }
+      if (method === 'DELETE') {
+        this.clusters.delete(cluster.id);
+        return send(204);
+      }
+    }
+    const plots = path.match(
+      /^\/lab\/pangeo-hpc\/clusters\/([^/]+)\/dashboard\/individual-plots\.json$/
+    );
+    if (plots && this.clusters.has(plots[1])) {
+      return send(200, {
+        'Task Stream': '/individual-task-stream',
+        'Workers Memory': '/individual-workers-memory'
+      });
+    }
+    send(404, '<html>not found</html>', 'text/html');
+  }
+
+  async start(): Promise<string> {
+    await new Promise<void>(resolve =>
+      this.server.listen(0, '127.0.0.1', resolve)
+    );
+    const { port } = this.server.address() as AddressInfo;
+    return `http://127.0.0.1:${port}/lab/`;
+  }
+
+  stop(): Promise<void> {
+    return new Promise(resolve => this.server.close(() => resolve()));
+  }
+}

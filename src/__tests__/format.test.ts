@@ -1,0 +1,119 @@
+import { describe, expect, it } from 'vitest';
+
+import {
+  clientCode,
+  formatBytes,
+  formatDuration,
+  jobStateKind,
+  walltimeLeft
+} from '../format';
+import { optionsValidator, toErrorSchema, validateOptions } from '../validator';
+import { PROFILES } from './fakeserver';
+
+describe('format', () => {
+  it('formats bytes in binary units', () => {
+    expect(formatBytes(0)).toBe('0 B');
+    expect(formatBytes(2 * 1024 ** 3)).toBe('2.0 GiB');
+    expect(formatBytes(null)).toBe('—');
+  });
+
+  it('formats walltime as h:mm:ss', () => {
+    expect(formatDuration(0)).toBe('0:00:00');
+    expect(formatDuration(1799.6)).toBe('0:29:59');
+    expect(formatDuration(36000 + 61)).toBe('10:01:01');
+    expect(formatDuration(-5)).toBe('0:00:00');
+    expect(formatDuration(null)).toBe('—');
+  });
+
+  it('classifies native job states', () => {
+    expect(jobStateKind('PEND')).toBe('pending');
+    expect(jobStateKind('RUN')).toBe('running');
+    expect(jobStateKind('EXIT')).toBe('failed');
+    expect(jobStateKind('DONE')).toBe('done');
+    expect(jobStateKind('RUNNING')).toBe('running');
+    expect(jobStateKind('WEIRD')).toBe('unknown');
+  });
+
+  it('counts walltime down only for running jobs', () => {
+    expect(walltimeLeft(100, 'RUN', 0, 30_000)).toBe(70);
+    expect(walltimeLeft(100, 'PEND', 0, 30_000)).toBe(100);
+    expect(walltimeLeft(10, 'RUN', 0, 30_000)).toBe(0);
+    expect(walltimeLeft(null, 'RUN', 0, 1)).toBeNull();
+  });
+
+  it('writes the client code with a quoted address', () => {
+    expect(clientCode('tcp://127.0.0.1:8786')).toBe(
+      'from dask.distributed import Client\nclient = Client("tcp://127.0.0.1:8786")'
+    );
+  });
+});
+
+describe('options validator', () => {
+  const schema = PROFILES.profiles[0].schema;
+
+  it('accepts the defaults and a null optional field', () => {
+    expect(
+      validateOptions(
+        { cores: 2, memory: '20GB', queue: 'bigmem', interface: null },
+        schema
+      )
+    ).toEqual([]);
+  });
+
+  it('names each bad field with the schema hint', () => {
+    expect(
+      validateOptions(
+        { cores: 0, memory: '20 parsecs', queue: 'fast', nope: 1 },
+        schema
+      )
+    ).toEqual([
+      { field: 'cores', message: 'must be at least 1' },
+      {
+        field: 'memory',
+        message: 'must be a size such as 20GB, 512MiB or 1.5TB'
+      },
+      { field: 'queue', message: 'must be one of "normal", "bigmem"' },
+      { field: 'nope', message: 'unknown option' }
+    ]);
+    expect(validateOptions({ cores: 1.5 }, schema)).toEqual([
+      { field: 'cores', message: 'must be of type integer' }
+    ]);
+  });
+
+  it('checks array items and required fields', () => {
+    const s = {
+      type: 'object',
+      required: ['a'],
+      properties: {
+        b: { type: 'array', items: { type: 'string', pattern: '^-' } }
+      }
+    };
+    expect(validateOptions({ b: ['-x', 'y'] }, s)).toEqual([
+      { field: 'a', message: 'is required' },
+      { field: 'b.1', message: 'must match ^-' }
+    ]);
+  });
+
+  it('builds the error schema rjsf shows next to fields', () => {
+    expect(
+      toErrorSchema([
+        { field: 'memory', message: 'bad' },
+        { field: 'b.1', message: 'x' }
+      ])
+    ).toEqual({
+      memory: { __errors: ['bad'] },
+      b: { 1: { __errors: ['x'] } }
+    });
+    const { errorSchema, errors } = optionsValidator.validateFormData(
+      { memory: '?' },
+      schema as never
+    );
+    expect(errorSchema).toEqual({
+      memory: { __errors: ['must be a size such as 20GB, 512MiB or 1.5TB'] }
+    });
+    expect(errors[0].property).toBe('.memory');
+    expect(
+      optionsValidator.isValid(schema as never, { cores: 3 }, schema as never)
+    ).toBe(true);
+  });
+});

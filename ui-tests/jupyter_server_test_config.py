@@ -1,0 +1,27 @@
+"""JupyterLab server for the Galata tests: our extension on, the LSF emulator on PATH
+for this server only (2 job slots, so a third worker job stays PEND), loopback only."""
+
+import os
+import tempfile
+
+from jupyterlab.galata import configure_jupyter_server
+
+configure_jupyter_server(c)  # noqa: F821 - `c` is the traitlets config of this file
+
+c.ServerApp.ip = "127.0.0.1"  # noqa: F821
+c.ServerApp.allow_root = True  # noqa: F821
+c.ServerApp.open_browser = False  # noqa: F821
+c.ServerApp.jpserver_extensions.update({"pangeo_hpc_ext": True})  # noqa: F821
+c.LabApp.news_url = None  # noqa: F821
+c.LabApp.check_for_updates_class = "jupyterlab.NeverCheckForUpdate"  # noqa: F821
+
+# Each run starts with its own emulator state and job ledger.
+_run_dir = tempfile.mkdtemp(prefix="pangeo-hpc-ui-tests-")
+os.environ["PANGEO_HPC_UI_TESTS_DIR"] = _run_dir
+c.PangeoHPC.state_dir = os.path.join(_run_dir, "server")  # noqa: F821
+# Job states are read every half second so PEND -> RUN shows up quickly.
+c.PangeoHPC.job_poll_interval = 0.5  # noqa: F821
+
+from pangeo_hpc_ext.demo import configure_demo_server  # noqa: E402
+
+configure_demo_server(c, slots=2)  # noqa: F821

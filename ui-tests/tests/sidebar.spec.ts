@@ -1,0 +1,357 @@
+/**
+ * The sidebar against a real JupyterLab, real pangeo-hpc server extension and
+ * the LSF emulator with 2 job slots (see jupyter_server_test_config.py).
+ *
+ * One cluster goes through its whole life in order (serial): start, PEND->RUN,
+ * scale to 3 (the third job PENDs: 2 slots), dashboard, reload, plots,
+ * notebook client, adaptive, shutdown.
+ */
+import { expect, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
+import type { Locator, Request, TestInfo } from '@playwright/test';
+
+const SIDEBAR = 'pangeo-hpc-sidebar';
+const CLUSTER_NAME = 'ui-test';
+/** Worker jobs start Python processes: allow for a loaded 2-core machine. */
+const JOB_TIMEOUT = 60_000;
+
+async function openSidebar(page: IJupyterLabPageFixture): Promise<Locator> {
+  await page.sidebar.openTab(SIDEBAR);
+  const sidebar = page.locator(`#${SIDEBAR}`);
+  await expect(sidebar.getByTestId('pangeo-hpc-start-form')).toBeVisible();
+  return sidebar;
+}
+
+async function snapshot(
+  page: IJupyterLabPageFixture,
+  testInfo: TestInfo,
+  name: string
+): Promise<void> {
+  const path = testInfo.outputPath(`${name}.png`);
+  await page.screenshot({ path });
+  await testInfo.attach(name, { path, contentType: 'image/png' });
+}
+
+/** The errors rjsf shows under one option field (its nearest form group). */
+function fieldErrors(sidebar: Locator, field: string): Locator {
+  return sidebar
+    .locator(`#root_${field}`)
+    .locator('xpath=ancestor::div[contains(@class, "form-group")][1]')
+    .locator('.validationErrors');
+}
+
+function card(sidebar: Locator): Locator {
+  return sidebar
+    .getByTestId('pangeo-hpc-cluster-card')
+    .filter({ hasText: CLUSTER_NAME });
+}
+
+function jobStates(cluster: Locator): Locator {
+  return cluster.getByTestId('pangeo-hpc-job-state');
+}
+
+/** Cluster creations the page sent. */
+function recordPosts(page: IJupyterLabPageFixture): Request[] {
+  const posts: Request[] = [];
+  page.on('request', request => {
+    if (
+      request.method() === 'POST' &&
+      request.url().includes('/pangeo-hpc/api/clusters')
+    ) {
+      posts.push(request);
+    }
+  });
+  return posts;
+}
+
+test.describe('pangeo-hpc sidebar', () => {
+  test('has its own left tab and the start form', async ({
+    page
+  }, testInfo) => {
+    const tab = page.locator(`.jp-SideBar [data-id="${SIDEBAR}"]`);
+    await expect(tab).toHaveAttribute('title', /Dask HPC Clusters/);
+    const sidebar = await openSidebar(page);
+    await expect(sidebar.locator('h2')).toHaveText('Dask HPC Clusters');
+    await expect(sidebar.getByTestId('pangeo-hpc-profile')).toHaveValue('lsf');
+    // The options come from the profile's JSON Schema with their defaults.
+    await expect(sidebar.locator('#root_memory')).not.toHaveValue('');
+    await expect(sidebar.locator('#root_cores')).toHaveValue(/\d+/);
+    await snapshot(page, testInfo, 'sidebar');
+  });
+
+  test('an invalid memory value shows a field error and submits nothing', async ({
+    page
+  }, testInfo) => {
+    const posts = recordPosts(page);
+    const sidebar = await openSidebar(page);
+    await sidebar.locator('#root_memory').fill('lots of memory');
+    await sidebar.getByTestId('pangeo-hpc-start').click();
+    await expect(fieldErrors(sidebar, 'memory')).toContainText(
+      'must be a size such as 20GB'
+    );
+    await snapshot(page, testInfo, 'memory-field-error');
+    expect(posts).toHaveLength(0);
+    const clusters = await page.request.get('/pangeo-hpc/api/clusters');
+    expect((await clusters.json()).clusters).toEqual([]);
+  });
+
+  test('a server 422 appears next to the field it names', async ({ page }) => {
+    // Above max_workers: the form's own check stops it, then the server's.
+    const sidebar = await openSidebar(page);
+    const profiles = await (
+      await page.request.get('/pangeo-hpc/api/profiles')
+    ).json();
+    const tooMany = String((profiles.max_workers ?? 100) + 1);
+    await sidebar.getByTestId('pangeo-hpc-workers').fill(tooMany);
+    await sidebar.getByTestId('pangeo-hpc-start').click();
+    await expect(sidebar.getByTestId('pangeo-hpc-workers-error')).toBeVisible();
+    const answer = await page.request.post('/pangeo-hpc/api/clusters', {
+      data: { profile: 'lsf', options: { memory: 'lots' }, workers: 1 }
+    });
+    expect(answer.status()).toBe(422);
+    const body = await answer.json();
+    expect(body.errors.map((e: { field: string }) => e.field)).toContain(
+      'memory'
+    );
+  });
+});
+
+test.describe.serial('an LSF cluster from start to shutdown', () => {
+  test.afterAll(async ({ request }) => {
+    // Leave no workers behind if a step failed half-way.
+    const answer = await request.get('/pangeo-hpc/api/clusters');
+    for (const cluster of (await answer.json()).clusters ?? []) {
+      await request.delete(`/pangeo-hpc/api/clusters/${cluster.id}`);
+    }
+  });
+
+  test('start from the form: the job goes PEND -> RUN and a worker connects', async ({
+    page
+  }, testInfo) => {
+    const posts = recordPosts(page);
+    const sidebar = await openSidebar(page);
+    await sidebar.getByTestId('pangeo-hpc-name').fill(CLUSTER_NAME);
+    await sidebar.getByTestId('pangeo-hpc-workers').fill('1');
+    await sidebar.locator('#root_memory').fill('1GB');
+    await sidebar.getByTestId('pangeo-hpc-start').click();
+
+    const cluster = card(sidebar);
+    await expect(cluster).toBeVisible();
+    expect(posts).toHaveLength(1);
+    expect(posts[0].postDataJSON()).toMatchObject({
+      profile: 'lsf',
+      name: CLUSTER_NAME,
+      workers: 1,
+      options: { memory: '1GB' }
+    });
+    const seen = new Set<string>();
+    await expect
+      .poll(
+        async () => {
+          for (const state of await jobStates(cluster).allTextContents()) {
+            seen.add(state);
+          }
+          return [...seen].includes('RUN');
+        },
+        { timeout: JOB_TIMEOUT, message: 'the worker job never reached RUN' }
+      )
+      .toBe(true);
+    // A job is submitted before it runs; the emulator dispatches it when a slot is free.
+    const job = cluster.getByTestId('pangeo-hpc-job').first();
+    await expect(job).toHaveAttribute('data-job-id', /^\d+$/);
+    await expect(
+      cluster.getByTestId('pangeo-hpc-workers-connected')
+    ).toHaveText('1', {
+      timeout: JOB_TIMEOUT
+    });
+    await expect(cluster).toHaveAttribute('data-status', 'running');
+    await expect(job.locator('.pangeo-hpc-Job-walltime')).toHaveText(
+      /^\d+:\d\d:\d\d$/
+    );
+    await expect(job.locator('.pangeo-hpc-JobState-running')).toBeVisible();
+    await snapshot(page, testInfo, 'cluster-running');
+  });
+
+  test('slider to 3: three jobs, two RUN on the two slots, one stays PEND', async ({
+    page
+  }, testInfo) => {
+    const sidebar = await openSidebar(page);
+    const cluster = card(sidebar);
+    await cluster.getByTestId('pangeo-hpc-scale-slider').fill('3');
+    await expect(
+      cluster.getByTestId('pangeo-hpc-workers-requested')
+    ).toHaveText('3');
+    await expect(cluster.getByTestId('pangeo-hpc-job')).toHaveCount(3, {
+      timeout: JOB_TIMEOUT
+    });
+    await expect
+      .poll(
+        async () =>
+          (await jobStates(cluster).allTextContents()).sort().join(','),
+        {
+          timeout: JOB_TIMEOUT,
+          message:
+            'expected two running jobs and one pending (2 emulator slots)'
+        }
+      )
+      .toBe('PEND,RUN,RUN');
+    await expect(
+      cluster.getByTestId('pangeo-hpc-workers-connected')
+    ).toHaveText('2', {
+      timeout: JOB_TIMEOUT
+    });
+    await expect(cluster.locator('.pangeo-hpc-JobState-pending')).toHaveCount(
+      1
+    );
+    await snapshot(page, testInfo, 'scaled-to-3');
+    // It stays pending while both slots are busy.
+    await page.waitForTimeout(2000);
+    expect((await jobStates(cluster).allTextContents()).sort()).toEqual([
+      'PEND',
+      'RUN',
+      'RUN'
+    ]);
+  });
+
+  test('dashboard tab renders Bokeh content and comes back after a reload', async ({
+    page
+  }, testInfo) => {
+    const sidebar = await openSidebar(page);
+    const cluster = card(sidebar);
+    await cluster.getByTestId('pangeo-hpc-dashboard-button').click();
+    const tab = page.locator('.pangeo-hpc-Dashboard');
+    await expect(tab).toBeVisible();
+    const frame = page.frameLocator('.pangeo-hpc-Dashboard iframe');
+    // Bokeh renders its documents into elements carrying data-root-id.
+    await expect(frame.locator('[data-root-id]').first()).toBeAttached({
+      timeout: JOB_TIMEOUT
+    });
+    await snapshot(page, testInfo, 'dashboard');
+
+    await page.reload();
+    await page.waitForSelector('#jupyterlab-splash', { state: 'detached' });
+    await expect(
+      page.locator('#jp-main-dock-panel .lm-TabBar-tab', {
+        hasText: 'Dask dashboard'
+      })
+    ).toBeVisible();
+    await expect(
+      page
+        .frameLocator('.pangeo-hpc-Dashboard iframe')
+        .locator('[data-root-id]')
+        .first()
+    ).toBeAttached({ timeout: JOB_TIMEOUT });
+    await snapshot(page, testInfo, 'dashboard-after-reload');
+  });
+
+  test('individual plots menu lists the dashboard plots', async ({
+    page
+  }, testInfo) => {
+    const sidebar = await openSidebar(page);
+    const cluster = card(sidebar);
+    await cluster.getByTestId('pangeo-hpc-plots-button').click();
+    const item = cluster
+      .getByTestId('pangeo-hpc-plot-item')
+      .filter({ hasText: /Task Stream/i });
+    await expect(item.first()).toBeVisible({ timeout: JOB_TIMEOUT });
+    await item.first().click();
+    await expect(
+      page.locator('#jp-main-dock-panel .lm-TabBar-tab', {
+        hasText: /Task Stream/i
+      })
+    ).toBeVisible();
+    await snapshot(page, testInfo, 'individual-plot');
+  });
+
+  test('insert client code into a notebook and run it', async ({
+    page
+  }, testInfo) => {
+    await page.notebook.createNew('client.ipynb');
+    const sidebar = await openSidebar(page);
+    const cluster = card(sidebar);
+    const insert = cluster.getByTestId('pangeo-hpc-insert-code-button');
+    await expect(insert).toBeEnabled();
+    await insert.click();
+    await page.notebook.activate('client.ipynb');
+    const source = await page.notebook.getCellTextInput(0);
+    expect(source).toContain('from dask.distributed import Client');
+    expect(source).toMatch(/client = Client\("tcp:\/\/127\.0\.0\.1:\d+"\)/);
+    await page.notebook.addCell(
+      'code',
+      'print("workers:", len(client.scheduler_info()["workers"]), client.status)'
+    );
+    await page.notebook.run();
+    const output = await page.notebook.getCellTextOutput(1);
+    expect(output?.join('')).toMatch(/workers: 2 running/);
+    await snapshot(page, testInfo, 'notebook-client');
+  });
+
+  test('adaptive toggle sets and clears bounds', async ({ page }, testInfo) => {
+    const sidebar = await openSidebar(page);
+    const cluster = card(sidebar);
+    await cluster.getByTestId('pangeo-hpc-adapt-minimum').fill('1');
+    await cluster.getByTestId('pangeo-hpc-adapt-maximum').fill('2');
+    const patched = page.waitForRequest(
+      r =>
+        r.method() === 'PATCH' && r.url().includes('/pangeo-hpc/api/clusters/')
+    );
+    await cluster.getByTestId('pangeo-hpc-adapt-toggle').check();
+    expect((await patched).postDataJSON()).toEqual({
+      adapt: { minimum: 1, maximum: 2 }
+    });
+    await expect(cluster.getByTestId('pangeo-hpc-adapt-toggle')).toBeChecked();
+    await expect(cluster.getByTestId('pangeo-hpc-scale-slider')).toBeDisabled();
+    await snapshot(page, testInfo, 'adaptive');
+
+    const cleared = page.waitForRequest(
+      r =>
+        r.method() === 'PATCH' && r.url().includes('/pangeo-hpc/api/clusters/')
+    );
+    await cluster.getByTestId('pangeo-hpc-adapt-toggle').uncheck();
+    expect((await cleared).postDataJSON()).toEqual({ adapt: null });
+    await expect(
+      cluster.getByTestId('pangeo-hpc-adapt-toggle')
+    ).not.toBeChecked();
+    await expect(cluster.getByTestId('pangeo-hpc-scale-slider')).toBeEnabled();
+  });
+
+  test('shut down: confirmation, card gone, every batch job ended', async ({
+    page
+  }, testInfo) => {
+    const sidebar = await openSidebar(page);
+    const cluster = card(sidebar);
+    const jobIds = await cluster
+      .getByTestId('pangeo-hpc-job')
+      .evaluateAll(rows => rows.map(r => r.getAttribute('data-job-id')));
+    expect(jobIds.length).toBeGreaterThan(0);
+
+    await cluster.getByTestId('pangeo-hpc-shutdown-button').click();
+    const dialog = page.locator('.jp-Dialog');
+    await expect(dialog).toContainText('Shut down');
+    await snapshot(page, testInfo, 'shutdown-dialog');
+    await dialog.locator('.jp-mod-warn').click();
+    await expect(cluster).toHaveCount(0, { timeout: JOB_TIMEOUT });
+    const answer = await page.request.get('/pangeo-hpc/api/clusters');
+    expect((await answer.json()).clusters).toEqual([]);
+
+    // Ask the (emulated) scheduler from a kernel, which sees the server's PATH.
+    await page.notebook.openByPath('client.ipynb');
+    await page.notebook.addCell(
+      'code',
+      [
+        'import subprocess',
+        `out = subprocess.run(["bjobs", "-a", "-noheader", "-o", "jobid stat", ${jobIds
+          .map(id => `"${id}"`)
+          .join(', ')}], capture_output=True, text=True).stdout`,
+        'print(sorted(line.split()[1] for line in out.splitlines() if line.strip()))'
+      ].join('\n')
+    );
+    await page.notebook.run();
+    const cells = await page.notebook.getCellCount();
+    const output =
+      (await page.notebook.getCellTextOutput(cells - 1))?.join('') ?? '';
+    expect(output).not.toMatch(/'RUN'|'PEND'/);
+    expect(output).toMatch(/'(EXIT|DONE)'/);
+    await snapshot(page, testInfo, 'after-shutdown');
+    await page.notebook.close(true);
+  });
+});
