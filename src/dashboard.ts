@@ -1,11 +1,15 @@
 import { IFrame, MainAreaWidget } from '@jupyterlab/apputils';
 
+import { serverURL } from './api';
 import { clusterIcon } from './icon';
 
 /** What a dashboard tab needs to be reopened after a reload (the layout restorer stores it). */
 export interface IDashboardArgs {
   clusterId: string;
-  /** Absolute URL of the proxied page. */
+  /**
+   * The proxied page as the server names it (a path on the server); kept
+   * relative so a restored tab follows the server's current address.
+   */
   url: string;
   /** Cluster name, shown in the tab title. */
   label: string;
@@ -24,7 +28,10 @@ export function dashboardWidgetId(
   return `pangeo-hpc-dashboard-${args.clusterId}${plot ? `-${plot}` : ''}`;
 }
 
-export function createDashboard(args: IDashboardArgs): DashboardWidget {
+export function createDashboard(
+  args: IDashboardArgs,
+  baseUrl: string
+): DashboardWidget {
   // Bokeh needs scripts and a same-origin websocket to the proxy; the proxy
   // strips Jupyter's credentials before anything reaches the dashboard.
   const content = new IFrame({
@@ -36,7 +43,7 @@ export function createDashboard(args: IDashboardArgs): DashboardWidget {
     ],
     referrerPolicy: 'no-referrer'
   });
-  content.url = args.url;
+  content.url = serverURL(args.url, baseUrl);
   content.addClass('pangeo-hpc-DashboardFrame');
   const widget = new MainAreaWidget({ content }) as DashboardWidget;
   widget.dashboardArgs = args;

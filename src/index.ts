@@ -13,7 +13,7 @@ import {
 import { INotebookTracker, NotebookActions } from '@jupyterlab/notebook';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 
-import { ClusterAPI, type ICluster, serverURL } from './api';
+import { ClusterAPI, type ICluster } from './api';
 import {
   createDashboard,
   type DashboardWidget,
@@ -36,6 +36,12 @@ export namespace CommandIDs {
 }
 
 const CATEGORY = 'Dask HPC Clusters';
+
+/** `/base/pangeo-hpc/...` from an absolute URL on this server. */
+function serverPath(url: string): string {
+  const parsed = new URL(url, window.location.href);
+  return `${parsed.pathname}${parsed.search}`;
+}
 
 interface IClusterArgs {
   clusterId?: string;
@@ -74,7 +80,7 @@ function activate(
       shell.activateById(existing.id);
       return existing;
     }
-    const widget = createDashboard(args);
+    const widget = createDashboard(args, serviceManager.serverSettings.baseUrl);
     void tracker.add(widget);
     shell.add(widget, 'main');
     shell.activateById(widget.id);
@@ -91,7 +97,7 @@ function activate(
     openPlot: (cluster, title, url) =>
       void commands.execute(CommandIDs.openDashboard, {
         clusterId: cluster.id,
-        url,
+        url: serverPath(url),
         plot: title,
         label: cluster.name
       }),
@@ -159,10 +165,7 @@ function activate(
           });
           return;
         }
-        url = serverURL(
-          cluster.dashboard_url,
-          serviceManager.serverSettings.baseUrl
-        );
+        url = cluster.dashboard_url;
         label = label ?? cluster.name;
         return openTab({ clusterId: cluster.id, url, label, plot });
       }

@@ -128,6 +128,17 @@ test.describe.serial('an LSF cluster from start to shutdown', () => {
     page
   }, testInfo) => {
     const posts = recordPosts(page);
+    // The model fetches one cluster by id only when the event bus announces a change.
+    const pushed: string[] = [];
+    page.on('request', request => {
+      const url = new URL(request.url());
+      if (
+        request.method() === 'GET' &&
+        /\/pangeo-hpc\/api\/clusters\/[^/]+$/.test(url.pathname)
+      ) {
+        pushed.push(url.pathname);
+      }
+    });
     const sidebar = await openSidebar(page);
     await sidebar.getByTestId('pangeo-hpc-name').fill(CLUSTER_NAME);
     await sidebar.getByTestId('pangeo-hpc-workers').fill('1');
@@ -168,6 +179,10 @@ test.describe.serial('an LSF cluster from start to shutdown', () => {
       /^\d+:\d\d:\d\d$/
     );
     await expect(job.locator('.pangeo-hpc-JobState-running')).toBeVisible();
+    expect(
+      pushed.length,
+      'no update came through the event bus'
+    ).toBeGreaterThan(0);
     await snapshot(page, testInfo, 'cluster-running');
   });
 
