@@ -66,6 +66,13 @@ def api_method(method: Method) -> Method:
 class ClusterAPIHandler(ExtensionHandlerMixin, APIHandler):
     auth_resource = AUTH_RESOURCE
 
+    async def prepare(self) -> None:
+        await super().prepare()
+        # Every method, defined or not, requires a login: an anonymous caller learns nothing,
+        # not even which methods a route supports.
+        if self.current_user is None:
+            raise web.HTTPError(403)
+
     @property
     def manager(self) -> ClusterManager:
         return self.settings["pangeo_hpc_manager"]

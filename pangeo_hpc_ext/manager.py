@@ -219,7 +219,7 @@ class ClusterManager:
             if bounds.minimum > bounds.maximum:
                 raise InvalidOptions(
                     "adapt.minimum must not exceed adapt.maximum",
-                    [FieldError("adapt.minimum", "must not exceed adapt.maximum")],
+                    [FieldError("adapt.minimum", "adapt.minimum must not exceed adapt.maximum")],
                 )
         async with managed.lock:
             cluster = self._running(managed)
@@ -260,7 +260,7 @@ class ClusterManager:
         if not 0 <= value <= self.max_workers:
             raise InvalidOptions(
                 f"{field} must be between 0 and {self.max_workers}, got {value}",
-                [FieldError(field, f"must be between 0 and {self.max_workers}")],
+                [FieldError(field, f"{field} must be between 0 and {self.max_workers}")],
             )
 
     def _running(self, managed: ManagedCluster) -> SpecCluster:

@@ -38,9 +38,9 @@ def check_memory(
     try:
         size = parse_bytes(value)
     except (ValueError, TypeError):
-        return [FieldError(field, f"{value!r} is not a size such as 20GB")]
+        return [FieldError(field, f"{field}: {value!r} is not a size such as 20GB")]
     if size <= 0:
-        return [FieldError(field, "must be larger than zero")]
+        return [FieldError(field, f"{field} must be larger than zero")]
     return []
 
 
@@ -66,5 +66,5 @@ def check_walltime(options: dict[str, Any], field: str = "walltime") -> list[Fie
             FieldError(field, f"{value!r} is not a walltime in [hh:]mm form such as 00:30 or 8:00")
         ]
     if minutes == 0:
-        return [FieldError(field, "must be at least one minute")]
+        return [FieldError(field, f"{field} must be at least one minute")]
     return []
