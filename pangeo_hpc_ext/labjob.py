@@ -577,6 +577,21 @@ def frozen_message(record: Record, info: lsf.JobInfo, connection: dict) -> str:
 
 # ---- status ---------------------------------------------------------------------------------
 
+# Same keys as a recorded job's status, so scripts can read `status --json` without special cases.
+NO_JOB_STATUS = {
+    "job_id": None,
+    "state": None,
+    "server": "none",
+    "host": None,
+    "port": None,
+    "url": None,
+    "ssh": None,
+    "walltime_left_s": None,
+    "queue": None,
+    "interactive": None,
+    "log": None,
+}
+
 
 def describe(state: LabState) -> dict | None:
     record = state.load()
@@ -630,7 +645,7 @@ def run_status(args: argparse.Namespace) -> int:
         return 1
     healthy = status is not None and status["server"] in ("running", "starting", "pending")
     if args.json:
-        print(json.dumps(status or {"job_id": None, "state": None, "server": "none"}))
+        print(json.dumps(status or NO_JOB_STATUS))
         return 0 if healthy else 1
     if status is None:
         say(f"No lab job (nothing recorded in {state.root}). Start one with `pangeo-hpc lab`.")

@@ -273,7 +273,8 @@ def test_lab_runs_jupyterlab_reachable_with_printed_token_then_stop_cleans_up(
     wait_gone(connection["pid"])
     assert not (lsf.state_dir / "record.json").exists()
     assert not session.exists()
-    assert json.loads(lsf.cli("status", "--json").stdout)["server"] == "none"
+    after = json.loads(lsf.cli("status", "--json").stdout)
+    assert after["server"] == "none" and set(after) == set(status)
 
 
 def test_interactive_lab_is_held_by_bsub_is_and_ends_with_stop(lsf: EmulatedLSF) -> None:
