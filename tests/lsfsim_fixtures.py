@@ -143,7 +143,9 @@ def wait_gone(alive: Callable[[], bool], what: str) -> None:
 
 def simulated_lsf(tmp_path: Path) -> Iterator[LsfSim]:
     """Body of an `lsf` fixture: one emulator with default knobs, every job killed afterwards."""
-    sim = LsfSim(tmp_path)
+    root = tmp_path / "lsf"  # tmp_path itself may already hold another emulator
+    root.mkdir()
+    sim = LsfSim(root)
     yield sim
     sim.cleanup()
 
@@ -153,7 +155,7 @@ def simulated_lsf_factory(tmp_path: Path) -> Iterator[Callable[..., LsfSim]]:
     sims: list[LsfSim] = []
 
     def make(**knobs: Any) -> LsfSim:
-        root = tmp_path / f"sim{len(sims)}"
+        root = tmp_path / f"lsf{len(sims)}"
         root.mkdir()
         sims.append(LsfSim(root, **knobs))
         return sims[-1]

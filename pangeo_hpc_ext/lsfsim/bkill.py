@@ -7,7 +7,17 @@ import sys
 import time
 
 from .config import ensure_config, home, user_name
-from .state import ACTIVE, FINISHED, finish_job, jobs_sorted, kill_group, locked_state, schedule
+from .state import (
+    ACTIVE,
+    FINISHED,
+    finish_job,
+    jobs_sorted,
+    kill_group,
+    locked_state,
+    schedule,
+    signal_group_after_save,
+    wake_supervisor,
+)
 
 USAGE = (
     "Usage: bkill [-h] [-V] [-l] [-b] [-r] [-s signal_value | signal_name] [-m host_name]\n"
@@ -29,15 +39,17 @@ def _kill_locked(base: str, state: dict, job: dict, reason: str) -> str:
     if job["status"] in FINISHED:
         return "finished"
     if job["status"] == "PEND":
-        # Never started: nothing to signal, it ends at once.
+        # Never started: nothing to signal, it ends at once (its supervisor just leaves).
         finish_job(job, "EXIT", None, reason)
+        wake_supervisor(job)
         schedule(base, state)
         return "terminated"
     if not job.get("kill_requested_at"):
         job["kill_requested_at"] = time.time()
         job["kill_reason"] = reason
         first = signal.SIGKILL if reason == "TERM_FORCE_OWNER" else signal.SIGINT
-        kill_group(job.get("pgid"), first)
+        signal_group_after_save(job.get("pgid"), first)
+        wake_supervisor(job)  # it escalates to SIGTERM and SIGKILL
     return "terminated"
 
 

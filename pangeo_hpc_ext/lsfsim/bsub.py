@@ -361,6 +361,8 @@ def run_interactive(base: str, job_id: int) -> int:
 
     for name in ("SIGINT", "SIGTERM", "SIGHUP"):
         signal.signal(getattr(signal, name), kill_on_signal)
+    # This process is the job's supervisor: the dispatch nudge (SIGUSR1) must not kill it.
+    signal.signal(signal.SIGUSR1, signal.SIG_IGN)
     return supervise(
         base, job_id, interactive=True, on_started=started, interrupted=lambda: bool(signals)
     )

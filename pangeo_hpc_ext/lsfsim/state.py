@@ -61,6 +61,21 @@ def state_version(base: str) -> tuple[int, int]:
     return (st.st_ino, st.st_mtime_ns)
 
 
+# Signals to send once the change that explains them is on disk: a supervisor woken (SIGUSR1) or
+# whose job dies (bkill's SIGINT) before the save would read the old table and misjudge the job.
+_after_save: list[tuple[int, int, bool]] = []  # (pid or pgid, signal, is a process group)
+
+
+def wake_supervisor(job: Job) -> None:
+    if job.get("supervisor_pid"):
+        _after_save.append((int(job["supervisor_pid"]), signal.SIGUSR1, False))
+
+
+def signal_group_after_save(pgid: int | None, sig: int) -> None:
+    if pgid:
+        _after_save.append((int(pgid), sig, True))
+
+
 @contextmanager
 def locked_state(base: str) -> Iterator[State]:
     """Exclusive read-modify-write of the job table; saved when the block ends without error."""
@@ -73,6 +88,15 @@ def locked_state(base: str) -> Iterator[State]:
         write_atomic(state_path(base), json.dumps(state, separators=(",", ":")))
     finally:
         os.close(fd)
+        pending, _after_save[:] = list(_after_save), []
+        for target, sig, group in pending:
+            if group:
+                kill_group(target, sig)
+            elif target != os.getpid():
+                try:
+                    os.kill(target, sig)
+                except (ProcessLookupError, PermissionError):
+                    pass
 
 
 def jobs_sorted(state: State) -> list[Job]:
@@ -199,3 +223,4 @@ def schedule(base: str, state: State, config: dict[str, Any] | None = None) -> N
         job["hosts"] = hosts
         job["start_time"] = time.time()
         job["pend_reason"] = None
+        wake_supervisor(job)

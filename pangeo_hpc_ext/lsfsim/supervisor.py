@@ -22,7 +22,21 @@ from .state import (
     state_version,
 )
 
+# A detached supervisor sleeps in sigtimedwait: SIGUSR1 (its job was dispatched or bkilled) and
+# SIGCHLD (its job ended) wake it at once, so idle supervisors cost nothing. The timeout is only a
+# fallback; an interactive bsub polls instead, as it must also notice its user's Ctrl-C.
+WAKE_SIGNALS = (signal.SIGUSR1, signal.SIGCHLD)
+FALLBACK_S = 1.0
 POLL_S = 0.05
+
+
+def _sleep(timeout: float, detached: bool) -> None:
+    if detached:
+        signal.sigtimedwait(WAKE_SIGNALS, max(min(timeout, FALLBACK_S), 0.001))
+    else:
+        time.sleep(max(min(timeout, POLL_S), 0.001))
+
+
 # Signals the job must see with their default action, whatever the submitter ignored or blocked.
 RESET_SIGNALS = (
     "SIGINT",
@@ -53,9 +67,8 @@ def spawn_detached(base: str, job_id: int) -> None:
         os.waitpid(pid, 0)
         return
     try:
-        os.setsid()
-        if os.fork():
-            os._exit(0)
+        # Let go of the caller's stdio before anything else: whoever reads bsub's output waits
+        # for every holder of the pipe, and the grandchild may be scheduled late on a busy host.
         null = os.open(os.devnull, os.O_RDWR)
         log = os.open(
             os.path.join(job_dir(base, job_id), "supervisor.log"),
@@ -66,10 +79,14 @@ def spawn_detached(base: str, job_id: int) -> None:
         os.dup2(null, 1)
         os.dup2(log, 2)
         os.closerange(3, 1024)
+        os.setsid()
+        if os.fork():
+            os._exit(0)
         sys.stdout = open(1, "w", closefd=False)
         sys.stderr = open(2, "w", closefd=False)
         for name in ("SIGINT", "SIGHUP", "SIGPIPE"):
             signal.signal(getattr(signal, name), signal.SIG_IGN)
+        signal.pthread_sigmask(signal.SIG_BLOCK, WAKE_SIGNALS)
         code = 0
         try:
             supervise(base, job_id, interactive=False)
@@ -87,7 +104,9 @@ def _job(base: str, job_id: int) -> Job | None:
     return read_state(base)["jobs"].get(str(job_id))
 
 
-def wait_for_dispatch(base: str, job_id: int, on_tick: Any = None) -> Job | None:
+def wait_for_dispatch(
+    base: str, job_id: int, on_tick: Any = None, detached: bool = True
+) -> Job | None:
     """Block until the job is RUN (returned) or ended while pending (None)."""
     seen = None
     while True:
@@ -101,7 +120,7 @@ def wait_for_dispatch(base: str, job_id: int, on_tick: Any = None) -> Job | None
                 return job
         if on_tick is not None:
             on_tick()
-        time.sleep(POLL_S)
+        _sleep(FALLBACK_S, detached)
 
 
 def job_environment(base: str, job: Job) -> dict[str, str]:
@@ -217,7 +236,7 @@ def supervise(
         job = state["jobs"].get(str(job_id))
         if job is not None and job["status"] not in FINISHED:
             job["supervisor_pid"] = os.getpid()
-    job = wait_for_dispatch(base, job_id, on_tick=kill_if_interrupted)
+    job = wait_for_dispatch(base, job_id, on_tick=kill_if_interrupted, detached=not interactive)
     if job is None:
         ended = _job(base, job_id)
         return int((ended or {}).get("exit_code") or 1)
@@ -234,10 +253,17 @@ def supervise(
         job["pid"] = pid
         job["pgid"] = pid
         job["exec_home"] = os.path.expanduser("~")
-    return monitor(base, job, pid, config, on_tick=kill_if_interrupted)
+    return monitor(base, job, pid, config, on_tick=kill_if_interrupted, detached=not interactive)
 
 
-def monitor(base: str, job: Job, pid: int, config: dict[str, Any], on_tick: Any = None) -> int:
+def monitor(
+    base: str,
+    job: Job,
+    pid: int,
+    config: dict[str, Any],
+    on_tick: Any = None,
+    detached: bool = True,
+) -> int:
     interval = float(config.get("terminate_interval_s", 1.0))
     limit_min = job.get("runlimit_min")
     deadline = job["start_time"] + limit_min * job["minute_seconds"] if limit_min else None
@@ -273,7 +299,10 @@ def monitor(base: str, job: Job, pid: int, config: dict[str, Any], on_tick: Any 
                     ]
         while escalation and escalation[0][0] <= now:
             kill_group(pid, escalation.pop(0)[1])
-        time.sleep(POLL_S)
+        wake_at = [at for at, _ in escalation]
+        if reason is None and deadline is not None:
+            wake_at.append(deadline)
+        _sleep(min(wake_at, default=now + FALLBACK_S) - time.time(), detached)
     # Whatever the job left behind in its process group goes with it, as under sbatchd.
     kill_group(pid, signal.SIGKILL)
     code = os.waitstatus_to_exitcode(status)
@@ -294,6 +323,9 @@ def monitor(base: str, job: Job, pid: int, config: dict[str, Any], on_tick: Any 
     with locked_state(base) as state:
         record = state["jobs"].get(str(job["id"]))
         if record is not None:
+            if reason is None and record.get("kill_requested_at"):
+                reason = record.get("kill_reason") or "TERM_OWNER"
+                final_status = "EXIT"
             finish_job(record, final_status, exit_code, reason)
         schedule(base, state)
     return exit_code
