@@ -156,7 +156,6 @@ def build_request(args: argparse.Namespace) -> LabRequest:
         walltime_minutes=walltime,
         cores=args.cores,
         memory_limit=memory_limit,
-        memory_text=args.memory,
         port=args.port,
         ip=args.ip,
     )
@@ -349,7 +348,6 @@ class LabRun:
             user=getpass.getuser(),
             submitted=time.time(),
             interactive=bool(self.args.interactive),
-            cli_pid=os.getpid() if self.args.interactive else None,
         )
         self.state.save(self.record)
         say(f"Job <{submission.job_id}> is submitted to queue <{submission.queue}>.")

@@ -25,7 +25,6 @@ class LabRequest:
     walltime_minutes: int
     cores: int
     memory_limit: int | None  # in LSF_UNIT_FOR_LIMITS units
-    memory_text: str | None
     port: int
     ip: str
 

@@ -42,8 +42,6 @@ class Record:
     user: str
     submitted: float
     interactive: bool
-    # The foreground `lab --interactive` process holding `bsub -Is`; it ends with the job.
-    cli_pid: int | None = None
 
     @property
     def session(self) -> Path:
@@ -61,11 +59,15 @@ class LabState:
     def load(self) -> Record | None:
         try:
             data = json.loads(self.record_path.read_text())
+            return Record(**data)
         except FileNotFoundError:
             return None
-        except json.JSONDecodeError:
-            return None
-        return Record(**data)
+        except (json.JSONDecodeError, TypeError):
+            # A damaged or older record: say so instead of failing on every command.
+            raise SystemExit(
+                f"pangeo-hpc: cannot read {self.record_path}; if no lab job of yours is running "
+                "(`bjobs`), remove that file"
+            ) from None
 
     def save(self, record: Record) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
