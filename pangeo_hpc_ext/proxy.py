@@ -1,0 +1,202 @@
+"""The Dask dashboard of a cluster we started, proxied through Jupyter by cluster id.
+
+jupyter-server-proxy's ProxyHandler does the proxying (HTTP, websockets, subprotocols); this
+subclass decides where a request may go and what of it may leave Jupyter:
+
+- The upstream is always 127.0.0.1:<dashboard port of a running cluster of ours>, looked up
+  server-side from the opaque id in the URL; nothing in the path, query or headers can change it.
+- Only GET, HEAD and websocket upgrades pass; Jupyter authenticates and authorizes each of them,
+  and a cross-origin request is refused even when it carries a valid token.
+- No Jupyter credential reaches the dashboard: Bokeh copies the request's headers, cookies and
+  query arguments into the session token it writes, readable, into the page. We forward an
+  allowlist of headers (never Authorization, Cookie or Referer) and drop the token query argument.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import quote, unquote_plus
+
+from jupyter_server.utils import ensure_async, url_path_join
+from jupyter_server_proxy.handlers import ProxyHandler
+from tornado import httputil, web
+
+from .errors import ClusterNotFound, http_status
+from .handlers import AUTH_RESOURCE, DASHBOARD_PREFIX
+from .manager import ClusterManager, ManagedCluster
+
+UPSTREAM_HOST = "127.0.0.1"
+
+# What a browser sends that a dashboard may use. Everything else stays in Jupyter: credentials
+# (Authorization, Cookie, custom auth headers of an IdentityProvider or of JupyterHub's proxy),
+# Referer (the Jupyter page's URL, possibly with ?token=), Host and Origin (already checked here).
+FORWARDED_HEADERS = frozenset(
+    {
+        "accept",
+        "accept-encoding",
+        "accept-language",
+        "cache-control",
+        "if-modified-since",
+        "if-none-match",
+        "if-range",
+        "pragma",
+        "range",
+        "user-agent",
+    }
+)
+CREDENTIAL_ARGUMENTS = frozenset({"token", "_xsrf"})
+# Upstream response headers that would act on Jupyter's origin rather than on the dashboard.
+DROPPED_RESPONSE_HEADERS = (
+    "Set-Cookie",
+    "Access-Control-Allow-Origin",
+    "Access-Control-Allow-Credentials",
+)
+# RFC 3986 path characters; "?" and "#" are not among them, so a decoded "%3F" cannot start a query.
+PATH_SAFE = "/:@!$&'()*+,;=-._~"
+# The scheduler dashboard's own route to worker dashboards: distributed.http.proxy, which checks
+# that host:port is a worker's dashboard over HTTP but not on websockets. We check both.
+WORKER_PROXY_PATH = re.compile(r"/proxy/([0-9]+)/([^/]*)/", re.ASCII)
+
+
+def upstream_path(proxied_path: str) -> str:
+    """The decoded path to request from the dashboard; no dot segments."""
+    path = proxied_path if proxied_path.startswith("/") else "/" + proxied_path
+    if any(segment in (".", "..") for segment in path.split("/")):
+        raise web.HTTPError(400, "dot segments are not allowed in a dashboard path")
+    return path
+
+
+def without_credentials(query: str) -> str:
+    kept = [
+        part
+        for part in query.split("&")
+        if part and unquote_plus(part.split("=", 1)[0]) not in CREDENTIAL_ARGUMENTS
+    ]
+    return "&".join(kept)
+
+
+def worker_dashboards(managed: ManagedCluster) -> set[tuple[str, int]]:
+    scheduler = getattr(managed.cluster, "scheduler", None)
+    workers = getattr(scheduler, "workers", {})
+    found = set()
+    for worker in workers.values():
+        port = worker.services.get("dashboard")
+        if port:
+            found.add((worker.host, int(port)))
+    return found
+
+
+def drop_response_headers(response: Any) -> None:
+    for name in DROPPED_RESPONSE_HEADERS:
+        if name in response.headers:
+            del response.headers[name]
+
+
+class DashboardProxyHandler(ProxyHandler):
+    # Anything else is a 405 before authentication: tornado checks this list first.
+    SUPPORTED_METHODS = ("GET", "HEAD")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.update(host_allowlist=[UPSTREAM_HOST], rewrite_response=(drop_response_headers,))
+        super().__init__(*args, **kwargs)
+        self.upstream_port: int | None = None
+
+    @property
+    def manager(self) -> ClusterManager:
+        return self.settings["pangeo_hpc_manager"]
+
+    async def prepare(self, *args: Any, **kwargs: Any) -> None:
+        # The base authenticates: 403 for an anonymous websocket upgrade, login redirect otherwise.
+        await super().prepare(*args, **kwargs)
+        if self._finished:
+            return
+        allowed = await ensure_async(
+            self.authorizer.is_authorized(self, self.current_user, "read", AUTH_RESOURCE)
+        )
+        if not allowed:
+            raise web.HTTPError(403, "not authorized to view cluster dashboards")
+        # Tornado checks the origin of websocket upgrades; Jupyter checks it only in its API
+        # handlers, so we check plain HTTP requests here.
+        if not self._is_websocket_upgrade() and not self.check_origin():
+            raise web.HTTPError(403, "cross-origin dashboard request refused")
+
+    def skip_check_origin(self) -> bool:
+        # Jupyter lets a token-authenticated request in from any origin. The dashboard follows
+        # allow_origin / allow_origin_pat for every request: a token alone does not let a page
+        # on another origin script it (websockets included, where tornado calls check_origin).
+        return False
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        if status_code == 405:
+            # Refused before prepare(): no user is known yet, which Jupyter's error page needs.
+            self.set_header("Allow", ", ".join(self.SUPPORTED_METHODS))
+            self.set_header("Content-Type", "text/plain; charset=UTF-8")
+            self.write("405: Method Not Allowed")
+            return
+        super().write_error(status_code, **kwargs)
+
+    async def get(self, cluster_id: str, proxied_path: str) -> None:
+        # Resolve before the websocket handshake, so an unknown id is a plain 404.
+        self.upstream_port = self._resolve(cluster_id, proxied_path)
+        await super().get(cluster_id, upstream_path(proxied_path))
+
+    async def http_get(self, cluster_id: str, proxied_path: str) -> None:
+        await self._proxy_http(proxied_path)
+
+    async def head(self, cluster_id: str, proxied_path: str) -> None:
+        self.upstream_port = self._resolve(cluster_id, proxied_path)
+        await self._proxy_http(upstream_path(proxied_path))
+
+    async def open(self, cluster_id: str, proxied_path: str) -> None:
+        assert self.upstream_port is not None
+        await self.proxy_open(UPSTREAM_HOST, self.upstream_port, proxied_path)
+
+    async def _proxy_http(self, path: str) -> None:
+        assert self.upstream_port is not None
+        await self.proxy(UPSTREAM_HOST, self.upstream_port, path)
+        # The base replaced Jupyter's default headers with the dashboard's; restore the ones
+        # that protect Jupyter's origin (e.g. frame-ancestors).
+        self.set_header("Content-Security-Policy", self.content_security_policy)
+        self.set_header("X-Content-Type-Options", "nosniff")
+
+    def _resolve(self, cluster_id: str, proxied_path: str) -> int:
+        """The dashboard port of a running cluster of ours, or a 404."""
+        try:
+            managed = self.manager.get(cluster_id)
+        except ClusterNotFound as error:
+            # The message would echo the id from the URL; the page needs none.
+            raise web.HTTPError(http_status(error), "no such cluster") from None
+        port = managed.dashboard_port
+        if managed.phase != "running" or port is None:
+            raise web.HTTPError(404, "this cluster has no dashboard (%s)", managed.phase)
+        path = upstream_path(proxied_path)
+        if path.startswith("/proxy/"):
+            match = WORKER_PROXY_PATH.match(path)
+            if match is None or (match[2], int(match[1])) not in worker_dashboards(managed):
+                raise web.HTTPError(404, "not a worker dashboard of this cluster")
+        # Context path for Location rewriting and X-Forwarded-Prefix: our route, not /proxy/<port>.
+        self.proxy_base = url_path_join(DASHBOARD_PREFIX, cluster_id, "dashboard")
+        return port
+
+    def _is_websocket_upgrade(self) -> bool:
+        return self.request.headers.get("Upgrade", "").lower() == "websocket"
+
+    def get_client_uri(self, protocol: str, host: str, port: int, proxied_path: str) -> str:
+        path = quote(upstream_path(proxied_path), safe=PATH_SAFE)
+        uri = f"{protocol}://{UPSTREAM_HOST}:{port}{path}"
+        query = without_credentials(self.request.query)
+        return f"{uri}?{query}" if query else uri
+
+    def proxy_request_headers(self) -> httputil.HTTPHeaders:
+        headers = httputil.HTTPHeaders()
+        for name, value in self.request.headers.get_all():
+            if name.lower() in FORWARDED_HEADERS:
+                headers.add(name, value)
+        return headers
+
+
+DASHBOARD_HANDLERS: list[tuple[str, type[DashboardProxyHandler]]] = [
+    # Relative, like API_HANDLERS; "(/.*|)" so that ".../dashboardX" is not ours.
+    (DASHBOARD_PREFIX + r"/([^/]+)/dashboard(/.*|)", DashboardProxyHandler),
+]
