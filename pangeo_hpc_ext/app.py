@@ -13,6 +13,7 @@ from .events import ClusterEventEmitter
 from .handlers import API_HANDLERS
 from .manager import ClusterManager
 from .profiles import build_profiles
+from .proxy import DASHBOARD_HANDLERS
 from .state import JobLedger
 
 
@@ -73,6 +74,7 @@ class PangeoHPC(ExtensionApp):
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(API_HANDLERS)
+        self.handlers.extend(DASHBOARD_HANDLERS)
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         await self.manager.start()
