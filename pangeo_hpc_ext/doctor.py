@@ -216,16 +216,15 @@ def check_jobqueue_config() -> Check:
         "write ~/.config/dask/jobqueue.yaml with `jobqueue: {lsf: {cores: 8, memory: 20GB, "
         "queue: general, walltime: '01:00', interface: ib0}}`"
     )
-    if not files:
-        return Check(name, False, f"no jobqueue section in {', '.join(dask.config.paths)}", example)
+    # DASK_JOBQUEUE__LSF__* environment variables count as much as YAML files.
+    source = ", ".join(map(str, files)) or "the environment"
     if cores is None or memory is None:
+        if not files:
+            where = ", ".join(dask.config.paths)
+            return Check(name, False, f"no jobqueue section in {where}", example)
         unset = " and ".join(k for k, v in (("cores", cores), ("memory", memory)) if v is None)
-        return Check(
-            name, False, f"jobqueue.lsf {unset} not set ({', '.join(map(str, files))})", example
-        )
-    return Check(
-        name, True, f"lsf: cores={cores} memory={memory} from {', '.join(map(str, files))}"
-    )
+        return Check(name, False, f"jobqueue.lsf {unset} not set ({source})", example)
+    return Check(name, True, f"lsf: cores={cores} memory={memory} from {source}")
 
 
 def _yaml_files(directory: Path) -> list[Path]:
