@@ -66,7 +66,7 @@ export class ClusterSidebar extends ReactWidget {
               void model.scale(id, workers)
             }
             onAdapt={(id: string, bounds: IAdaptBounds | null) =>
-              void model.adapt(id, bounds)
+              model.adapt(id, bounds)
             }
             onOpenDashboard={actions.openDashboard}
             loadPlots={actions.loadPlots}

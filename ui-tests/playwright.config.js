@@ -20,6 +20,7 @@ module.exports = {
   use: {
     ...baseConfig.use,
     baseURL: BASE_URL,
+    viewport: { width: 1280, height: 900 },
     video: 'off',
     trace: 'retain-on-failure',
     screenshot: 'only-on-failure',

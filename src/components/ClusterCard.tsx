@@ -11,7 +11,7 @@ export interface IClusterCardProps {
   fetchedAt: number;
   canInsertCode: boolean;
   onScale: (workers: number) => void;
-  onAdapt: (bounds: IAdaptBounds | null) => void;
+  onAdapt: (bounds: IAdaptBounds | null) => Promise<unknown>;
   onOpenDashboard: () => void;
   /** Titles and URLs of the dashboard's individual plots (may reject). */
   loadPlots: () => Promise<Record<string, string>>;

@@ -105,7 +105,8 @@ export interface IAdaptControlProps {
   requested: number;
   max: number;
   disabled: boolean;
-  onAdapt: (bounds: IAdaptBounds | null) => void;
+  /** Settles when the server answered (either way). */
+  onAdapt: (bounds: IAdaptBounds | null) => Promise<unknown>;
 }
 
 /** Adaptive scaling on or off, with its bounds. */
@@ -122,6 +123,15 @@ export function AdaptControl(props: IAdaptControlProps): JSX.Element {
     }
   }, [adapt?.minimum, adapt?.maximum]);
 
+  // The box follows the click at once; the server's answer then decides.
+  const [pending, setPending] = React.useState<boolean | null>(null);
+  const toggle = (on: boolean) => {
+    setPending(on);
+    void onAdapt(on ? { minimum, maximum } : null).finally(() =>
+      setPending(null)
+    );
+  };
+
   const valid =
     Number.isInteger(minimum) &&
     Number.isInteger(maximum) &&
@@ -134,7 +144,7 @@ export function AdaptControl(props: IAdaptControlProps): JSX.Element {
       adapt &&
       (adapt.minimum !== minimum || adapt.maximum !== maximum)
     ) {
-      onAdapt({ minimum, maximum });
+      void onAdapt({ minimum, maximum });
     }
   };
 
@@ -144,11 +154,9 @@ export function AdaptControl(props: IAdaptControlProps): JSX.Element {
         <input
           type="checkbox"
           data-testid="pangeo-hpc-adapt-toggle"
-          checked={adapt !== null}
-          disabled={disabled || (!adapt && !valid)}
-          onChange={event =>
-            onAdapt(event.target.checked ? { minimum, maximum } : null)
-          }
+          checked={pending ?? adapt !== null}
+          disabled={disabled || pending !== null || (!adapt && !valid)}
+          onChange={event => toggle(event.target.checked)}
         />
         <span>Adaptive</span>
       </label>

@@ -20,7 +20,7 @@ export interface ISidebarProps {
   onStart: () => void;
   onRefresh: () => void;
   onScale: (id: string, workers: number) => void;
-  onAdapt: (id: string, bounds: IAdaptBounds | null) => void;
+  onAdapt: (id: string, bounds: IAdaptBounds | null) => Promise<unknown>;
   onOpenDashboard: (cluster: ICluster) => void;
   loadPlots: (cluster: ICluster) => Promise<Record<string, string>>;
   onOpenPlot: (cluster: ICluster, title: string, url: string) => void;

@@ -24,8 +24,10 @@ async function openSidebar(page: IJupyterLabPageFixture): Promise<Locator> {
 async function snapshot(
   page: IJupyterLabPageFixture,
   testInfo: TestInfo,
-  name: string
+  name: string,
+  focus?: Locator
 ): Promise<void> {
+  await focus?.scrollIntoViewIfNeeded();
   const path = testInfo.outputPath(`${name}.png`);
   await page.screenshot({ path });
   await testInfo.attach(name, { path, contentType: 'image/png' });
@@ -183,7 +185,7 @@ test.describe.serial('an LSF cluster from start to shutdown', () => {
       pushed.length,
       'no update came through the event bus'
     ).toBeGreaterThan(0);
-    await snapshot(page, testInfo, 'cluster-running');
+    await snapshot(page, testInfo, 'cluster-running', cluster);
   });
 
   test('slider to 3: three jobs, two RUN on the two slots, one stays PEND', async ({
@@ -217,7 +219,7 @@ test.describe.serial('an LSF cluster from start to shutdown', () => {
     await expect(cluster.locator('.pangeo-hpc-JobState-pending')).toHaveCount(
       1
     );
-    await snapshot(page, testInfo, 'scaled-to-3');
+    await snapshot(page, testInfo, 'scaled-to-3', cluster);
     // It stays pending while both slots are busy.
     await page.waitForTimeout(2000);
     expect((await jobStates(cluster).allTextContents()).sort()).toEqual([
@@ -315,7 +317,7 @@ test.describe.serial('an LSF cluster from start to shutdown', () => {
     });
     await expect(cluster.getByTestId('pangeo-hpc-adapt-toggle')).toBeChecked();
     await expect(cluster.getByTestId('pangeo-hpc-scale-slider')).toBeDisabled();
-    await snapshot(page, testInfo, 'adaptive');
+    await snapshot(page, testInfo, 'adaptive', cluster);
 
     const cleared = page.waitForRequest(
       r =>
@@ -349,8 +351,9 @@ test.describe.serial('an LSF cluster from start to shutdown', () => {
     expect((await answer.json()).clusters).toEqual([]);
 
     // Ask the (emulated) scheduler from a kernel, which sees the server's PATH.
-    await page.notebook.openByPath('client.ipynb');
-    await page.notebook.addCell(
+    await page.notebook.createNew('bjobs.ipynb');
+    await page.notebook.setCell(
+      0,
       'code',
       [
         'import subprocess',
