@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Dict, Float, Integer, Unicode, default, validate
+from traitlets import Bool, Dict, Float, Integer, Unicode, default, validate
 
 from .events import ClusterEventEmitter
 from .handlers import API_HANDLERS
+from .kernel_env import KernelDashboardLink
 from .manager import ClusterManager
 from .profiles import build_profiles
 from .proxy import DASHBOARD_HANDLERS
@@ -43,6 +44,13 @@ class PangeoHPC(ExtensionApp):
     ).tag(config=True)
     job_poll_interval = Float(
         2.0, help="Seconds between two reads of batch job states (one scheduler call each)."
+    ).tag(config=True)
+    kernel_dashboard_link = Bool(
+        True,
+        help="""Give kernels started by this server DASK_DISTRIBUTED__DASHBOARD__LINK pointing at
+        jupyter-server-proxy's {base_url}proxy/{port}/status, so that a LocalCluster or LSFCluster
+        made in a notebook prints a dashboard link that opens through Jupyter. A link the user set
+        in that variable or in their dask config is kept.""",
     ).tag(config=True)
 
     @default("state_dir")
@@ -78,6 +86,12 @@ class PangeoHPC(ExtensionApp):
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         await self.manager.start()
+        self.kernel_link: KernelDashboardLink | None = None
+        if self.kernel_dashboard_link:
+            self.kernel_link = KernelDashboardLink.for_server(serverapp)
 
     async def stop_extension(self) -> None:
         await self.manager.stop()
+        kernel_link = getattr(self, "kernel_link", None)  # None if the start hook never ran
+        if kernel_link is not None:
+            kernel_link.uninstall()
