@@ -85,7 +85,7 @@ function PlotsMenu(props: {
                     props.onOpenPlot(title, url);
                   }}
                 >
-                  {title}
+                  {title.replace(/^Individual /, '')}
                 </button>
               </li>
             ))}
