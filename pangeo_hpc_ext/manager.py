@@ -326,10 +326,9 @@ class ClusterManager:
         managed.error = message
         if not managed.job_ids and managed.phase == "running":
             # Nothing was ever accepted: the scheduler refuses this cluster's jobs outright.
+            # The scheduler stays up until DELETE, which closes it like any other cluster.
             managed.phase = "failed"
             self._stop_adaptive(managed)
-            if managed.cluster is not None:
-                self._spawn(managed.cluster.close())
         self._notify("updated", managed)
 
     async def _kill_unfinished_jobs(self, managed: ManagedCluster) -> None:

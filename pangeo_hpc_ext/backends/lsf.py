@@ -48,14 +48,15 @@ class ReportingLSFJob(LSFJob):
         argv = shlex.split(self.submit_command)
         if not self.use_stdin:
             argv.append(script_filename)
-        result = await run_command(argv, stdin=text if self.use_stdin else None)
-        # Some sites' bsub says "Job not submitted." with exit 0 (balsam PR #34): check the text too.
-        if result.returncode != 0 or not SUBMITTED.search(result.stdout):
-            error = SchedulerCommandFailed(
-                argv[0], result.returncode, result.stderr or result.stdout
-            )
+        try:
+            result = await run_command(argv, stdin=text if self.use_stdin else None)
+            # Some sites' bsub says "Job not submitted." with exit 0 (balsam PR #34).
+            if result.returncode != 0 or not SUBMITTED.search(result.stdout):
+                output = result.stderr or result.stdout
+                raise SchedulerCommandFailed(argv[0], result.returncode, output)
+        except SchedulerCommandFailed as error:
             self.events.submit_failed(error.message)
-            raise error
+            raise
         return result.stdout
 
     def _job_id_from_submit_output(self, out: str) -> str:

@@ -1,0 +1,84 @@
+"""When LSF refuses or ends our jobs, the cluster says so with LSF's own words; never a 500."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import Api
+from tests.test_lsf_cluster import LSF_OPTIONS, start_lsf
+
+
+def failed(c: dict[str, Any]) -> bool:
+    return c["status"] == "failed"
+
+
+class TestSubmitRefused:
+    @pytest.fixture
+    def lsf_knobs(self) -> dict[str, Any]:
+        return {"submit_fail": True}
+
+    async def test_refused_bsub_fails_the_cluster_with_lsf_text(self, api: Api, lsf_env) -> None:
+        cid = (await start_lsf(api, 2))["id"]
+        cluster = await api.wait_for(cid, failed, "the cluster failing on bsub's refusal")
+        assert cluster["error"].startswith("bsub: ")
+        assert "Job not submitted." in cluster["error"]
+        assert cluster["jobs"] == []
+        assert lsf_env.records() == []
+        # Scaling a failed cluster is a conflict, not a crash; deleting it works.
+        code, answer = await api.call("PATCH", "clusters", cid, body={"workers": 3})
+        assert code == 409 and "failed" in answer["message"]
+        code, _ = await api.call("DELETE", "clusters", cid)
+        assert code == 204
+
+
+class TestQueues:
+    @pytest.fixture
+    def pangeo_config(self) -> dict[str, Any]:
+        # An admin list that names a queue this LSF does not have.
+        return {"profiles": {"lsf": {"backend": "lsf", "choices": {"queue": ["normal", "ghost"]}}}}
+
+    async def test_queue_outside_admin_choices_is_422(self, api: Api, lsf_env) -> None:
+        code, answer = await api.call(
+            "POST",
+            "clusters",
+            body={"profile": "lsf", "options": {**LSF_OPTIONS, "queue": "bigmem"}},
+        )
+        assert code == 422
+        assert [e["field"] for e in answer["errors"]] == ["queue"]
+        assert "'normal', 'ghost'" in answer["message"]
+        assert lsf_env.records() == []
+
+    async def test_unknown_queue_shows_lsf_message(self, api: Api, lsf_env) -> None:
+        cid = (await start_lsf(api, 1, queue="ghost"))["id"]
+        cluster = await api.wait_for(cid, failed, "bsub refusing the unknown queue")
+        assert cluster["error"] == "bsub: ghost: No such queue. Job not submitted."
+
+
+async def test_no_lsf_commands_on_path(api: Api, lsf_env, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    code, profiles = await api.call("GET", "profiles")
+    assert code == 200  # without bqueues the queue is free text, not an error
+    cid = (await start_lsf(api, 1))["id"]
+    cluster = await api.wait_for(cid, failed, "the cluster failing without bsub")
+    assert "bsub: command not found on PATH" in cluster["error"]
+
+
+class TestWalltime:
+    @pytest.fixture
+    def lsf_knobs(self) -> dict[str, Any]:
+        return {"minute_seconds": 4}  # -W 00:02 ends a job after 8 s
+
+    async def test_walltime_reached_shows_term_runlimit(self, api: Api, lsf_env) -> None:
+        cid = (await start_lsf(api, 1, walltime="00:02"))["id"]
+        await api.wait_for(cid, lambda c: c["workers"]["connected"] == 1, "the worker connecting")
+        cluster = await api.wait_for(
+            cid,
+            lambda c: (
+                c["jobs"] and c["jobs"][0]["state"] == "EXIT" and c["workers"]["connected"] == 0
+            ),
+            "the job reaching its walltime",
+        )
+        assert cluster["jobs"][0]["reason"].startswith("TERM_RUNLIMIT")
+        assert cluster["status"] == "scaling"  # 1 requested, 0 connected
