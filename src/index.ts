@@ -59,7 +59,8 @@ function activate(
   const model = new ClustersModel({
     api,
     refreshInterval: 5000,
-    events: serviceManager.events.stream
+    events: serviceManager.events.stream,
+    shareName: `pangeo-hpc-ext:${serviceManager.serverSettings.baseUrl}`
   });
   model.failed.connect((_, error) => {
     Notification.error(`Dask HPC: ${error.message}`, { autoClose: 8000 });

@@ -72,6 +72,11 @@ export class ClustersModel implements IDisposable {
     this._defaultProfile = options.defaultProfile ?? '';
     this._events = options.events ?? null;
     this._events?.connect(this._onEvent, this);
+    this._jitter = options.jitter ?? (() => Math.random() * this._coalesceMs);
+    if (options.shareName && typeof BroadcastChannel !== 'undefined') {
+      this._channel = new BroadcastChannel(options.shareName);
+      this._channel.onmessage = event => this._onPeer(event.data);
+    }
     this._poll = new Poll({
       auto: true,
       factory: () => this._pollOnce(),
@@ -277,8 +282,10 @@ export class ClustersModel implements IDisposable {
     this._changed.emit();
     try {
       const seq = ++this._seq;
+      const startedAt = Date.now();
       const cluster = await this._api.create(request);
       this._apply(cluster, seq);
+      this._share({ kind: 'cluster', cluster, startedAt });
       this._draft = { ...this._draft, name: '' };
       return cluster;
     } catch (error) {
@@ -308,9 +315,11 @@ export class ClustersModel implements IDisposable {
       this._changed.emit();
     }
     const seq = ++this._seq;
+    const startedAt = Date.now();
     try {
       await this._api.close(id);
       this._remove(id, seq);
+      this._share({ kind: 'removed', id, startedAt });
       return true;
     } catch (error) {
       const apiError = asAPIError(error);
@@ -337,6 +346,7 @@ export class ClustersModel implements IDisposable {
     }
     this._isDisposed = true;
     this._events?.disconnect(this._onEvent, this);
+    this._channel?.close();
     this._poll.dispose();
     if (this._flushTimer !== null) {
       clearTimeout(this._flushTimer);
@@ -368,6 +378,7 @@ export class ClustersModel implements IDisposable {
       }
       throw apiError; // makes the poll back off
     } finally {
+      this._firstLoadDone = true;
       this._ready.resolve();
     }
   }
@@ -394,6 +405,7 @@ export class ClustersModel implements IDisposable {
 
   private async _fetchList(): Promise<void> {
     const seq = ++this._seq;
+    const startedAt = Date.now();
     const clusters = await this._api.clusters();
     const seen = new Set<string>();
     for (const cluster of clusters) {
@@ -406,18 +418,23 @@ export class ClustersModel implements IDisposable {
       }
     }
     this._changed.emit();
+    this._share({ kind: 'list', clusters, startedAt });
   }
 
   private async _fetchCluster(id: string): Promise<void> {
     const seq = ++this._seq;
+    const startedAt = Date.now();
     try {
-      this._apply(await this._api.cluster(id), seq);
+      const cluster = await this._api.cluster(id);
+      this._apply(cluster, seq);
+      this._share({ kind: 'cluster', cluster, startedAt });
     } catch (error) {
       const apiError = asAPIError(error);
       if (apiError.status !== 404) {
         throw apiError;
       }
       this._remove(id, seq);
+      this._share({ kind: 'removed', id, startedAt });
     }
   }
 
@@ -454,9 +471,11 @@ export class ClustersModel implements IDisposable {
     request: () => Promise<ICluster>
   ): Promise<ICluster | null> {
     const seq = ++this._seq;
+    const startedAt = Date.now();
     try {
       const cluster = await request();
       this._apply(cluster, seq);
+      this._share({ kind: 'cluster', cluster, startedAt });
       return cluster;
     } catch (error) {
       this._failed.emit(asAPIError(error));
@@ -477,18 +496,61 @@ export class ClustersModel implements IDisposable {
       this._remove(event.cluster_id, ++this._seq);
       return;
     }
-    this._pending.add(event.cluster_id);
+    if (!this._pending.has(event.cluster_id)) {
+      this._pending.set(event.cluster_id, Date.now());
+    }
     if (this._flushTimer === null) {
+      // Tabs that got the same event wait different times: the first one
+      // fetches and shares, the others find the answer already there.
       this._flushTimer = setTimeout(() => {
         this._flushTimer = null;
         void this._flush().catch(() => undefined);
-      }, this._coalesceMs);
+      }, this._coalesceMs + this._jitter());
+    }
+  }
+
+  /** Tell the other tabs of this server what we just learned, so they need not ask. */
+  private _share(message: PeerMessage): void {
+    this._channel?.postMessage(message);
+  }
+
+  private _onPeer(message: PeerMessage): void {
+    // Tabs of one browser share a clock: when the peer asked is what counts.
+    const asked = message.startedAt;
+    const seq = ++this._seq;
+    if (message.kind === 'list') {
+      const seen = new Set(message.clusters.map(c => c.id));
+      for (const cluster of message.clusters) {
+        this._apply(cluster, seq, false);
+        this._peerFetchedAt.set(cluster.id, asked);
+      }
+      for (const id of [...this._clusters.keys()]) {
+        if (!seen.has(id)) {
+          this._remove(id, seq, false);
+        }
+      }
+      this._peerListAt = asked;
+      this._changed.emit();
+      // A tab just polled for all of us: our own poll can wait a full interval.
+      if (this._firstLoadDone) {
+        void this._poll.schedule({ phase: 'resolved' });
+      }
+    } else if (message.kind === 'cluster') {
+      this._apply(message.cluster, seq);
+      this._peerFetchedAt.set(message.cluster.id, asked);
+    } else {
+      this._remove(message.id, seq);
+      this._peerFetchedAt.set(message.id, asked);
     }
   }
 
   /** One round of fetches for all the events of the last window. */
   private async _flush(): Promise<void> {
-    const ids = [...this._pending];
+    // What another tab fetched after the event came is as good as our own answer.
+    const ids = [...this._pending]
+      .filter(([id, at]) => (this._peerFetchedAt.get(id) ?? 0) <= at)
+      .map(([id]) => id);
+    const earliest = Math.min(...this._pending.values());
     this._pending.clear();
     if (ids.length === 0) {
       return;
@@ -499,7 +561,9 @@ export class ClustersModel implements IDisposable {
       return;
     }
     if (ids.length > 3) {
-      await this.refresh();
+      if (this._peerListAt <= earliest) {
+        await this.refresh();
+      }
     } else {
       await Promise.all(ids.map(id => this._fetchCluster(id)));
     }
@@ -550,7 +614,12 @@ export class ClustersModel implements IDisposable {
   private _seq = 0;
   private _listRequest: Promise<void> | null = null;
   private _listAgain = false;
-  private _pending = new Set<string>();
+  /** Cluster ids with events not fetched yet, and when the first came. */
+  private _pending = new Map<string, number>();
+  private _peerFetchedAt = new Map<string, number>();
+  private _peerListAt = 0;
+  private _channel: BroadcastChannel | null = null;
+  private _jitter: () => number;
   private _flushTimer: ReturnType<typeof setTimeout> | null = null;
   private _stale = false;
   private _connectionError: APIError | null = null;
@@ -560,6 +629,7 @@ export class ClustersModel implements IDisposable {
   private _submitting = false;
   private _isDisposed = false;
   private _ready = new PromiseDelegate<void>();
+  private _firstLoadDone = false;
   private _changed = new Signal<this, void>(this);
   private _failed = new Signal<this, APIError>(this);
 }
@@ -575,8 +645,22 @@ export namespace ClustersModel {
     coalesceMs?: number;
     defaultProfile?: string;
     isHidden?: () => boolean;
+    /**
+     * Tabs of one server that share a name share what they fetch (over a
+     * BroadcastChannel), so N open tabs do not make N requests per change.
+     */
+    shareName?: string | null;
+    /** Extra delay before fetching for events, ms (default: random up to coalesceMs). */
+    jitter?: () => number;
   }
 }
+
+/** What one tab tells the others; `startedAt` is when it sent its request (ms). */
+type PeerMessage = { startedAt: number } & (
+  | { kind: 'list'; clusters: ICluster[] }
+  | { kind: 'cluster'; cluster: ICluster }
+  | { kind: 'removed'; id: string }
+);
 
 export function hasErrors(errors: IDraftErrors): boolean {
   return (

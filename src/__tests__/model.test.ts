@@ -381,3 +381,71 @@ describe('ClustersModel updates', () => {
     expect(api.count('close')).toBe(2);
   });
 });
+
+describe('ClustersModel across tabs', () => {
+  let shareCounter = 0;
+
+  function twoTabs(events: Events) {
+    const shareName = `pangeo-hpc-test-${++shareCounter}`;
+    const store = new Map<string, ICluster>();
+    const apis = [new CountingAPI(), new CountingAPI()];
+    apis.forEach(api => (api.clusterMap = store));
+    const delays = [0, 100];
+    const tabs = apis.map((api, i) => {
+      const model = new ClustersModel({
+        api,
+        refreshInterval: 60_000,
+        events: events.signal,
+        coalesceMs: 20,
+        jitter: () => delays[i],
+        shareName
+      });
+      models.push(model);
+      return model;
+    });
+    return { store, apis, tabs };
+  }
+
+  it('one tab fetches what an event announces; the other gets it shared', async () => {
+    const events = new Events();
+    const { store, apis, tabs } = twoTabs(events);
+    store.set('a', makeCluster('a'));
+    await Promise.all(tabs.map(t => t.ready));
+    store.get('a')!.status = 'scaling';
+    events.emit('updated', 'a');
+    await waitFor(
+      () => tabs.every(t => t.cluster('a')?.status === 'scaling'),
+      'both tabs to show the update'
+    );
+    await sleep(150); // past the second tab's own flush
+    expect(apis[0].count('cluster:a') + apis[1].count('cluster:a')).toBe(1);
+  });
+
+  it('a list fetched by one tab updates the other without a request', async () => {
+    const events = new Events();
+    const { store, apis, tabs } = twoTabs(events);
+    await Promise.all(tabs.map(t => t.ready));
+    store.set('b', makeCluster('b'));
+    const before = apis[1].calls.length;
+    await tabs[0].refresh();
+    await waitFor(() => tabs[1].cluster('b') !== undefined, 'the shared list');
+    expect(apis[1].calls.length).toBe(before);
+  });
+
+  it('a mutation in one tab shows in the other', async () => {
+    const events = new Events();
+    const { store, tabs } = twoTabs(events);
+    store.set('c', makeCluster('c'));
+    await Promise.all(tabs.map(t => t.ready));
+    await tabs[0].scale('c', 5);
+    await waitFor(
+      () => tabs[1].cluster('c')?.workers.requested === 5,
+      'the scaled cluster in the other tab'
+    );
+    await tabs[0].close('c');
+    await waitFor(
+      () => tabs[1].cluster('c') === undefined,
+      'the closed cluster to go'
+    );
+  });
+});
