@@ -1,0 +1,131 @@
+"""A Jupyter server with this extension in a child process, on 127.0.0.1, driven over HTTP.
+
+Used by the demo, the process-level tests (stop, crash) and the benchmarks, so that all of them
+run the server exactly the way a user's `jupyter lab` does."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ServerProcess:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        env: dict[str, str] | None = None,
+        pangeo_config: dict[str, Any] | None = None,
+        app_module: str = "jupyter_server",
+    ) -> None:
+        self.workdir = workdir
+        self.port = free_port()
+        self.token = secrets.token_hex(16)
+        self.env = {**os.environ, **(env or {})}
+        self.pangeo_config = pangeo_config or {}
+        self.app_module = app_module
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = workdir / f"server-{self.port}.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def start(self, timeout: float = 60.0) -> ServerProcess:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        config = {
+            "ServerApp": {
+                "ip": "127.0.0.1",
+                "port": self.port,
+                "port_retries": 0,
+                "open_browser": False,
+                "root_dir": str(self.workdir),
+                "allow_root": True,
+                "jpserver_extensions": {"pangeo_hpc_ext": True},
+            },
+            "IdentityProvider": {"token": self.token},
+            "PangeoHPC": self.pangeo_config,
+        }
+        config_file = self.workdir / f"server-{self.port}-config.json"
+        config_file.write_text(json.dumps(config))
+        env = {**self.env, "JUPYTER_RUNTIME_DIR": str(self.workdir / "runtime")}
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", self.app_module, f"--config={config_file}"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=self.workdir,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log_tail()}")
+            try:
+                self.request("GET", "api/status")
+                return self
+            except OSError:
+                time.sleep(0.1)
+        raise TimeoutError(f"server did not answer within {timeout:.0f} s:\n{self.log_tail()}")
+
+    def request(
+        self, method: str, path: str, body: Any = None, timeout: float = 30.0
+    ) -> tuple[int, Any]:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            self.url + path,
+            data=data,
+            method=method,
+            headers={"Authorization": f"token {self.token}", "Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                text = response.read().decode()
+                return response.status, (json.loads(text) if text else None)
+        except urllib.error.HTTPError as error:
+            text = error.read().decode()
+            return error.code, (json.loads(text) if text.startswith("{") else text)
+
+    def api(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        return self.request(method, "pangeo-hpc/api/" + path, body)
+
+    def signal(self, signum: int) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signum)
+
+    def wait(self, timeout: float = 60.0) -> int:
+        assert self.proc is not None
+        return self.proc.wait(timeout)
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """SIGTERM (a clean shutdown that closes every cluster), SIGKILL if it hangs."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""

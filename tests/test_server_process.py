@@ -1,0 +1,88 @@
+"""A real server process: a clean stop kills every job it submitted, and after a crash the next
+server start kills the orphans (nothing leaks)."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pangeo_hpc_ext.server_process import ServerProcess
+from tests.test_lsf_cluster import LSF_OPTIONS
+
+WAIT_S = 90.0
+# The child server imports the extension from this checkout, installed or not.
+REPO_ROOT = str(Path(__file__).resolve().parents[1])
+
+
+def wait_until(check: Callable[[], Any], what: str, timeout: float = WAIT_S) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"within {timeout:.0f} s: {what} did not happen")
+
+
+@pytest.fixture
+def servers(tmp_path: Path, lsf_env) -> Iterator[Callable[[], ServerProcess]]:
+    started: list[ServerProcess] = []
+
+    def start() -> ServerProcess:
+        server = ServerProcess(
+            tmp_path / "server",
+            env={**lsf_env.env, "PYTHONPATH": REPO_ROOT},
+            pangeo_config={"state_dir": str(tmp_path / "state"), "job_poll_interval": 0.25},
+        ).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+def running_jobs(lsf_env) -> list[dict[str, str]]:
+    return [r for r in lsf_env.records() if r["STAT"] not in ("DONE", "EXIT")]
+
+
+def start_cluster_with_two_workers(server: ServerProcess) -> str:
+    code, cluster = server.api(
+        "POST", "clusters", {"profile": "lsf", "workers": 2, "options": LSF_OPTIONS}
+    )
+    assert code == 201, cluster
+    cid = cluster["id"]
+    wait_until(
+        lambda: server.api("GET", f"clusters/{cid}")[1]["workers"]["connected"] == 2,
+        "2 workers connecting",
+    )
+    return cid
+
+
+def test_clean_stop_kills_every_job(servers, lsf_env) -> None:
+    server = servers()
+    start_cluster_with_two_workers(server)
+    assert len(running_jobs(lsf_env)) == 2
+    server.signal(signal.SIGTERM)
+    server.wait(timeout=WAIT_S)
+    records = lsf_env.records()
+    assert [r for r in records if r["STAT"] not in ("DONE", "EXIT")] == [], server.log_tail()
+    assert {r["EXIT_REASON"] for r in records} == {"TERM_OWNER: job killed by owner"}
+
+
+def test_jobs_orphaned_by_a_crash_are_killed_at_next_start(servers, lsf_env) -> None:
+    crashed = servers()
+    start_cluster_with_two_workers(crashed)
+    crashed.signal(signal.SIGKILL)
+    crashed.wait(timeout=WAIT_S)
+    # The crash left the jobs running: nobody bkilled them.
+    assert len(running_jobs(lsf_env)) == 2
+
+    servers()
+    wait_until(lambda: not running_jobs(lsf_env), "the new server killing the orphaned jobs")
+    assert {r["EXIT_REASON"] for r in lsf_env.records()} == {"TERM_OWNER: job killed by owner"}
