@@ -89,7 +89,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "demo",
         help="JupyterLab with the extension on the bundled LSF emulator (127.0.0.1 only)",
-        description="Start JupyterLab on 127.0.0.1 with an emulated LSF cluster and a local profile.",
+        description="JupyterLab on 127.0.0.1 with an emulated LSF cluster and a local profile.",
     )
     parser.add_argument("--port", type=int, default=0, help="port (default: a free one)")
     parser.add_argument("--slots", type=int, default=8, help="emulated job slots (default 8)")

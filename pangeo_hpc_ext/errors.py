@@ -55,7 +55,7 @@ class ClusterNotReady(PangeoHPCError):
 
 
 class SchedulerCommandFailed(PangeoHPCError):
-    """A batch-scheduler command (bsub, bjobs, bkill, ...) failed; the message is the scheduler's own."""
+    """A scheduler command (bsub, bjobs, bkill, ...) failed; the message is the scheduler's own."""
 
     def __init__(self, command: str, returncode: int | None, output: str) -> None:
         text = output.strip() or f"exit code {returncode}"

@@ -31,7 +31,7 @@ class Profile:
 
     async def resolve_options(self, options: dict[str, Any]) -> dict[str, Any]:
         """The options a cluster is started with: defaults overlaid by the user's, all validated."""
-        # Unset defaults (None) mean "the scheduler's own default" and are left out; everything else,
+        # Unset defaults (None) mean "the scheduler's own default" and are left out; the rest,
         # admin defaults included, is validated so that nothing invalid ever reaches the scheduler.
         defaults = {k: v for k, v in self.effective_defaults().items() if v is not None}
         merged = {**defaults, **options}

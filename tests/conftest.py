@@ -85,9 +85,8 @@ class Api:
             if predicate(cluster):
                 return cluster
             await asyncio.sleep(0.2)
-        pytest.fail(
-            f"within {timeout:.0f} s: {what} did not happen; last state: {json.dumps(cluster)[:2000]}"
-        )
+        last = json.dumps(cluster)[:2000]
+        pytest.fail(f"within {timeout:.0f} s: {what} did not happen; last state: {last}")
 
 
 @pytest.fixture
@@ -111,8 +110,8 @@ def lsf_knobs() -> dict[str, Any]:
 
 @pytest.fixture
 def lsf_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lsf_knobs: dict[str, Any]):
-    """The LSF emulator on PATH of this process, so the in-process Jupyter server's bsub/bjobs/bkill
-    are the emulator's, exactly as a real cluster's commands would be. Kills every job at the end."""
+    """The LSF emulator on PATH of this process, so that the in-process server's bsub, bjobs and
+    bkill are the emulator's, as a real cluster's would be. Kills every job at the end."""
     from tests.lsfsim_fixtures import LsfSim
 
     sim = LsfSim(tmp_path, **lsf_knobs)

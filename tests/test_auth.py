@@ -32,7 +32,7 @@ def concrete_path(regex: re.Pattern[str]) -> str:
     template = regex.pattern.rstrip("$")
     for values in itertools.product(GROUP_VALUES, repeat=regex.groups):
         chosen = iter(values)
-        path = group.sub(lambda _: next(chosen), template).replace("\\", "")
+        path = group.sub(lambda _, chosen=chosen: next(chosen), template).replace("\\", "")
         if regex.fullmatch(path):
             return path
     raise AssertionError(f"no request path matches {regex.pattern}")

@@ -1,4 +1,5 @@
-"""Bad input gets a 4xx naming the field, never a 500; the server keeps serving; nothing is submitted."""
+"""Bad input gets a 4xx naming the field, never a 500; the server keeps serving and nothing is
+submitted."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""LSF clusters through the REST API against the LSF emulator: real bsub/bjobs/bkill, real workers."""
+"""LSF clusters through the REST API on the LSF emulator: real bsub/bjobs/bkill, real workers."""
 
 from __future__ import annotations
 

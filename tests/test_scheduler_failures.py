@@ -58,7 +58,7 @@ class TestQueues:
 
 async def test_no_lsf_commands_on_path(api: Api, lsf_env, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", "/usr/bin:/bin")
-    code, profiles = await api.call("GET", "profiles")
+    code, _ = await api.call("GET", "profiles")
     assert code == 200  # without bqueues the queue is free text, not an error
     cid = (await start_lsf(api, 1))["id"]
     cluster = await api.wait_for(cid, failed, "the cluster failing without bsub")

@@ -1,4 +1,4 @@
-"""Scheduler backends, one module each; the registry maps a profile's `backend` name to its class."""
+"""Scheduler backends, one module each; BACKENDS maps a profile's `backend` name to a class."""
 
 from __future__ import annotations
 

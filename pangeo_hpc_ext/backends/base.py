@@ -11,7 +11,7 @@ from distributed.deploy import SpecCluster
 
 from ..errors import FieldError
 
-# Finished states of every scheduler we speak to; anything else still holds (or waits for) resources.
+# Finished states of every scheduler we speak to; any other state holds or awaits resources.
 FINISHED_STATES = frozenset({"DONE", "EXIT", "COMPLETED", "CANCELLED", "FAILED", "TIMEOUT"})
 
 
@@ -50,7 +50,8 @@ class JobEvents:
 
 
 class Backend(abc.ABC):
-    """One scheduler. Backends know nothing of HTTP or of the manager: they build clusters and read jobs."""
+    """One scheduler. Backends know nothing of HTTP or of the manager: they build clusters and
+    read the state of the jobs they submitted."""
 
     name: str
     label: str
@@ -73,7 +74,7 @@ class Backend(abc.ABC):
     async def start_cluster(
         self, options: dict[str, Any], *, name: str, events: JobEvents
     ) -> SpecCluster:
-        """Start a cluster with a scheduler on this host and a dashboard on 127.0.0.1, no workers."""
+        """A started cluster without workers: scheduler on this host, dashboard on 127.0.0.1."""
 
     async def job_states(self, job_ids: list[str]) -> dict[str, JobInfo]:
         return {}

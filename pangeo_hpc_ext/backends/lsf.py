@@ -191,7 +191,7 @@ class LSFBackend(Backend):
                 "items": {
                     "type": "string",
                     "pattern": DIRECTIVE_PATTERN,
-                    "errorMessage": "each directive is one line starting with '-', such as -R \"select[mem>20000]\"",
+                    "errorMessage": "each directive is one line that starts with '-'",
                 },
                 "default": defaults["job_extra_directives"],
             },
