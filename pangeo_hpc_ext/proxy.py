@@ -150,7 +150,13 @@ class DashboardProxyHandler(ProxyHandler):
 
     async def open(self, cluster_id: str, proxied_path: str) -> None:
         assert self.upstream_port is not None
+        # Bokeh sends each message as several small frames: without this, Nagle's algorithm holds
+        # the later frames until the browser's delayed ACK, up to 40 ms per message.
+        self.set_nodelay(True)
         await self.proxy_open(UPSTREAM_HOST, self.upstream_port, proxied_path)
+        upstream = getattr(self, "ws", None)  # the base's connection to the dashboard
+        if upstream is not None and upstream.protocol is not None:
+            upstream.protocol.set_nodelay(True)
 
     async def _proxy_http(self, path: str) -> None:
         assert self.upstream_port is not None
