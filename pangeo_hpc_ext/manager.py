@@ -137,6 +137,7 @@ class ClusterManager:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._poller: asyncio.Task[None] | None = None
         self._poll_now = asyncio.Event()
+        self._fingerprints: dict[str, tuple[Any, ...]] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -387,7 +388,6 @@ class ClusterManager:
     async def refresh(self) -> None:
         """Read the state of every unfinished job with one scheduler call per backend, and tell
         listeners about clusters whose jobs or workers changed."""
-        before = {c.id: self._fingerprint(c) for c in self._clusters.values()}
         by_backend: dict[str, tuple[Backend, list[str]]] = {}
         for managed in self._clusters.values():
             if managed.backend.has_jobs and managed.phase in ("running", "failed"):
@@ -404,9 +404,14 @@ class ClusterManager:
             for managed in self._clusters.values():
                 if managed.backend is backend:
                     managed.jobs.update({j: s for j, s in states.items() if j in managed.job_ids})
+        # Compared with the previous refresh, not the start of this one: workers connect between
+        # two refreshes, without any job changing.
+        seen: dict[str, tuple[Any, ...]] = {}
         for managed in list(self._clusters.values()):
-            if before.get(managed.id) != self._fingerprint(managed):
+            seen[managed.id] = self._fingerprint(managed)
+            if self._fingerprints.get(managed.id) != seen[managed.id]:
                 self._notify("updated", managed)
+        self._fingerprints = seen
 
     @staticmethod
     def _fingerprint(managed: ManagedCluster) -> tuple[Any, ...]:
