@@ -88,13 +88,14 @@ class Kernel:
             )
         )
         stdout: list[str] = []
+        replied = idle = False
         deadline = time.monotonic() + REPLY_TIMEOUT_S
         while True:
             remaining = deadline - time.monotonic()
             try:
                 raw = await asyncio.wait_for(self.ws.read_message(), max(remaining, 0.01))
             except asyncio.TimeoutError:
-                pytest.fail(f"no execute_reply within {REPLY_TIMEOUT_S:.0f} s to: {code!r}")
+                pytest.fail(f"the cell did not finish within {REPLY_TIMEOUT_S:.0f} s: {code!r}")
             assert raw is not None, "the kernel websocket closed"
             message = json.loads(raw)
             if message.get("parent_header", {}).get("msg_id") != msg_id:
@@ -105,6 +106,10 @@ class Kernel:
             elif kind == "error":
                 pytest.fail(f"the cell failed: {content['ename']}: {content['evalue']}")
             elif kind == "execute_reply":
+                replied = True
+            elif kind == "status" and content["execution_state"] == "idle":
+                idle = True  # iopub: every output of the cell came before this
+            if replied and idle:
                 return "".join(stdout)
 
     async def shutdown(self) -> None:
