@@ -10,6 +10,7 @@ It measures and prints; it asserts nothing about time. Every job it started is k
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -43,6 +44,24 @@ def timed(argv: list[str], env: dict[str, str], cwd: Path, stdin: str = "") -> t
     return elapsed, result.stdout
 
 
+def stop_everything(env: dict[str, str], root: Path) -> None:
+    """bkill 0, then wait (bounded) until no job is unfinished and every supervisor has left,
+    so that deleting the temporary LSFSIM_HOME strands no process."""
+    subprocess.run(["bkill", "0"], env=env, cwd=root, capture_output=True)
+    deadline = time.monotonic() + 60
+    state_file = root / "home" / "state.json"
+    while time.monotonic() < deadline:
+        unfinished = subprocess.run(["bjobs"], env=env, cwd=root, capture_output=True, text=True)
+        jobs = json.loads(state_file.read_text())["jobs"].values() if state_file.exists() else []
+        supervisors = [job["supervisor_pid"] for job in jobs if job.get("supervisor_pid")]
+        if "No unfinished job found" in unfinished.stderr and not any(
+            os.path.exists(f"/proc/{pid}") for pid in supervisors
+        ):
+            return
+        time.sleep(0.1)
+    print("warning: some emulated jobs or supervisors were still alive after 60 s", file=sys.stderr)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=50)
@@ -74,7 +93,7 @@ def main() -> int:
                 timed([sys.executable, "-S", "-c", "pass"], env, root)[0] for _ in range(args.jobs)
             ]
         finally:
-            subprocess.run(["bkill", "0"], env=env, cwd=root, capture_output=True)
+            stop_everything(env, root)
         report = [
             ("bsub (sh -c 'bsub< script')", submits),
             (f"bjobs -o ... -json ({len(ids)} ids)", queries),

@@ -312,6 +312,11 @@ def main(args: list[str]) -> int:
         print(error, file=sys.stderr)
         return 255
     env = dict(os.environ)
+    if job["interactive"]:
+        import signal
+
+        # This process is the job's supervisor: the dispatch nudge (SIGUSR1) must not kill it.
+        signal.signal(signal.SIGUSR1, signal.SIG_IGN)
     with locked_state(base) as state:
         job_id = int(state.get("next_id", 1))
         state["next_id"] = job_id + 1
@@ -325,6 +330,14 @@ def main(args: list[str]) -> int:
                 handle.write(script)
         with open(os.path.join(directory, "env.json"), "w", encoding="utf-8") as handle:
             json.dump(env, handle)
+        if job["interactive"]:
+            job["supervisor_pid"] = os.getpid()
+        else:
+            from .supervisor import spawn_detached
+
+            sys.stdout.flush()
+            sys.stderr.flush()
+            job["supervisor_pid"] = spawn_detached(base, job_id)
         state["jobs"][str(job_id)] = job
         schedule(base, state, config)
     where = "queue" if job["queue_given"] else "default queue"
@@ -332,11 +345,6 @@ def main(args: list[str]) -> int:
     print(f"Job <{job_id}> is submitted to {where} <{job['queue']}>.", file=stream, flush=True)
     if job["interactive"]:
         return run_interactive(base, job_id)
-    from .supervisor import spawn_detached
-
-    sys.stdout.flush()
-    sys.stderr.flush()
-    spawn_detached(base, job_id)
     if "-K" in options:
         return wait_until_finished(base, job_id)
     return 0
@@ -361,8 +369,6 @@ def run_interactive(base: str, job_id: int) -> int:
 
     for name in ("SIGINT", "SIGTERM", "SIGHUP"):
         signal.signal(getattr(signal, name), kill_on_signal)
-    # This process is the job's supervisor: the dispatch nudge (SIGUSR1) must not kill it.
-    signal.signal(signal.SIGUSR1, signal.SIG_IGN)
     return supervise(
         base, job_id, interactive=True, on_started=started, interrupted=lambda: bool(signals)
     )

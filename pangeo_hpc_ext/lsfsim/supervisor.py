@@ -60,13 +60,26 @@ if TYPE_CHECKING:
     from .state import Job
 
 
-def spawn_detached(base: str, job_id: int) -> None:
-    """Double fork so the supervisor is nobody's child and holds none of the caller's pipes."""
+def spawn_detached(base: str, job_id: int) -> int:
+    """Double fork so the supervisor is nobody's child and holds none of the caller's pipes.
+
+    Returns the supervisor's pid. bsub calls this inside its state transaction (the children
+    close their copy of the lock fd at once), so the job is recorded with its supervisor.
+    """
+    read_end, write_end = os.pipe()
+    # Blocked from before the fork: a dispatch nudge may arrive before the supervisor is ready,
+    # and SIGUSR1's default action would kill it.
+    previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, WAKE_SIGNALS)
     pid = os.fork()
     if pid:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
+        os.close(write_end)
+        with os.fdopen(read_end, "rb") as pipe:
+            reply = pipe.read()
         os.waitpid(pid, 0)
-        return
+        return int(reply or 0)
     try:
+        os.close(read_end)
         # Let go of the caller's stdio before anything else: whoever reads bsub's output waits
         # for every holder of the pipe, and the grandchild may be scheduled late on a busy host.
         null = os.open(os.devnull, os.O_RDWR)
@@ -78,15 +91,18 @@ def spawn_detached(base: str, job_id: int) -> None:
         os.dup2(null, 0)
         os.dup2(null, 1)
         os.dup2(log, 2)
-        os.closerange(3, 1024)
+        os.closerange(3, write_end)
+        os.closerange(write_end + 1, 1024)
         os.setsid()
-        if os.fork():
+        child = os.fork()
+        if child:
+            os.write(write_end, str(child).encode())
             os._exit(0)
-        sys.stdout = open(1, "w", closefd=False)
-        sys.stderr = open(2, "w", closefd=False)
+        os.close(write_end)
+        sys.stdout = open(1, "w", closefd=False, buffering=1)
+        sys.stderr = open(2, "w", closefd=False, buffering=1)
         for name in ("SIGINT", "SIGHUP", "SIGPIPE"):
             signal.signal(getattr(signal, name), signal.SIG_IGN)
-        signal.pthread_sigmask(signal.SIG_BLOCK, WAKE_SIGNALS)
         code = 0
         try:
             supervise(base, job_id, interactive=False)
@@ -95,6 +111,7 @@ def spawn_detached(base: str, job_id: int) -> None:
 
             traceback.print_exc()
             code = 1
+        sys.stderr.flush()
         os._exit(code)
     except BaseException:
         os._exit(1)
@@ -113,10 +130,18 @@ def wait_for_dispatch(
         version = state_version(base)
         if version != seen:
             seen = version
-            job = _job(base, job_id)
-            if job is None or job["status"] in FINISHED:
+            if not os.path.isdir(base):
+                return None  # the emulator's home was deleted: nobody will dispatch us
+            state = read_state(base)
+            job = state["jobs"].get(str(job_id))
+            if job is None:
+                if int(state.get("next_id", 1)) <= job_id:
+                    pass  # bsub, which started us, has not saved the job yet
+                else:
+                    return None
+            elif job["status"] in FINISHED:
                 return None
-            if job["status"] == "RUN":
+            elif job["status"] == "RUN":
                 return job
         if on_tick is not None:
             on_tick()
@@ -231,15 +256,11 @@ def supervise(
 
             request_kill(base, job_id)
 
-    config = ensure_config(base)
-    with locked_state(base) as state:
-        job = state["jobs"].get(str(job_id))
-        if job is not None and job["status"] not in FINISHED:
-            job["supervisor_pid"] = os.getpid()
     job = wait_for_dispatch(base, job_id, on_tick=kill_if_interrupted, detached=not interactive)
     if job is None:
         ended = _job(base, job_id)
         return int((ended or {}).get("exit_code") or 1)
+    config = ensure_config(base)
     with locked_state(base) as state:
         job = state["jobs"].get(str(job_id))
         if job is None or job["status"] != "RUN" or job.get("kill_requested_at"):
