@@ -144,6 +144,33 @@ async def test_notebook_local_cluster_prints_proxied_link(
     assert DASHBOARD_LINK_VAR in os.environ, "the variable is set for the server's lifetime"
 
 
+async def test_client_of_our_cluster_prints_proxied_link(
+    kernel: Kernel, api: Any, jp_fetch: Any, jp_base_url: str, jp_serverapp: Any
+) -> None:
+    """A cluster started from the sidebar, used from a notebook with Client(address): the
+    Client formats its link from the kernel's variable, so it also opens through Jupyter."""
+    code, cluster = await api.call(
+        "POST", "clusters", body={"profile": "local", "workers": 0, "options": {}}
+    )
+    assert code == 201, cluster
+    cluster = await api.wait_for(cluster["id"], lambda c: c["status"] == "running", "running")
+    port = jp_serverapp.web_app.settings["pangeo_hpc_manager"].get(cluster["id"]).dashboard_port
+    await kernel.start()
+    try:
+        cell = (
+            "from distributed import Client\n"
+            f"client = Client({cluster['scheduler_address']!r})\n"
+            "print(client.dashboard_link)\n"
+            "client.close()\n"
+        )
+        link = (await kernel.run(cell)).strip()
+    finally:
+        await kernel.shutdown()
+    assert link == f"{jp_base_url}proxy/{port}/status"
+    page = await jp_fetch(link.removeprefix(jp_base_url))
+    assert page.code == 200 and b"Bokeh.embed" in page.body
+
+
 class TestConfiguredOff:
     @pytest.fixture
     def pangeo_config(self) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import zlib
 from collections.abc import Iterator
 from typing import Any
 
+import psutil
 import pytest
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest, HTTPResponse
 from tornado.websocket import WebSocketClientConnection, websocket_connect
@@ -294,6 +295,15 @@ async def test_routing_attacks_reach_only_our_dashboards(
     a = await start_cluster(api, workers=1)
     b = await start_cluster(api, workers=0)
     port_a, port_b = dashboard_port(jp_serverapp, a["id"]), dashboard_port(jp_serverapp, b["id"])
+    process = psutil.Process()
+    sockets = getattr(process, "net_connections", process.connections)  # psutil < 6: connections
+    for port in (port_a, port_b):
+        listening = {
+            c.laddr.ip
+            for c in sockets(kind="inet")
+            if c.status == psutil.CONN_LISTEN and c.laddr.port == port
+        }
+        assert listening == {"127.0.0.1"}, f"dashboard port {port} listens on {listening}"
     identity = "/json/identity.json"
     direct = await AsyncHTTPClient().fetch(f"http://127.0.0.1:{port_a}{identity}")
     scheduler_a = json.loads(direct.body)["id"]
