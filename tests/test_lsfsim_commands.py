@@ -258,3 +258,52 @@ def test_dask_jobqueue_lsf_script_is_parsed(lsf: LsfSim, tmp_path: Path) -> None
         "2",
     )
     assert record["RUNTIMELIMIT"] == "30.0"
+
+
+def test_cli_writes_working_shims_and_resets_state(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import argparse
+    import os
+
+    from pangeo_hpc_ext.lsfsim.command import register
+
+    parser = argparse.ArgumentParser(prog="pangeo-hpc")
+    register(parser.add_subparsers())
+    home = tmp_path / "home"
+    monkeypatch.setenv("LSFSIM_HOME", str(home))
+    args = parser.parse_args(["lsfsim", "shims", str(tmp_path / "bin")])
+    assert args.func(args) == 0
+    names = sorted(p.name for p in (tmp_path / "bin").iterdir())
+    assert names == sorted(["bsub", "bjobs", "bkill", "bqueues", "bhosts", "lsid"])
+    env = {**os.environ, "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}", "LSFSIM_SLOTS": "0"}
+    run = lambda *argv: subprocess.run(  # noqa: E731
+        list(argv), capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60
+    )
+    assert run("bsub", "sleep", "300").stdout == "Job <1> is submitted to default queue <normal>.\n"
+    assert run("bjobs", "-noheader").stdout.split()[:3] == [
+        "1",
+        run("id", "-un").stdout.strip()[:7],
+        "PEND",
+    ]
+    args = parser.parse_args(["lsfsim", "reset"])
+    assert args.func(args) == 0
+    assert run("bjobs", "-a").stderr == "No job found\n"
+    args = parser.parse_args(["lsfsim", "config"])
+    capsys.readouterr()
+    assert args.func(args) == 0
+    assert '"cluster_name": "lsfsim"' in capsys.readouterr().out
+
+
+def test_unit_for_limits_follows_the_config(lsf: LsfSim) -> None:
+    config_file = lsf.home / "config.json"
+    config = json.loads(config_file.read_text())
+    config["unit_for_limits"] = "GB"
+    config_file.write_text(json.dumps(config))
+    held = {"LSFSIM_SLOTS": "0"}
+    assert lsf.run("bsub", "-M", "64", "true", env=held).returncode == 0  # 64 GB: the limit
+    assert lsf.run("bsub", "-M", "65", "true", env=held).stderr == (
+        "MEMLIMIT: Cannot exceed queue's hard limit(s). Job not submitted.\n"
+    )
+    conf = (Path(lsf.env["LSF_ENVDIR"]) / "lsf.conf").read_text().splitlines()
+    assert "LSF_UNIT_FOR_LIMITS=GB" in conf

@@ -120,9 +120,9 @@ def field_value(job: Job, field: str, now: float) -> str:
         limit = job.get("runlimit_min")
         if status != "RUN" or not limit:
             return ""
-        left = max(int(limit * job["minute_seconds"] - (now - job["start_time"])), 0)
-        # Shown in emulated minutes so that it agrees with RUNTIMELIMIT.
-        minutes = left * 60 // max(int(job["minute_seconds"]), 1) // 60
+        seconds_per_minute = float(job["minute_seconds"]) or 60.0
+        left_s = max(limit * seconds_per_minute - (now - job["start_time"]), 0.0)
+        minutes = int(left_s / seconds_per_minute)  # emulated minutes, to agree with RUNTIMELIMIT
         return f"{minutes // 60}:{minutes % 60:02d} L"
     if field == "exit_code":
         # DONE jobs show no exit code (choice: LSF reports exit codes only for EXIT jobs).

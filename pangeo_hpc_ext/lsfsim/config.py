@@ -92,7 +92,11 @@ def ensure_config(base: str) -> dict[str, Any]:
         config = json.loads(json.dumps(DEFAULT_CONFIG))
         write_atomic(path, json.dumps(config, indent=2) + "\n")
     lsf_conf = os.path.join(conf_dir(base), "lsf.conf")
-    if not os.path.exists(lsf_conf):
+    try:
+        stale = os.stat(lsf_conf).st_mtime_ns < os.stat(path).st_mtime_ns
+    except FileNotFoundError:
+        stale = True
+    if stale:  # lsf.conf follows config.json (e.g. a changed unit_for_limits)
         write_lsf_conf(base, config)
     return config
 
