@@ -307,3 +307,29 @@ def test_unit_for_limits_follows_the_config(lsf: LsfSim) -> None:
     )
     conf = (Path(lsf.env["LSF_ENVDIR"]) / "lsf.conf").read_text().splitlines()
     assert "LSF_UNIT_FOR_LIMITS=GB" in conf
+
+
+def test_bjobs_long_format_wraps_like_lsf(lsf: LsfSim) -> None:
+    held = {"LSFSIM_SLOTS": "0"}
+    job = lsf.submit("-J", "a-long-name-for-wrapping", "-W", "45", "sleep", "300", env=held)
+    assert " PENDING REASONS:\n" in lsf.run("bjobs", "-l", str(job)).stdout
+    lsf.run("bkill", str(job))
+    text = lsf.run("bjobs", "-l", str(job)).stdout
+    lines = text.splitlines()
+    assert lines[0] == ""
+    assert lines[1].startswith(f"Job <{job}>, Job Name <a-long-name-for-wrapping>, User <")
+    assert all(len(line) <= 79 for line in lines)
+    # Continuation lines are indented 21 spaces; unwrapping them gives LSF's records back.
+    records: list[str] = []
+    for line in lines:
+        if line.startswith(" " * 21) and records:
+            records[-1] += line[21:]
+        else:
+            records.append(line)
+    assert (
+        ", Status <EXIT>, Queue <normal>, Command <sleep 300>, Share group charged </"
+        in (records[1])
+    )
+    assert re.search(r"^\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d: Submitted from host <", text, re.M)
+    assert any(r.endswith("Completed <exit>; TERM_OWNER: job killed by owner.") for r in records)
+    assert "\n RUNLIMIT\n 45.0 min\n" in text

@@ -214,6 +214,79 @@ def default_rows(jobs: list[Job], wide: bool) -> list[str]:
     return lines
 
 
+def wrap_long(text: str, width: int = 79, indent: int = 21) -> list[str]:
+    """bjobs -l wraps records at 79 columns, breaking words anywhere, continuing 21 spaces in."""
+    lines = [text[:width]]
+    rest = text[width:]
+    room = width - indent
+    while rest:
+        lines.append(" " * indent + rest[:room])
+        rest = rest[room:]
+    return lines
+
+
+def host_counts(hosts: list[str]) -> str:
+    counts: dict[str, int] = {}
+    for host in hosts:
+        counts[host] = counts.get(host, 0) + 1
+    return "".join(f"<{n}*{h}>" if n > 1 else f"<{h}>" for h, n in counts.items())
+
+
+def long_record(job: Job, now: float) -> list[str]:
+    """The main lines of `bjobs -l` (LSF-REFERENCE 2.4)."""
+    stamp = lambda t: time.ctime(t)[:19] + ": "  # noqa: E731 - "Tue Jul 24 10:03:15: "
+    command = job["command"] if job.get("argv") else job["name"]
+    out = wrap_long(
+        f"Job <{job['id']}>, Job Name <{job['name']}>, User <{job['user']}>, Project "
+        f"<{job.get('project') or 'default'}>, Status <{job['status']}>, Queue <{job['queue']}>, "
+        f"Command <{command}>, Share group charged </{job['user']}>"
+    )
+    submitted = f"Submitted from host <{job['from_host']}>, CWD <{job['cwd']}>"
+    if job.get("output"):
+        submitted += f", Output File <{job['output']}>"
+    if job.get("error"):
+        submitted += f", Error File <{job['error']}>"
+    if int(job["nslots"]) > 1:
+        submitted += f", {job['nslots']} Task(s)"
+    if job.get("resources"):
+        submitted += f", Requested Resources <{job['resources']}>"
+    out += wrap_long(stamp(job["submit_time"]) + submitted + ";")
+    hosts = job.get("hosts") or []
+    if job.get("start_time") and hosts:
+        out += wrap_long(
+            stamp(job["start_time"])
+            + f"Started {len(hosts)} Task(s) on Host(s) {host_counts(hosts)}, Allocated "
+            f"{len(hosts)} Slot(s) on Host(s) {host_counts(hosts)}, Execution Home "
+            f"<{job.get('exec_home') or ''}>, Execution CWD <{job['cwd']}>;"
+        )
+    if job["status"] == "PEND":
+        out += ["", " PENDING REASONS:", f" {job.get('pend_reason') or ''}"]
+    if job.get("runlimit_min"):
+        out += ["", " RUNLIMIT", f" {float(job['runlimit_min']):.1f} min"]
+    if job.get("memlimit_kb"):
+        out += ["", " MEMLIMIT", f" {job['memlimit_kb'] / 1024 / 1024:6.1f} G"]
+    if job["status"] in FINISHED and job.get("finish_time"):
+        done = stamp(job["finish_time"])
+        if job["status"] == "DONE":
+            out += ["", *wrap_long(done + "Done successfully. The CPU time used is 0.0 seconds.")]
+        else:
+            code = job.get("exit_code")
+            if code is not None:
+                exited = f"Exited with exit code {code}. The CPU time used is 0.0 seconds."
+                out += ["", *wrap_long(done + exited)]
+            reason = job.get("exit_reason")
+            tail = f"; {reason}: {TERM_TEXT.get(reason, '')}." if reason else "."
+            out += wrap_long(done + "Completed <exit>" + tail)
+    out += [
+        "",
+        " SCHEDULING PARAMETERS:",
+        "           r15s   r1m  r15m   ut      pg    io   ls    it    tmp    swp    mem",
+        " loadSched   -     -     -     -       -     -    -     -     -      -      -",
+        " loadStop    -     -     -     -       -     -    -     -     -      -      -",
+    ]
+    return out
+
+
 def order(jobs: list[Job]) -> list[Job]:
     # Running (and suspended) jobs first, then pending, then finished, each by job ID.
     rank = {"RUN": 0, "USUSP": 0, "SSUSP": 0, "PSUSP": 1, "PEND": 1, "DONE": 2, "EXIT": 2}
@@ -221,7 +294,7 @@ def order(jobs: list[Job]) -> list[Job]:
 
 
 def main(args: list[str]) -> int:
-    show_all = wide = noheader = as_json = False
+    show_all = wide = noheader = as_json = long_format = False
     fmt = None
     user: str | None = None
     queue: str | None = None
@@ -256,7 +329,9 @@ def main(args: list[str]) -> int:
             states = {"PSUSP", "USUSP", "SSUSP"}
         elif arg == "-d":
             states = {"DONE", "EXIT"}
-        elif arg in ("-X", "-l", "-W", "-UF", "-hms"):
+        elif arg == "-l":
+            long_format = True
+        elif arg in ("-X", "-W", "-UF", "-hms"):
             pass  # accepted, the emulator prints its normal layout
         elif arg.startswith("-"):
             print(f"bjobs: illegal option -- {arg[1:]}", file=sys.stderr)
@@ -327,6 +402,9 @@ def main(args: list[str]) -> int:
             records = [{n.upper(): field_value(job, n, now) for n, _, _ in fields} for job in found]
         document = {"COMMAND": "bjobs", "JOBS": len(records), "RECORDS": records}
         sys.stdout.write(json.dumps(document, indent=2, separators=(",", ":")) + "\n")
+    elif found and long_format and not fields:
+        blocks = ["\n".join(["", *long_record(job, now)]) for job in found]
+        sys.stdout.write(("\n" + "-" * 78 + "\n").join(blocks) + "\n")
     elif found:
         out: list[str] = []
         if fields:

@@ -28,6 +28,8 @@ from .state import (
 WAKE_SIGNALS = (signal.SIGUSR1, signal.SIGCHLD)
 FALLBACK_S = 1.0
 POLL_S = 0.05
+# Close every descriptor a caller may have leaked to us (os.closerange uses close_range(2)).
+MAX_FD = min(os.sysconf("SC_OPEN_MAX"), 1 << 20)
 
 
 def _sleep(timeout: float, detached: bool) -> None:
@@ -92,7 +94,7 @@ def spawn_detached(base: str, job_id: int) -> int:
         os.dup2(null, 1)
         os.dup2(log, 2)
         os.closerange(3, write_end)
-        os.closerange(write_end + 1, 1024)
+        os.closerange(write_end + 1, MAX_FD)
         os.setsid()
         child = os.fork()
         if child:
@@ -226,7 +228,7 @@ def start_job(base: str, job: Job) -> int:
                 os.dup2(_open_for_job(error, cwd, bool(job.get("error_overwrite"))), 2)
             else:
                 os.dup2(spool, 2)
-            os.closerange(3, 1024)
+            os.closerange(3, MAX_FD)
         for name in RESET_SIGNALS:
             signal.signal(getattr(signal, name), signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_SETMASK, [])
