@@ -3,6 +3,7 @@ for this server only (2 job slots, so a third worker job stays PEND), loopback o
 
 import os
 import tempfile
+from pathlib import Path
 
 from jupyterlab.galata import configure_jupyter_server
 
@@ -17,11 +18,11 @@ c.LabApp.check_for_updates_class = "jupyterlab.NeverCheckForUpdate"  # noqa: F82
 
 # Each run starts with its own emulator state and job ledger.
 _run_dir = tempfile.mkdtemp(prefix="pangeo-hpc-ui-tests-")
-os.environ["PANGEO_HPC_UI_TESTS_DIR"] = _run_dir
 c.PangeoHPC.state_dir = os.path.join(_run_dir, "server")  # noqa: F821
 # Job states are read every half second so PEND -> RUN shows up quickly.
 c.PangeoHPC.job_poll_interval = 0.5  # noqa: F821
 
 from pangeo_hpc_ext.demo import configure_demo_server  # noqa: E402
 
-configure_demo_server(c, slots=2)  # noqa: F821
+# Emulator state and shims under this run's directory, not the user's demo ones.
+configure_demo_server(c, slots=2, home=Path(_run_dir) / "demo")  # noqa: F821

@@ -7,7 +7,7 @@
  * notebook client, adaptive, shutdown.
  */
 import { expect, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
-import type { Locator, Request, TestInfo } from '@playwright/test';
+import type { Locator, Page, Request, TestInfo } from '@playwright/test';
 
 const SIDEBAR = 'pangeo-hpc-sidebar';
 const CLUSTER_NAME = 'ui-test';
@@ -18,6 +18,18 @@ async function openSidebar(page: IJupyterLabPageFixture): Promise<Locator> {
   await page.sidebar.openTab(SIDEBAR);
   const sidebar = page.locator(`#${SIDEBAR}`);
   await expect(sidebar.getByTestId('pangeo-hpc-start-form')).toBeVisible();
+  return sidebar;
+}
+
+/** Open the sidebar in any page, whether the layout restorer left it open or not. */
+async function openSidebarIn(tab: Page): Promise<Locator> {
+  const button = tab.locator(`.jp-SideBar [data-id="${SIDEBAR}"]`);
+  await expect(button).toBeVisible({ timeout: JOB_TIMEOUT });
+  if (!/lm-mod-current/.test((await button.getAttribute('class')) ?? '')) {
+    await button.click();
+  }
+  const sidebar = tab.locator(`#${SIDEBAR}`);
+  await expect(sidebar).toBeVisible();
   return sidebar;
 }
 
@@ -186,6 +198,64 @@ test.describe.serial('an LSF cluster from start to shutdown', () => {
       'no update came through the event bus'
     ).toBeGreaterThan(0);
     await snapshot(page, testInfo, 'cluster-running', cluster);
+  });
+
+  test('three tabs open: one request per change, not three', async ({
+    page,
+    context
+  }) => {
+    const sidebars = [await openSidebar(page)];
+    const tabs = [page, await context.newPage(), await context.newPage()];
+    for (const other of tabs.slice(1)) {
+      await other.goto('lab');
+      const sidebar = await openSidebarIn(other);
+      await expect(card(sidebar)).toBeVisible();
+      sidebars.push(sidebar);
+    }
+    const gets: string[] = [];
+    let events = 0;
+    for (const tab of tabs) {
+      tab.on('request', request => {
+        if (
+          request.method() === 'GET' &&
+          request.url().includes('/pangeo-hpc/api/clusters')
+        ) {
+          gets.push(request.url());
+        }
+      });
+    }
+    page.on('websocket', socket => {
+      socket.on('framereceived', frame => {
+        if (
+          String(frame.payload).includes('pangeo-hpc-ext.dev/events/cluster')
+        ) {
+          events++;
+        }
+      });
+    });
+    // Websockets opened before the listener are not seen: count on a fresh one.
+    await page.reload({ waitForIsReady: false });
+    const first = await openSidebarIn(page);
+    await expect(card(first)).toBeVisible();
+    gets.length = 0;
+
+    await card(first).getByTestId('pangeo-hpc-scale-input').fill('2');
+    await card(first).getByTestId('pangeo-hpc-scale-input').press('Enter');
+    for (const sidebar of [first, ...sidebars.slice(1)]) {
+      await expect(
+        card(sidebar).getByTestId('pangeo-hpc-workers-connected')
+      ).toHaveText('2', { timeout: JOB_TIMEOUT });
+    }
+    console.log(
+      `3 tabs: ${events} cluster events, ${gets.length} GET requests`
+    );
+    expect(events, 'no cluster event reached the page').toBeGreaterThan(0);
+    // Each tab on its own would fetch once per event (3 x events); shared, about
+    // once per event in all, plus at most one poll per tab.
+    expect(gets.length).toBeLessThanOrEqual(events + tabs.length);
+    for (const other of tabs.slice(1)) {
+      await other.close();
+    }
   });
 
   test('slider to 3: three jobs, two RUN on the two slots, one stays PEND', async ({
