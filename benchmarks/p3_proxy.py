@@ -6,10 +6,11 @@ see the same machine load:
 - HTTP latency (p50/p90 ms) of dashboard pages and assets, over keep-alive connections;
 - websocket messages per second with the Bokeh protocol (SERVER-INFO-REQ -> SERVER-INFO-REPLY),
   one request at a time (round trips) and with a window of requests in flight (throughput).
-Targets: proxy latency <= 1.5x direct (median of paired proxy/direct ratios), proxy websocket rate >= 0.8x direct.
+Targets: proxy latency <= 1.5x direct (median of paired proxy/direct ratios), proxy websocket
+rate >= 0.8x direct.
 It measures and prints; it asserts nothing. The server and cluster are shut down at the end.
 
-    python benchmarks/p3_proxy.py [--requests 200] [--messages 2000] [--window 32]
+    python benchmarks/p3_proxy.py [--requests 200] [--page-requests 15] [--messages 2000]
 """
 
 from __future__ import annotations
@@ -179,7 +180,7 @@ def print_latency(title: str, timings: dict[str, dict[str, list[float]]]) -> Non
         d, p = ways["direct"], ways["proxy"]
         # Median of paired ratios: each proxy request ran right after its direct twin, so load
         # that drifts during the run (other processes, Bokeh sessions) cancels out.
-        ratio = statistics.median(pi / di for pi, di in zip(p, d))
+        ratio = statistics.median(pi / di for pi, di in zip(p, d, strict=True))
         print(
             f"  {page:<26}{statistics.median(d):>11.2f} /{percentile(d, 0.9):>6.2f}"
             f"{statistics.median(p):>13.2f} /{percentile(p, 0.9):>6.2f}{ratio:>10.2f}x"
