@@ -245,3 +245,13 @@ def test_finished_jobs_are_forgotten_after_the_clean_period(lsf: LsfSim) -> None
         assert time.monotonic() < deadline, f"job {job} still listed: {result.stdout}"
         time.sleep(0.1)
     assert result.returncode == 0
+
+
+def test_deleting_the_emulator_home_ends_its_running_jobs(lsf: LsfSim) -> None:
+    import shutil
+
+    lsf.submit("echo $$ > pid; sleep 300")
+    shell = int(wait_for_file(lsf.workdir / "pid", "the job's pid file"))
+    assert pid_alive(shell)
+    shutil.rmtree(lsf.home)  # e.g. a test's temporary LSFSIM_HOME going away
+    wait_gone(lambda: pid_alive(shell), f"job shell {shell} of the deleted cluster")

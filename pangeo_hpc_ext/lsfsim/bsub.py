@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import sys
 import time
 
@@ -340,10 +341,12 @@ def main(args: list[str]) -> int:
         return 255
     env = dict(os.environ)
     if job["interactive"]:
-        import signal
-
         # This process is the job's supervisor: the dispatch nudge (SIGUSR1) must not kill it.
         signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+    # A Ctrl-C inside the transaction would leave a spawned supervisor with no saved job; it is
+    # delivered once the job is recorded instead (as LSF: a job mbatchd accepted stays submitted).
+    interrupts = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, interrupts)
     with locked_state(base) as state:
         job_id = int(state.get("next_id", 1))
         state["next_id"] = job_id + 1
@@ -367,6 +370,7 @@ def main(args: list[str]) -> int:
             job["supervisor_pid"] = spawn_detached(base, job_id)
         state["jobs"][str(job_id)] = job
         schedule(base, state, config)
+    signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
     where = "queue" if job["queue_given"] else "default queue"
     stream = sys.stderr if os.environ.get("BSUB_STDERR") else sys.stdout
     print(f"Job <{job_id}> is submitted to {where} <{job['queue']}>.", file=stream, flush=True)
@@ -378,8 +382,6 @@ def main(args: list[str]) -> int:
 
 
 def run_interactive(base: str, job_id: int) -> int:
-    import signal
-
     from .supervisor import supervise
 
     print("<<Waiting for dispatch ...>>", file=sys.stderr, flush=True)

@@ -128,16 +128,18 @@ def wait_for_dispatch(
 ) -> Job | None:
     """Block until the job is RUN (returned) or ended while pending (None)."""
     seen = None
+    # A bsub killed inside its transaction never saves the job; do not wait for it forever.
+    give_up = time.monotonic() + 60
     while True:
         version = state_version(base)
-        if version != seen:
+        if version != seen or time.monotonic() > give_up:
             seen = version
             if not os.path.isdir(base):
                 return None  # the emulator's home was deleted: nobody will dispatch us
             state = read_state(base)
             job = state["jobs"].get(str(job_id))
             if job is None:
-                if int(state.get("next_id", 1)) <= job_id:
+                if int(state.get("next_id", 1)) <= job_id and time.monotonic() < give_up:
                     pass  # bsub, which started us, has not saved the job yet
                 else:
                     return None
@@ -307,6 +309,12 @@ def monitor(
             kill_group(pid, signal.SIGUSR2)
             escalation = [(now + 2 * interval, signal.SIGKILL)]
         version = state_version(base)
+        if version != seen and not os.path.isdir(base):
+            # The emulated cluster was deleted (a test's temporary home): its jobs go with it
+            # rather than run on unseen.
+            kill_group(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return 137
         if reason is None and version != seen:
             seen = version
             current = read_state(base)["jobs"].get(str(job["id"]), {})
