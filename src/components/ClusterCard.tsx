@@ -154,19 +154,23 @@ export function ClusterCard(props: IClusterCardProps): JSX.Element {
           {formatBytes(cluster.memory)}
         </dd>
       </dl>
-      <ScaleControl
-        requested={cluster.workers.requested}
-        max={maxWorkers}
-        disabled={!live || cluster.adapt !== null}
-        onScale={props.onScale}
-      />
-      <AdaptControl
-        adapt={cluster.adapt}
-        requested={cluster.workers.requested}
-        max={maxWorkers}
-        disabled={!live}
-        onAdapt={props.onAdapt}
-      />
+      {live && (
+        <>
+          <ScaleControl
+            requested={cluster.workers.requested}
+            max={maxWorkers}
+            disabled={cluster.adapt !== null}
+            onScale={props.onScale}
+          />
+          <AdaptControl
+            adapt={cluster.adapt}
+            requested={cluster.workers.requested}
+            max={maxWorkers}
+            disabled={false}
+            onAdapt={props.onAdapt}
+          />
+        </>
+      )}
       <JobTable jobs={cluster.jobs} fetchedAt={props.fetchedAt} />
       <div className="pangeo-hpc-ClusterCard-actions">
         <button

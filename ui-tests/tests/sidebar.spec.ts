@@ -127,6 +127,30 @@ test.describe('pangeo-hpc sidebar', () => {
       'memory'
     );
   });
+
+  test("a scheduler refusal shows on the card with LSF's own words", async ({
+    page
+  }, testInfo) => {
+    const sidebar = await openSidebar(page);
+    await sidebar.getByTestId('pangeo-hpc-name').fill('refused');
+    await sidebar.getByTestId('pangeo-hpc-workers').fill('1');
+    // Valid [hh:]mm, so it is submitted; the queue's run limit is 24 hours.
+    await sidebar.locator('#root_walltime').fill('30:00');
+    await sidebar.getByTestId('pangeo-hpc-start').click();
+    const refused = sidebar
+      .getByTestId('pangeo-hpc-cluster-card')
+      .filter({ hasText: 'refused' });
+    await expect(refused).toHaveAttribute('data-status', 'failed', {
+      timeout: JOB_TIMEOUT
+    });
+    await expect(refused.getByTestId('pangeo-hpc-cluster-error')).toContainText(
+      'Job not submitted'
+    );
+    await snapshot(page, testInfo, 'scheduler-refusal', refused);
+    await refused.getByTestId('pangeo-hpc-shutdown-button').click();
+    await page.locator('.jp-Dialog .jp-mod-warn').click();
+    await expect(refused).toHaveCount(0);
+  });
 });
 
 test.describe.serial('an LSF cluster from start to shutdown', () => {
