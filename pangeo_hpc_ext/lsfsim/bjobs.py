@@ -367,6 +367,7 @@ def main(args: list[str]) -> int:
             job = state["jobs"].get(str(int(raw))) if raw.isdigit() else None
             if job is None:
                 errors.append(f"Job <{raw}> is not found")
+                # OpenLava's record shape for unknown IDs; IBM's is UNCONFIRMED.
                 json_records.append({"JOBID": raw, "ERROR": f"Job <{raw}> is not found"})
             else:
                 found.append(job)
@@ -409,6 +410,7 @@ def main(args: list[str]) -> int:
         out: list[str] = []
         if fields:
             if not noheader:
+                # Upper-case field names as the header: UNCONFIRMED (no capture found).
                 names = [n.upper() for n, _, _ in fields]
                 if delimiter is not None:
                     out.append(delimiter.join(names))

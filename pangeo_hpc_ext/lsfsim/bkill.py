@@ -127,6 +127,7 @@ def main(args: list[str]) -> int:
                 candidates = candidates[-1:]  # no job ID: the user's last submitted job
             targets = [t for t in targets if t != "0"] + [str(job["id"]) for job in candidates]
             if not targets:
+                # rc 255 as OpenLava (cmd.jobid.c exit(-1)); IBM's code here is UNCONFIRMED.
                 print("No unfinished job found", file=sys.stderr)
                 return 255
         for job_id in targets:

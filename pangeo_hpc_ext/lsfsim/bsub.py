@@ -184,7 +184,8 @@ def script_directives(script: str) -> dict[str, Any]:
 
 
 def parse_runlimit(value: str) -> float:
-    # OL parses [hh:]mm as hh*60+mm minutes; anything else is a bad specification.
+    # OL parses [hh:]mm as hh*60+mm minutes; anything else is a bad specification, in OL's
+    # wording (IBM's is UNCONFIRMED).
     match = re.fullmatch(r"(?:(\d+):)?(\d+)", value.strip())
     if not match:
         raise Rejected(f"{value}: Bad RUNLIMIT specification. Job not submitted.")
@@ -371,6 +372,8 @@ def main(args: list[str]) -> int:
         state["jobs"][str(job_id)] = job
         schedule(base, state, config)
     signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
+    # No "Job is submitted to <P> project." line for -P: UNCONFIRMED whether stock LSF prints it
+    # (it may be a site esub); OpenLava does not.
     where = "queue" if job["queue_given"] else "default queue"
     stream = sys.stderr if os.environ.get("BSUB_STDERR") else sys.stdout
     print(f"Job <{job_id}> is submitted to {where} <{job['queue']}>.", file=stream, flush=True)
@@ -382,6 +385,8 @@ def main(args: list[str]) -> int:
 
 
 def run_interactive(base: str, job_id: int) -> int:
+    # No banner at the end of an -I/-Is job and the job's exit status as ours: OpenLava's nios
+    # behaviour (IBM's is UNCONFIRMED).
     from .supervisor import supervise
 
     print("<<Waiting for dispatch ...>>", file=sys.stderr, flush=True)
