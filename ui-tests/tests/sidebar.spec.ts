@@ -92,6 +92,24 @@ test.describe('pangeo-hpc sidebar', () => {
     await snapshot(page, testInfo, 'sidebar');
   });
 
+  test('the command palette offers start, dashboard and shut down all', async ({
+    page
+  }) => {
+    await page.keyboard.press('Control+Shift+C');
+    const palette = page.locator('#command-palette');
+    await palette.locator('input').fill('Dask');
+    for (const label of [
+      'Start Dask HPC Cluster',
+      'Open Dask Dashboard',
+      'Shut Down All Dask HPC Clusters',
+      'Insert Dask Client Code'
+    ]) {
+      await expect(
+        palette.locator('.lm-CommandPalette-item', { hasText: label })
+      ).toHaveCount(1);
+    }
+  });
+
   test('an invalid memory value shows a field error and submits nothing', async ({
     page
   }, testInfo) => {
