@@ -162,6 +162,9 @@ def build_request(args: argparse.Namespace) -> LabRequest:
 
 
 def run_lab(args: argparse.Namespace) -> int:
+    # Ctrl-C must reach us as KeyboardInterrupt so a pending job is killed; importing
+    # dask_jobqueue (other commands' modules do) replaces Python's handler with sys.exit().
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         request = build_request(args)
     except OptionError as exc:

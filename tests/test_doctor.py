@@ -15,8 +15,6 @@ from pangeo_hpc_ext.lsfsim import environment
 
 REPO = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "pangeo_hpc_ext.cli"]
-if os.environ.get("DEV_CLI"):
-    CLI = [sys.executable, os.environ["DEV_CLI"]]
 
 
 def user_setup(tmp_path: Path, jobqueue: str, server_config: dict) -> dict[str, str]:

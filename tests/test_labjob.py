@@ -36,8 +36,6 @@ SSH_LINE = re.compile(r"ssh -N -L localhost:(\d+):(\S+):(\d+) (\S+)@(\S+)")
 URL = re.compile(r"http://localhost:(\d+)/lab\?token=([0-9a-f]+)")
 LAB_TIMEOUT = 180
 CLI = [sys.executable, "-m", "pangeo_hpc_ext.cli"]
-if os.environ.get("DEV_CLI"):
-    CLI = [sys.executable, os.environ["DEV_CLI"]]
 
 
 @dataclass
