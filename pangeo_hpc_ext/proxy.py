@@ -93,10 +93,10 @@ def drop_response_headers(response: Any) -> None:
             del response.headers[name]
 
 
-class DashboardProxyHandler(ProxyHandler):
-    # Anything else is a 405 before authentication: tornado checks this list first.
-    SUPPORTED_METHODS = ("GET", "HEAD")
+ALLOWED_METHODS = ("GET", "HEAD")
 
+
+class DashboardProxyHandler(ProxyHandler):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.update(host_allowlist=[UPSTREAM_HOST], rewrite_response=(drop_response_headers,))
         super().__init__(*args, **kwargs)
@@ -107,8 +107,8 @@ class DashboardProxyHandler(ProxyHandler):
         return self.settings["pangeo_hpc_manager"]
 
     async def prepare(self, *args: Any, **kwargs: Any) -> None:
-        # The base authenticates: 403 for an anonymous websocket upgrade, login redirect otherwise.
-        await super().prepare(*args, **kwargs)
+        # The base authenticates (and checks Host); see get_login_url for the anonymous answer.
+        await super().prepare(*args, _redirect_to_login=False, **kwargs)
         if self._finished:
             return
         allowed = await ensure_async(
@@ -121,6 +121,11 @@ class DashboardProxyHandler(ProxyHandler):
         if not self._is_websocket_upgrade() and not self.check_origin():
             raise web.HTTPError(403, "cross-origin dashboard request refused")
 
+    def get_login_url(self) -> str:
+        # Called by the base's @web.authenticated only for an anonymous GET/HEAD, to redirect.
+        # Like every route of ours (and Jupyter's API), the dashboard answers 403 instead.
+        raise web.HTTPError(403)
+
     def skip_check_origin(self) -> bool:
         # Jupyter lets a token-authenticated request in from any origin. The dashboard follows
         # allow_origin / allow_origin_pat for every request: a token alone does not let a page
@@ -129,8 +134,9 @@ class DashboardProxyHandler(ProxyHandler):
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         if status_code == 405:
-            # Refused before prepare(): no user is known yet, which Jupyter's error page needs.
-            self.set_header("Allow", ", ".join(self.SUPPORTED_METHODS))
+            # Plain: methods tornado does not know are refused before prepare(), with no user,
+            # which Jupyter's error page needs.
+            self.set_header("Allow", ", ".join(ALLOWED_METHODS))
             self.set_header("Content-Type", "text/plain; charset=UTF-8")
             self.write("405: Method Not Allowed")
             return
@@ -147,6 +153,12 @@ class DashboardProxyHandler(ProxyHandler):
     async def head(self, cluster_id: str, proxied_path: str) -> None:
         self.upstream_port = self._resolve(cluster_id, proxied_path)
         await self._proxy_http(upstream_path(proxied_path))
+
+    # After authentication, so that an anonymous request learns nothing but 403.
+    def post(self, *args: str) -> None:
+        raise web.HTTPError(405)
+
+    put = delete = patch = options = post
 
     async def open(self, cluster_id: str, proxied_path: str) -> None:
         assert self.upstream_port is not None
