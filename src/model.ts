@@ -448,6 +448,7 @@ export class ClustersModel implements IDisposable {
     }
     this._appliedSeq.set(cluster.id, seq);
     this._fetchedAt.set(cluster.id, Date.now());
+    this._learnedAt.set(cluster.id, Date.now());
     this._clusters.set(cluster.id, cluster);
     if (emit) {
       this._changed.emit();
@@ -459,6 +460,7 @@ export class ClustersModel implements IDisposable {
       return;
     }
     this._appliedSeq.set(id, seq);
+    this._learnedAt.set(id, Date.now());
     this._clusters.delete(id);
     this._fetchedAt.delete(id);
     if (emit) {
@@ -516,16 +518,21 @@ export class ClustersModel implements IDisposable {
 
   private _onPeer(message: PeerMessage): void {
     // Tabs of one browser share a clock: when the peer asked is what counts.
+    // What this tab learned after that (a cluster it just created, one it saw
+    // deleted) is newer than the peer's answer and stays.
     const asked = message.startedAt;
+    const newer = (id: string) => (this._learnedAt.get(id) ?? 0) > asked;
     const seq = ++this._seq;
     if (message.kind === 'list') {
       const seen = new Set(message.clusters.map(c => c.id));
       for (const cluster of message.clusters) {
-        this._apply(cluster, seq, false);
+        if (!newer(cluster.id)) {
+          this._apply(cluster, seq, false);
+        }
         this._peerFetchedAt.set(cluster.id, asked);
       }
       for (const id of [...this._clusters.keys()]) {
-        if (!seen.has(id)) {
+        if (!seen.has(id) && !newer(id)) {
           this._remove(id, seq, false);
         }
       }
@@ -535,12 +542,17 @@ export class ClustersModel implements IDisposable {
       if (this._firstLoadDone) {
         void this._poll.schedule({ phase: 'resolved' });
       }
-    } else if (message.kind === 'cluster') {
+      return;
+    }
+    const id = message.kind === 'cluster' ? message.cluster.id : message.id;
+    this._peerFetchedAt.set(id, asked);
+    if (newer(id)) {
+      return;
+    }
+    if (message.kind === 'cluster') {
       this._apply(message.cluster, seq);
-      this._peerFetchedAt.set(message.cluster.id, asked);
     } else {
-      this._remove(message.id, seq);
-      this._peerFetchedAt.set(message.id, asked);
+      this._remove(id, seq);
     }
   }
 
@@ -617,6 +629,8 @@ export class ClustersModel implements IDisposable {
   /** Cluster ids with events not fetched yet, and when the first came. */
   private _pending = new Map<string, number>();
   private _peerFetchedAt = new Map<string, number>();
+  /** When this tab last took a cluster's state from anywhere (ms). */
+  private _learnedAt = new Map<string, number>();
   private _peerListAt = 0;
   private _channel: BroadcastChannel | null = null;
   private _jitter: () => number;

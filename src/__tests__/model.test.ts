@@ -449,3 +449,35 @@ describe('ClustersModel across tabs', () => {
     );
   });
 });
+
+describe('ClustersModel peers and newer knowledge', () => {
+  it('an older list from another tab neither drops a new cluster nor revives a deleted one', async () => {
+    const shareName = 'pangeo-hpc-test-stale';
+    const api = new CountingAPI();
+    api.clusterMap.set('old', makeCluster('old'));
+    const events = new Events();
+    const tab = new ClustersModel({
+      api,
+      refreshInterval: 60_000,
+      events: events.signal,
+      coalesceMs: 20,
+      shareName
+    });
+    models.push(tab);
+    await tab.ready;
+    const asked = Date.now() - 1000; // a peer that asked a second ago
+    await tab.submitDraft(); // creates c1 now
+    events.emit('deleted', 'old');
+    expect(tab.clusters.map(c => c.id)).toEqual(['c1']);
+
+    const peer = new BroadcastChannel(shareName);
+    peer.postMessage({
+      kind: 'list',
+      clusters: [makeCluster('old')],
+      startedAt: asked
+    });
+    await sleep(50);
+    peer.close();
+    expect(tab.clusters.map(c => c.id)).toEqual(['c1']);
+  });
+});
