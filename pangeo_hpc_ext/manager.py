@@ -307,6 +307,8 @@ class ClusterManager:
                 log.warning("cluster %s failed to start: %s", managed.id, error)
                 self._fail(managed, f"{type(error).__name__}: {error}")
                 return
+            if managed.phase == "closing":  # deleted while starting: close() takes it from here
+                return
             managed.phase = "running"
             if managed.requested:
                 managed.cluster.scale(managed.requested)

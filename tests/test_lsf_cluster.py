@@ -142,3 +142,12 @@ async def test_adaptive_then_manual_scaling(api: Api, lsf_env) -> None:
     code, _ = await api.call("DELETE", "clusters", cid)
     assert code == 204
     assert unfinished_records(lsf_env) == []
+
+
+async def test_delete_while_starting_leaves_no_job(api: Api, lsf_env) -> None:
+    cid = (await start_lsf(api, 2))["id"]
+    code, _ = await api.call("DELETE", "clusters", cid)
+    assert code == 204
+    assert unfinished_records(lsf_env) == []
+    code, _ = await api.call("GET", "clusters", cid)
+    assert code == 404

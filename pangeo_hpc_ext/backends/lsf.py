@@ -218,10 +218,9 @@ class LSFBackend(Backend):
         self, options: dict[str, Any], *, name: str, events: JobEvents
     ) -> SpecCluster:
         job_cls = type("ReportingLSFJobFor" + name, (ReportingLSFJob,), {"events": events})
+        # The dashboard is only ever reached through our proxy, so it listens on loopback; the
+        # scheduler listens where the workers' interface says, as dask-jobqueue does.
         scheduler_options: dict[str, Any] = {"dashboard_address": "127.0.0.1:0"}
-        if not options.get("interface"):
-            # Without an interface dask would bind the primary address; keep the scheduler private.
-            scheduler_options["host"] = "127.0.0.1"
         cluster = LSFCluster(
             cores=options["cores"],
             memory=options["memory"],
