@@ -13,8 +13,9 @@ from jupyter_server.extension.handler import ExtensionHandlerMixin
 from jupyter_server.utils import url_path_join
 from tornado import web
 
+from .cluster import AdaptBounds, ManagedCluster
 from .errors import InvalidRequest, PangeoHPCError, http_status
-from .manager import AdaptBounds, ClusterManager, ManagedCluster
+from .manager import ClusterManager
 from .validation import validate
 
 AUTH_RESOURCE = "pangeo-hpc"

@@ -7,13 +7,12 @@ import contextlib
 import logging
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 
-from distributed.deploy import Adaptive, SpecCluster
+from distributed.deploy import SpecCluster
 
-from .backends import Backend, JobEvents, JobInfo
+from .backends import Backend, JobEvents
+from .cluster import AdaptBounds, ManagedCluster
 from .errors import (
     ClusterNotFound,
     ClusterNotReady,
@@ -29,92 +28,12 @@ from .state import JobLedger
 
 log = logging.getLogger(__name__)
 
-# Finished jobs stay listed so users see why they ended; the newest few are enough.
-FINISHED_JOBS_SHOWN = 20
 CLOSE_TIMEOUT_S = 60.0
 # After a kill, how long DELETE waits for the scheduler to report the jobs finished.
 KILL_CONFIRM_TIMEOUT_S = 15.0
 KILL_CONFIRM_POLL_S = 0.25
 
 ChangeListener = Callable[[str, str, str], None]  # (action, cluster_id, status)
-
-
-@dataclass(frozen=True)
-class AdaptBounds:
-    minimum: int
-    maximum: int
-
-
-class ManagedCluster:
-    """One cluster and what we know of it. `phase` is our lifecycle; `status` adds scaling."""
-
-    def __init__(
-        self, cluster_id: str, name: str, profile: Profile, options: dict[str, Any], requested: int
-    ) -> None:
-        self.id = cluster_id
-        self.name = name
-        self.profile = profile
-        self.options = options
-        self.requested = requested
-        self.created = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        self.phase = "starting"
-        self.error: str | None = None
-        self.cluster: SpecCluster | None = None
-        self.adaptive: Adaptive | None = None
-        self.adapt_bounds: AdaptBounds | None = None
-        self.job_ids: list[str] = []
-        self.jobs: dict[str, JobInfo] = {}
-        self.lock = asyncio.Lock()
-
-    @property
-    def backend(self) -> Backend:
-        return self.profile.backend
-
-    @property
-    def connected(self) -> int:
-        return len(self.cluster.scheduler.workers) if self._has_scheduler() else 0
-
-    @property
-    def target(self) -> int:
-        if self.adaptive is not None and self.cluster is not None:
-            return len(self.cluster.plan)
-        return self.requested
-
-    @property
-    def status(self) -> str:
-        if self.phase != "running":
-            return self.phase
-        return "running" if self.connected == self.target else "scaling"
-
-    @property
-    def scheduler_address(self) -> str | None:
-        return self.cluster.scheduler_address if self._has_scheduler() else None
-
-    @property
-    def dashboard_port(self) -> int | None:
-        if not self._has_scheduler():
-            return None
-        server = getattr(self.cluster.scheduler, "http_server", None)
-        return server.port if server is not None else None
-
-    def resources(self) -> tuple[int, int]:
-        """Cores and memory (bytes) of the connected workers."""
-        if not self._has_scheduler():
-            return 0, 0
-        workers = self.cluster.scheduler.workers.values()
-        return sum(w.nthreads for w in workers), sum(w.memory_limit or 0 for w in workers)
-
-    def visible_jobs(self) -> list[JobInfo]:
-        jobs = [self.jobs.get(j) or JobInfo(job_id=j, state="SUBMITTED") for j in self.job_ids]
-        finished = [j for j in jobs if j.finished]
-        hidden = {j.job_id for j in finished[:-FINISHED_JOBS_SHOWN]}
-        return [j for j in jobs if j.job_id not in hidden]
-
-    def unfinished_job_ids(self) -> list[str]:
-        return [j for j in self.job_ids if not (j in self.jobs and self.jobs[j].finished)]
-
-    def _has_scheduler(self) -> bool:
-        return self.cluster is not None and getattr(self.cluster, "scheduler", None) is not None
 
 
 class ClusterManager:

@@ -22,9 +22,10 @@ from jupyter_server.utils import ensure_async, url_path_join
 from jupyter_server_proxy.handlers import ProxyHandler
 from tornado import httputil, web
 
+from .cluster import ManagedCluster
 from .errors import ClusterNotFound, http_status
 from .handlers import AUTH_RESOURCE, DASHBOARD_PREFIX
-from .manager import ClusterManager, ManagedCluster
+from .manager import ClusterManager
 
 UPSTREAM_HOST = "127.0.0.1"
 
