@@ -9,6 +9,7 @@ PEND to RUN, waits until JupyterLab answers with its token, and prints the URL a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import json
 import os
@@ -18,6 +19,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -181,9 +183,7 @@ def run_lab(args: argparse.Namespace) -> int:
     lab = LabRun(state, request, args)
     try:
         return lab.run()
-    except KeyboardInterrupt as exc:
-        if isinstance(exc, lsf.SubmitInterrupted) and lab.job_id is None:
-            lab.job_id = exc.submission.job_id
+    except KeyboardInterrupt:
         return lab.interrupted()
     except lsf.SubmitRefused as exc:
         fail(f"bsub refused the job: {exc}")
@@ -274,6 +274,24 @@ class Progress:
             self.open_line = False
 
 
+@contextlib.contextmanager
+def sigint_deferred() -> Iterator[list[int]]:
+    """Hold Ctrl-C until the block ends: a Ctrl-C while bsub runs could otherwise leave a job
+    that LSF accepted but whose id we never read, pending behind the user's back."""
+    received: list[int] = []
+
+    def hold(signum: int, _frame: object) -> None:
+        if not received:
+            fail("Ctrl-C: letting bsub finish, then its job is killed ...")
+        received.append(signum)
+
+    previous = signal.signal(signal.SIGINT, hold)
+    try:
+        yield received
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 @dataclass
 class Ready:
     info: lsf.JobInfo
@@ -329,6 +347,12 @@ class LabRun:
     def _submit(self) -> None:
         if self.record is not None:
             return
+        with sigint_deferred() as interrupted:
+            self._submit_and_record()
+        if interrupted:
+            raise KeyboardInterrupt
+
+    def _submit_and_record(self) -> None:
         session, _token = self.state.new_session()
         self.session = session
         log = session / "job.log"

@@ -76,27 +76,12 @@ def submit_script(script: str, env: dict[str, str] | None = None) -> Submission:
         text=True,
         env=env,
     )
-    try:
-        out, err = proc.communicate(script)
-    except KeyboardInterrupt:
-        # bsub may already have handed the job to mbatchd: finish reading so the caller learns the
-        # job id and can kill it instead of leaving it pending behind the user's back.
-        out, err = proc.communicate()
-        parsed = parse_submission(out + err)
-        if parsed:
-            raise SubmitInterrupted(Submission(parsed[0], parsed[1], out + err)) from None
-        raise
+    out, err = proc.communicate(script)
     parsed = parse_submission(out + err)
     if proc.returncode != 0 or parsed is None or "Job not submitted" in err:
         text = (err.strip() or out.strip()) or f"bsub exited with {proc.returncode} and no output"
         raise SubmitRefused(text)
     return Submission(parsed[0], parsed[1], out + err)
-
-
-class SubmitInterrupted(KeyboardInterrupt):
-    def __init__(self, submission: Submission) -> None:
-        super().__init__(submission.job_id)
-        self.submission = submission
 
 
 def job_info(job_id: str) -> JobInfo | None:
