@@ -5,6 +5,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from jupyter_core.paths import jupyter_path
 from jupyterlab.galata import configure_jupyter_server
 
 configure_jupyter_server(c)  # noqa: F821 - `c` is the traitlets config of this file
@@ -26,3 +27,19 @@ from pangeo_hpc_ext.demo import configure_demo_server  # noqa: E402
 
 # Emulator state and shims under this run's directory, not the user's demo ones.
 configure_demo_server(c, slots=2, home=Path(_run_dir) / "demo")  # noqa: F821
+
+# A checkout built with `jlpm build:prod` but not installed: show its labextension to this
+# server only (no link in the system's share directory).
+_built = Path(__file__).resolve().parent.parent / "pangeo_hpc_ext" / "labextension"
+_installed = any(
+    (Path(p) / "pangeo-hpc-ext" / "package.json").exists() for p in jupyter_path("labextensions")
+)
+if not _installed and (_built / "package.json").exists():
+    _extensions = Path(_run_dir) / "labextensions"
+    _extensions.mkdir()
+    (_extensions / "pangeo-hpc-ext").symlink_to(_built, target_is_directory=True)
+    _galata = c.LabServerApp.extra_labextensions_path  # noqa: F821
+    c.LabServerApp.extra_labextensions_path = [  # noqa: F821
+        *([_galata] if isinstance(_galata, str) else list(_galata)),
+        str(_extensions),
+    ]
