@@ -26,6 +26,7 @@ class JobLedger:
         self.state_dir = state_dir
         self.pid = pid if pid is not None else os.getpid()
         self.path = state_dir / f"jobs-{self.pid}.json"
+        self._owner = {"pid": self.pid, "started": _process_start_time(self.pid) or 0}
         self._clusters: dict[str, dict[str, object]] = {}
 
     def orphaned_jobs(self) -> dict[str, list[str]]:
@@ -71,10 +72,7 @@ class JobLedger:
 
     def _write(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        data = {
-            "owner": {"pid": self.pid, "started": _process_start_time(self.pid) or 0},
-            "clusters": self._clusters,
-        }
+        data = {"owner": self._owner, "clusters": self._clusters}
         # Write-then-rename: a crash mid-write must not lose the ids of running jobs.
         fd, tmp = tempfile.mkstemp(dir=self.state_dir, prefix=".ledger-")
         with os.fdopen(fd, "w") as f:

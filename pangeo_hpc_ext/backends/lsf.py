@@ -32,6 +32,16 @@ log = logging.getLogger(__name__)
 BJOBS_FIELDS = "jobid stat queue exec_host submit_time start_time run_time runtimelimit exit_reason"
 SUBMITTED = re.compile(r"Job <(?P<job_id>\d+)> is submitted")
 QUEUE_CACHE_S = 30.0
+# Scaling to 100 workers must not fire 100 bsubs at once: a busy mbatchd answers slowly to all
+# of them, and the login node (where this server runs) starves. Ten in flight keeps submissions
+# quick without flooding either.
+SUBMISSIONS_IN_FLIGHT = 10
+_submission_slots: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
+
+
+def _submission_slot() -> asyncio.Semaphore:
+    loop = asyncio.get_running_loop()
+    return _submission_slots.setdefault(loop, asyncio.Semaphore(SUBMISSIONS_IN_FLIGHT))
 
 
 class ReportingLSFJob(LSFJob):
@@ -49,7 +59,8 @@ class ReportingLSFJob(LSFJob):
         if not self.use_stdin:
             argv.append(script_filename)
         try:
-            result = await run_command(argv, stdin=text if self.use_stdin else None)
+            async with _submission_slot():
+                result = await run_command(argv, stdin=text if self.use_stdin else None)
             # Some sites' bsub says "Job not submitted." with exit 0 (balsam PR #34).
             if result.returncode != 0 or not SUBMITTED.search(result.stdout):
                 output = result.stderr or result.stdout
