@@ -15,16 +15,12 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from pangeo_hpc_ext.demo import DEMO_LSF_DEFAULTS  # noqa: E402
 from pangeo_hpc_ext.lsfsim import environment  # noqa: E402
 from pangeo_hpc_ext.server_process import ServerProcess  # noqa: E402
 
-LSF_OPTIONS = {
-    "cores": 1,
-    "memory": "1GB",
-    "queue": "normal",
-    "walltime": "00:30",
-    "interface": "lo",
-}
+# The demo's small jobs, on loopback.
+LSF_OPTIONS = DEMO_LSF_DEFAULTS
 
 
 @contextlib.contextmanager
