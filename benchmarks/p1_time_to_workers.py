@@ -21,7 +21,7 @@ from dask_jobqueue import LSFCluster
 from distributed import Client
 n = int(sys.argv[1])
 t0 = time.perf_counter()
-cluster = LSFCluster(cores=1, memory="1GB", queue="normal", walltime="00:30", interface="lo",
+cluster = LSFCluster(cores=1, memory="1GB", processes=1, queue="normal", walltime="01:00", interface="lo",
                      scheduler_options={"dashboard_address": "127.0.0.1:0"})
 cluster.scale(n)
 client = Client(cluster)
