@@ -150,9 +150,16 @@ def cleanup(lsf: EmulatedLSF) -> None:
             proc.wait(timeout=30)
     lsf.lsf("bkill", "0")
     deadline = time.monotonic() + 60
-    while "No unfinished job found" not in lsf.unfinished_jobs():
-        assert time.monotonic() < deadline, f"jobs left after cleanup:\n{lsf.unfinished_jobs()}"
-        time.sleep(0.2)
+    try:
+        while "No unfinished job found" not in lsf.unfinished_jobs():
+            assert time.monotonic() < deadline, f"jobs left after cleanup:\n{lsf.unfinished_jobs()}"
+            time.sleep(0.2)
+    finally:
+        # Whatever the emulator says, no JupyterLab a test started may outlive it.
+        for connection in lsf.state_dir.glob("session-*/connection.json"):
+            pid = json.loads(connection.read_text())["pid"]
+            if psutil.pid_exists(pid):
+                os.killpg(os.getpgid(pid), signal.SIGKILL)
 
 
 @pytest.fixture
