@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 # Bounds for waits: generous for a loaded 2-core CI; waits end as soon as the state is reached.
 WAIT_S = 30.0
 
@@ -141,8 +143,9 @@ def wait_gone(alive: Callable[[], bool], what: str) -> None:
         time.sleep(0.05)
 
 
-def simulated_lsf(tmp_path: Path) -> Iterator[LsfSim]:
-    """Body of an `lsf` fixture: one emulator with default knobs, every job killed afterwards."""
+@pytest.fixture
+def lsf(tmp_path: Path) -> Iterator[LsfSim]:
+    """One emulator with default knobs, every job killed afterwards."""
     root = tmp_path / "lsf"  # tmp_path itself may already hold another emulator
     root.mkdir()
     sim = LsfSim(root)
@@ -150,8 +153,9 @@ def simulated_lsf(tmp_path: Path) -> Iterator[LsfSim]:
     sim.cleanup()
 
 
-def simulated_lsf_factory(tmp_path: Path) -> Iterator[Callable[..., LsfSim]]:
-    """Body of a `make_lsf` fixture: emulators with knobs (slots=, minute_seconds=, ...)."""
+@pytest.fixture
+def make_lsf(tmp_path: Path) -> Iterator[Callable[..., LsfSim]]:
+    """Emulators with knobs (slots=, minute_seconds=, ...)."""
     sims: list[LsfSim] = []
 
     def make(**knobs: Any) -> LsfSim:

@@ -5,21 +5,15 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import lsfsim_fixtures
 import pytest
-from lsfsim_fixtures import LsfSim, simulated_lsf, simulated_lsf_factory
+from lsfsim_fixtures import LsfSim
 
-
-@pytest.fixture
-def lsf(tmp_path: Path) -> Iterator[LsfSim]:
-    yield from simulated_lsf(tmp_path)
-
-
-@pytest.fixture
-def make_lsf(tmp_path: Path) -> Iterator[Callable[..., LsfSim]]:
-    yield from simulated_lsf_factory(tmp_path)
+# The shared fixtures, under the names the tests ask for.
+lsf = lsfsim_fixtures.lsf
+make_lsf = lsfsim_fixtures.make_lsf
 
 
 HEADER = "JOBID   USER    STAT  QUEUE      FROM_HOST   EXEC_HOST   JOB_NAME   SUBMIT_TIME"

@@ -6,28 +6,20 @@ import json
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-import pytest
+import lsfsim_fixtures
 from lsfsim_fixtures import (
     WAIT_S,
     LsfSim,
     pid_alive,
-    simulated_lsf,
-    simulated_lsf_factory,
     wait_gone,
 )
 
-
-@pytest.fixture
-def lsf(tmp_path: Path) -> Iterator[LsfSim]:
-    yield from simulated_lsf(tmp_path)
-
-
-@pytest.fixture
-def make_lsf(tmp_path: Path) -> Iterator[Callable[..., LsfSim]]:
-    yield from simulated_lsf_factory(tmp_path)
+# The shared fixtures, under the names the tests ask for.
+lsf = lsfsim_fixtures.lsf
+make_lsf = lsfsim_fixtures.make_lsf
 
 
 def wait_for_file(path: Path, what: str) -> str:
