@@ -6,6 +6,7 @@ import sys
 import time
 
 from .config import ensure_config, home, user_name
+from .options import scan_options
 from .state import ACTIVE, FINISHED, TERM_TEXT, expired, jobs_sorted, read_state
 
 # typing costs every emulated command ~5 ms of start-up; annotations only need it for checkers.
@@ -295,25 +296,13 @@ def order(jobs: list[Job]) -> list[Job]:
 
 def main(args: list[str]) -> int:
     show_all = wide = noheader = as_json = long_format = False
-    fmt = None
-    user: str | None = None
-    queue: str | None = None
+    values: dict[str, str] = {}
     states: set[str] | None = None
     ids: list[str] = []
-    index = 0
-    while index < len(args):
-        arg = args[index]
-        if arg in ("-o", "-u", "-q") and index + 1 < len(args):
-            value = args[index + 1]
-            if arg == "-o":
-                fmt = value
-            elif arg == "-u":
-                user = value
-            else:
-                queue = value
-            index += 2
-            continue
-        if arg == "-a":
+    for arg, value in scan_options(args, ("-o", "-u", "-q")):
+        if value is not None:
+            values[arg] = value
+        elif arg == "-a":
             show_all = True
         elif arg == "-w":
             wide = True
@@ -338,7 +327,7 @@ def main(args: list[str]) -> int:
             return 255
         else:
             ids.append(arg)
-        index += 1
+    fmt, user, queue = values.get("-o"), values.get("-u"), values.get("-q")
 
     fields: list[tuple[str, int | None, bool]] = []
     delimiter = None

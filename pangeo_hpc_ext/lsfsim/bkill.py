@@ -7,6 +7,7 @@ import sys
 import time
 
 from .config import ensure_config, home, user_name
+from .options import scan_options
 from .state import (
     ACTIVE,
     FINISHED,
@@ -66,27 +67,17 @@ def _signal_number(value: str) -> int | None:
 def main(args: list[str]) -> int:
     force = False
     sig: int | None = None
-    queue = user = name = None
+    values: dict[str, str] = {}
     ids: list[str] = []
-    index = 0
-    while index < len(args):
-        arg = args[index]
-        if arg in ("-s", "-q", "-u", "-J", "-m") and index + 1 < len(args):
-            value = args[index + 1]
-            if arg == "-s":
-                sig = _signal_number(value)
-                if sig is None:
-                    print(f"{value}: Illegal signal value", file=sys.stderr)
-                    return 255
-            elif arg == "-q":
-                queue = value
-            elif arg == "-u":
-                user = value
-            elif arg == "-J":
-                name = value
-            index += 2
-            continue
-        if arg == "-r":
+    for arg, value in scan_options(args, ("-s", "-q", "-u", "-J", "-m")):
+        if arg == "-s" and value is not None:
+            sig = _signal_number(value)
+            if sig is None:
+                print(f"{value}: Illegal signal value", file=sys.stderr)
+                return 255
+        elif value is not None:
+            values[arg] = value
+        elif arg == "-r":
             force = True
         elif arg == "-b":
             pass
@@ -99,7 +90,7 @@ def main(args: list[str]) -> int:
             return 255
         else:
             ids.append(arg)
-        index += 1
+    queue, user, name = values.get("-q"), values.get("-u"), values.get("-J")
     base = home()
     ensure_config(base)
     me = user_name()
