@@ -49,6 +49,9 @@ export function ScaleControl(props: IScaleControlProps): JSX.Element {
     }
   };
 
+  // The slider and the box offer the same range of worker counts.
+  const range = { min: 0, max, step: 1, disabled };
+
   return (
     <div className="pangeo-hpc-Scale">
       <label>
@@ -57,11 +60,8 @@ export function ScaleControl(props: IScaleControlProps): JSX.Element {
           type="range"
           className="pangeo-hpc-Scale-slider"
           data-testid="pangeo-hpc-scale-slider"
-          min={0}
-          max={max}
-          step={1}
+          {...range}
           value={Number.isFinite(value) ? value : 0}
-          disabled={disabled}
           onChange={event => {
             const next = clamp(event.target.valueAsNumber, max);
             setValue(next);
@@ -77,11 +77,8 @@ export function ScaleControl(props: IScaleControlProps): JSX.Element {
         type="number"
         className="jp-mod-styled pangeo-hpc-Scale-input"
         data-testid="pangeo-hpc-scale-input"
-        min={0}
-        max={max}
-        step={1}
+        {...range}
         value={Number.isFinite(value) ? value : ''}
-        disabled={disabled}
         onChange={event => {
           setValue(event.target.valueAsNumber);
           setEditing(true);
@@ -148,6 +145,11 @@ export function AdaptControl(props: IAdaptControlProps): JSX.Element {
     }
   };
 
+  const boxes = [
+    { bound: 'minimum', value: minimum, onChange: setMinimum },
+    { bound: 'maximum', value: maximum, onChange: setMaximum }
+  ] as const;
+
   return (
     <div className="pangeo-hpc-Adapt">
       <label className="pangeo-hpc-Adapt-toggle">
@@ -160,36 +162,15 @@ export function AdaptControl(props: IAdaptControlProps): JSX.Element {
         />
         <span>Adaptive</span>
       </label>
-      <label>
-        <span>min</span>
-        <input
-          type="number"
-          className="jp-mod-styled"
-          data-testid="pangeo-hpc-adapt-minimum"
-          min={0}
+      {boxes.map(box => (
+        <BoundInput
+          key={box.bound}
+          {...box}
           max={max}
-          value={Number.isFinite(minimum) ? minimum : ''}
           disabled={disabled}
-          onChange={event => setMinimum(event.target.valueAsNumber)}
-          onBlur={apply}
-          onKeyDown={event => event.key === 'Enter' && apply()}
+          onApply={apply}
         />
-      </label>
-      <label>
-        <span>max</span>
-        <input
-          type="number"
-          className="jp-mod-styled"
-          data-testid="pangeo-hpc-adapt-maximum"
-          min={0}
-          max={max}
-          value={Number.isFinite(maximum) ? maximum : ''}
-          disabled={disabled}
-          onChange={event => setMaximum(event.target.valueAsNumber)}
-          onBlur={apply}
-          onKeyDown={event => event.key === 'Enter' && apply()}
-        />
-      </label>
+      ))}
       {!valid && (
         <span
           className="pangeo-hpc-FieldError"
@@ -199,5 +180,37 @@ export function AdaptControl(props: IAdaptControlProps): JSX.Element {
         </span>
       )}
     </div>
+  );
+}
+
+interface IBoundInputProps {
+  bound: 'minimum' | 'maximum';
+  value: number;
+  max: number;
+  disabled: boolean;
+  onChange: (value: number) => void;
+  /** Sends the bounds to the server; called on blur and on Enter. */
+  onApply: () => void;
+}
+
+/** One adaptive bound ("min" or "max"): a number box, empty while its text is not a number. */
+function BoundInput(props: IBoundInputProps): JSX.Element {
+  const { bound, value, max, disabled, onChange, onApply } = props;
+  return (
+    <label>
+      <span>{bound.slice(0, 3)}</span>
+      <input
+        type="number"
+        className="jp-mod-styled"
+        data-testid={`pangeo-hpc-adapt-${bound}`}
+        min={0}
+        max={max}
+        value={Number.isFinite(value) ? value : ''}
+        disabled={disabled}
+        onChange={event => onChange(event.target.valueAsNumber)}
+        onBlur={onApply}
+        onKeyDown={event => event.key === 'Enter' && onApply()}
+      />
+    </label>
   );
 }
