@@ -38,6 +38,27 @@ function FieldErrors(props: { messages?: string[]; testid: string }) {
   );
 }
 
+/** A labelled control of the create request, with the server's complaints about it below. */
+function FormRow(props: {
+  label: string;
+  field: 'profile' | 'name' | 'workers';
+  errors: IDraftErrors;
+  children: React.ReactNode;
+}) {
+  return (
+    <>
+      <label className="pangeo-hpc-StartForm-row">
+        <span>{props.label}</span>
+        {props.children}
+      </label>
+      <FieldErrors
+        messages={props.errors.fields[props.field]}
+        testid={`pangeo-hpc-${props.field}-error`}
+      />
+    </>
+  );
+}
+
 export function StartForm(props: IStartFormProps): JSX.Element {
   const { profiles, draft, errors, maxWorkers, submitting } = props;
   const profile = profiles.find(p => p.name === draft.profile);
@@ -66,8 +87,7 @@ export function StartForm(props: IStartFormProps): JSX.Element {
 
   return (
     <div className="pangeo-hpc-StartForm" data-testid="pangeo-hpc-start-form">
-      <label className="pangeo-hpc-StartForm-row">
-        <span>Profile</span>
+      <FormRow label="Profile" field="profile" errors={errors}>
         <select
           className="jp-mod-styled"
           data-testid="pangeo-hpc-profile"
@@ -80,13 +100,8 @@ export function StartForm(props: IStartFormProps): JSX.Element {
             </option>
           ))}
         </select>
-      </label>
-      <FieldErrors
-        messages={errors.fields.profile}
-        testid="pangeo-hpc-profile-error"
-      />
-      <label className="pangeo-hpc-StartForm-row">
-        <span>Name</span>
+      </FormRow>
+      <FormRow label="Name" field="name" errors={errors}>
         <input
           className="jp-mod-styled"
           data-testid="pangeo-hpc-name"
@@ -96,13 +111,8 @@ export function StartForm(props: IStartFormProps): JSX.Element {
           value={draft.name}
           onChange={event => props.onChange({ name: event.target.value })}
         />
-      </label>
-      <FieldErrors
-        messages={errors.fields.name}
-        testid="pangeo-hpc-name-error"
-      />
-      <label className="pangeo-hpc-StartForm-row">
-        <span>Workers</span>
+      </FormRow>
+      <FormRow label="Workers" field="workers" errors={errors}>
         <input
           className="jp-mod-styled"
           data-testid="pangeo-hpc-workers"
@@ -115,11 +125,7 @@ export function StartForm(props: IStartFormProps): JSX.Element {
             props.onChange({ workers: event.target.valueAsNumber })
           }
         />
-      </label>
-      <FieldErrors
-        messages={errors.fields.workers}
-        testid="pangeo-hpc-workers-error"
-      />
+      </FormRow>
       {profile && (
         <details className="pangeo-hpc-OptionsDetails" open>
           <summary>Options</summary>
