@@ -21,8 +21,10 @@ from dask_jobqueue import LSFCluster
 from distributed import Client
 n = int(sys.argv[1])
 t0 = time.perf_counter()
-cluster = LSFCluster(cores=1, memory="1GB", processes=1, queue="normal", walltime="01:00", interface="lo",
-                     scheduler_options={"dashboard_address": "127.0.0.1:0"})
+cluster = LSFCluster(
+    cores=1, memory="1GB", processes=1, queue="normal", walltime="01:00", interface="lo",
+    scheduler_options={"dashboard_address": "127.0.0.1:0"},
+)
 cluster.scale(n)
 client = Client(cluster)
 client.wait_for_workers(n, timeout=120)
