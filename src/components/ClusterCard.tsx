@@ -2,6 +2,7 @@ import React from 'react';
 
 import type { IAdaptBounds, ICluster } from '../api';
 import { formatBytes } from '../format';
+import { ErrorMessage } from './ErrorMessage';
 import { JobTable } from './JobTable';
 import { AdaptControl, ScaleControl } from './ScaleControls';
 
@@ -128,14 +129,11 @@ export function ClusterCard(props: IClusterCardProps): JSX.Element {
           </code>
         )}
       </div>
-      {cluster.error && (
-        <div
-          className="pangeo-hpc-ClusterCard-error"
-          data-testid="pangeo-hpc-cluster-error"
-        >
-          {cluster.error}
-        </div>
-      )}
+      <ErrorMessage
+        message={cluster.error}
+        className="pangeo-hpc-ClusterCard-error"
+        testid="pangeo-hpc-cluster-error"
+      />
       <dl className="pangeo-hpc-ClusterCard-stats">
         <dt>Workers</dt>
         <dd data-testid="pangeo-hpc-cluster-workers">

@@ -3,6 +3,7 @@ import React from 'react';
 import type { IAdaptBounds, ICluster, IProfile } from '../api';
 import type { IDraft, IDraftErrors } from '../model';
 import { ClusterCard } from './ClusterCard';
+import { ErrorMessage } from './ErrorMessage';
 import { StartForm } from './StartForm';
 
 export interface ISidebarProps {
@@ -44,14 +45,11 @@ export function Sidebar(props: ISidebarProps): JSX.Element {
           ⟳
         </button>
       </header>
-      {props.connectionError && (
-        <div
-          className="pangeo-hpc-ConnectionError"
-          data-testid="pangeo-hpc-connection-error"
-        >
-          {props.connectionError}
-        </div>
-      )}
+      <ErrorMessage
+        message={props.connectionError}
+        className="pangeo-hpc-ConnectionError"
+        testid="pangeo-hpc-connection-error"
+      />
       <section
         className="pangeo-hpc-Sidebar-section"
         data-testid="pangeo-hpc-cluster-list"
