@@ -49,16 +49,8 @@ export class ClusterSidebar extends ReactWidget {
       <UseSignal signal={model.changed}>
         {() => (
           <Sidebar
-            loaded={model.loaded}
-            connectionError={model.connectionError?.message ?? null}
-            profiles={model.profiles}
-            clusters={model.clusters}
-            maxWorkers={model.maxWorkers}
-            draft={model.draft}
-            draftErrors={model.draftErrors}
-            submitting={model.submitting}
+            state={model}
             canInsertCode={actions.canInsertCode()}
-            fetchedAt={id => model.fetchedAt(id)}
             onDraftChange={change => model.setDraft(change)}
             onStart={actions.start}
             onRefresh={() => void model.refresh().catch(() => undefined)}

@@ -1,22 +1,28 @@
 import React from 'react';
 
-import type { IAdaptBounds, ICluster, IProfile } from '../api';
-import type { IDraft, IDraftErrors } from '../model';
+import type { IAdaptBounds, ICluster } from '../api';
+import type { ClustersModel, IDraft } from '../model';
 import { ClusterCard } from './ClusterCard';
 import { ErrorMessage } from './ErrorMessage';
 import { StartForm } from './StartForm';
 
+/** What the sidebar shows: the parts of the model it reads. */
+export type ISidebarState = Pick<
+  ClustersModel,
+  | 'loaded'
+  | 'connectionError'
+  | 'profiles'
+  | 'clusters'
+  | 'maxWorkers'
+  | 'draft'
+  | 'draftErrors'
+  | 'submitting'
+  | 'fetchedAt'
+>;
+
 export interface ISidebarProps {
-  loaded: boolean;
-  connectionError: string | null;
-  profiles: IProfile[];
-  clusters: ICluster[];
-  maxWorkers: number;
-  draft: IDraft;
-  draftErrors: IDraftErrors;
-  submitting: boolean;
+  state: ISidebarState;
   canInsertCode: boolean;
-  fetchedAt: (id: string) => number;
   onDraftChange: (change: Partial<IDraft>) => void;
   onStart: () => void;
   onRefresh: () => void;
@@ -30,7 +36,8 @@ export interface ISidebarProps {
 }
 
 export function Sidebar(props: ISidebarProps): JSX.Element {
-  const { clusters } = props;
+  const { state } = props;
+  const { clusters } = state;
   return (
     <div className="pangeo-hpc-Sidebar-content">
       <header className="pangeo-hpc-Sidebar-header">
@@ -46,7 +53,7 @@ export function Sidebar(props: ISidebarProps): JSX.Element {
         </button>
       </header>
       <ErrorMessage
-        message={props.connectionError}
+        message={state.connectionError?.message}
         className="pangeo-hpc-ConnectionError"
         testid="pangeo-hpc-connection-error"
       />
@@ -62,8 +69,8 @@ export function Sidebar(props: ISidebarProps): JSX.Element {
           <ClusterCard
             key={cluster.id}
             cluster={cluster}
-            maxWorkers={props.maxWorkers}
-            fetchedAt={props.fetchedAt(cluster.id)}
+            maxWorkers={state.maxWorkers}
+            fetchedAt={state.fetchedAt(cluster.id)}
             canInsertCode={props.canInsertCode}
             onScale={workers => props.onScale(cluster.id, workers)}
             onAdapt={bounds => props.onAdapt(cluster.id, bounds)}
@@ -77,13 +84,13 @@ export function Sidebar(props: ISidebarProps): JSX.Element {
       </section>
       <section className="pangeo-hpc-Sidebar-section">
         <h3>New cluster</h3>
-        {props.loaded ? (
+        {state.loaded ? (
           <StartForm
-            profiles={props.profiles}
-            draft={props.draft}
-            errors={props.draftErrors}
-            maxWorkers={props.maxWorkers}
-            submitting={props.submitting}
+            profiles={state.profiles}
+            draft={state.draft}
+            errors={state.draftErrors}
+            maxWorkers={state.maxWorkers}
+            submitting={state.submitting}
             onChange={props.onDraftChange}
             onSubmit={props.onStart}
           />
