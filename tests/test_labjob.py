@@ -19,7 +19,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -174,6 +174,21 @@ def one_slot(tmp_path: Path) -> Iterator[EmulatedLSF]:
     emulated = make_lsf(tmp_path, slots=1)
     yield emulated
     cleanup(emulated)
+
+
+@pytest.fixture
+def knobbed_lsf(tmp_path: Path) -> Iterator[Callable[..., EmulatedLSF]]:
+    """Call once with LSFSIM_* knobs; its jobs are cleaned up after the test."""
+    made: list[EmulatedLSF] = []
+
+    def make(**knobs: str) -> EmulatedLSF:
+        assert not made, "one emulator per tmp_path"
+        made.append(make_lsf(tmp_path, **knobs))
+        return made[0]
+
+    yield make
+    for emulated in made:
+        cleanup(emulated)
 
 
 def api_status(port: int, token: str | None, timeout: float = 10) -> int:
@@ -351,17 +366,16 @@ def test_job_exit_before_jupyter_started_shows_the_log_tail(lsf: EmulatedLSF) ->
     assert (lsf.state_dir / f"failed-job-{job_id}.log").exists()
 
 
-def test_walltime_reached_before_jupyter_answers_says_walltime_too_short(tmp_path: Path) -> None:
+def test_walltime_reached_before_jupyter_answers_says_walltime_too_short(
+    knobbed_lsf: Callable[..., EmulatedLSF],
+) -> None:
     # One emulated minute lasts 0.1 s, so the 5-minute walltime ends before JupyterLab answers.
-    lsf = make_lsf(tmp_path, LSFSIM_MINUTE_SECONDS="0.1")
-    try:
-        result = lsf.cli("lab", "--ip", "127.0.0.1", "--walltime", "00:05")
-        assert result.returncode == 1
-        assert "TERM_RUNLIMIT" in result.stderr
-        assert "walltime is too short" in result.stderr
-        assert not (lsf.state_dir / "record.json").exists()
-    finally:
-        cleanup(lsf)
+    lsf = knobbed_lsf(LSFSIM_MINUTE_SECONDS="0.1")
+    result = lsf.cli("lab", "--ip", "127.0.0.1", "--walltime", "00:05")
+    assert result.returncode == 1
+    assert "TERM_RUNLIMIT" in result.stderr
+    assert "walltime is too short" in result.stderr
+    assert not (lsf.state_dir / "record.json").exists()
 
 
 def test_lab_refuses_before_submitting(lsf: EmulatedLSF) -> None:
@@ -398,35 +412,31 @@ def test_dry_run_shows_the_script_and_submits_nothing(lsf: EmulatedLSF) -> None:
     assert not lsf.state_dir.exists()
 
 
-def test_ctrl_c_during_a_slow_bsub_still_kills_the_job_it_submitted(tmp_path: Path) -> None:
-    lsf = make_lsf(tmp_path, LSFSIM_SUBMIT_DELAY="3")
-    try:
-        lab = lsf.cli_background("lab", "--ip", "127.0.0.1")
-        deadline = time.monotonic() + 60
-        # job.sh is written just before bsub starts: interrupt while bsub is still busy.
-        while not list(lsf.state_dir.glob("session-*/job.sh")):
-            assert time.monotonic() < deadline, f"lab never wrote its job script:\n{lab.text}"
-            time.sleep(0.05)
-        lab.proc.send_signal(signal.SIGINT)
-        assert lab.finish() == 130, lab.text
-        job_id = re.search(r"killed job (\d+)", lab.text)
-        assert job_id, lab.text
-        assert lsf.job(job_id.group(1))["STAT"] == "EXIT"
-        assert not list(lsf.state_dir.glob("session-*"))
-    finally:
-        cleanup(lsf)
+def test_ctrl_c_during_a_slow_bsub_still_kills_the_job_it_submitted(
+    knobbed_lsf: Callable[..., EmulatedLSF],
+) -> None:
+    lsf = knobbed_lsf(LSFSIM_SUBMIT_DELAY="3")
+    lab = lsf.cli_background("lab", "--ip", "127.0.0.1")
+    deadline = time.monotonic() + 60
+    # job.sh is written just before bsub starts: interrupt while bsub is still busy.
+    while not list(lsf.state_dir.glob("session-*/job.sh")):
+        assert time.monotonic() < deadline, f"lab never wrote its job script:\n{lab.text}"
+        time.sleep(0.05)
+    lab.proc.send_signal(signal.SIGINT)
+    assert lab.finish() == 130, lab.text
+    job_id = re.search(r"killed job (\d+)", lab.text)
+    assert job_id, lab.text
+    assert lsf.job(job_id.group(1))["STAT"] == "EXIT"
+    assert not list(lsf.state_dir.glob("session-*"))
 
 
-def test_bsub_refusal_is_shown_in_lsf_words(tmp_path: Path) -> None:
-    lsf = make_lsf(tmp_path, LSFSIM_SUBMIT_FAIL="1")
-    try:
-        result = lsf.cli("lab", "--ip", "127.0.0.1")
-        assert result.returncode == 1
-        assert "bsub refused the job:" in result.stderr
-        assert "Job not submitted." in result.stderr
-        assert not (lsf.state_dir / "record.json").exists()
-    finally:
-        cleanup(lsf)
+def test_bsub_refusal_is_shown_in_lsf_words(knobbed_lsf: Callable[..., EmulatedLSF]) -> None:
+    lsf = knobbed_lsf(LSFSIM_SUBMIT_FAIL="1")
+    result = lsf.cli("lab", "--ip", "127.0.0.1")
+    assert result.returncode == 1
+    assert "bsub refused the job:" in result.stderr
+    assert "Job not submitted." in result.stderr
+    assert not (lsf.state_dir / "record.json").exists()
 
 
 @pytest.mark.parametrize(
