@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -13,16 +12,10 @@ from .events import ClusterEventEmitter
 from .handlers import API_HANDLERS
 from .kernel_env import KernelDashboardLink
 from .manager import ClusterManager
+from .paths import default_data_dir
 from .profiles import build_profiles
 from .proxy import DASHBOARD_HANDLERS
 from .state import JobLedger
-
-
-def default_data_dir() -> Path:
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(
-        os.path.expanduser("~"), ".local", "share"
-    )
-    return Path(base) / "pangeo-hpc"
 
 
 class PangeoHPC(ExtensionApp):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -30,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    # Ctrl-C must reach each command as KeyboardInterrupt (to kill what it submitted), whatever a
+    # library did to SIGINT on import (dask_jobqueue's runner installs sys.exit).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

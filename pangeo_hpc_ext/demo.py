@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .app import default_data_dir
+from .paths import default_data_dir
 from .server_process import free_port
 
 # Small jobs so that a laptop or a CI machine can run several; loopback only.
