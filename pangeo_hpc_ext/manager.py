@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from distributed.deploy import SpecCluster
+from distributed.diagnostics.plugin import SchedulerPlugin
 
 from .backends import Backend, JobEvents
 from .cluster import AdaptBounds, ManagedCluster
@@ -34,6 +35,19 @@ KILL_CONFIRM_TIMEOUT_S = 15.0
 KILL_CONFIRM_POLL_S = 0.25
 
 ChangeListener = Callable[[str, str, str], None]  # (action, cluster_id, status)
+
+
+class WorkerChangeListener(SchedulerPlugin):
+    """Tells the manager the moment a worker joins or leaves, instead of at the next refresh."""
+
+    def __init__(self, changed: Callable[[], None]) -> None:
+        self._changed = changed
+
+    def add_worker(self, scheduler: Any, worker: str) -> None:
+        self._changed()
+
+    def remove_worker(self, scheduler: Any, worker: str, **kwargs: Any) -> None:
+        self._changed()
 
 
 class ClusterManager:
@@ -229,6 +243,10 @@ class ClusterManager:
             if managed.phase == "closing":  # deleted while starting: close() takes it from here
                 return
             managed.phase = "running"
+            managed.cluster.scheduler.add_plugin(
+                WorkerChangeListener(lambda: self._notify("updated", managed)),
+                name="pangeo-hpc-worker-changes",
+            )
             if managed.requested:
                 managed.cluster.scale(managed.requested)
         self._notify("updated", managed)

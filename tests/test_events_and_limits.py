@@ -26,7 +26,18 @@ async def next_cluster_event(ws: Any, timeout: float = 30.0) -> dict[str, Any]:
     raise AssertionError(f"no cluster event within {timeout:.0f} s")
 
 
-async def test_changes_are_pushed_on_the_event_bus(api: Api, jp_ws_fetch: Any) -> None:
+class TestWithoutPolling:
+    """Worker changes come from the scheduler itself, not from the job poller."""
+
+    @pytest.fixture
+    def pangeo_config(self) -> dict[str, Any]:
+        return {"job_poll_interval": 3600.0}
+
+    async def test_changes_are_pushed_on_the_event_bus(self, api: Api, jp_ws_fetch: Any) -> None:
+        await check_changes_are_pushed(api, jp_ws_fetch)
+
+
+async def check_changes_are_pushed(api: Api, jp_ws_fetch: Any) -> None:
     ws = await jp_ws_fetch("api", "events", "subscribe")
     code, cluster = await api.call("POST", "clusters", body={"profile": "local", "workers": 1})
     assert code == 201
