@@ -1,6 +1,6 @@
 """P1: time from POST to the push event "running" (N workers connected) through the extension,
-divided by the time the same
-LSFCluster takes in a plain script (the seed's notebook way), same emulator, same run.
+divided by the time the same LSFCluster takes in a plain script (the seed's notebook way), same
+emulator, same run.
 Target: ratio <= 1.05. Prints figures; asserts nothing about time.
 
     python benchmarks/p1_time_to_workers.py [--workers 4] [--rounds 3]
