@@ -176,6 +176,8 @@ class ClusterManager:
         managed.phase = "closing"
         self._notify("updated", managed)
         async with managed.lock:
+            if managed.phase == "closed":  # a concurrent DELETE got here first
+                return
             self._stop_adaptive(managed)
             if managed.cluster is not None:
                 try:

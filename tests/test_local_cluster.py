@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from tests.conftest import Api
 
 
@@ -48,3 +50,16 @@ async def test_local_cluster_lifecycle(api: Api) -> None:
     assert code == 204
     code, body = await api.call("GET", "clusters", cid)
     assert code == 404 and cid in body["message"]
+
+
+async def test_concurrent_deletes_close_once(api: Api) -> None:
+    code, cluster = await api.call("POST", "clusters", body={"profile": "local", "workers": 1})
+    assert code == 201
+    await api.wait_for(cluster["id"], connected(1), "1 local worker connecting")
+    answers = await asyncio.gather(
+        *(api.call("DELETE", "clusters", cluster["id"]) for _ in range(3))
+    )
+    codes = sorted(code for code, _ in answers)
+    assert codes[0] == 204 and set(codes) <= {204, 404}, answers
+    code, _ = await api.call("GET", "clusters", cluster["id"])
+    assert code == 404
