@@ -284,7 +284,7 @@ export class ClustersModel implements IDisposable {
       const seq = ++this._seq;
       const startedAt = Date.now();
       const cluster = await this._api.create(request);
-      this._apply(cluster, seq);
+      this._apply(cluster, seq, true, startedAt);
       this._share({ kind: 'cluster', cluster, startedAt });
       this._draft = { ...this._draft, name: '' };
       return cluster;
@@ -318,13 +318,13 @@ export class ClustersModel implements IDisposable {
     const startedAt = Date.now();
     try {
       await this._api.close(id);
-      this._remove(id, seq);
+      this._remove(id, seq, true, startedAt);
       this._share({ kind: 'removed', id, startedAt });
       return true;
     } catch (error) {
       const apiError = asAPIError(error);
       if (apiError.status === 404) {
-        this._remove(id, seq);
+        this._remove(id, seq, true, startedAt);
         return true;
       }
       this._failed.emit(apiError);
@@ -410,11 +410,11 @@ export class ClustersModel implements IDisposable {
     const seen = new Set<string>();
     for (const cluster of clusters) {
       seen.add(cluster.id);
-      this._apply(cluster, seq, false);
+      this._apply(cluster, seq, false, startedAt);
     }
     for (const id of [...this._clusters.keys()]) {
       if (!seen.has(id)) {
-        this._remove(id, seq, false);
+        this._remove(id, seq, false, startedAt);
       }
     }
     this._changed.emit();
@@ -426,14 +426,14 @@ export class ClustersModel implements IDisposable {
     const startedAt = Date.now();
     try {
       const cluster = await this._api.cluster(id);
-      this._apply(cluster, seq);
+      this._apply(cluster, seq, true, startedAt);
       this._share({ kind: 'cluster', cluster, startedAt });
     } catch (error) {
       const apiError = asAPIError(error);
       if (apiError.status !== 404) {
         throw apiError;
       }
-      this._remove(id, seq);
+      this._remove(id, seq, true, startedAt);
       this._share({ kind: 'removed', id, startedAt });
     }
   }
@@ -442,30 +442,48 @@ export class ClustersModel implements IDisposable {
    * Take a cluster as described by a request sent at `seq`, unless a request
    * sent later already described it (answers can arrive out of order).
    */
-  private _apply(cluster: ICluster, seq: number, emit = true): void {
+  private _apply(
+    cluster: ICluster,
+    seq: number,
+    emit = true,
+    askedAt = Date.now()
+  ): void {
     if ((this._appliedSeq.get(cluster.id) ?? 0) > seq) {
       return;
     }
     this._appliedSeq.set(cluster.id, seq);
     this._fetchedAt.set(cluster.id, Date.now());
-    this._learnedAt.set(cluster.id, Date.now());
+    this._noteLearned(cluster.id, askedAt);
     this._clusters.set(cluster.id, cluster);
     if (emit) {
       this._changed.emit();
     }
   }
 
-  private _remove(id: string, seq: number, emit = true): void {
+  private _remove(
+    id: string,
+    seq: number,
+    emit = true,
+    askedAt = Date.now()
+  ): void {
     if ((this._appliedSeq.get(id) ?? 0) > seq) {
       return;
     }
     this._appliedSeq.set(id, seq);
-    this._learnedAt.set(id, Date.now());
+    this._noteLearned(id, askedAt);
     this._clusters.delete(id);
     this._fetchedAt.delete(id);
     if (emit) {
       this._changed.emit();
     }
+  }
+
+  /**
+   * Knowledge is as new as the moment it was asked for, not the moment it
+   * arrived: a peer's older answer delivered late must not shadow a newer one.
+   */
+  private _noteLearned(id: string, askedAt: number): void {
+    this._learnedAt.set(id, Math.max(this._learnedAt.get(id) ?? 0, askedAt));
   }
 
   private async _mutate(
@@ -476,7 +494,7 @@ export class ClustersModel implements IDisposable {
     const startedAt = Date.now();
     try {
       const cluster = await request();
-      this._apply(cluster, seq);
+      this._apply(cluster, seq, true, startedAt);
       this._share({ kind: 'cluster', cluster, startedAt });
       return cluster;
     } catch (error) {
@@ -527,13 +545,13 @@ export class ClustersModel implements IDisposable {
       const seen = new Set(message.clusters.map(c => c.id));
       for (const cluster of message.clusters) {
         if (!newer(cluster.id)) {
-          this._apply(cluster, seq, false);
+          this._apply(cluster, seq, false, asked);
         }
         this._peerFetchedAt.set(cluster.id, asked);
       }
       for (const id of [...this._clusters.keys()]) {
         if (!seen.has(id) && !newer(id)) {
-          this._remove(id, seq, false);
+          this._remove(id, seq, false, asked);
         }
       }
       this._peerListAt = asked;
@@ -550,9 +568,9 @@ export class ClustersModel implements IDisposable {
       return;
     }
     if (message.kind === 'cluster') {
-      this._apply(message.cluster, seq);
+      this._apply(message.cluster, seq, true, asked);
     } else {
-      this._remove(id, seq);
+      this._remove(id, seq, true, asked);
     }
   }
 
