@@ -60,6 +60,10 @@ async def test_lsf_lifecycle_scale_up_down_delete(api: Api, lsf_env) -> None:
         assert record["NREQ_SLOT"] == "1"
         assert record["RUNTIMELIMIT"] == "30.0"
         assert record["JOB_NAME"] == f"dask-{cid}"
+    logs = lsf_env.records(int(records[0]["JOBID"]), fields="jobid output_file error_file")[0]
+    # Job output goes to files (LSF would otherwise mail it), named by job id.
+    assert logs["OUTPUT_FILE"].endswith(f"-{records[0]['JOBID']}.out"), logs
+    assert logs["ERROR_FILE"].endswith(f"-{records[0]['JOBID']}.err"), logs
     memlimit = lsf_env.records(int(records[0]["JOBID"]), fields="jobid memlimit")[0]["MEMLIMIT"]
     assert memlimit.startswith("1000")  # 1GB = 1000 MB, lsf.conf says LSF_UNIT_FOR_LIMITS=MB
 

@@ -17,6 +17,7 @@ from dask_jobqueue.lsf import LSFCluster, LSFJob
 from distributed.deploy import SpecCluster
 
 from ..errors import FieldError, SchedulerCommandFailed
+from ..paths import default_data_dir
 from .base import Backend, JobEvents, JobInfo
 from .commands import run_command
 from .option_types import (
@@ -141,7 +142,10 @@ class LSFBackend(Backend):
             "interface": _jobqueue_default("interface"),
             "project": _jobqueue_default("project"),
             "job_extra_directives": list(_jobqueue_default("job-extra-directives") or []),
-            "log_directory": _jobqueue_default("log-directory"),
+            # Without -o LSF mails each job's output to the user: one mail per worker job. The
+            # default is under $HOME, which compute nodes share on the clusters we target.
+            "log_directory": _jobqueue_default("log-directory")
+            or str(default_data_dir() / "dask-job-logs"),
         }
 
     async def queues(self) -> list[str]:
