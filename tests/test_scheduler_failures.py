@@ -68,7 +68,7 @@ async def test_no_lsf_commands_on_path(api: Api, lsf_env, monkeypatch: pytest.Mo
 class TestWalltime:
     @pytest.fixture
     def lsf_knobs(self) -> dict[str, Any]:
-        return {"minute_seconds": 4}  # -W 00:02 ends a job after 8 s
+        return {"minute_seconds": 7}  # -W 00:02 ends a job after 14 s
 
     async def test_walltime_reached_shows_term_runlimit(self, api: Api, lsf_env) -> None:
         cid = (await start_lsf(api, 1, walltime="00:02"))["id"]
@@ -82,3 +82,13 @@ class TestWalltime:
         )
         assert cluster["jobs"][0]["reason"].startswith("TERM_RUNLIMIT")
         assert cluster["status"] == "scaling"  # 1 requested, 0 connected
+
+        # Asking for the same size again replaces the job that ended.
+        code, _ = await api.call("PATCH", "clusters", cid, body={"workers": 1})
+        assert code == 200
+        cluster = await api.wait_for(
+            cid,
+            lambda c: len(c["jobs"]) == 2 and c["workers"]["connected"] == 1,
+            "a new job replacing the one that reached its walltime",
+        )
+        assert cluster["jobs"][0]["state"] == "EXIT"
