@@ -87,8 +87,10 @@ class ManagedCluster:
         hidden = {j.job_id for j in finished[:-FINISHED_JOBS_SHOWN]}
         return [j for j in jobs if j.job_id not in hidden]
 
-    def unfinished_job_ids(self) -> list[str]:
-        return [j for j in self.job_ids if not (j in self.jobs and self.jobs[j].finished)]
+    def unfinished_job_ids(self, among: list[str] | None = None) -> list[str]:
+        """Job ids (of all ours, or of `among`) not known to have finished."""
+        ids = self.job_ids if among is None else among
+        return [j for j in ids if not (j in self.jobs and self.jobs[j].finished)]
 
     def _has_scheduler(self) -> bool:
         return self.cluster is not None and getattr(self.cluster, "scheduler", None) is not None

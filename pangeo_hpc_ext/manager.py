@@ -303,7 +303,7 @@ class ClusterManager:
             await asyncio.sleep(KILL_CONFIRM_POLL_S)
             with contextlib.suppress(SchedulerCommandFailed):
                 managed.jobs.update(await managed.backend.job_states(doomed))
-            doomed = [j for j in doomed if not (j in managed.jobs and managed.jobs[j].finished)]
+            doomed = managed.unfinished_job_ids(among=doomed)
         if doomed:
             log.warning("jobs %s of %s still not finished after bkill", doomed, managed.id)
 
