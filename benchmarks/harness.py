@@ -7,8 +7,7 @@ import contextlib
 import statistics
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ sys.path.insert(0, str(REPO))
 
 from pangeo_hpc_ext.demo import DEMO_LSF_DEFAULTS  # noqa: E402
 from pangeo_hpc_ext.lsfsim import environment  # noqa: E402
-from pangeo_hpc_ext.server_process import ServerProcess  # noqa: E402
+from pangeo_hpc_ext.server_process import ServerProcess, wait_until  # noqa: E402, F401
 
 # The demo's small jobs, on loopback.
 LSF_OPTIONS = DEMO_LSF_DEFAULTS
@@ -50,18 +49,6 @@ def server(root: Path, env: dict[str, str], **pangeo_config: Any) -> Iterator[Se
         yield proc
     finally:
         proc.stop()
-
-
-def wait_until(
-    check: Callable[[], Any], what: str, timeout: float = 120.0, poll: float = 0.02
-) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(poll)
-    raise TimeoutError(f"{what} did not happen within {timeout:.0f} s")
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -15,6 +15,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,19 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def wait_until(
+    check: Callable[[], Any], what: str, timeout: float = 90.0, poll: float = 0.2
+) -> Any:
+    """Poll `check` until it returns something truthy; a bounded wait that says what failed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(poll)
+    raise TimeoutError(f"within {timeout:.0f} s: {what} did not happen")
 
 
 class ServerProcess:

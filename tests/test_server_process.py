@@ -4,29 +4,18 @@ server start kills the orphans (nothing leaks)."""
 from __future__ import annotations
 
 import signal
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pangeo_hpc_ext.server_process import ServerProcess
-from tests.test_lsf_cluster import LSF_OPTIONS
+from pangeo_hpc_ext.server_process import ServerProcess, wait_until
+from tests.test_lsf_cluster import LSF_OPTIONS, unfinished_records
 
 WAIT_S = 90.0
 # The child server imports the extension from this checkout, installed or not.
 REPO_ROOT = str(Path(__file__).resolve().parents[1])
-
-
-def wait_until(check: Callable[[], Any], what: str, timeout: float = WAIT_S) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"within {timeout:.0f} s: {what} did not happen")
 
 
 @pytest.fixture
@@ -47,10 +36,6 @@ def servers(tmp_path: Path, lsf_env) -> Iterator[Callable[[], ServerProcess]]:
         server.stop()
 
 
-def running_jobs(lsf_env) -> list[dict[str, str]]:
-    return [r for r in lsf_env.records() if r["STAT"] not in ("DONE", "EXIT")]
-
-
 def start_cluster_with_two_workers(server: ServerProcess) -> str:
     code, cluster = server.api(
         "POST", "clusters", {"profile": "lsf", "workers": 2, "options": LSF_OPTIONS}
@@ -67,7 +52,7 @@ def start_cluster_with_two_workers(server: ServerProcess) -> str:
 def test_clean_stop_kills_every_job(servers, lsf_env) -> None:
     server = servers()
     start_cluster_with_two_workers(server)
-    assert len(running_jobs(lsf_env)) == 2
+    assert len(unfinished_records(lsf_env)) == 2
     server.signal(signal.SIGTERM)
     server.wait(timeout=WAIT_S)
     records = lsf_env.records()
@@ -87,7 +72,8 @@ class TestCrash:
         assert code == 200
         wait_until(
             lambda: (
-                sorted(r["STAT"] for r in running_jobs(lsf_env)) == ["PEND", "PEND", "RUN", "RUN"]
+                sorted(r["STAT"] for r in unfinished_records(lsf_env))
+                == ["PEND", "PEND", "RUN", "RUN"]
             ),
             "2 jobs pending behind the 2 slots",
         )
@@ -95,10 +81,12 @@ class TestCrash:
         crashed.wait(timeout=WAIT_S)
         # Workers of a dead scheduler leave by themselves; pending jobs would start later and
         # hold slots for nothing. Nobody killed them: they are still queued.
-        pending = [r["JOBID"] for r in running_jobs(lsf_env) if r["STAT"] == "PEND"]
+        pending = [r["JOBID"] for r in unfinished_records(lsf_env) if r["STAT"] == "PEND"]
         assert len(pending) == 2
 
         servers()
-        wait_until(lambda: not running_jobs(lsf_env), "the new server killing the orphaned jobs")
+        wait_until(
+            lambda: not unfinished_records(lsf_env), "the new server killing the orphaned jobs"
+        )
         reasons = {r["JOBID"]: r["EXIT_REASON"] for r in lsf_env.records()}
         assert {reasons[j] for j in pending} == {"TERM_OWNER: job killed by owner"}, reasons
