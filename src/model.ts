@@ -448,12 +448,10 @@ export class ClustersModel implements IDisposable {
     emit = true,
     askedAt = Date.now()
   ): void {
-    if ((this._appliedSeq.get(cluster.id) ?? 0) > seq) {
+    if (!this._accept(cluster.id, seq, askedAt)) {
       return;
     }
-    this._appliedSeq.set(cluster.id, seq);
     this._fetchedAt.set(cluster.id, Date.now());
-    this._noteLearned(cluster.id, askedAt);
     this._clusters.set(cluster.id, cluster);
     if (emit) {
       this._changed.emit();
@@ -466,11 +464,9 @@ export class ClustersModel implements IDisposable {
     emit = true,
     askedAt = Date.now()
   ): void {
-    if ((this._appliedSeq.get(id) ?? 0) > seq) {
+    if (!this._accept(id, seq, askedAt)) {
       return;
     }
-    this._appliedSeq.set(id, seq);
-    this._noteLearned(id, askedAt);
     this._clusters.delete(id);
     this._fetchedAt.delete(id);
     if (emit) {
@@ -479,11 +475,18 @@ export class ClustersModel implements IDisposable {
   }
 
   /**
-   * Knowledge is as new as the moment it was asked for, not the moment it
-   * arrived: a peer's older answer delivered late must not shadow a newer one.
+   * Whether news about `id` from request `seq` is the newest seen; if so it
+   * is recorded. Knowledge is as new as the moment it was asked for, not the
+   * moment it arrived: a peer's older answer delivered late must not shadow a
+   * newer one.
    */
-  private _noteLearned(id: string, askedAt: number): void {
+  private _accept(id: string, seq: number, askedAt: number): boolean {
+    if ((this._appliedSeq.get(id) ?? 0) > seq) {
+      return false;
+    }
+    this._appliedSeq.set(id, seq);
     this._learnedAt.set(id, Math.max(this._learnedAt.get(id) ?? 0, askedAt));
+    return true;
   }
 
   private async _mutate(
