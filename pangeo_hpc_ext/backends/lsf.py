@@ -19,7 +19,7 @@ from distributed.deploy import SpecCluster
 from ..errors import FieldError, SchedulerCommandFailed
 from ..paths import default_data_dir
 from .base import Backend, JobEvents, JobInfo
-from .commands import run_command
+from ..schedulers.commands import run_command
 from .option_types import (
     DIRECTIVE_PATTERN,
     WALLTIME_PATTERN,

@@ -1,0 +1,98 @@
+"""What a scheduler client answers with: our job states, and one job's record."""
+
+from __future__ import annotations
+
+import abc
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class JobState(str, enum.Enum):
+    """Our job states, the same for every scheduler; the scheduler's own word stays in
+    `JobInfo.native_state` for display."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    SUSPENDED = "suspended"
+    FINISHED = "finished"
+    FAILED = "failed"
+
+    @property
+    def ended(self) -> bool:
+        return self in (JobState.FINISHED, JobState.FAILED)
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    job_id: str
+    state: JobState
+    native_state: str
+    # Pending reason while the job waits, end reason once it ended, in the scheduler's words.
+    reason: str | None = None
+    hosts: tuple[str, ...] = ()
+    submitted: str | None = None  # ISO 8601
+    started: str | None = None  # ISO 8601
+    walltime_left_s: int | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.state.ended
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "job_id": self.job_id,
+            "state": self.state.value,
+            "native_state": self.native_state,
+            "reason": self.reason,
+            "hosts": list(self.hosts),
+            "submitted": self.submitted,
+            "started": self.started,
+            "walltime_left_s": self.walltime_left_s,
+        }
+
+
+@dataclass(frozen=True)
+class QueueInfo:
+    """A queue (LSF, Grid Engine) or partition (Slurm) as the scheduler lists it."""
+
+    name: str
+    default: bool = False
+    # Longest walltime a job may ask for here, in minutes; None when unlimited or unknown.
+    max_walltime_min: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def distinct_hosts(names: list[str]) -> tuple[str, ...]:
+    """Host names once each, in first-seen order (LSF repeats a host once per slot)."""
+    seen: dict[str, None] = {}
+    for name in names:
+        if name:
+            seen.setdefault(name, None)
+    return tuple(seen)
+
+
+class SchedulerClient(abc.ABC):
+    """One scheduler's commands. Every method runs the scheduler's own command line tools found
+    on PATH; a command that cannot run or times out raises SchedulerCommandFailed."""
+
+    name: str
+    # The command whose presence on PATH says this scheduler is here (bsub, sbatch, qsub).
+    submit_command: str
+
+    @abc.abstractmethod
+    async def submit(self, script: str) -> str:
+        """Submit a job script; the job id, or SchedulerCommandFailed with the scheduler's text."""
+
+    @abc.abstractmethod
+    async def job_states(self, job_ids: list[str]) -> dict[str, JobInfo]:
+        """The state of many jobs with one scheduler call. Jobs the scheduler no longer knows are
+        left out of the answer."""
+
+    @abc.abstractmethod
+    async def kill(self, job_ids: list[str]) -> None:
+        """Ask the scheduler to end these jobs; jobs that already ended are not an error."""
+
+    @abc.abstractmethod
+    async def queues(self) -> list[QueueInfo]:
+        """The queues (partitions) users may submit to."""
