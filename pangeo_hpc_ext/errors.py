@@ -5,6 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+MESSAGE_LIMIT = 2000
+FIELD_LIMIT = 300
+ERRORS_LIMIT = 50
+
+
+def _bounded(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
 
 @dataclass(frozen=True)
 class FieldError:
@@ -12,7 +20,10 @@ class FieldError:
     message: str
 
     def to_json(self) -> dict[str, str]:
-        return {"field": self.field, "message": self.message}
+        return {
+            "field": _bounded(self.field, FIELD_LIMIT),
+            "message": _bounded(self.message, FIELD_LIMIT),
+        }
 
 
 class PangeoHPCError(Exception):
@@ -24,14 +35,19 @@ class PangeoHPCError(Exception):
         self.errors = errors or []
 
     def to_json(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"message": self.message}
+        # Bounded whatever the input was: an answer never grows with what a client sent.
+        body: dict[str, Any] = {"message": _bounded(self.message, MESSAGE_LIMIT)}
         if self.errors:
-            body["errors"] = [e.to_json() for e in self.errors]
+            body["errors"] = [e.to_json() for e in self.errors[:ERRORS_LIMIT]]
         return body
 
 
 class InvalidRequest(PangeoHPCError):
     """The request itself is malformed: not JSON, not an object, or it names an unknown field."""
+
+
+class RequestTooLarge(PangeoHPCError):
+    """The request body is larger than any valid request could be."""
 
 
 class InvalidOptions(PangeoHPCError):
@@ -69,6 +85,7 @@ class SchedulerCommandFailed(PangeoHPCError):
 # upstream's fault, not ours: 502, never 500.
 HTTP_STATUS: dict[type[PangeoHPCError], int] = {
     InvalidRequest: 400,
+    RequestTooLarge: 413,
     ProfileNotFound: 404,
     ClusterNotFound: 404,
     TooManyClusters: 409,

@@ -13,6 +13,7 @@ from distributed.deploy import SpecCluster
 from distributed.diagnostics.plugin import SchedulerPlugin
 
 from .backends import Backend, JobEvents
+from .backends.script_safety import shorten
 from .cluster import AdaptBounds, ManagedCluster
 from .errors import (
     ClusterNotFound,
@@ -108,7 +109,9 @@ class ClusterManager:
             return self.profiles[name]
         except KeyError:
             known = ", ".join(sorted(self.profiles))
-            raise ProfileNotFound(f"no profile named {name!r}; known profiles: {known}") from None
+            raise ProfileNotFound(
+                f"no profile named {shorten(name)}; known profiles: {known}"
+            ) from None
 
     # -- commands ------------------------------------------------------------------------------
 
@@ -118,11 +121,12 @@ class ClusterManager:
         profile = self.profile(profile_name)
         self._check_workers("workers", workers)
         resolved = await profile.resolve_options(options)
-        active = [c for c in self._clusters.values() if c.phase not in ("failed", "closed")]
-        if len(active) >= self.max_clusters:
+        # Failed clusters count until the user deletes them: they hold no scheduler any more, but
+        # a client retrying a refused job must not be able to pile up failed clusters.
+        if len(self._clusters) >= self.max_clusters:
             raise TooManyClusters(
-                f"{len(active)} clusters are running, the limit is {self.max_clusters}; "
-                "shut one down first"
+                f"{len(self._clusters)} clusters exist (failed ones included), the limit is "
+                f"{self.max_clusters}; shut one down first"
             )
         cluster_id = secrets.token_hex(8)
         managed = ManagedCluster(
@@ -268,6 +272,23 @@ class ClusterManager:
     def _fail(self, managed: ManagedCluster, message: str) -> None:
         managed.phase = "failed"
         managed.error = message
+        self._spawn(self._release(managed))
+        self._notify("updated", managed)
+
+    async def _release(self, managed: ManagedCluster) -> None:
+        """A failed cluster gives back its scheduler, ports and jobs at once; its record stays
+        (with the error) until the user deletes it."""
+        async with managed.lock:
+            if managed.phase != "failed":
+                return
+            self._stop_adaptive(managed)
+            cluster, managed.cluster = managed.cluster, None
+            if cluster is not None:
+                try:
+                    await asyncio.wait_for(cluster.close(), CLOSE_TIMEOUT_S)
+                except Exception:
+                    log.exception("closing failed dask cluster %s", managed.id)
+            await self._kill_unfinished_jobs(managed)
         self._notify("updated", managed)
 
     def _job_submitted(self, managed: ManagedCluster, job_id: str) -> None:
@@ -280,9 +301,8 @@ class ClusterManager:
         managed.error = message
         if not managed.job_ids and managed.phase == "running":
             # Nothing was ever accepted: the scheduler refuses this cluster's jobs outright.
-            # The scheduler stays up until DELETE, which closes it like any other cluster.
-            managed.phase = "failed"
-            self._stop_adaptive(managed)
+            self._fail(managed, message)
+            return
         self._notify("updated", managed)
 
     async def _kill_unfinished_jobs(self, managed: ManagedCluster) -> None:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from distributed.deploy import SpecCluster
 
 from ..errors import FieldError
+from .script_safety import overriding_directive_errors, unsafe_value_errors
 
 # Finished states of every scheduler we speak to; any other state holds or awaits resources.
 FINISHED_STATES = frozenset({"DONE", "EXIT", "COMPLETED", "CANCELLED", "FAILED", "TIMEOUT"})
@@ -57,6 +58,10 @@ class Backend(abc.ABC):
     label: str
     # Whether clusters of this backend run batch jobs whose state is read from the scheduler.
     has_jobs: bool = False
+    # Directive flags that would set again an option this backend validates, e.g. {"-q": "queue"}.
+    overriding_directives: ClassVar[dict[str, str]] = {}
+    # getopt-style schedulers read `-pdebug` as `-p debug`.
+    glued_short_flags: ClassVar[bool] = False
 
     @abc.abstractmethod
     def default_options(self) -> dict[str, Any]:
@@ -67,8 +72,21 @@ class Backend(abc.ABC):
         """JSON Schema of the options; `choices` are admin-allowed values per option."""
 
     def check_options(self, options: dict[str, Any]) -> list[FieldError]:
-        """Checks that JSON Schema cannot express (e.g. that a size string parses)."""
-        return []
+        """Checks that JSON Schema cannot express (e.g. that a size string parses). Backends add
+        their own to these, which hold for every option value of every scheduler."""
+        return unsafe_value_errors(options)
+
+    def directive_errors(
+        self, directives: list[str], trusted: Collection[str] = ()
+    ) -> list[FieldError]:
+        """Extra directives that would override a validated option; `trusted` ones (an admin's
+        defaults) may."""
+        return overriding_directive_errors(
+            directives,
+            self.overriding_directives,
+            glued_short_flags=self.glued_short_flags,
+            trusted=trusted,
+        )
 
     @abc.abstractmethod
     async def start_cluster(

@@ -18,13 +18,16 @@ from distributed.deploy import SpecCluster
 
 from ..errors import FieldError, SchedulerCommandFailed
 from ..paths import default_data_dir
-from .base import Backend, JobEvents, JobInfo
 from ..schedulers.commands import run_command
+from .base import Backend, JobEvents, JobInfo
 from .option_types import (
     DIRECTIVE_PATTERN,
     WALLTIME_PATTERN,
+    check_log_directory,
     check_memory,
+    check_processes,
     check_walltime,
+    log_directory_path,
     memory_property,
 )
 
@@ -127,6 +130,18 @@ class LSFBackend(Backend):
     name = "lsf"
     label = "LSF batch jobs"
     has_jobs = True
+    # What LSFCluster already writes into the #BSUB header from validated options.
+    overriding_directives = {
+        "-q": "queue",
+        "-P": "project",
+        "-n": "cores",
+        "-R": "cores",
+        "-M": "memory",
+        "-W": "walltime",
+        "-J": "name",
+        "-o": "log_directory",
+        "-e": "log_directory",
+    }
 
     def __init__(self) -> None:
         self._queues: list[str] = []
@@ -227,7 +242,13 @@ class LSFBackend(Backend):
         }
 
     def check_options(self, options: dict[str, Any]) -> list[FieldError]:
-        return check_memory(options, "memory") + check_walltime(options)
+        return (
+            super().check_options(options)
+            + check_memory(options, "memory")
+            + check_walltime(options)
+            + check_processes(options)
+            + check_log_directory(options)
+        )
 
     async def start_cluster(
         self, options: dict[str, Any], *, name: str, events: JobEvents
@@ -245,7 +266,9 @@ class LSFBackend(Backend):
             interface=options.get("interface") or None,
             project=options.get("project") or None,
             job_extra_directives=list(options.get("job_extra_directives") or []),
-            log_directory=options.get("log_directory") or None,
+            log_directory=str(log_directory_path(options["log_directory"]))
+            if options.get("log_directory")
+            else None,
             job_name=f"dask-{name}",
             job_cls=job_cls,
             scheduler_options=scheduler_options,
