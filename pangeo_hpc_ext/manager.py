@@ -145,7 +145,7 @@ class ClusterManager:
             self._stop_adaptive(managed)
             managed.requested = workers
             managed.error = None
-            self._forget_ended_workers(managed, cluster)
+            managed.backend.forget_ended_workers(cluster, managed.ended_job_ids())
             cluster.scale(workers)
         self._notify("updated", managed)
         return managed
@@ -208,17 +208,6 @@ class ClusterManager:
         if managed.phase != "running" or managed.cluster is None:
             raise ClusterNotReady(f"cluster {managed.id} is {managed.phase}, not running")
         return managed.cluster
-
-    @staticmethod
-    def _forget_ended_workers(managed: ManagedCluster, cluster: SpecCluster) -> None:
-        """Drop the specs of workers whose batch job ended (walltime, node failure), so that
-        scaling to N means N live jobs again; dask would otherwise count the dead ones."""
-        ended = {job_id for job_id, info in managed.jobs.items() if info.finished}
-        for name, worker in list(cluster.workers.items()):
-            if getattr(worker, "job_id", None) in ended:
-                # Its job is gone, so there is nothing to close; dask may reuse the name.
-                cluster.worker_spec.pop(name, None)
-                cluster.workers.pop(name, None)
 
     @staticmethod
     def _stop_adaptive(managed: ManagedCluster) -> None:
@@ -388,5 +377,5 @@ class ClusterManager:
 
     @staticmethod
     def _fingerprint(managed: ManagedCluster) -> tuple[Any, ...]:
-        jobs = tuple((j.job_id, j.state, j.host) for j in managed.jobs.values())
+        jobs = tuple((j.job_id, j.native_state, j.hosts) for j in managed.jobs.values())
         return (managed.status, managed.connected, managed.error, jobs)

@@ -10,36 +10,8 @@ from typing import Any, ClassVar
 from distributed.deploy import SpecCluster
 
 from ..errors import FieldError
+from ..schedulers.base import JobInfo
 from .script_safety import overriding_directive_errors, unsafe_value_errors
-
-# Finished states of every scheduler we speak to; any other state holds or awaits resources.
-FINISHED_STATES = frozenset({"DONE", "EXIT", "COMPLETED", "CANCELLED", "FAILED", "TIMEOUT"})
-
-
-@dataclass(frozen=True)
-class JobInfo:
-    job_id: str
-    state: str
-    host: str | None = None
-    submitted: str | None = None
-    started: str | None = None
-    walltime_left_s: int | None = None
-    reason: str | None = None
-
-    @property
-    def finished(self) -> bool:
-        return self.state in FINISHED_STATES
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "job_id": self.job_id,
-            "state": self.state,
-            "host": self.host,
-            "submitted": self.submitted,
-            "started": self.started,
-            "walltime_left_s": self.walltime_left_s,
-            "reason": self.reason,
-        }
 
 
 @dataclass
@@ -98,4 +70,9 @@ class Backend(abc.ABC):
         return {}
 
     async def kill_jobs(self, job_ids: list[str]) -> None:
+        return None
+
+    def forget_ended_workers(self, cluster: SpecCluster, ended_job_ids: set[str]) -> None:
+        """Drop what the cluster keeps of workers whose batch job ended, so they can be replaced.
+        Clusters without batch jobs have nothing to drop."""
         return None
