@@ -1,4 +1,4 @@
-"""Typed errors of the cluster core and the one table that maps them to HTTP status."""
+"""Typed errors of the cluster core, backends and scheduler clients; they know no HTTP."""
 
 from __future__ import annotations
 
@@ -79,24 +79,3 @@ class SchedulerCommandFailed(PangeoHPCError):
         self.command = command
         self.returncode = returncode
         self.output = output
-
-
-# The only place where an error type becomes an HTTP status. Scheduler failures are the
-# upstream's fault, not ours: 502, never 500.
-HTTP_STATUS: dict[type[PangeoHPCError], int] = {
-    InvalidRequest: 400,
-    RequestTooLarge: 413,
-    ProfileNotFound: 404,
-    ClusterNotFound: 404,
-    TooManyClusters: 409,
-    ClusterNotReady: 409,
-    InvalidOptions: 422,
-    SchedulerCommandFailed: 502,
-}
-
-
-def http_status(error: PangeoHPCError) -> int:
-    for cls in type(error).__mro__:
-        if cls in HTTP_STATUS:
-            return HTTP_STATUS[cls]
-    return 500

@@ -126,7 +126,7 @@ class TestWalltime:
         cluster = await api.wait_for(
             cid,
             lambda c: (
-                c["jobs"] and c["jobs"][0]["state"] == "EXIT" and c["workers"]["connected"] == 0
+                c["jobs"] and c["jobs"][0]["state"] == "failed" and c["workers"]["connected"] == 0
             ),
             "the job reaching its walltime",
         )
@@ -141,4 +141,4 @@ class TestWalltime:
             lambda c: len(c["jobs"]) == 2 and c["workers"]["connected"] == 1,
             "a new job replacing the one that reached its walltime",
         )
-        assert cluster["jobs"][0]["state"] == "EXIT"
+        assert cluster["jobs"][0]["native_state"] == "EXIT"

@@ -17,9 +17,9 @@ from pangeo_hpc_ext.backends.script_safety import (
     overriding_directive_errors,
     unsafe_value_errors,
 )
+from pangeo_hpc_ext.core.profiles import Profile
+from pangeo_hpc_ext.core.validation import validate
 from pangeo_hpc_ext.errors import InvalidOptions, InvalidRequest
-from pangeo_hpc_ext.profiles import Profile
-from pangeo_hpc_ext.validation import validate
 
 
 def lsf_profile(tmp_path: Path, **spec: Any) -> Profile:

@@ -9,9 +9,9 @@ from typing import Any
 
 from distributed.deploy import Adaptive, SpecCluster
 
-from .backends import Backend
+from ..backends import Backend
+from ..schedulers.base import JobInfo, JobState
 from .profiles import Profile
-from .schedulers.base import JobInfo, JobState
 
 # Finished jobs stay listed so users see why they ended; the newest few are enough.
 FINISHED_JOBS_SHOWN = 20

@@ -13,14 +13,12 @@ from jupyter_server.extension.handler import ExtensionHandlerMixin
 from jupyter_server.utils import url_path_join
 from tornado import web
 
-from .cluster import AdaptBounds, ManagedCluster
-from .errors import InvalidRequest, PangeoHPCError, RequestTooLarge, http_status
-from .manager import ClusterManager
-from .validation import validate
-
-AUTH_RESOURCE = "pangeo-hpc"
-API_PREFIX = "pangeo-hpc/api"
-DASHBOARD_PREFIX = "pangeo-hpc/clusters"
+from ..core.cluster import AdaptBounds, ManagedCluster
+from ..core.manager import ClusterManager
+from ..core.validation import validate
+from ..errors import InvalidRequest, PangeoHPCError, RequestTooLarge
+from .http_errors import http_status
+from .routes import API_PREFIX, AUTH_RESOURCE, DASHBOARD_PREFIX
 
 CREATE_BODY = {
     "type": "object",
@@ -88,7 +86,7 @@ class ClusterAPIHandler(ExtensionHandlerMixin, APIHandler):
 
     @property
     def manager(self) -> ClusterManager:
-        return self.settings["pangeo_hpc_manager"]
+        return self.extensionapp.manager
 
     def json_body(self, schema: dict[str, Any]) -> dict[str, Any]:
         raw = self.request.body or b""

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .backends import BACKENDS, Backend
-from .backends.script_safety import DIRECTIVES_OPTION
-from .errors import FieldError, InvalidOptions
+from ..backends import BACKENDS, Backend
+from ..backends.script_safety import DIRECTIVES_OPTION
+from ..errors import FieldError, InvalidOptions
 from .validation import validate
 
 

@@ -12,10 +12,9 @@ from typing import Any
 from distributed.deploy import SpecCluster
 from distributed.diagnostics.plugin import SchedulerPlugin
 
-from .backends import Backend, JobEvents
-from .backends.script_safety import shorten
-from .cluster import AdaptBounds, ManagedCluster
-from .errors import (
+from ..backends import Backend, JobEvents
+from ..backends.script_safety import shorten
+from ..errors import (
     ClusterNotFound,
     ClusterNotReady,
     FieldError,
@@ -25,8 +24,9 @@ from .errors import (
     SchedulerCommandFailed,
     TooManyClusters,
 )
+from .cluster import AdaptBounds, ManagedCluster
+from .ledger import JobLedger
 from .profiles import Profile
-from .state import JobLedger
 
 log = logging.getLogger(__name__)
 
