@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import enum
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -15,6 +16,29 @@ from .profiles import Profile
 
 # Finished jobs stay listed so users see why they ended; the newest few are enough.
 FINISHED_JOBS_SHOWN = 20
+
+
+class Phase(str, enum.Enum):
+    """Our lifecycle of a cluster."""
+
+    STARTING = "starting"
+    RUNNING = "running"
+    FAILED = "failed"
+    CLOSING = "closing"
+    CLOSED = "closed"
+
+
+class Status(str, enum.Enum):
+    """What users see: the phase, with a running cluster told apart by whether it has the
+    workers it asked for."""
+
+    STARTING = "starting"
+    RUNNING = "running"
+    SCALING = "scaling"
+    DEGRADED = "degraded"
+    CLOSING = "closing"
+    CLOSED = "closed"
+    FAILED = "failed"
 
 
 def submitted_job(job_id: str) -> JobInfo:
@@ -40,7 +64,7 @@ class ManagedCluster:
         self.options = options
         self.requested = requested
         self.created = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        self.phase = "starting"
+        self.phase = Phase.STARTING
         self.error: str | None = None
         self.cluster: SpecCluster | None = None
         self.adaptive: Adaptive | None = None
@@ -64,10 +88,10 @@ class ManagedCluster:
         return self.requested
 
     @property
-    def status(self) -> str:
-        if self.phase != "running":
-            return self.phase
-        return "running" if self.connected == self.target else "scaling"
+    def status(self) -> Status:
+        if self.phase is not Phase.RUNNING:
+            return Status(self.phase.value)
+        return Status.RUNNING if self.connected == self.target else Status.SCALING
 
     @property
     def scheduler_address(self) -> str | None:

@@ -24,7 +24,7 @@ from ..errors import (
     SchedulerCommandFailed,
     TooManyClusters,
 )
-from .cluster import AdaptBounds, ManagedCluster
+from .cluster import AdaptBounds, ManagedCluster, Phase
 from .ledger import JobLedger
 from .profiles import Profile
 
@@ -71,6 +71,7 @@ class ClusterManager:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._poller: asyncio.Task[None] | None = None
         self._poll_now = asyncio.Event()
+        self._stopping = False
         self._fingerprints: dict[str, tuple[Any, ...]] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -80,6 +81,10 @@ class ClusterManager:
         self._poller = asyncio.create_task(self._poll_jobs_forever())
 
     async def stop(self) -> None:
+        # Python 3.11's wait_for can swallow a cancel that lands as the event is set (a job was
+        # just submitted): the flag ends the poller all the same.
+        self._stopping = True
+        self._poll_now.set()
         if self._poller is not None:
             self._poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -178,10 +183,10 @@ class ClusterManager:
     async def close(self, cluster_id: str) -> None:
         """Close the cluster and kill every batch job it submitted before returning."""
         managed = self.get(cluster_id)
-        managed.phase = "closing"
+        managed.phase = Phase.CLOSING
         self._notify("updated", managed)
         async with managed.lock:
-            if managed.phase == "closed":  # a concurrent DELETE got here first
+            if managed.phase is Phase.CLOSED:  # a concurrent DELETE got here first
                 return
             self._stop_adaptive(managed)
             if managed.cluster is not None:
@@ -190,7 +195,7 @@ class ClusterManager:
                 except Exception:
                     log.exception("closing dask cluster %s", cluster_id)
             await self._kill_unfinished_jobs(managed)
-            managed.phase = "closed"
+            managed.phase = Phase.CLOSED
         self._clusters.pop(cluster_id, None)
         self.ledger.forget(cluster_id)
         self._notify("deleted", managed)
@@ -205,8 +210,8 @@ class ClusterManager:
             )
 
     def _running(self, managed: ManagedCluster) -> SpecCluster:
-        if managed.phase != "running" or managed.cluster is None:
-            raise ClusterNotReady(f"cluster {managed.id} is {managed.phase}, not running")
+        if managed.phase is not Phase.RUNNING or managed.cluster is None:
+            raise ClusterNotReady(f"cluster {managed.id} is {managed.phase.value}, not running")
         return managed.cluster
 
     @staticmethod
@@ -224,7 +229,7 @@ class ClusterManager:
     def _notify(self, action: str, managed: ManagedCluster) -> None:
         for listener in self._listeners:
             try:
-                listener(action, managed.id, managed.status)
+                listener(action, managed.id, managed.status.value)
             except Exception:
                 log.exception("cluster change listener failed")
 
@@ -234,7 +239,7 @@ class ClusterManager:
             submit_failed=lambda message: self._submit_failed(managed, message),
         )
         async with managed.lock:
-            if managed.phase != "starting":
+            if managed.phase is not Phase.STARTING:
                 return
             try:
                 managed.cluster = await managed.backend.start_cluster(
@@ -247,9 +252,9 @@ class ClusterManager:
                 log.warning("cluster %s failed to start: %s", managed.id, error)
                 self._fail(managed, f"{type(error).__name__}: {error}")
                 return
-            if managed.phase == "closing":  # deleted while starting: close() takes it from here
+            if managed.phase is Phase.CLOSING:  # deleted while starting: close() takes it from here
                 return
-            managed.phase = "running"
+            managed.phase = Phase.RUNNING
             managed.cluster.scheduler.add_plugin(
                 WorkerChangeListener(lambda: self._notify("updated", managed)),
                 name="pangeo-hpc-worker-changes",
@@ -259,7 +264,7 @@ class ClusterManager:
         self._notify("updated", managed)
 
     def _fail(self, managed: ManagedCluster, message: str) -> None:
-        managed.phase = "failed"
+        managed.phase = Phase.FAILED
         managed.error = message
         self._spawn(self._release(managed))
         self._notify("updated", managed)
@@ -268,7 +273,7 @@ class ClusterManager:
         """A failed cluster gives back its scheduler, ports and jobs at once; its record stays
         (with the error) until the user deletes it."""
         async with managed.lock:
-            if managed.phase != "failed":
+            if managed.phase is not Phase.FAILED:
                 return
             self._stop_adaptive(managed)
             cluster, managed.cluster = managed.cluster, None
@@ -288,7 +293,7 @@ class ClusterManager:
 
     def _submit_failed(self, managed: ManagedCluster, message: str) -> None:
         managed.error = message
-        if not managed.job_ids and managed.phase == "running":
+        if not managed.job_ids and managed.phase is Phase.RUNNING:
             # Nothing was ever accepted: the scheduler refuses this cluster's jobs outright.
             self._fail(managed, message)
             return
@@ -338,9 +343,11 @@ class ClusterManager:
             self.ledger.remove_orphaned()
 
     async def _poll_jobs_forever(self) -> None:
-        while True:
+        while not self._stopping:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._poll_now.wait(), self.poll_interval)
+            if self._stopping:
+                return
             self._poll_now.clear()
             try:
                 await self.refresh()
@@ -352,7 +359,7 @@ class ClusterManager:
         listeners about clusters whose jobs or workers changed."""
         by_backend: dict[str, tuple[Backend, list[str]]] = {}
         for managed in self._clusters.values():
-            if managed.backend.has_jobs and managed.phase in ("running", "failed"):
+            if managed.backend.has_jobs and managed.phase in (Phase.RUNNING, Phase.FAILED):
                 entry = by_backend.setdefault(managed.backend.name, (managed.backend, []))
                 entry[1].extend(managed.unfinished_job_ids())
         for backend, job_ids in by_backend.values():

@@ -119,7 +119,7 @@ class ClusterAPIHandler(ExtensionHandlerMixin, APIHandler):
             "id": managed.id,
             "name": managed.name,
             "profile": managed.profile.name,
-            "status": managed.status,
+            "status": managed.status.value,
             "scheduler_address": managed.scheduler_address,
             "dashboard_url": dashboard_url,
             "workers": {"requested": managed.target, "connected": managed.connected},
