@@ -20,6 +20,8 @@ class JobEvents:
 
     submitted: Callable[[str], None]
     submit_failed: Callable[[str], None]
+    # A job we end on purpose (scaling down, closing): its end is neither a failure nor a loss.
+    cancelled: Callable[[str], None] = lambda job_id: None
 
 
 class Backend(abc.ABC):
@@ -70,6 +72,15 @@ class Backend(abc.ABC):
         return {}
 
     async def kill_jobs(self, job_ids: list[str]) -> None:
+        return None
+
+    def job_of_worker(self, cluster: SpecCluster, worker_name: str) -> str | None:
+        """The batch job a connected worker runs in; None for clusters without batch jobs."""
+        return None
+
+    def replace_ahead_s(self, options: dict[str, Any]) -> float | None:
+        """How long before its walltime ends a running job gets its replacement submitted, so
+        that the connected workers do not drop; None when jobs have no walltime."""
         return None
 
     def forget_ended_workers(self, cluster: SpecCluster, ended_job_ids: set[str]) -> None:

@@ -85,6 +85,10 @@ class LSFBackend(JobqueueBackend):
             or str(default_data_dir() / "dask-job-logs"),
         }
 
+    def walltime_s(self, options: dict[str, Any]) -> float | None:
+        minutes = walltime_minutes(options.get("walltime") or "")
+        return minutes * 60.0 if minutes else None
+
     async def queues(self) -> list[str]:
         """Queue names from `bqueues`, cached; empty when bqueues does not answer."""
         if time.monotonic() - self._queues_read_at < QUEUE_CACHE_S:

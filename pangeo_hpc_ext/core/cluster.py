@@ -13,6 +13,7 @@ from distributed.deploy import Adaptive, SpecCluster
 from ..backends import Backend
 from ..schedulers.base import JobInfo, JobState
 from .profiles import Profile
+from .replacement import ReplacementPolicy
 
 # Finished jobs stay listed so users see why they ended; the newest few are enough.
 FINISHED_JOBS_SHOWN = 20
@@ -71,6 +72,12 @@ class ManagedCluster:
         self.adapt_bounds: AdaptBounds | None = None
         self.job_ids: list[str] = []
         self.jobs: dict[str, JobInfo] = {}
+        # Jobs whose worker connected at least once: their end is routine, not a failure.
+        self.connected_jobs: set[str] = set()
+        self.cancelled_jobs: set[str] = set()
+        self.replacement = ReplacementPolicy()
+        # Set when job states could not be read: what is shown may be stale.
+        self.warning: str | None = None
         self.lock = asyncio.Lock()
 
     @property
@@ -91,7 +98,9 @@ class ManagedCluster:
     def status(self) -> Status:
         if self.phase is not Phase.RUNNING:
             return Status(self.phase.value)
-        return Status.RUNNING if self.connected == self.target else Status.SCALING
+        if self.replacement.gave_up is not None:
+            return Status.DEGRADED
+        return Status.RUNNING if self.connected >= self.target else Status.SCALING
 
     @property
     def scheduler_address(self) -> str | None:
@@ -116,6 +125,9 @@ class ManagedCluster:
         finished = [j for j in jobs if j.finished]
         hidden = {j.job_id for j in finished[:-FINISHED_JOBS_SHOWN]}
         return [j for j in jobs if j.job_id not in hidden]
+
+    def ended_jobs(self) -> list[JobInfo]:
+        return [self.jobs[j] for j in self.job_ids if j in self.jobs and self.jobs[j].finished]
 
     def ended_job_ids(self) -> set[str]:
         return {job_id for job_id, info in self.jobs.items() if info.finished}

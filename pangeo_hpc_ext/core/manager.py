@@ -24,6 +24,7 @@ from ..errors import (
     SchedulerCommandFailed,
     TooManyClusters,
 )
+from ..schedulers.base import JobState
 from .cluster import AdaptBounds, ManagedCluster, Phase
 from .ledger import JobLedger
 from .profiles import Profile
@@ -41,14 +42,16 @@ ChangeListener = Callable[[str, str, str], None]  # (action, cluster_id, status)
 class WorkerChangeListener(SchedulerPlugin):
     """Tells the manager the moment a worker joins or leaves, instead of at the next refresh."""
 
-    def __init__(self, changed: Callable[[], None]) -> None:
-        self._changed = changed
+    def __init__(self, joined: Callable[[str], None], left: Callable[[], None]) -> None:
+        self._joined = joined
+        self._left = left
 
     def add_worker(self, scheduler: Any, worker: str) -> None:
-        self._changed()
+        state = scheduler.workers.get(worker)
+        self._joined(str(state.name) if state is not None else "")
 
     def remove_worker(self, scheduler: Any, worker: str, **kwargs: Any) -> None:
-        self._changed()
+        self._left()
 
 
 class ClusterManager:
@@ -150,6 +153,7 @@ class ClusterManager:
             self._stop_adaptive(managed)
             managed.requested = workers
             managed.error = None
+            managed.replacement.reset()
             managed.backend.forget_ended_workers(cluster, managed.ended_job_ids())
             cluster.scale(workers)
         self._notify("updated", managed)
@@ -237,6 +241,7 @@ class ClusterManager:
         events = JobEvents(
             submitted=lambda job_id: self._job_submitted(managed, job_id),
             submit_failed=lambda message: self._submit_failed(managed, message),
+            cancelled=managed.cancelled_jobs.add,
         )
         async with managed.lock:
             if managed.phase is not Phase.STARTING:
@@ -256,11 +261,21 @@ class ClusterManager:
                 return
             managed.phase = Phase.RUNNING
             managed.cluster.scheduler.add_plugin(
-                WorkerChangeListener(lambda: self._notify("updated", managed)),
+                WorkerChangeListener(
+                    joined=lambda name: self._worker_joined(managed, name),
+                    left=lambda: self._notify("updated", managed),
+                ),
                 name="pangeo-hpc-worker-changes",
             )
             if managed.requested:
                 managed.cluster.scale(managed.requested)
+        self._notify("updated", managed)
+
+    def _worker_joined(self, managed: ManagedCluster, worker_name: str) -> None:
+        if managed.cluster is not None:
+            job_id = managed.backend.job_of_worker(managed.cluster, worker_name)
+            if job_id is not None:
+                managed.connected_jobs.add(job_id)
         self._notify("updated", managed)
 
     def _fail(self, managed: ManagedCluster, message: str) -> None:
@@ -365,14 +380,21 @@ class ClusterManager:
         for backend, job_ids in by_backend.values():
             if not job_ids:
                 continue
+            clusters = [m for m in self._clusters.values() if m.backend is backend]
             try:
                 states = await backend.job_states(job_ids)
             except SchedulerCommandFailed as error:
+                # Keep what we knew, say it may be stale, and try again at the next refresh.
                 log.warning("job states unavailable: %s", error.message)
+                for managed in clusters:
+                    managed.warning = f"job states may be stale: {error.message}"
                 continue
-            for managed in self._clusters.values():
-                if managed.backend is backend:
-                    managed.jobs.update({j: s for j, s in states.items() if j in managed.job_ids})
+            for managed in clusters:
+                managed.warning = None
+                managed.jobs.update({j: s for j, s in states.items() if j in managed.job_ids})
+        for managed in list(self._clusters.values()):
+            if managed.backend.has_jobs and managed.phase is Phase.RUNNING:
+                await self._replace_ended_jobs(managed)
         # Compared with the previous refresh, not the start of this one: workers connect between
         # two refreshes, without any job changing.
         seen: dict[str, tuple[Any, ...]] = {}
@@ -382,7 +404,49 @@ class ClusterManager:
                 self._notify("updated", managed)
         self._fingerprints = seen
 
+    async def _replace_ended_jobs(self, managed: ManagedCluster) -> None:
+        """Keep `requested` live jobs: resubmit for jobs that ended by themselves, and submit
+        ahead for jobs about to reach their walltime (at most one extra per requested worker).
+        Failures back off, and after a few in a row the cluster is degraded (replacement.py)."""
+        policy = managed.replacement
+        policy.judge(managed.ended_jobs(), managed.connected_jobs | managed.cancelled_jobs)
+        if policy.gave_up is not None:
+            managed.error = policy.gave_up
+            return
+        cluster = managed.cluster
+        if cluster is None or managed.adaptive is not None:
+            if cluster is not None and managed.ended_job_ids():
+                # Adaptive mode replaces workers itself once the ended ones are forgotten.
+                managed.backend.forget_ended_workers(cluster, managed.ended_job_ids())
+            return
+        ahead_s = managed.backend.replace_ahead_s(managed.options)
+        live = [managed.jobs.get(j) for j in managed.unfinished_job_ids()]
+        expiring = sum(
+            1
+            for job in live
+            if job is not None
+            and job.state is JobState.RUNNING
+            and job.walltime_left_s is not None
+            and ahead_s is not None
+            and job.walltime_left_s <= ahead_s
+        )
+        wanted = managed.requested + min(expiring, managed.requested)
+        now = asyncio.get_running_loop().time()
+        if len(live) >= wanted or not policy.may_submit(now):
+            return
+        async with managed.lock:
+            if managed.phase is not Phase.RUNNING or managed.cluster is not cluster:
+                return
+            managed.backend.forget_ended_workers(cluster, managed.ended_job_ids())
+            # Only ever up: specs beyond `live` are submissions still in flight.
+            if len(cluster.worker_spec) < wanted:
+                log.info(
+                    "cluster %s: %d live jobs, submitting up to %d", managed.id, len(live), wanted
+                )
+                cluster.scale(wanted)
+                policy.submitted(now)
+
     @staticmethod
     def _fingerprint(managed: ManagedCluster) -> tuple[Any, ...]:
-        jobs = tuple((j.job_id, j.native_state, j.hosts) for j in managed.jobs.values())
-        return (managed.status, managed.connected, managed.error, jobs)
+        jobs = tuple((j.job_id, j.native_state, j.hosts, j.reason) for j in managed.jobs.values())
+        return (managed.status, managed.connected, managed.error, managed.warning, jobs)

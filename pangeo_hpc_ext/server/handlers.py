@@ -131,6 +131,7 @@ class ClusterAPIHandler(ExtensionHandlerMixin, APIHandler):
             "options": managed.options,
             "created": managed.created,
             "error": managed.error,
+            "warning": managed.warning,
             "jobs": [job.to_json() for job in managed.visible_jobs()],
         }
 

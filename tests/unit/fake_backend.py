@@ -21,6 +21,13 @@ class FakeAdaptive:
         self.stopped = True
 
 
+class FakeWorkerState:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.nthreads = 1
+        self.memory_limit = 0
+
+
 class FakeScheduler:
     def __init__(self) -> None:
         self.workers: dict[str, Any] = {}
@@ -40,10 +47,13 @@ class FakeCluster:
         self.events = events
         self.scheduler = FakeScheduler()
         self.workers: dict[str, Any] = {}
-        self.worker_spec: dict[str, Any] = {}
         self.plan: set[str] = set()
         self.scaled: list[int] = []
         self.closed = 0
+
+    @property
+    def worker_spec(self) -> dict[str, Any]:
+        return {j: None for j in self.backend.jobs_of(self) if not self.backend.states[j].finished}
 
     def scale(self, n: int) -> None:
         self.scaled.append(n)
@@ -75,6 +85,7 @@ class FakeBackend(Backend):
         self.killed: list[str] = []
         self.clusters: list[FakeCluster] = []
         self.forgotten: list[set[str]] = []
+        self.ahead_s: float | None = None
         self._ids = itertools.count(100)
 
     def default_options(self) -> dict[str, Any]:
@@ -103,7 +114,25 @@ class FakeBackend(Backend):
     def jobs_of(self, cluster: FakeCluster) -> list[str]:
         return [j for j, c in self.owner.items() if c is cluster]
 
+    def run(self, job_id: str, walltime_left_s: int | None = None) -> None:
+        self.states[job_id] = JobInfo(
+            job_id, JobState.RUNNING, "RUN", walltime_left_s=walltime_left_s
+        )
+
+    def connect(self, job_id: str) -> None:
+        """The job's worker joins the scheduler (the worker's name is its job id here)."""
+        scheduler = self.owner[job_id].scheduler
+        scheduler.workers[f"tcp://{job_id}"] = FakeWorkerState(job_id)
+        scheduler.plugins["pangeo-hpc-worker-changes"].add_worker(scheduler, f"tcp://{job_id}")
+
+    def job_of_worker(self, cluster: Any, worker_name: str) -> str | None:
+        return worker_name if worker_name in self.owner else None
+
+    def replace_ahead_s(self, options: dict[str, Any]) -> float | None:
+        return self.ahead_s
+
     def end(self, job_id: str, reason: str = "TERM_RUNLIMIT") -> None:
+        self.owner[job_id].scheduler.workers.pop(f"tcp://{job_id}", None)
         self.states[job_id] = JobInfo(job_id, JobState.FAILED, "EXIT", reason=reason)
 
     async def job_states(self, job_ids: list[str]) -> dict[str, JobInfo]:

@@ -195,3 +195,79 @@ def test_stop_closes_every_cluster_and_kills_every_job(tmp_path: Path) -> None:
         assert manager.list() == []
 
     run(tmp_path, scenario)
+
+
+def test_a_job_that_ended_after_its_worker_connected_is_replaced_at_once(tmp_path: Path) -> None:
+    async def scenario(manager: ClusterManager, backend: FakeBackend, seen: list) -> None:
+        managed = await manager.create("fake", {}, 1)
+        await settled(lambda: len(managed.job_ids) == 1, "the first job")
+        first = managed.job_ids[0]
+        backend.run(first)
+        backend.connect(first)
+        backend.end(first)  # walltime, or an external bkill
+        await manager.refresh()
+        assert len(managed.job_ids) == 2 and managed.unfinished_job_ids() == managed.job_ids[1:]
+        assert backend.forgotten[-1] == {first}
+        assert managed.status is Status.SCALING and managed.error is None
+
+    run(tmp_path, scenario)
+
+
+def test_jobs_about_to_reach_their_walltime_get_a_replacement_ahead(tmp_path: Path) -> None:
+    async def scenario(manager: ClusterManager, backend: FakeBackend, seen: list) -> None:
+        backend.ahead_s = 150
+        managed = await manager.create("fake", {}, 2)
+        await settled(lambda: len(managed.job_ids) == 2, "two jobs")
+        a, b = managed.job_ids
+        backend.run(a, walltime_left_s=3600)
+        backend.run(b, walltime_left_s=100)
+        await manager.refresh()
+        assert len(managed.unfinished_job_ids()) == 3  # one ahead, for b
+        for job_id in managed.job_ids[2:]:
+            backend.run(job_id, walltime_left_s=100)
+        await manager.refresh()
+        # Never more than one extra per requested worker, even if every job is close to its end.
+        backend.run(a, walltime_left_s=100)
+        await manager.refresh()
+        await manager.refresh()
+        assert len(managed.unfinished_job_ids()) == 4
+
+    run(tmp_path, scenario)
+
+
+def test_jobs_failing_before_their_worker_connects_back_off_then_degrade(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pangeo_hpc_ext.core import replacement
+
+    monkeypatch.setattr(replacement, "FIRST_BACKOFF_S", 0.0)
+
+    async def scenario(manager: ClusterManager, backend: FakeBackend, seen: list) -> None:
+        managed = await manager.create("fake", {}, 1)
+        await settled(lambda: len(managed.job_ids) == 1, "the first job")
+        for _ in range(replacement.FAILURES_BEFORE_GIVING_UP):
+            backend.end(managed.job_ids[-1], reason="TERM_EXTERNAL_SIGNAL: node lost")
+            await manager.refresh()
+        assert managed.status is Status.DEGRADED
+        assert "TERM_EXTERNAL_SIGNAL" in managed.error
+        submitted = len(managed.job_ids)
+        await manager.refresh()
+        assert len(managed.job_ids) == submitted  # no submit storm
+        await manager.scale(managed.id, 1)  # the user asks again: a fresh start
+        assert managed.status is Status.SCALING and managed.error is None
+        assert len(managed.job_ids) == submitted + 1
+
+    run(tmp_path, scenario)
+
+
+def test_jobs_we_cancel_are_not_failures(tmp_path: Path) -> None:
+    async def scenario(manager: ClusterManager, backend: FakeBackend, seen: list) -> None:
+        managed = await manager.create("fake", {}, 1)
+        await settled(lambda: len(managed.job_ids) == 1, "the first job")
+        for _ in range(6):
+            managed.cancelled_jobs.add(managed.job_ids[-1])
+            backend.end(managed.job_ids[-1], reason="TERM_OWNER")
+            await manager.refresh()
+        assert managed.status is not Status.DEGRADED
+
+    run(tmp_path, scenario)
