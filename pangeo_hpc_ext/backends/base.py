@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from distributed.deploy import SpecCluster
+from distributed.security import Security
 
 from ..errors import FieldError
 from ..schedulers.base import JobInfo
@@ -64,9 +65,15 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     async def start_cluster(
-        self, options: dict[str, Any], *, name: str, events: JobEvents
+        self,
+        options: dict[str, Any],
+        *,
+        name: str,
+        events: JobEvents,
+        security: Security | None = None,
     ) -> SpecCluster:
-        """A started cluster without workers: scheduler on this host, dashboard on 127.0.0.1."""
+        """A started cluster without workers: scheduler on this host, dashboard on 127.0.0.1;
+        with `security`, every connection of the cluster uses TLS with those credentials."""
 
     async def job_states(self, job_ids: list[str]) -> dict[str, JobInfo]:
         return {}

@@ -11,6 +11,7 @@ from typing import Any
 from distributed.deploy import Adaptive, SpecCluster
 
 from ..backends import Backend
+from ..backends.tls import ClusterCredentials
 from ..schedulers.base import JobInfo, JobState
 from .profiles import Profile
 from .replacement import ReplacementPolicy
@@ -78,6 +79,7 @@ class ManagedCluster:
         self.replacement = ReplacementPolicy()
         # Set when job states could not be read: what is shown may be stale.
         self.warning: str | None = None
+        self.credentials: ClusterCredentials | None = None
         self.lock = asyncio.Lock()
 
     @property

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import secrets
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from distributed.deploy import SpecCluster
@@ -14,6 +15,7 @@ from distributed.diagnostics.plugin import SchedulerPlugin
 
 from ..backends import Backend, JobEvents
 from ..backends.script_safety import shorten
+from ..backends.tls import ClusterCredentials
 from ..errors import (
     ClusterNotFound,
     ClusterNotReady,
@@ -63,9 +65,12 @@ class ClusterManager:
         max_clusters: int = 10,
         max_workers: int = 100,
         poll_interval: float = 2.0,
+        credentials_dir: Path | None = None,
     ) -> None:
         self.profiles = profiles
         self.ledger = ledger
+        # Per-cluster TLS credentials, one private directory each.
+        self.credentials_dir = credentials_dir or ledger.state_dir / "tls"
         self.max_clusters = max_clusters
         self.max_workers = max_workers
         self.poll_interval = poll_interval
@@ -200,6 +205,8 @@ class ClusterManager:
                     log.exception("closing dask cluster %s", cluster_id)
             await self._kill_unfinished_jobs(managed)
             managed.phase = Phase.CLOSED
+            if managed.credentials is not None:
+                managed.credentials.remove()
         self._clusters.pop(cluster_id, None)
         self.ledger.forget(cluster_id)
         self._notify("deleted", managed)
@@ -247,8 +254,15 @@ class ClusterManager:
             if managed.phase is not Phase.STARTING:
                 return
             try:
+                if managed.profile.tls:
+                    managed.credentials = ClusterCredentials.create(
+                        self.credentials_dir / managed.id
+                    )
                 managed.cluster = await managed.backend.start_cluster(
-                    managed.options, name=managed.id, events=events
+                    managed.options,
+                    name=managed.id,
+                    events=events,
+                    security=managed.credentials.security() if managed.credentials else None,
                 )
             except PangeoHPCError as error:
                 self._fail(managed, error.message)

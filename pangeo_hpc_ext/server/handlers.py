@@ -121,6 +121,8 @@ class ClusterAPIHandler(ExtensionHandlerMixin, APIHandler):
             "profile": managed.profile.name,
             "status": managed.status.value,
             "scheduler_address": managed.scheduler_address,
+            # Paths of the files a client needs to connect (0600, this user's only).
+            "tls": managed.credentials.to_json() if managed.credentials else None,
             "dashboard_url": dashboard_url,
             "workers": {"requested": managed.target, "connected": managed.connected},
             "adapt": None

@@ -95,8 +95,9 @@ class FakeBackend(Backend):
         return {"type": "object", "additionalProperties": False, "properties": {}}
 
     async def start_cluster(
-        self, options: dict[str, Any], *, name: str, events: JobEvents
+        self, options: dict[str, Any], *, name: str, events: JobEvents, security: Any = None
     ) -> FakeCluster:  # type: ignore[override]
+        self.security = security
         if self.start_gate is not None:
             await self.start_gate.wait()
         if self.start_error is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import stat
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -25,11 +26,11 @@ from tests.unit.fake_backend import FakeBackend
 Scenario = Callable[[ClusterManager, FakeBackend, list[tuple[str, str, str]]], Awaitable[None]]
 
 
-def run(tmp_path: Path, scenario: Scenario, **limits: Any) -> None:
+def run(tmp_path: Path, scenario: Scenario, tls: bool = False, **limits: Any) -> None:
     async def main() -> None:
         backend = FakeBackend()
         manager = ClusterManager(
-            {"fake": Profile("fake", "Fake", backend)},
+            {"fake": Profile("fake", "Fake", backend, tls=tls)},
             ledger=JobLedger(tmp_path / "state"),
             poll_interval=3600,
             **limits,
@@ -271,3 +272,19 @@ def test_jobs_we_cancel_are_not_failures(tmp_path: Path) -> None:
         assert managed.status is not Status.DEGRADED
 
     run(tmp_path, scenario)
+
+
+def test_tls_credentials_are_private_and_go_with_the_cluster(tmp_path: Path) -> None:
+    async def scenario(manager: ClusterManager, backend: FakeBackend, seen: list) -> None:
+        managed = await manager.create("fake", {}, 0)
+        await settled(lambda: managed.phase is Phase.RUNNING, "the cluster starting")
+        credentials = managed.credentials
+        assert backend.security.require_encryption
+        assert backend.security.tls_client_cert == str(credentials.cert_file)
+        assert stat.S_IMODE(credentials.directory.stat().st_mode) == 0o700
+        for path in (credentials.ca_file, credentials.cert_file, credentials.key_file):
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        await manager.close(managed.id)
+        assert not credentials.directory.exists()
+
+    run(tmp_path, scenario, tls=True)
