@@ -10,6 +10,7 @@ set -euo pipefail
 STARTED_DIR=/run/pangeo-hpc-slurm
 CONF=/etc/slurm/slurm.conf
 READY_TIMEOUT_S=60
+CONF_CHANGED=0
 
 say() { echo "slurm.sh: $*"; }
 die() {
@@ -63,8 +64,9 @@ write_conf() {
   tmp=$(mktemp)
   cat >"$tmp" <<EOF
 # Written by pangeo-hpc-ext's .ci/slurm.sh: one node that is controller and compute node.
+# Daemons and commands talk over loopback whatever the host name resolves to.
 ClusterName=ci
-SlurmctldHost=$host
+SlurmctldHost=$host(127.0.0.1)
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
@@ -83,7 +85,7 @@ ReturnToService=2
 MpiDefault=none
 AccountingStorageType=accounting_storage/none
 JobAcctGatherType=jobacct_gather/none
-NodeName=$host CPUs=$cpus RealMemory=$mem_mb State=UNKNOWN
+NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem_mb State=UNKNOWN
 # Up to 8 jobs share each CPU, so the tests' small workers fit on a 2-core machine.
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE:8
 # A 5-minute limit, to check that a walltime above a partition's MaxTime is refused.
@@ -92,12 +94,13 @@ EOF
   if cmp -s "$tmp" "$CONF"; then
     rm -f "$tmp"
     say "$CONF unchanged"
-    return 1
+    CONF_CHANGED=0
+    return
   fi
   mv "$tmp" "$CONF"
   chmod 644 "$CONF"
   say "wrote $CONF (node $host, $cpus CPUs, ${mem_mb} MB)"
-  return 0
+  CONF_CHANGED=1
 }
 
 # start NAME PIDFILE COMMAND...: run a daemon unless it already runs; record it when we start it.
@@ -147,12 +150,14 @@ up() {
   [ "$(id -u)" = 0 ] || die "run as root"
   install_packages
   setup_munge
-  local changed=0
-  write_conf && changed=1
+  local decoded
+  write_conf
   start munged /run/munge/munged.pid su -s /bin/sh munge -c /usr/sbin/munged
-  munge -n | unmunge | grep -q "STATUS: *Success" || die "munge -n | unmunge does not say Success"
+  # Captured first: `grep -q` in the pipe would end it early, and pipefail would fail on that.
+  decoded=$(munge -n | unmunge 2>&1) || die "munge -n | unmunge failed: $decoded"
+  grep -q "STATUS: *Success" <<<"$decoded" || die "munge -n | unmunge does not say Success: $decoded"
   say "munge works"
-  if [ "$changed" = 1 ] && live_pid /run/slurmctld.pid slurmctld >/dev/null; then
+  if [ "$CONF_CHANGED" = 1 ] && live_pid /run/slurmctld.pid slurmctld >/dev/null; then
     say "configuration changed: scontrol reconfigure"
     scontrol reconfigure
   fi

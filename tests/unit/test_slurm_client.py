@@ -127,46 +127,65 @@ def test_sinfo_partition_over_node_groups_takes_the_largest_node() -> None:
     assert batch.default and not gpu.default
 
 
-# Every state job_state_string() of Slurm 22.05 can print, with ours.
-EXPECTED_STATES = {
-    "PENDING": JobState.PENDING,
-    "CONFIGURING": JobState.PENDING,
-    "REQUEUED": JobState.PENDING,
-    "REQUEUE_HOLD": JobState.PENDING,
-    "REQUEUE_FED": JobState.PENDING,
-    "SPECIAL_EXIT": JobState.PENDING,
-    "RUNNING": JobState.RUNNING,
-    "COMPLETING": JobState.RUNNING,
-    "RESIZING": JobState.RUNNING,
-    "SIGNALING": JobState.RUNNING,
-    "STAGE_OUT": JobState.RUNNING,
-    "SUSPENDED": JobState.SUSPENDED,
-    "STOPPED": JobState.SUSPENDED,
-    "COMPLETED": JobState.FINISHED,
-    "CANCELLED": JobState.FINISHED,
-    "REVOKED": JobState.FINISHED,
-    "FAILED": JobState.FAILED,
-    "TIMEOUT": JobState.FAILED,
-    "NODE_FAIL": JobState.FAILED,
-    "OUT_OF_MEMORY": JobState.FAILED,
-    "BOOT_FAIL": JobState.FAILED,
-    "DEADLINE": JobState.FAILED,
-    "PREEMPTED": JobState.FAILED,
-}
+# What job_state_string() of Slurm 22.05 can print: the base states in slurm.h's order, then the
+# state flags it prints instead of the base state.
+SLURM_BASE_STATES = [
+    "PENDING",
+    "RUNNING",
+    "SUSPENDED",
+    "COMPLETED",
+    "CANCELLED",
+    "FAILED",
+    "TIMEOUT",
+    "NODE_FAIL",
+    "PREEMPTED",
+    "BOOT_FAIL",
+    "DEADLINE",
+    "OUT_OF_MEMORY",
+]
+SLURM_FLAG_STATES = [
+    "CONFIGURING",
+    "COMPLETING",
+    "REQUEUED",
+    "REQUEUE_HOLD",
+    "REQUEUE_FED",
+    "SPECIAL_EXIT",
+    "RESIZING",
+    "SIGNALING",
+    "STAGE_OUT",
+    "STOPPED",
+    "REVOKED",
+]
 
 
-def test_state_table_is_complete() -> None:
-    assert STATES == EXPECTED_STATES
+def ours(state: JobState) -> set[str]:
+    return {native for native, mapped in STATES.items() if mapped is state}
 
 
-@pytest.mark.parametrize("native", sorted(EXPECTED_STATES))
+def test_state_table_covers_every_slurm_state() -> None:
+    assert sorted(STATES) == sorted(SLURM_BASE_STATES + SLURM_FLAG_STATES)
+
+
+def test_state_table_follows_slurms_own_rules() -> None:
+    # slurm.h IS_JOB_FINISHED: a base state after SUSPENDED. A REVOKED job is this cluster's
+    # withdrawn copy of a federated job: ended here too.
+    ended = ours(JobState.FINISHED) | ours(JobState.FAILED)
+    assert ended == set(SLURM_BASE_STATES[3:]) | {"REVOKED"}
+    # Ended without anything going wrong: completed, or ended on purpose.
+    assert ours(JobState.FINISHED) == {"COMPLETED", "CANCELLED", "REVOKED"}
+    assert ours(JobState.SUSPENDED) == {"SUSPENDED", "STOPPED"}
+    # Flags of a job that holds its allocation, beside RUNNING itself.
+    assert ours(JobState.RUNNING) == {"RUNNING", "COMPLETING", "RESIZING", "SIGNALING", "STAGE_OUT"}
+
+
+@pytest.mark.parametrize("native", SLURM_BASE_STATES + SLURM_FLAG_STATES)
 def test_every_state_through_the_parser(native: str) -> None:
     # sacct prints "CANCELLED by <uid>"; the first word is the state.
     row = (
         f"42|{native} by 0|n[1-2]|2026-12-01T04:27:41|2026-12-01T04:27:42|1:00:00|10:00|debug|None"
     )
     info = parse_job_table(row)["42"]
-    assert (info.state, info.native_state) == (EXPECTED_STATES[native], native)
+    assert (info.state, info.native_state) == (STATES[native], native)
     assert info.hosts == ("n1", "n2")
     assert info.walltime_left_s == (50 * 60 if info.state is JobState.RUNNING else None)
     ended_reason = None if native == "COMPLETED" else native
