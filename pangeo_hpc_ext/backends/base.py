@@ -38,6 +38,11 @@ class Backend(abc.ABC):
     # getopt-style schedulers read `-pdebug` as `-p debug`.
     glued_short_flags: ClassVar[bool] = False
 
+    @classmethod
+    def available(cls) -> bool:
+        """Whether this machine can use this backend, for the default profiles."""
+        return True
+
     @abc.abstractmethod
     def default_options(self) -> dict[str, Any]:
         """Defaults for the options form, taken from the user's dask config."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -100,6 +101,10 @@ def reporting_job_class(
 class JobqueueBackend(Backend):
     has_jobs = True
     client: ClassVar[SchedulerClient]
+
+    @classmethod
+    def available(cls) -> bool:
+        return shutil.which(cls.client.submit_command) is not None
 
     def walltime_s(self, options: dict[str, Any]) -> float | None:
         """The walltime the options ask for, in seconds, in this scheduler's own format."""

@@ -12,59 +12,36 @@ import dask_jobqueue  # noqa: F401  (registers the jobqueue.* defaults in dask's
 from dask.utils import parse_bytes
 from dask_jobqueue.slurm import SLURMCluster, SLURMJob
 from distributed.deploy import SpecCluster
+from distributed.security import Security
 
 from ..errors import FieldError, SchedulerCommandFailed
 from ..paths import default_data_dir
-from ..schedulers.base import JobInfo, QueueInfo
+from ..schedulers.base import QueueInfo
 from ..schedulers.slurm import WALLTIME_PATTERN, SlurmClient, parse_walltime
-from .base import Backend, JobEvents
-from .option_types import DIRECTIVE_PATTERN, check_memory, memory_property
+from .base import JobEvents
+from .jobqueue import JobqueueBackend, reporting_job_class
+from .option_types import (
+    DIRECTIVE_PATTERN,
+    check_log_directory,
+    check_memory,
+    check_processes,
+    log_directory_path,
+    memory_property,
+)
 
 log = logging.getLogger(__name__)
 
 PARTITION_CACHE_S = 30.0
 
 
-class ReportingSLURMJob(SLURMJob):
-    """SLURMJob that submits through SlurmClient, so sbatch's own error text reaches the user
-    (upstream raises a RuntimeError holding the whole command), and reports every job id.
-
-    The backend makes one subclass per dask cluster carrying that cluster's `events`."""
-
-    events: ClassVar[JobEvents]
-    client: ClassVar[SlurmClient]
-
-    async def _submit_job(self, script_filename: str) -> str:
-        try:
-            job_id = await self.client.submit(self.job_script())
-        except SchedulerCommandFailed as error:
-            self.events.submit_failed(error.message)
-            raise
-        self.events.submitted(job_id)
-        return job_id
-
-    def _job_id_from_submit_output(self, out: str) -> str:
-        return out  # _submit_job answers with the id SlurmClient parsed
-
-    @classmethod
-    async def _close_job(cls, job_id: str, cancel_command: str) -> None:
-        if not job_id:
-            return
-        try:
-            await cls.client.kill([job_id])
-        except SchedulerCommandFailed as error:
-            # dask is scaling down; the manager kills every job again when the cluster closes.
-            log.warning("scancel %s: %s", job_id, error.message)
-
-
 def _jobqueue_default(key: str) -> Any:
     return dask.config.get(f"jobqueue.slurm.{key}", None)
 
 
-class SlurmBackend(Backend):
+class SlurmBackend(JobqueueBackend):
     name = "slurm"
     label = "Slurm batch jobs"
-    has_jobs = True
+    client = SlurmClient()
     # sbatch directives that would set again an option validated here.
     overriding_directives: ClassVar[dict[str, str]] = {
         "-p": "queue",
@@ -90,7 +67,6 @@ class SlurmBackend(Backend):
     glued_short_flags: ClassVar[bool] = True
 
     def __init__(self) -> None:
-        self.client = SlurmClient()
         self._partitions: list[QueueInfo] = []
         self._partitions_read_at = float("-inf")
 
@@ -180,7 +156,12 @@ class SlurmBackend(Backend):
         }
 
     def check_options(self, options: dict[str, Any]) -> list[FieldError]:
-        errors = super().check_options(options) + check_memory(options, "memory")
+        errors = (
+            super().check_options(options)
+            + check_memory(options, "memory")
+            + check_processes(options)
+            + check_log_directory(options)
+        )
         walltime_s: int | None = None
         if options.get("walltime") is not None:
             try:
@@ -190,19 +171,16 @@ class SlurmBackend(Backend):
             else:
                 if not walltime_s:
                     errors.append(FieldError("walltime", "walltime must be a finite time above 0"))
-        cores, processes = options.get("cores"), options.get("processes")
-        if isinstance(cores, int) and isinstance(processes, int) and processes > cores:
-            errors.append(
-                FieldError(
-                    "processes",
-                    f"processes ({processes}) must not exceed cores ({cores}): each worker "
-                    "process needs at least one core",
-                )
-            )
         partition = self._partition(options.get("queue"))
         if partition is not None:
             errors += self._partition_errors(partition, options, walltime_s)
         return errors
+
+    def walltime_s(self, options: dict[str, Any]) -> float | None:
+        try:
+            return float(parse_walltime(options.get("walltime") or "")) or None
+        except ValueError:
+            return None
 
     def _partition(self, name: str | None) -> QueueInfo | None:
         """The partition a job would go to, from the list options_schema read just before."""
@@ -252,13 +230,14 @@ class SlurmBackend(Backend):
         return errors
 
     async def start_cluster(
-        self, options: dict[str, Any], *, name: str, events: JobEvents
+        self,
+        options: dict[str, Any],
+        *,
+        name: str,
+        events: JobEvents,
+        security: Security | None = None,
     ) -> SpecCluster:
-        job_cls = type(
-            "ReportingSLURMJobFor" + name,
-            (ReportingSLURMJob,),
-            {"events": events, "client": self.client},
-        )
+        log_directory = options.get("log_directory")
         cluster = SLURMCluster(
             cores=options["cores"],
             memory=options["memory"],
@@ -266,21 +245,14 @@ class SlurmBackend(Backend):
             queue=options.get("queue") or None,
             account=options.get("account") or None,
             walltime=options["walltime"],
+            # The scheduler listens where the workers' interface says, as dask-jobqueue does.
             interface=options.get("interface") or None,
             job_extra_directives=list(options.get("job_extra_directives") or []),
-            log_directory=options.get("log_directory") or None,
+            log_directory=str(log_directory_path(log_directory)) if log_directory else None,
             job_name=f"dask-{name}",
-            job_cls=job_cls,
-            # Reached only through our proxy: loopback. The scheduler listens where the workers'
-            # interface says, as dask-jobqueue does.
-            scheduler_options={"dashboard_address": "127.0.0.1:0"},
-            asynchronous=True,
+            job_cls=reporting_job_class(SLURMJob, self.client, events, name),
+            security=security,
+            **self.start_options(options),
         )
         await cluster
         return cluster
-
-    async def job_states(self, job_ids: list[str]) -> dict[str, JobInfo]:  # type: ignore[override]
-        return await self.client.job_states(job_ids)
-
-    async def kill_jobs(self, job_ids: list[str]) -> None:
-        await self.client.kill(job_ids)

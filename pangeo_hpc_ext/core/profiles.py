@@ -68,9 +68,10 @@ PROFILE_KEYS = frozenset(
 
 
 def build_profiles(config: dict[str, dict[str, Any]]) -> dict[str, Profile]:
-    """Profiles from `c.PangeoHPC.profiles`; with none configured, one per backend."""
+    """Profiles from `c.PangeoHPC.profiles`; with none configured, `local` and one for each
+    scheduler whose submit command is on PATH."""
     if not config:
-        config = {name: {"backend": name} for name in BACKENDS}
+        config = {name: {"backend": name} for name, cls in BACKENDS.items() if cls.available()}
     instances: dict[str, Backend] = {}
     profiles: dict[str, Profile] = {}
     for name, spec in config.items():
