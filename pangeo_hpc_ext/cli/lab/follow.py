@@ -125,8 +125,9 @@ class Follower:
             if info is None:  # not listed yet
                 pass
             elif phase is Phase.QUEUED:
-                queue = record.queue or "-"
-                progress.pending(info.native_state, queue, info.reason or "", record.submitted)
+                progress.pending(
+                    info.native_state, record.queue, info.reason or "", record.submitted
+                )
             elif phase is Phase.SUSPENDED:
                 progress.other(info.native_state)
             elif (outcome := self._starting(info)) is not None:

@@ -83,7 +83,8 @@ class Progress:
 
     def pending(self, native_state: str, queue: str, reason: str, submitted: float) -> None:
         waited = clock(time.time() - submitted)
-        head = f"{native_state:<5} job {self.job_id} is waiting in queue {queue}"
+        where = f" in queue {queue}" if queue else ""
+        head = f"{native_state:<5} job {self.job_id} is waiting{where}"
         why = f": {reason.rstrip(';')}" if reason else ""
         if self.live:
             sys.stdout.write(f"\r\033[K{head} for {waited}{why}")

@@ -121,7 +121,7 @@ class LabRun:
         if self.options.interactive:
             submission = self._submit_interactive(session)
         else:
-            submission = self.adapter.submit(script)
+            submission = self.adapter.submit(script, self.options)
         self.record = Record(
             job_id=submission.job_id,
             scheduler=self.adapter.name,
@@ -135,7 +135,7 @@ class LabRun:
             interactive=self.options.interactive,
         )
         self.state.save(self.record)
-        say(f"Job <{submission.job_id}> is submitted to queue <{submission.queue}>.")
+        say(submission.announcement())
 
     def _submit_interactive(self, session: Session) -> Submission:
         argv = self.adapter.interactive_argv(self.options, session.script)

@@ -23,7 +23,11 @@ from ..options import LabOptions
 @dataclass(frozen=True)
 class Submission:
     job_id: str
-    queue: str
+    queue: str  # "" when the scheduler picks one only when the job starts
+
+    def announcement(self) -> str:
+        where = f" to queue <{self.queue}>" if self.queue else ""
+        return f"Job <{self.job_id}> is submitted{where}."
 
 
 class SubmitRefused(Exception):
@@ -72,10 +76,14 @@ class LabScheduler(abc.ABC):
         """The job id (and queue) from what the interactive command printed so far."""
 
     @abc.abstractmethod
-    async def submit_script(self, client: SchedulerClient, script: str) -> Submission: ...
+    async def submit_script(self, script: str, options: LabOptions) -> Submission: ...
 
     def directive(self, flag: str, value: str) -> str:
-        return f"{self.directive_prefix} {flag} {value}"
+        return f"{self.directive_prefix} {flag} {value}".rstrip()
+
+    def option_words(self, options: LabOptions) -> list[str]:
+        """The resource options as arguments of the interactive command."""
+        return [word for pair in self.resource_options(options, None) for word in pair if word]
 
     def refusal_hint(self, error: str) -> str:
         return ""
@@ -85,9 +93,9 @@ class LabScheduler(abc.ABC):
 
     # ---- the client's async calls, for this synchronous CLI ---------------------------------
 
-    def submit(self, script: str) -> Submission:
+    def submit(self, script: str, options: LabOptions) -> Submission:
         try:
-            return asyncio.run(self.submit_script(self.client, script))
+            return asyncio.run(self.submit_script(script, options))
         except SchedulerCommandFailed as exc:
             # No exit code: the command did not run or did not answer, which is not a refusal.
             if exc.returncode is None:

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from ....schedulers import lsf
-from ....schedulers.base import JobInfo, SchedulerClient
+from ....schedulers.base import JobInfo
 from ..options import LabOptions, format_walltime
 from .base import LabScheduler, Submission
 
@@ -51,16 +51,15 @@ class LSFLab(LabScheduler):
 
     def interactive_argv(self, options: LabOptions, script: Path) -> list[str]:
         # LSF reads #BSUB lines only from stdin; with -Is the options go on the command line.
-        flat = [word for pair in self.resource_options(options, None) for word in pair]
-        return ["bsub", "-Is", *flat, "/bin/bash", str(script)]
+        return ["bsub", "-Is", *self.option_words(options), "/bin/bash", str(script)]
 
     def interactive_submission(self, output: str) -> Submission | None:
         parsed = lsf.parse_submission(output)
         return Submission(*parsed) if parsed else None
 
-    async def submit_script(self, client: SchedulerClient, script: str) -> Submission:
-        assert isinstance(client, lsf.LSFClient)
-        return Submission(*await client.submit_to_queue(script))
+    async def submit_script(self, script: str, options: LabOptions) -> Submission:
+        assert isinstance(self.client, lsf.LSFClient)
+        return Submission(*await self.client.submit_to_queue(script))
 
     def refusal_hint(self, error: str) -> str:
         if "RUNLIMIT" in error:
