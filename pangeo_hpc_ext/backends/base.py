@@ -12,7 +12,7 @@ from distributed.security import Security
 
 from ..errors import FieldError
 from ..schedulers.base import JobInfo
-from .script_safety import overriding_directive_errors, unsafe_value_errors
+from ..script_safety import overriding_directive_errors, unsafe_value_errors
 
 
 @dataclass

@@ -14,7 +14,6 @@ from distributed.deploy import SpecCluster
 from distributed.diagnostics.plugin import SchedulerPlugin
 
 from ..backends import Backend, JobEvents
-from ..backends.script_safety import shorten
 from ..backends.tls import ClusterCredentials
 from ..errors import (
     ClusterNotFound,
@@ -27,6 +26,7 @@ from ..errors import (
     TooManyClusters,
 )
 from ..schedulers.base import JobState
+from ..script_safety import shorten
 from .cluster import AdaptBounds, ManagedCluster, Phase
 from .ledger import JobLedger
 from .profiles import Profile

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..backends import BACKENDS, Backend
-from ..backends.script_safety import DIRECTIVES_OPTION
 from ..errors import FieldError, InvalidOptions
+from ..script_safety import DIRECTIVES_OPTION
 from .validation import validate
 
 

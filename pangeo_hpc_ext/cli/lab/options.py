@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from ...schedulers.lsf import walltime_minutes
+from ...script_safety import SAFE_TOKEN
 
 # "node" binds the address this node's name resolves to: what `ssh -L ...:<node>:<port>` reaches.
 NODE_ADDRESS = "node"
@@ -14,7 +14,6 @@ NODE_ADDRESS = "node"
 MIN_WALLTIME_MINUTES = 5
 OPEN_ADDRESSES = ("0.0.0.0", "::", "*", "")
 # One word of a host name, address or queue name; not an option (no leading "-").
-WORD = re.compile(r"(?!-)[\w.:@%+\[\]-]+", re.ASCII)
 
 
 class OptionError(ValueError):
@@ -86,10 +85,10 @@ def lab_options(
     # They end up in the job script or in the ssh line users paste into a shell: a space, quote
     # or newline there would add options or commands.
     for flag, value in (("--queue", queue), ("--ip", ip), ("--login-host", login_host)):
-        if value is not None and not WORD.fullmatch(value):
+        if value is not None and not SAFE_TOKEN.fullmatch(value):
             raise OptionError(
-                f"{flag} {value!r}: use only letters, digits and _ . : @ % + [ ] - (no spaces, "
-                "quotes or control characters, no leading '-')"
+                f"{flag} {value!r}: use only letters, digits and _ . , : / @ % + = ~ - (no "
+                "spaces, quotes or control characters, no leading '-')"
             )
     if cores < 1:
         raise OptionError(f"--cores {cores}: give at least 1")
