@@ -25,7 +25,7 @@ from .errors import (
     TooManyClusters,
 )
 from .profiles import Profile
-from .state import JobLedger
+from .state import JobLedger, job_alive_from
 
 log = logging.getLogger(__name__)
 
@@ -310,7 +310,8 @@ class ClusterManager:
     async def _kill_leftovers(self) -> None:
         backends = {p.backend.name: p.backend for p in self.profiles.values()}
         reconciled = True
-        for backend_name, job_ids in self.ledger.orphaned_jobs().items():
+        orphans = await self.ledger.orphans(job_alive_from(backends))
+        for backend_name, job_ids in orphans.job_ids.items():
             backend = backends.get(backend_name)
             if backend is None or not job_ids:
                 continue
@@ -326,7 +327,7 @@ class ClusterManager:
                 log.warning("could not reconcile leftover %s jobs: %s", backend_name, error)
                 reconciled = False
         if reconciled:  # otherwise keep the ledgers and try again at the next start
-            self.ledger.remove_orphaned()
+            orphans.remove()
 
     async def _poll_jobs_forever(self) -> None:
         while True:
