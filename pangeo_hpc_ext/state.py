@@ -231,8 +231,12 @@ class JobLedger:
         self._write()
 
     def forget(self, cluster_id: str) -> None:
-        if self._clusters.pop(cluster_id, None) is not None:
+        if self._clusters.pop(cluster_id, None) is None:
+            return
+        if self._clusters:
             self._write()
+        else:  # nothing left to reconcile: a clean stop leaves no ledger behind
+            self.path.unlink(missing_ok=True)
 
     @staticmethod
     def _read(path: Path) -> dict[str, Any] | None:

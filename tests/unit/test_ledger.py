@@ -162,3 +162,15 @@ def test_job_alive_without_an_answer_is_none() -> None:
     alive = job_alive_from({"lsf": FailingScheduler()})
     assert asyncio.run(alive("lsf", "1")) is None
     assert asyncio.run(alive("slurm", "1")) is None  # no backend here for that scheduler
+
+
+def test_a_ledger_disappears_with_its_last_cluster(tmp_path: Path) -> None:
+    ledger = JobLedger(tmp_path, host=HERE, environ={})
+    ledger.record("c1", "lsf", ["1"])
+    ledger.record("c2", "lsf", ["2"])
+    ledger.forget("c1")
+    assert json.loads(ledger.path.read_text())["clusters"] == {
+        "c2": {"backend": "lsf", "job_ids": ["2"]}
+    }
+    ledger.forget("c2")
+    assert not ledger.path.exists()
