@@ -14,7 +14,7 @@ import re
 import time
 import xml.etree.ElementTree as ET
 from collections import OrderedDict
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from ..errors import SchedulerCommandFailed
@@ -54,6 +54,8 @@ ENDED_WORD = "z"
 # Pending reasons cost one `qstat -j` (about 1 kB per job): ask for a bounded number of jobs per
 # refresh and keep each answer a while; a reason rarely changes between two polls.
 REASON_TTL_S = 30.0
+# No reason yet (the scheduler has not looked at a new job): asked again sooner.
+NO_REASON_TTL_S = 5.0
 REASONS_PER_CALL = 20
 # A reason of many lines (one per queue instance on a big site) is cut to the first few.
 REASON_LINES = 3
@@ -61,6 +63,11 @@ REASON_LINES = 3
 ENDED_REMEMBERED = 2000
 # Clock differences between this host and the qmaster, and accounting written late.
 ACCOUNTING_MARGIN_S = 120
+# qmaster writes accounting every flush_time (15 s by default): a job that left qstat is given
+# that long to appear there before it is reported ended without a reason.
+ACCOUNTING_WAIT_S = 20.0
+# qacct's words when the record is merely not there (yet), as opposed to unreadable accounting.
+ACCOUNTING_NOT_YET = re.compile(r"job id \S+ not found|no jobs running since startup")
 NO_REASON_TEXTS = (
     "(Collecting of scheduler job information is turned off)",
     "There are no messages available",
@@ -354,16 +361,25 @@ def _limit_minutes(value: str | None) -> int | None:
     return math.ceil(max(seconds) / 60) if seconds else None
 
 
+@dataclass(frozen=True)
+class _Reason:
+    asked_at: float  # time.monotonic()
+    native_state: str  # the state it was asked in
+    reason: str | None
+
+
 class SGEClient(SchedulerClient):
     name = "sge"
     submit_command = "qsub"
 
     def __init__(self, user: str | None = None) -> None:
         self.user = user or getpass.getuser()
-        self._reasons: dict[str, tuple[float, str | None]] = {}
+        self._reasons: dict[str, _Reason] = {}
         self._ended: OrderedDict[str, JobInfo] = OrderedDict()
-        # When qstat last listed each job: accounting is then searched from there on.
-        self._last_listed: dict[str, float] = {}
+        # What qstat said about each job the last time it listed it, and when (time.time()).
+        self._last_listed: dict[str, tuple[float, JobInfo]] = {}
+        self._killed: set[str] = set()
+        self._accounting_readable = True
 
     async def submit(self, script: str) -> str:
         result = await run_command(["qsub"], stdin=script)
@@ -379,16 +395,14 @@ class SGEClient(SchedulerClient):
         accounting knows, else finished with no reason."""
         if not job_ids:
             return {}
-        wanted = set(job_ids)
-        listed = {j: info for j, info in (await self.list_jobs()).items() if j in wanted}
+        every = await self.list_jobs()
+        listed = {j: every[j] for j in job_ids if j in every}
+        await self._add_reasons(listed, every)
         now = time.time()
-        for job_id in listed:
-            self._last_listed[job_id] = now
-        await self._add_reasons(listed)
+        for job_id, info in listed.items():
+            self._last_listed[job_id] = (now, info)
         gone = [j for j in job_ids if j not in listed]
-        answer = dict(listed)
-        answer.update(await self._ended_jobs(gone))
-        return answer
+        return {**listed, **(await self._ended_jobs(gone))}
 
     async def list_jobs(self) -> dict[str, JobInfo]:
         """All of this user's jobs that Grid Engine holds, with one qstat call."""
@@ -400,7 +414,7 @@ class SGEClient(SchedulerClient):
         except ValueError as error:
             raise SchedulerCommandFailed("qstat", result.returncode, str(error)) from None
 
-    async def _add_reasons(self, listed: dict[str, JobInfo]) -> None:
+    async def _add_reasons(self, listed: dict[str, JobInfo], every: dict[str, JobInfo]) -> None:
         # Running jobs have no reason to give; error-state jobs say what went wrong.
         waiting = [
             j for j, info in listed.items() if info.state in (JobState.PENDING, JobState.FAILED)
@@ -408,11 +422,16 @@ class SGEClient(SchedulerClient):
         now = time.monotonic()
 
         def asked_at(job_id: str) -> float:
-            return self._reasons[job_id][0] if job_id in self._reasons else -math.inf
+            return self._reasons[job_id].asked_at if job_id in self._reasons else -math.inf
+
+        def is_stale(job_id: str) -> bool:
+            known = self._reasons.get(job_id)
+            if known is None or known.native_state != listed[job_id].native_state:
+                return True  # qw -> Eqw: the error replaces the scheduling info
+            return now - known.asked_at > (REASON_TTL_S if known.reason else NO_REASON_TTL_S)
 
         # Oldest answers first, so that with many pending jobs every one gets its turn.
-        stale = sorted((j for j in waiting if now - asked_at(j) > REASON_TTL_S), key=asked_at)
-        batch = stale[:REASONS_PER_CALL]
+        batch = sorted(filter(is_stale, waiting), key=asked_at)[:REASONS_PER_CALL]
         if batch:
             try:
                 result = await run_command(["qstat", "-j", ",".join(batch)], timeout=30)
@@ -421,55 +440,82 @@ class SGEClient(SchedulerClient):
                 log.info("pending reasons unavailable: %s", error.message)
                 fresh = {}
             for job_id in batch:
-                self._reasons[job_id] = (now, fresh.get(job_id))
+                native = listed[job_id].native_state
+                self._reasons[job_id] = _Reason(now, native, fresh.get(job_id))
         for job_id in list(self._reasons):
-            if job_id not in listed:
+            if job_id not in every:
                 del self._reasons[job_id]
         for job_id in waiting:
-            reason = self._reasons[job_id][1] if job_id in self._reasons else None
-            if reason:
-                listed[job_id] = replace(listed[job_id], reason=reason)
+            known = self._reasons.get(job_id)
+            if known is not None and known.reason:
+                listed[job_id] = replace(listed[job_id], reason=known.reason)
 
     async def _ended_jobs(self, job_ids: list[str]) -> dict[str, JobInfo]:
         unknown = [j for j in job_ids if j not in self._ended]
-        if unknown:
-            found = await self._accounting(unknown)
-            for job_id in unknown:
-                self._remember_end(
-                    found.get(job_id)
-                    or JobInfo(job_id=job_id, state=JobState.FINISHED, native_state=ENDED_WORD)
-                )
-        return {j: self._ended[j] for j in job_ids}
+        found = await self._accounting(unknown) if unknown else {}
+        now = time.time()
+        answer: dict[str, JobInfo] = {}
+        for job_id in job_ids:
+            info = self._ended.get(job_id) or found.get(job_id)
+            if info is None:
+                seen_at, last = self._last_listed.get(job_id, (-math.inf, None))
+                if last is not None and self._awaits_accounting(job_id, now - seen_at):
+                    # qmaster writes accounting a little after the end (flush_time): until
+                    # then the job stays as last seen rather than ending without its reason.
+                    answer[job_id] = last
+                    continue
+                info = JobInfo(job_id=job_id, state=JobState.FINISHED, native_state=ENDED_WORD)
+            self._remember_end(info)
+            answer[job_id] = info
+        return answer
+
+    def _awaits_accounting(self, job_id: str, gone_for_s: float) -> bool:
+        # Jobs we deleted ended because of that; nothing to wait for.
+        return (
+            self._accounting_readable
+            and job_id not in self._killed
+            and gone_for_s < ACCOUNTING_WAIT_S
+        )
 
     def _remember_end(self, info: JobInfo) -> None:
         self._ended[info.job_id] = info
         self._last_listed.pop(info.job_id, None)
+        self._killed.discard(info.job_id)
         while len(self._ended) > ENDED_REMEMBERED:
             self._ended.popitem(last=False)
 
     async def _accounting(self, job_ids: list[str]) -> dict[str, JobInfo]:
         """How these jobs ended, from qacct: `-j ID` for one; for several, one call for all of
-        this user's jobs that ended since the earliest of them was last seen running."""
+        this user's jobs that ended since the earliest of them was last listed."""
+        if not self._accounting_readable:
+            return {}
         if len(job_ids) == 1:
             argv = ["qacct", "-j", job_ids[0]]
         else:
-            seen = [self._last_listed[j] for j in job_ids if j in self._last_listed]
-            since = (min(seen) if len(seen) == len(job_ids) else time.time() - 86400) - (
-                ACCOUNTING_MARGIN_S
-            )
-            begin = datetime.fromtimestamp(since).strftime("%y%m%d%H%M.%S")
+            seen = [self._last_listed[j][0] for j in job_ids if j in self._last_listed]
+            since = min(seen) if len(seen) == len(job_ids) else time.time() - 86400
+            begin = datetime.fromtimestamp(since - ACCOUNTING_MARGIN_S).strftime("%y%m%d%H%M.%S")
             argv = ["qacct", "-o", self.user, "-E", "-b", begin, "-j"]
         try:
             result = await run_command(argv, timeout=60)
         except SchedulerCommandFailed as error:
-            log.info("accounting unavailable: %s", error.message)
+            self._accounting_unreadable(error.message)
             return {}
-        # qacct exits 1 for "job id N not found": the job ended but accounting has no record.
+        problem = result.stderr.strip()
+        if result.returncode != 0 and problem and not ACCOUNTING_NOT_YET.search(problem):
+            self._accounting_unreadable(problem)
         return parse_qacct(result.stdout)
+
+    def _accounting_unreadable(self, why: str) -> None:
+        # Sites may keep the accounting file off the login node: ended jobs then end at once,
+        # without a reason, instead of each waiting for a record that never comes.
+        log.info("Grid Engine accounting unavailable, end reasons unknown: %s", why)
+        self._accounting_readable = False
 
     async def kill(self, job_ids: list[str]) -> None:
         if not job_ids:
             return
+        self._killed.update(job_ids)
         result = await run_command(["qdel", *job_ids], timeout=30)
         if result.returncode == 0:
             return
