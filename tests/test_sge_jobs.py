@@ -86,15 +86,16 @@ def jobs() -> Iterator[Jobs]:
 def test_submit_run_on_a_host_then_kill(jobs: Jobs) -> None:
     job_id = jobs.submit(sleep_script(300, "-l h_rt=0:10:0"))
     assert job_id in qstat_job_ids()
-    info = jobs.wait(job_id, lambda i: i.state is JobState.RUNNING, "running")
-    assert info.native_state == "r"
+    # t (being transferred to the execd) comes first, and is running too.
+    info = jobs.wait(job_id, lambda i: i.native_state == "r", "running (r)")
+    assert info.state is JobState.RUNNING
     assert info.hosts and info.hosts[0]  # the execution host, from queue_name all.q@HOST
     assert info.started is not None and info.walltime_left_s is not None
     assert 0 < info.walltime_left_s <= 600
 
     asyncio.run(jobs.client.kill([job_id]))
     ended = jobs.wait(job_id, lambda i: i.finished, "gone after qdel")
-    assert ended.native_state == "z"
+    assert (ended.native_state, ended.state) == ("z", JobState.FINISHED)  # deleted as asked
     assert job_id not in qstat_job_ids()
     # Deleting it again is no error: it ended.
     asyncio.run(jobs.client.kill([job_id]))

@@ -465,6 +465,10 @@ class SGEClient(SchedulerClient):
                     answer[job_id] = last
                     continue
                 info = JobInfo(job_id=job_id, state=JobState.FINISHED, native_state=ENDED_WORD)
+            elif job_id in self._killed and info.state is JobState.FAILED:
+                # Deleted on request (a scale-down, a DELETE): accounting calls that a failure
+                # ("assumedly after job", killed), but it ended as asked.
+                info = replace(info, state=JobState.FINISHED)
             self._remember_end(info)
             answer[job_id] = info
         return answer
