@@ -43,8 +43,9 @@ class JobInfo(SchedulerJobInfo):
 
 
 class ReportingSGEJob(SGEJob):
-    """SGEJob that submits through SGEClient (keeping qsub's error text, which dask-jobqueue's
-    own call reduces to an exit code) and reports every job id it submits.
+    """SGEJob that submits and deletes through SGEClient (qsub's own words as the error, where
+    dask-jobqueue raises a RuntimeError around its whole command line) and reports every job id
+    it submits.
 
     The backend makes one subclass per dask cluster carrying that cluster's `events`."""
 
