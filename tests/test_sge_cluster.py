@@ -40,6 +40,11 @@ def workers_on_running_jobs(n: int):
     return lambda c: c["workers"]["connected"] == n and len(running_jobs(c)) == n
 
 
+async def post(api: Api, workers: int, **options: Any) -> tuple[int, Any]:
+    body = {"profile": "sge", "workers": workers, "options": options}
+    return await api.call("POST", "clusters", body=body)
+
+
 def qstat_j(job_id: str) -> str:
     return subprocess.run(
         ["qstat", "-j", job_id], capture_output=True, text=True, check=True
@@ -48,7 +53,7 @@ def qstat_j(job_id: str) -> str:
 
 async def test_sge_lifecycle_compute_scale_delete(api: Api, sge: None) -> None:
     before = qstat_job_ids()
-    code, cluster = await api.call("POST", "clusters", body={"profile": "sge", "workers": 2})
+    code, cluster = await post(api, 2)
     assert code == 201, cluster
     cid = cluster["id"]
     cluster = await api.wait_for(
@@ -95,11 +100,7 @@ async def test_sge_lifecycle_compute_scale_delete(api: Api, sge: None) -> None:
 
 async def test_unknown_queue_is_refused_before_anything_is_submitted(api: Api, sge: None) -> None:
     before = qstat_job_ids()
-    code, body = await api.call(
-        "POST",
-        "clusters",
-        body={"profile": "sge", "workers": 1, "options": {"queue": "no-such.q"}},
-    )
+    code, body = await post(api, 1, queue="no-such.q")
     assert code == 422, body
     assert [e["field"] for e in body["errors"]] == ["queue"]
     assert "all.q" in body["message"] and "short.q" in body["message"]
@@ -109,28 +110,12 @@ async def test_unknown_queue_is_refused_before_anything_is_submitted(api: Api, s
 
 
 async def test_walltime_above_the_queue_limit_is_refused(api: Api, sge: None) -> None:
-    code, body = await api.call(
-        "POST",
-        "clusters",
-        body={
-            "profile": "sge",
-            "workers": 1,
-            "options": {"queue": "short.q", "walltime": "00:06:00"},
-        },
-    )
+    code, body = await post(api, 1, queue="short.q", walltime="00:06:00")
     assert code == 422, body
     assert [e["field"] for e in body["errors"]] == ["walltime"]
     assert "00:05:00" in body["message"]
     # Within the limit the same queue is accepted.
-    code, cluster = await api.call(
-        "POST",
-        "clusters",
-        body={
-            "profile": "sge",
-            "workers": 0,
-            "options": {"queue": "short.q", "walltime": "00:05:00"},
-        },
-    )
+    code, cluster = await post(api, 0, queue="short.q", walltime="00:05:00")
     assert code == 201, cluster
     code, _ = await api.call("DELETE", "clusters", cluster["id"])
     assert code == 204

@@ -67,7 +67,12 @@ ACCOUNTING_MARGIN_S = 120
 # that long to appear there before it is reported ended without a reason.
 ACCOUNTING_WAIT_S = 20.0
 # qacct's words when the record is merely not there (yet), as opposed to unreadable accounting.
-ACCOUNTING_NOT_YET = re.compile(r"job id \S+ not found|no jobs running since startup")
+# qmaster creates the accounting file when the first job ends. Clients read act_qmaster from the
+# same directory, so a missing file means "no job ended yet" (or accounting=false, where ended
+# jobs then wait ACCOUNTING_WAIT_S before they end without a reason).
+ACCOUNTING_NOT_YET = re.compile(
+    r"job id \S+ not found|no jobs running since startup|/accounting: No such file or directory"
+)
 NO_REASON_TEXTS = (
     "(Collecting of scheduler job information is turned off)",
     "There are no messages available",
@@ -329,6 +334,15 @@ def _end_state(failed: str, exit_status: str) -> tuple[JobState, str | None]:
     return JobState.FINISHED, None
 
 
+def accounting_problem(returncode: int, stderr: str) -> str | None:
+    """What makes accounting unusable from here (e.g. permission denied), or None when qacct
+    worked or merely has no record yet."""
+    problem = stderr.strip()
+    if returncode == 0 or not problem or ACCOUNTING_NOT_YET.search(problem):
+        return None
+    return problem
+
+
 def parse_queue_configs(text: str) -> list[QueueInfo]:
     """Queues from `qconf -sq Q[,Q...]`: one block per queue, each starting with `qname`."""
     queues: list[QueueInfo] = []
@@ -505,8 +519,8 @@ class SGEClient(SchedulerClient):
         except SchedulerCommandFailed as error:
             self._accounting_unreadable(error.message)
             return {}
-        problem = result.stderr.strip()
-        if result.returncode != 0 and problem and not ACCOUNTING_NOT_YET.search(problem):
+        problem = accounting_problem(result.returncode, result.stderr)
+        if problem:
             self._accounting_unreadable(problem)
         return parse_qacct(result.stdout)
 

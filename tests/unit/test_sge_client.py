@@ -12,6 +12,7 @@ from pangeo_hpc_ext.backends.sge import SGEBackend, memory_request
 from pangeo_hpc_ext.schedulers.base import JobState
 from pangeo_hpc_ext.schedulers.sge import (
     STATES,
+    accounting_problem,
     format_walltime,
     in_error_state,
     parse_qacct,
@@ -145,6 +146,17 @@ def test_qacct_of_several_jobs_and_of_an_unknown_one() -> None:
     assert ended["12"].state is JobState.FINISHED
     assert recorded("qacct_unknown.rc").strip() == "1"
     assert parse_qacct(recorded("qacct_unknown.stdout")) == {}
+
+
+def test_accounting_missing_record_or_file_is_not_yet_written() -> None:
+    assert accounting_problem(1, recorded("qacct_unknown.stderr")) is None
+    # A fresh Grid Engine: qmaster creates the file when the first job ends.
+    assert recorded("qacct_no_accounting_file.rc").strip() == "1"
+    assert accounting_problem(1, recorded("qacct_no_accounting_file.stderr")) is None
+    assert parse_qacct(recorded("qacct_no_accounting_file.stdout")) == {}
+    denied = "/var/lib/gridengine/default/common/accounting: Permission denied"
+    assert accounting_problem(1, denied) == denied
+    assert accounting_problem(0, "") is None
 
 
 def test_qdel_of_ended_jobs_is_no_refusal() -> None:
