@@ -260,33 +260,38 @@ class SGEBackend(Backend):
                 )
         return errors
 
-    def job_directives(self, options: dict[str, Any]) -> list[str]:
+    @staticmethod
+    def job_options(options: dict[str, Any]) -> dict[str, Any]:
+        """dask-jobqueue's SGE job arguments for these options."""
         cores = options["cores"]
+        # Several cores on one host: the parallel environment is how Grid Engine grants them.
         directives = [f"-pe {options.get('pe') or 'smp'} {cores}"] if cores > 1 else []
-        return directives + list(options.get("job_extra_directives") or [])
+        resource_spec = None
+        if options.get("memory_resource"):
+            per_slot = memory_request(options["memory"], cores)
+            resource_spec = f"{options['memory_resource']}={per_slot}"
+        return {
+            "cores": cores,
+            "memory": options["memory"],
+            "processes": options["processes"],
+            "queue": options.get("queue") or None,
+            "walltime": options["walltime"],
+            "resource_spec": resource_spec,
+            "interface": options.get("interface") or None,
+            "project": options.get("project") or None,
+            "job_extra_directives": directives + list(options.get("job_extra_directives") or []),
+            "log_directory": options.get("log_directory") or None,
+        }
 
     async def start_cluster(
         self, options: dict[str, Any], *, name: str, events: JobEvents
     ) -> SpecCluster:
         attributes = {"events": events, "client": self.client}
         job_cls = type("ReportingSGEJobFor" + name, (ReportingSGEJob,), attributes)
-        resource_spec = None
-        if options.get("memory_resource"):
-            per_slot = memory_request(options["memory"], options["cores"])
-            resource_spec = f"{options['memory_resource']}={per_slot}"
         # The dashboard is only ever reached through our proxy, so it listens on loopback; the
         # scheduler listens where the workers' interface says, as dask-jobqueue does.
         cluster = SGECluster(
-            cores=options["cores"],
-            memory=options["memory"],
-            processes=options["processes"],
-            queue=options.get("queue") or None,
-            walltime=options["walltime"],
-            resource_spec=resource_spec,
-            interface=options.get("interface") or None,
-            project=options.get("project") or None,
-            job_extra_directives=self.job_directives(options),
-            log_directory=options.get("log_directory") or None,
+            **self.job_options(options),
             job_name=f"dask-{name}",
             job_cls=job_cls,
             scheduler_options={"dashboard_address": "127.0.0.1:0"},

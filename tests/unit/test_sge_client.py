@@ -7,6 +7,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from dask_jobqueue.sge import SGEJob
 
 from pangeo_hpc_ext.backends.sge import SGEBackend, memory_request
 from pangeo_hpc_ext.schedulers.base import JobState
@@ -263,11 +264,20 @@ def test_backend_option_checks() -> None:
     )
 
 
-def test_backend_directives_ask_for_the_parallel_environment() -> None:
-    backend = SGEBackend()
-    assert backend.job_directives({"cores": 1, "pe": "smp"}) == []
-    assert backend.job_directives({"cores": 4, "pe": "mpi", "job_extra_directives": ["-m e"]}) == [
-        "-pe mpi 4",
-        "-m e",
-    ]
-    assert set(backend.overriding_directives) >= {"-q", "-pe", "-P"}
+def job_script(**options: object) -> str:
+    base: dict[str, object] = {"cores": 1, "processes": 1, "memory": "1GB", "walltime": "00:10:00"}
+    job = SGEJob(
+        scheduler="tcp://127.0.0.1:8786", name="w", **SGEBackend.job_options({**base, **options})
+    )
+    return job.job_script()
+
+
+def test_job_script_directives() -> None:
+    script = job_script(queue="all.q", project="geo", job_extra_directives=["-m e"])
+    assert "#$ -q all.q" in script and "#$ -P geo" in script and "#$ -m e" in script
+    assert "#$ -l h_rt=00:10:00" in script
+    assert "-pe" not in script and "h_vmem" not in script  # one core, no memory resource
+    several = job_script(cores=4, pe="mpi", memory="8GiB", memory_resource="h_vmem")
+    # Grid Engine multiplies per-slot requests by the slots: 8 GiB over 4 slots.
+    assert "#$ -pe mpi 4" in several and "#$ -l h_vmem=2048M" in several
+    assert set(SGEBackend.overriding_directives) >= {"-q", "-pe", "-P"}
