@@ -420,7 +420,7 @@ class SGEClient(SchedulerClient):
 
     async def list_jobs(self) -> dict[str, JobInfo]:
         """All of this user's jobs that Grid Engine holds, with one qstat call."""
-        result = await run_command(["qstat", "-xml", "-r", "-u", self.user], timeout=30)
+        result = await run_command(["qstat", "-xml", "-r", "-u", self.user], timeout=self.timeout_s)
         if result.returncode != 0:
             raise SchedulerCommandFailed("qstat", result.returncode, result.stderr or result.stdout)
         try:
@@ -448,7 +448,7 @@ class SGEClient(SchedulerClient):
         batch = sorted(filter(is_stale, waiting), key=asked_at)[:REASONS_PER_CALL]
         if batch:
             try:
-                result = await run_command(["qstat", "-j", ",".join(batch)], timeout=30)
+                result = await run_command(["qstat", "-j", ",".join(batch)], timeout=self.timeout_s)
                 fresh = parse_qstat_j(result.stdout)
             except SchedulerCommandFailed as error:
                 log.info("pending reasons unavailable: %s", error.message)
@@ -515,7 +515,7 @@ class SGEClient(SchedulerClient):
             begin = datetime.fromtimestamp(since - ACCOUNTING_MARGIN_S).strftime("%y%m%d%H%M.%S")
             argv = ["qacct", "-o", self.user, "-E", "-b", begin, "-j"]
         try:
-            result = await run_command(argv, timeout=60)
+            result = await run_command(argv, timeout=2 * self.timeout_s)
         except SchedulerCommandFailed as error:
             self._accounting_unreadable(error.message)
             return {}
@@ -534,7 +534,7 @@ class SGEClient(SchedulerClient):
         if not job_ids:
             return
         self._killed.update(job_ids)
-        result = await run_command(["qdel", *job_ids], timeout=30)
+        result = await run_command(["qdel", *job_ids], timeout=self.timeout_s)
         if result.returncode == 0:
             return
         refused = qdel_refusals(f"{result.stdout}\n{result.stderr}")
@@ -542,14 +542,14 @@ class SGEClient(SchedulerClient):
             raise SchedulerCommandFailed("qdel", result.returncode, "\n".join(refused))
 
     async def queues(self) -> list[QueueInfo]:
-        names = await run_command(["qconf", "-sql"], timeout=15)
+        names = await run_command(["qconf", "-sql"], timeout=self.timeout_s)
         if names.returncode != 0:
             raise SchedulerCommandFailed("qconf", names.returncode, names.stderr or names.stdout)
         queue_names = [line.strip() for line in names.stdout.splitlines() if line.strip()]
         if not queue_names:
             return []
         # One call for all queues: qconf -sq takes a comma-separated list.
-        configs = await run_command(["qconf", "-sq", ",".join(queue_names)], timeout=15)
+        configs = await run_command(["qconf", "-sq", ",".join(queue_names)], timeout=self.timeout_s)
         if configs.returncode != 0:
             raise SchedulerCommandFailed(
                 "qconf", configs.returncode, configs.stderr or configs.stdout
