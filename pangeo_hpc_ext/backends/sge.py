@@ -5,10 +5,8 @@ from __future__ import annotations
 import logging
 import math
 import os
-import time
 from typing import Any, ClassVar
 
-import dask
 import dask_jobqueue  # noqa: F401  (registers the jobqueue.* defaults in dask's config)
 from dask.utils import parse_bytes
 from dask_jobqueue.sge import SGECluster, SGEJob
@@ -16,32 +14,21 @@ from distributed.deploy import SpecCluster
 from distributed.security import Security
 
 from ..errors import FieldError, SchedulerCommandFailed
-from ..paths import default_data_dir
-from ..schedulers.base import JobInfo, QueueInfo
+from ..schedulers.base import JobInfo
 from ..schedulers.sge import SGEClient, format_walltime, in_error_state, parse_walltime
 from .base import JobEvents
 from .jobqueue import JobqueueBackend, reporting_job_class
 from .option_types import (
-    DIRECTIVE_PATTERN,
-    check_log_directory,
-    check_memory,
-    check_processes,
     log_directory_path,
-    memory_property,
 )
 
 log = logging.getLogger(__name__)
 
-QUEUE_CACHE_S = 30.0
 # Grid Engine's time values: hh:mm:ss or seconds.
 WALLTIME_PATTERN = r"^([0-9]+:[0-9]{1,2}:[0-9]{1,2}|[0-9]+)$"
 # Names of queues, parallel environments, projects and complexes as qconf accepts them; they are
 # written into `#$` lines, so nothing else may reach the script.
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.\-]*$"
-
-
-def _jobqueue_default(key: str) -> Any:
-    return dask.config.get(f"jobqueue.sge.{key}", None)
 
 
 def memory_request(memory: str, slots: int) -> str:
@@ -60,10 +47,6 @@ def _named(title: str, default: Any) -> dict[str, Any]:
         "pattern": NAME_PATTERN,
         "errorMessage": "must be a Grid Engine name (letters, digits, _ . -)",
     }
-
-
-def _count(title: str, default: int) -> dict[str, Any]:
-    return {"type": "integer", "title": title, "minimum": 1, "maximum": 4096, "default": default}
 
 
 class SGEBackend(JobqueueBackend):
@@ -92,97 +75,36 @@ class SGEBackend(JobqueueBackend):
         except ValueError:
             return None
 
-    def __init__(self) -> None:
-        self._queues: list[QueueInfo] = []
-        self._queues_read_at = float("-inf")
+    queue_title = "Queue"
+    directive_prefix = "#$"
+    default_walltime = "00:30:00"
+    walltime_property: ClassVar[dict[str, Any]] = {
+        "type": "string",
+        "title": "Walltime (h_rt, hh:mm:ss)",
+        "pattern": WALLTIME_PATTERN,
+        "errorMessage": "must be hh:mm:ss or seconds, such as 00:30:00 or 1800",
+    }
 
     def default_options(self) -> dict[str, Any]:
         return {
-            "cores": _jobqueue_default("cores") or 1,
-            "memory": _jobqueue_default("memory") or "2GB",
-            "processes": _jobqueue_default("processes") or 1,
-            "queue": _jobqueue_default("queue"),
-            "walltime": _jobqueue_default("walltime") or "00:30:00",
+            **super().default_options(),
             "pe": "smp",
             "memory_resource": None,
-            "interface": _jobqueue_default("interface"),
-            "project": _jobqueue_default("project"),
-            "job_extra_directives": list(_jobqueue_default("job-extra-directives") or []),
-            # Without -o/-e each job writes its output into the server's working directory.
-            "log_directory": _jobqueue_default("log-directory")
-            or str(default_data_dir() / "dask-job-logs"),
+            "project": self.jobqueue_default("project"),
         }
 
-    async def queues(self) -> list[QueueInfo]:
-        """Queues from qconf, cached; empty when qconf does not answer."""
-        if time.monotonic() - self._queues_read_at < QUEUE_CACHE_S:
-            return self._queues
-        try:
-            self._queues = await self.client.queues()
-        except SchedulerCommandFailed as error:
-            log.info("queue names unavailable: %s", error.message)
-            self._queues = []
-        self._queues_read_at = time.monotonic()
-        return self._queues
-
-    async def options_schema(self, choices: dict[str, list[Any]]) -> dict[str, Any]:
-        defaults = self.default_options()
-        queue: dict[str, Any] = {"type": "string", "title": "Queue"}
-        # Read even when the profile lists its queues: their walltime limits are checked.
-        known_queues = [q.name for q in await self.queues()]
-        allowed_queues = choices.get("queue") or known_queues
-        if allowed_queues:
-            queue["enum"] = list(allowed_queues)
-        if defaults["queue"]:
-            queue["default"] = defaults["queue"]
-        properties: dict[str, Any] = {
-            "cores": _count("Cores per job", defaults["cores"]),
-            "memory": memory_property("Memory per job", defaults["memory"]),
-            "processes": _count("Worker processes per job", defaults["processes"]),
-            "queue": queue,
-            "walltime": {
-                "type": "string",
-                "title": "Walltime (h_rt, hh:mm:ss)",
-                "pattern": WALLTIME_PATTERN,
-                "errorMessage": "must be hh:mm:ss or seconds, such as 00:30:00 or 1800",
-                "default": defaults["walltime"],
-            },
+    def extra_properties(self, defaults: dict[str, Any]) -> dict[str, Any]:
+        return {
             "pe": _named("Parallel environment for several cores (-pe)", defaults["pe"]),
             "memory_resource": _named(
                 "Memory resource to request per slot (e.g. h_vmem; none: no request)",
                 defaults["memory_resource"],
             ),
-            "interface": _option_text("Network interface (e.g. ib0)", defaults["interface"]),
             "project": _named("Project (-P)", defaults["project"]),
-            "job_extra_directives": {
-                "type": "array",
-                "title": "Extra #$ directives",
-                "items": {
-                    "type": "string",
-                    "pattern": DIRECTIVE_PATTERN,
-                    "errorMessage": "each directive is one line that starts with '-'",
-                },
-                "default": defaults["job_extra_directives"],
-            },
-            "log_directory": _option_text("Job log directory", defaults["log_directory"]),
-        }
-        for option, values in choices.items():
-            if option in properties and option != "queue":
-                properties[option]["enum"] = list(values)
-        return {
-            "type": "object",
-            "title": "Grid Engine cluster",
-            "additionalProperties": False,
-            "properties": properties,
         }
 
     def check_options(self, options: dict[str, Any]) -> list[FieldError]:
-        errors = [
-            *super().check_options(options),
-            *check_memory(options, "memory"),
-            *check_processes(options),
-            *check_log_directory(options),
-        ]
+        errors = super().check_options(options)
         errors += self._check_walltime(options)
         errors += self._check_resources(options)
         return errors
@@ -199,8 +121,8 @@ class SGEBackend(JobqueueBackend):
             return [FieldError("walltime", "walltime must be at least one second")]
         # The queue limits were read (and cached) when the options were validated against the
         # schema, which lists the queues; a queue unknown here was refused there.
-        limits = {q.name: q.max_walltime_min for q in self._queues}
-        limit_min = limits.get(options.get("queue") or "")
+        queue = self.cached_queue(options.get("queue"))
+        limit_min = queue.max_walltime_min if queue is not None else None
         if limit_min is not None and seconds > limit_min * 60:
             return [
                 FieldError(
