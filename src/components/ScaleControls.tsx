@@ -152,25 +152,27 @@ export function AdaptControl(props: IAdaptControlProps): JSX.Element {
 
   return (
     <div className="pangeo-hpc-Adapt">
-      <label className="pangeo-hpc-Adapt-toggle">
-        <input
-          type="checkbox"
-          data-testid="pangeo-hpc-adapt-toggle"
-          checked={pending ?? adapt !== null}
-          disabled={disabled || pending !== null || (!adapt && !valid)}
-          onChange={event => toggle(event.target.checked)}
-        />
-        <span>Adaptive</span>
-      </label>
-      {boxes.map(box => (
-        <BoundInput
-          key={box.bound}
-          {...box}
-          max={max}
-          disabled={disabled}
-          onApply={apply}
-        />
-      ))}
+      <div className="pangeo-hpc-Adapt-row">
+        <label className="pangeo-hpc-Adapt-toggle">
+          <input
+            type="checkbox"
+            data-testid="pangeo-hpc-adapt-toggle"
+            checked={pending ?? adapt !== null}
+            disabled={disabled || pending !== null || (!adapt && !valid)}
+            onChange={event => toggle(event.target.checked)}
+          />
+          <span>Adaptive</span>
+        </label>
+        {boxes.map(box => (
+          <BoundInput
+            key={box.bound}
+            {...box}
+            max={max}
+            disabled={disabled}
+            onApply={apply}
+          />
+        ))}
+      </div>
       {!valid && (
         <span
           className="pangeo-hpc-FieldError"
@@ -197,7 +199,7 @@ interface IBoundInputProps {
 function BoundInput(props: IBoundInputProps): JSX.Element {
   const { bound, value, max, disabled, onChange, onApply } = props;
   return (
-    <label>
+    <label className="pangeo-hpc-Adapt-bound">
       <span>{bound.slice(0, 3)}</span>
       <input
         type="number"
