@@ -68,7 +68,8 @@ function JobRows(props: {
       </tr>
       {job.reason && (
         <tr>
-          <td colSpan={4} className="pangeo-hpc-Job-reasonCell">
+          <td />
+          <td colSpan={3} className="pangeo-hpc-Job-reasonCell">
             <div
               className="pangeo-hpc-Job-reason"
               data-testid="pangeo-hpc-job-reason"

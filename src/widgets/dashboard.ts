@@ -26,11 +26,12 @@ export type DashboardWidget = MainAreaWidget<DashboardFrame> & {
 /**
  * The dashboard page in a plain iframe, deliberately without a sandbox
  * attribute. The page comes from our own origin (the proxy), and a sandbox
- * that lets a same-origin page run scripts (which Bokeh needs) is no sandbox:
- * the page can reach this document and lift it. A real sandbox, an opaque
- * origin, would cut the dashboard off from Jupyter's session, which the proxy
- * requires, along with same-origin websockets. What keeps Jupyter's
- * credentials from the dashboard is the proxy, which forwards none of them.
+ * that lets a same-origin page run scripts, which Bokeh needs, is none: the
+ * page can reach into this document and lift it. A real sandbox gives the
+ * page an opaque origin; its requests then say `Origin: null` and Jupyter
+ * refuses every one of them as cross-origin (403: no scripts, no plots).
+ * What keeps Jupyter's credentials from the dashboard is the proxy, which
+ * forwards none of them.
  */
 export class DashboardFrame extends Widget {
   constructor(url: string) {
