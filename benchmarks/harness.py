@@ -14,9 +14,9 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from pangeo_hpc_ext.demo import DEMO_LSF_DEFAULTS  # noqa: E402
+from pangeo_hpc_ext.cli.demo import DEMO_LSF_DEFAULTS  # noqa: E402
 from pangeo_hpc_ext.lsfsim import environment  # noqa: E402
-from pangeo_hpc_ext.server_process import ServerProcess, wait_until  # noqa: E402, F401
+from tests.support.server_process import ServerProcess, wait_until  # noqa: E402, F401
 
 # The demo's small jobs, on loopback.
 LSF_OPTIONS = DEMO_LSF_DEFAULTS

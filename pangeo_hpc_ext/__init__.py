@@ -13,6 +13,6 @@ def _jupyter_labextension_paths() -> list[dict[str, str]]:
 
 
 def _jupyter_server_extension_points() -> list[dict[str, object]]:
-    from .app import PangeoHPC
+    from .server.app import PangeoHPC
 
     return [{"module": "pangeo_hpc_ext", "app": PangeoHPC}]

@@ -1,9 +1,17 @@
-"""Typed errors of the cluster core and the one table that maps them to HTTP status."""
+"""Typed errors of the cluster core, backends and scheduler clients; they know no HTTP."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+
+MESSAGE_LIMIT = 2000
+FIELD_LIMIT = 300
+ERRORS_LIMIT = 50
+
+
+def _bounded(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 @dataclass(frozen=True)
@@ -12,7 +20,10 @@ class FieldError:
     message: str
 
     def to_json(self) -> dict[str, str]:
-        return {"field": self.field, "message": self.message}
+        return {
+            "field": _bounded(self.field, FIELD_LIMIT),
+            "message": _bounded(self.message, FIELD_LIMIT),
+        }
 
 
 class PangeoHPCError(Exception):
@@ -24,14 +35,19 @@ class PangeoHPCError(Exception):
         self.errors = errors or []
 
     def to_json(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"message": self.message}
+        # Bounded whatever the input was: an answer never grows with what a client sent.
+        body: dict[str, Any] = {"message": _bounded(self.message, MESSAGE_LIMIT)}
         if self.errors:
-            body["errors"] = [e.to_json() for e in self.errors]
+            body["errors"] = [e.to_json() for e in self.errors[:ERRORS_LIMIT]]
         return body
 
 
 class InvalidRequest(PangeoHPCError):
     """The request itself is malformed: not JSON, not an object, or it names an unknown field."""
+
+
+class RequestTooLarge(PangeoHPCError):
+    """The request body is larger than any valid request could be."""
 
 
 class InvalidOptions(PangeoHPCError):
@@ -63,23 +79,3 @@ class SchedulerCommandFailed(PangeoHPCError):
         self.command = command
         self.returncode = returncode
         self.output = output
-
-
-# The only place where an error type becomes an HTTP status. Scheduler failures are the
-# upstream's fault, not ours: 502, never 500.
-HTTP_STATUS: dict[type[PangeoHPCError], int] = {
-    InvalidRequest: 400,
-    ProfileNotFound: 404,
-    ClusterNotFound: 404,
-    TooManyClusters: 409,
-    ClusterNotReady: 409,
-    InvalidOptions: 422,
-    SchedulerCommandFailed: 502,
-}
-
-
-def http_status(error: PangeoHPCError) -> int:
-    for cls in type(error).__mro__:
-        if cls in HTTP_STATUS:
-            return HTTP_STATUS[cls]
-    return 500

@@ -112,7 +112,7 @@ def lsf_knobs() -> dict[str, Any]:
 def lsf_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lsf_knobs: dict[str, Any]):
     """The LSF emulator on PATH of this process, so that the in-process server's bsub, bjobs and
     bkill are the emulator's, as a real cluster's would be. Kills every job at the end."""
-    from tests.lsfsim_fixtures import LsfSim
+    from tests.support.lsfsim import LsfSim
 
     sim = LsfSim(tmp_path, **lsf_knobs)
     for key in ("PATH", "LSFSIM_HOME", "LSF_ENVDIR"):

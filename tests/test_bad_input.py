@@ -3,6 +3,7 @@ submitted."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -56,6 +57,53 @@ CREATE_CASES = [
         422,
         "job_extra_directives.0",
     ),
+    # Issue 9: one rule for every value that reaches the job script, a command line or a path.
+    (
+        "project-breaks-out",
+        {"profile": "lsf", "options": {**GOOD_LSF, "project": 'p"\ntouch /tmp/x\n#'}},
+        422,
+        "project",
+    ),
+    (
+        "log-directory-newline",
+        {"profile": "lsf", "options": {**GOOD_LSF, "log_directory": "/tmp/l\n#BSUB -q bigmem"}},
+        422,
+        "log_directory",
+    ),
+    (
+        "interface-smuggles-option",
+        {"profile": "lsf", "options": {**GOOD_LSF, "interface": "lo --preload evil"}},
+        422,
+        "interface",
+    ),
+    (
+        "directive-overrides-queue",
+        {"profile": "lsf", "options": {**GOOD_LSF, "job_extra_directives": ["-q bigmem"]}},
+        422,
+        "job_extra_directives.0",
+    ),
+    (
+        "log-directory-relative",
+        {"profile": "lsf", "options": {**GOOD_LSF, "log_directory": "../../.."}},
+        422,
+        "log_directory",
+    ),
+    (
+        "processes-above-cores",
+        {"profile": "lsf", "options": {**GOOD_LSF, "processes": 4096, "cores": 1}},
+        422,
+        "processes",
+    ),
+    ("workers-float", {"profile": "lsf", "workers": 1.0}, 422, "workers"),
+    ("cores-float", {"profile": "lsf", "options": {**GOOD_LSF, "cores": 2.0}}, 422, "cores"),
+    (
+        "deeply-nested",
+        b'{"profile": "lsf", "options": ' + b"[" * 20_000 + b"]" * 20_000 + b"}",
+        400,
+        None,
+    ),
+    ("nested-options", {"profile": "lsf", "options": {"x": [[[[[[[[[[1]]]]]]]]]]}}, 400, None),
+    ("body-too-large", {"profile": "lsf", "name": "n" * 10_000_000}, 413, None),
 ]
 
 
@@ -71,6 +119,8 @@ async def test_create_rejects_bad_input(
         code, answer = await api.call("POST", "clusters", body=body)
     assert code == status, answer
     assert answer["message"]
+    # What a client sent is never echoed unbounded.
+    assert len(json.dumps(answer)) < 5000
     if field is not None:
         assert field in [e["field"] for e in answer["errors"]], answer
         assert field.split(".")[0] in answer["message"]
@@ -99,6 +149,8 @@ PATCH_CASES = [
     ("adapt-above-max", {"adapt": {"minimum": 0, "maximum": 50}}, 422, "adapt.maximum"),
     ("adapt-missing-bound", {"adapt": {"minimum": 1}}, 422, "adapt.maximum"),
     ("adapt-unknown-field", {"adapt": {"minimum": 1, "maximum": 2, "wait": 3}}, 400, "adapt.wait"),
+    ("adapt-floats", {"adapt": {"minimum": 0.0, "maximum": 1.0}}, 422, "adapt.minimum"),
+    ("workers-float", {"workers": 1.0}, 422, "workers"),
 ]
 
 

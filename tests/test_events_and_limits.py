@@ -10,7 +10,7 @@ from typing import Any
 import psutil
 import pytest
 
-from pangeo_hpc_ext.events import CLUSTER_EVENT_SCHEMA_ID
+from pangeo_hpc_ext.server.events import CLUSTER_EVENT_SCHEMA_ID
 from tests.conftest import Api
 from tests.test_lsf_cluster import start_lsf
 

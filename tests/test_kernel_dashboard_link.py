@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from tornado.websocket import WebSocketClientConnection
 
-from pangeo_hpc_ext.kernel_env import (
+from pangeo_hpc_ext.server.kernel_link import (
     DASHBOARD_LINK_VAR,
     KernelDashboardLink,
     proxied_dashboard_link,
@@ -154,7 +154,7 @@ async def test_client_of_our_cluster_prints_proxied_link(
     )
     assert code == 201, cluster
     cluster = await api.wait_for(cluster["id"], lambda c: c["status"] == "running", "running")
-    port = jp_serverapp.web_app.settings["pangeo_hpc_manager"].get(cluster["id"]).dashboard_port
+    port = jp_serverapp.web_app.settings["pangeo_hpc_ext"].manager.get(cluster["id"]).dashboard_port
     await kernel.start()
     try:
         cell = (

@@ -26,8 +26,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from pangeo_hpc_ext import labjob_lsf
-from pangeo_hpc_ext.labjob_script import OptionError, parse_walltime
+from pangeo_hpc_ext.cli.lab import lsf as labjob_lsf
+from pangeo_hpc_ext.cli.lab.script import OptionError, parse_walltime
 from pangeo_hpc_ext.lsfsim import environment
 
 REPO = Path(__file__).resolve().parents[1]

@@ -22,7 +22,11 @@ def connected(n: int):
 
 
 def job_states(cluster: dict[str, Any]) -> list[str]:
-    return sorted(j["state"] for j in cluster["jobs"])
+    """LSF's own words for the cluster's jobs; each also carries our state, checked to agree."""
+    ours = {"PEND": "pending", "RUN": "running", "EXIT": "failed", "DONE": "finished"}
+    for job in cluster["jobs"]:
+        assert ours.get(job["native_state"], job["state"]) == job["state"], job
+    return sorted(j["native_state"] for j in cluster["jobs"])
 
 
 def unfinished_records(lsf_env) -> list[dict[str, str]]:
@@ -49,7 +53,7 @@ async def test_lsf_lifecycle_scale_up_down_delete(api: Api, lsf_env) -> None:
     )
     assert cluster["status"] == "running"
     for job in cluster["jobs"]:
-        assert job["host"] in ("node01", "node02")
+        assert job["hosts"] in (["node01"], ["node02"])
         assert 0 < job["walltime_left_s"] <= 30 * 60
 
     # What LSF itself says about the jobs: the #BSUB resources we asked for.
@@ -110,8 +114,10 @@ async def check_jobs_beyond_free_slots_pend(api: Api, lsf_env) -> None:
     )
     assert cluster["status"] == "scaling"
     assert cluster["workers"] == {"requested": 4, "connected": 2}
-    pending = [j for j in cluster["jobs"] if j["state"] == "PEND"]
-    assert all(j["host"] is None and j["walltime_left_s"] is None for j in pending)
+    pending = [j for j in cluster["jobs"] if j["state"] == "pending"]
+    assert len(pending) == 2
+    assert all(j["hosts"] == [] and j["walltime_left_s"] is None for j in pending)
+    assert all(j["native_state"] == "PEND" and j["reason"] for j in pending)
 
     # Freeing slots lets the pending jobs start, as LSF would dispatch them.
     code, _ = await api.call("PATCH", "clusters", cid, body={"workers": 2})

@@ -7,9 +7,10 @@ import re
 import subprocess
 from pathlib import Path
 
-import lsfsim_fixtures
 import pytest
-from lsfsim_fixtures import LsfSim
+
+from tests.support import lsfsim as lsfsim_fixtures
+from tests.support.lsfsim import LsfSim
 
 # The shared fixtures, under the names the tests ask for.
 lsf = lsfsim_fixtures.lsf

@@ -9,8 +9,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import lsfsim_fixtures
-from lsfsim_fixtures import (
+from tests.support import lsfsim as lsfsim_fixtures
+from tests.support.lsfsim import (
     WAIT_S,
     LsfSim,
     pid_alive,

@@ -100,7 +100,7 @@ def server(jp_serverapp: Any, jp_http_port: int, jp_base_url: str) -> Server:
 
 
 def dashboard_port(jp_serverapp: Any, cluster_id: str) -> int:
-    port = jp_serverapp.web_app.settings["pangeo_hpc_manager"].get(cluster_id).dashboard_port
+    port = jp_serverapp.web_app.settings["pangeo_hpc_ext"].manager.get(cluster_id).dashboard_port
     assert port is not None
     return port
 

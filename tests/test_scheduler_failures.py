@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
+import psutil
 import pytest
 
 from tests.conftest import Api
@@ -31,6 +34,53 @@ class TestSubmitRefused:
         assert code == 409 and "failed" in answer["message"]
         code, _ = await api.call("DELETE", "clusters", cid)
         assert code == 204
+
+
+class TestFailedClustersCount:
+    """Issue 9 item 5: a failed cluster gives back its scheduler at once and still counts."""
+
+    @pytest.fixture
+    def lsf_knobs(self) -> dict[str, Any]:
+        return {"submit_fail": True}
+
+    @pytest.fixture
+    def pangeo_config(self) -> dict[str, Any]:
+        return {"max_clusters": 2}
+
+    async def test_failed_clusters_release_their_scheduler_and_count(
+        self, api: Api, lsf_env
+    ) -> None:
+        baseline = listening_ports()
+        ids = [(await start_lsf(api, 1))["id"] for _ in range(2)]
+        for cid in ids:
+            await api.wait_for(
+                cid,
+                lambda c: failed(c) and c["scheduler_address"] is None,
+                "the failed cluster releasing its scheduler",
+            )
+        await wait_until_async(
+            lambda: listening_ports() <= baseline, "the failed clusters' ports closing"
+        )
+        code, answer = await api.call(
+            "POST", "clusters", body={"profile": "lsf", "options": LSF_OPTIONS, "workers": 1}
+        )
+        assert code == 409, answer
+        assert "failed ones included" in answer["message"]
+        code, _ = await api.call("DELETE", "clusters", ids[0])
+        assert code == 204
+        code, _ = await api.call("POST", "clusters", body={"profile": "local"})
+        assert code == 201
+
+
+def listening_ports() -> set[int]:
+    return {c.laddr.port for c in psutil.Process().net_connections("inet") if c.status == "LISTEN"}
+
+
+async def wait_until_async(predicate: Any, what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"within {timeout:.0f} s: {what} did not happen"
+        await asyncio.sleep(0.1)
 
 
 class TestQueues:
@@ -76,7 +126,7 @@ class TestWalltime:
         cluster = await api.wait_for(
             cid,
             lambda c: (
-                c["jobs"] and c["jobs"][0]["state"] == "EXIT" and c["workers"]["connected"] == 0
+                c["jobs"] and c["jobs"][0]["state"] == "failed" and c["workers"]["connected"] == 0
             ),
             "the job reaching its walltime",
         )
@@ -91,4 +141,4 @@ class TestWalltime:
             lambda c: len(c["jobs"]) == 2 and c["workers"]["connected"] == 1,
             "a new job replacing the one that reached its walltime",
         )
-        assert cluster["jobs"][0]["state"] == "EXIT"
+        assert cluster["jobs"][0]["native_state"] == "EXIT"

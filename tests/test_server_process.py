@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from pangeo_hpc_ext.server_process import ServerProcess, wait_until
+from tests.support.server_process import ServerProcess, wait_until
 from tests.test_lsf_cluster import LSF_OPTIONS, unfinished_records
 
 WAIT_S = 90.0

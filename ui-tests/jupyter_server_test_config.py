@@ -23,7 +23,7 @@ c.PangeoHPC.state_dir = os.path.join(_run_dir, "server")  # noqa: F821
 # Job states are read every half second so PEND -> RUN shows up quickly.
 c.PangeoHPC.job_poll_interval = 0.5  # noqa: F821
 
-from pangeo_hpc_ext.demo import configure_demo_server  # noqa: E402
+from pangeo_hpc_ext.cli.demo import configure_demo_server  # noqa: E402
 
 # Emulator state and shims under this run's directory, not the user's demo ones.
 configure_demo_server(c, slots=2, home=Path(_run_dir) / "demo")  # noqa: F821

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Backend, JobEvents, JobInfo
+from .base import Backend, JobEvents
 from .local import LocalBackend
 from .lsf import LSFBackend
 
@@ -11,4 +11,4 @@ BACKENDS: dict[str, type[Backend]] = {
     LSFBackend.name: LSFBackend,
 }
 
-__all__ = ["BACKENDS", "Backend", "JobEvents", "JobInfo", "LSFBackend", "LocalBackend"]
+__all__ = ["BACKENDS", "Backend", "JobEvents", "LSFBackend", "LocalBackend"]

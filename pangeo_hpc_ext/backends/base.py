@@ -3,42 +3,15 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from distributed.deploy import SpecCluster
 
 from ..errors import FieldError
-
-# Finished states of every scheduler we speak to; any other state holds or awaits resources.
-FINISHED_STATES = frozenset({"DONE", "EXIT", "COMPLETED", "CANCELLED", "FAILED", "TIMEOUT"})
-
-
-@dataclass(frozen=True)
-class JobInfo:
-    job_id: str
-    state: str
-    host: str | None = None
-    submitted: str | None = None
-    started: str | None = None
-    walltime_left_s: int | None = None
-    reason: str | None = None
-
-    @property
-    def finished(self) -> bool:
-        return self.state in FINISHED_STATES
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "job_id": self.job_id,
-            "state": self.state,
-            "host": self.host,
-            "submitted": self.submitted,
-            "started": self.started,
-            "walltime_left_s": self.walltime_left_s,
-            "reason": self.reason,
-        }
+from ..schedulers.base import JobInfo
+from .script_safety import overriding_directive_errors, unsafe_value_errors
 
 
 @dataclass
@@ -57,6 +30,10 @@ class Backend(abc.ABC):
     label: str
     # Whether clusters of this backend run batch jobs whose state is read from the scheduler.
     has_jobs: bool = False
+    # Directive flags that would set again an option this backend validates, e.g. {"-q": "queue"}.
+    overriding_directives: ClassVar[dict[str, str]] = {}
+    # getopt-style schedulers read `-pdebug` as `-p debug`.
+    glued_short_flags: ClassVar[bool] = False
 
     @abc.abstractmethod
     def default_options(self) -> dict[str, Any]:
@@ -67,8 +44,21 @@ class Backend(abc.ABC):
         """JSON Schema of the options; `choices` are admin-allowed values per option."""
 
     def check_options(self, options: dict[str, Any]) -> list[FieldError]:
-        """Checks that JSON Schema cannot express (e.g. that a size string parses)."""
-        return []
+        """Checks that JSON Schema cannot express (e.g. that a size string parses). Backends add
+        their own to these, which hold for every option value of every scheduler."""
+        return unsafe_value_errors(options)
+
+    def directive_errors(
+        self, directives: list[str], trusted: Collection[str] = ()
+    ) -> list[FieldError]:
+        """Extra directives that would override a validated option; `trusted` ones (an admin's
+        defaults) may."""
+        return overriding_directive_errors(
+            directives,
+            self.overriding_directives,
+            glued_short_flags=self.glued_short_flags,
+            trusted=trusted,
+        )
 
     @abc.abstractmethod
     async def start_cluster(
@@ -80,4 +70,9 @@ class Backend(abc.ABC):
         return {}
 
     async def kill_jobs(self, job_ids: list[str]) -> None:
+        return None
+
+    def forget_ended_workers(self, cluster: SpecCluster, ended_job_ids: set[str]) -> None:
+        """Drop what the cluster keeps of workers whose batch job ended, so they can be replaced.
+        Clusters without batch jobs have nothing to drop."""
         return None

@@ -47,7 +47,9 @@ class LocalBackend(Backend):
         }
 
     def check_options(self, options: dict[str, Any]) -> list[FieldError]:
-        return check_memory(options, "memory_limit", allow=("auto",))
+        return super().check_options(options) + check_memory(
+            options, "memory_limit", allow=("auto",)
+        )
 
     async def start_cluster(
         self, options: dict[str, Any], *, name: str, events: JobEvents

@@ -14,8 +14,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     sub = parser.add_subparsers(dest="lsfsim_command", metavar="SUBCOMMAND")
 
-    shims = sub.add_parser("shims", help="write bsub/bjobs/bkill/bqueues/bhosts/lsid into DIR")
+    shims = sub.add_parser(
+        "shims",
+        help="write bsub/bjobs/bkill/bqueues/bhosts/lsid into DIR and print the lines to export",
+    )
     shims.add_argument("directory", metavar="DIR", type=Path)
+    shims.add_argument(
+        "--home",
+        type=Path,
+        help="emulator state and config (default: $LSFSIM_HOME, else under ~/.local/share)",
+    )
+    shims.add_argument("--slots", type=int, help="total job slots (LSFSIM_SLOTS)")
+    shims.add_argument(
+        "--json", action="store_true", help="print the variables as JSON instead of export lines"
+    )
     shims.set_defaults(func=_shims)
 
     reset = sub.add_parser("reset", help="kill every emulated job and forget all job state")
@@ -33,10 +45,23 @@ def _help(parser: argparse.ArgumentParser) -> int:
 
 
 def _shims(args: argparse.Namespace) -> int:
-    from .shims import write_shims
+    import json
+    import shlex
 
-    for path in write_shims(args.directory):
-        print(path)
+    from . import environment
+    from .config import home
+
+    # As on a real cluster, where LSF's profile sets LSF_ENVDIR: dask-jobqueue reads the memory
+    # unit from $LSF_ENVDIR/lsf.conf, and without it assumes KB while the emulator says MB.
+    env = environment(args.home or home(), args.directory, slots=args.slots)
+    if args.json:
+        print(json.dumps(env))
+        return 0
+    shim_dir = env["PATH"].split(":", 1)[0]
+    print(f'export PATH={shlex.quote(shim_dir)}:"$PATH"')
+    for key, value in env.items():
+        if key != "PATH":
+            print(f"export {key}={shlex.quote(value)}")
     return 0
 
 

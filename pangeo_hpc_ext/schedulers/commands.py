@@ -19,7 +19,11 @@ class CommandResult:
 
 
 async def run_command(
-    argv: list[str], *, stdin: str | None = None, timeout: float = DEFAULT_TIMEOUT_S
+    argv: list[str],
+    *,
+    stdin: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT_S,
+    env: dict[str, str] | None = None,
 ) -> CommandResult:
     """Run argv; a missing executable or a time-out becomes SchedulerCommandFailed, a non-zero
     exit code does not (several scheduler commands use it for partial answers)."""
@@ -29,6 +33,7 @@ async def run_command(
             stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
+            env=env,
         )
     except FileNotFoundError:
         raise SchedulerCommandFailed(

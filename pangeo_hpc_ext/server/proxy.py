@@ -18,14 +18,16 @@ import re
 from typing import Any
 from urllib.parse import quote, unquote_plus
 
+from jupyter_server.extension.handler import ExtensionHandlerMixin
 from jupyter_server.utils import ensure_async, url_path_join
 from jupyter_server_proxy.handlers import ProxyHandler
 from tornado import httputil, web
 
-from .cluster import ManagedCluster
-from .errors import ClusterNotFound, http_status
-from .handlers import AUTH_RESOURCE, DASHBOARD_PREFIX
-from .manager import ClusterManager
+from ..core.cluster import ManagedCluster
+from ..core.manager import ClusterManager
+from ..errors import ClusterNotFound
+from .http_errors import http_status
+from .routes import AUTH_RESOURCE, DASHBOARD_PREFIX
 
 UPSTREAM_HOST = "127.0.0.1"
 
@@ -97,7 +99,7 @@ def drop_response_headers(response: Any) -> None:
 ALLOWED_METHODS = ("GET", "HEAD")
 
 
-class DashboardProxyHandler(ProxyHandler):
+class DashboardProxyHandler(ExtensionHandlerMixin, ProxyHandler):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.update(host_allowlist=[UPSTREAM_HOST], rewrite_response=(drop_response_headers,))
         super().__init__(*args, **kwargs)
@@ -105,7 +107,7 @@ class DashboardProxyHandler(ProxyHandler):
 
     @property
     def manager(self) -> ClusterManager:
-        return self.settings["pangeo_hpc_manager"]
+        return self.extensionapp.manager
 
     async def prepare(self, *args: Any, **kwargs: Any) -> None:
         # The base authenticates (and checks Host); see get_login_url for the anonymous answer.

@@ -9,11 +9,17 @@ from typing import Any
 
 from distributed.deploy import Adaptive, SpecCluster
 
-from .backends import Backend, JobInfo
+from ..backends import Backend
+from ..schedulers.base import JobInfo, JobState
 from .profiles import Profile
 
 # Finished jobs stay listed so users see why they ended; the newest few are enough.
 FINISHED_JOBS_SHOWN = 20
+
+
+def submitted_job(job_id: str) -> JobInfo:
+    """A job the scheduler accepted and whose state has not been read yet."""
+    return JobInfo(job_id=job_id, state=JobState.PENDING, native_state="SUBMITTED")
 
 
 @dataclass(frozen=True)
@@ -82,10 +88,13 @@ class ManagedCluster:
         return sum(w.nthreads for w in workers), sum(w.memory_limit or 0 for w in workers)
 
     def visible_jobs(self) -> list[JobInfo]:
-        jobs = [self.jobs.get(j) or JobInfo(job_id=j, state="SUBMITTED") for j in self.job_ids]
+        jobs = [self.jobs.get(j) or submitted_job(j) for j in self.job_ids]
         finished = [j for j in jobs if j.finished]
         hidden = {j.job_id for j in finished[:-FINISHED_JOBS_SHOWN]}
         return [j for j in jobs if j.job_id not in hidden]
+
+    def ended_job_ids(self) -> set[str]:
+        return {job_id for job_id, info in self.jobs.items() if info.finished}
 
     def unfinished_job_ids(self, among: list[str] | None = None) -> list[str]:
         """Job ids (of all ours, or of `among`) not known to have finished."""

@@ -13,14 +13,12 @@ from jupyter_server.extension.handler import ExtensionHandlerMixin
 from jupyter_server.utils import url_path_join
 from tornado import web
 
-from .cluster import AdaptBounds, ManagedCluster
-from .errors import InvalidRequest, PangeoHPCError, http_status
-from .manager import ClusterManager
-from .validation import validate
-
-AUTH_RESOURCE = "pangeo-hpc"
-API_PREFIX = "pangeo-hpc/api"
-DASHBOARD_PREFIX = "pangeo-hpc/clusters"
+from ..core.cluster import AdaptBounds, ManagedCluster
+from ..core.manager import ClusterManager
+from ..core.validation import validate
+from ..errors import InvalidRequest, PangeoHPCError, RequestTooLarge
+from .http_errors import http_status
+from .routes import API_PREFIX, AUTH_RESOURCE, DASHBOARD_PREFIX
 
 CREATE_BODY = {
     "type": "object",
@@ -47,7 +45,19 @@ PATCH_BODY = {
     "properties": {"workers": {"type": "integer"}, "adapt": ADAPT_BOUNDS},
 }
 
+# The largest valid request (a profile's options with a few directives) is a few KiB.
+MAX_BODY_BYTES = 64 * 1024
+MAX_BODY_DEPTH = 8
+
 Method = Callable[..., Awaitable[None]]
+
+
+def json_depth(value: Any, limit: int = MAX_BODY_DEPTH + 1) -> int:
+    """How deeply containers nest in a parsed JSON value, counted no further than `limit`."""
+    if limit <= 0 or not isinstance(value, dict | list):
+        return 0
+    children = value.values() if isinstance(value, dict) else value
+    return 1 + max((json_depth(child, limit - 1) for child in children), default=0)
 
 
 def api_method(method: Method) -> Method:
@@ -76,15 +86,24 @@ class ClusterAPIHandler(ExtensionHandlerMixin, APIHandler):
 
     @property
     def manager(self) -> ClusterManager:
-        return self.settings["pangeo_hpc_manager"]
+        return self.extensionapp.manager
 
     def json_body(self, schema: dict[str, Any]) -> dict[str, Any]:
+        raw = self.request.body or b""
+        if len(raw) > MAX_BODY_BYTES:
+            raise RequestTooLarge(
+                f"request body has {len(raw)} bytes; the limit is {MAX_BODY_BYTES}"
+            )
         try:
-            body = json.loads(self.request.body or b"")
+            body = json.loads(raw)
+        except RecursionError:
+            raise InvalidRequest("request body is nested too deeply") from None
         except ValueError as error:
             raise InvalidRequest(f"request body is not valid JSON: {error}") from None
         if not isinstance(body, dict):
             raise InvalidRequest("request body must be a JSON object")
+        if json_depth(body) > MAX_BODY_DEPTH:
+            raise InvalidRequest(f"request body is nested deeper than {MAX_BODY_DEPTH} levels")
         validate(body, schema)
         return body
 

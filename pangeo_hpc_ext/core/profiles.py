@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .backends import BACKENDS, Backend
-from .errors import FieldError, InvalidOptions
+from ..backends import BACKENDS, Backend
+from ..backends.script_safety import DIRECTIVES_OPTION
+from ..errors import FieldError, InvalidOptions
 from .validation import validate
 
 
@@ -18,12 +19,18 @@ class Profile:
     defaults: dict[str, Any] = field(default_factory=dict)
     # Allowed values per option (e.g. the queues this site lets users pick).
     choices: dict[str, list[Any]] = field(default_factory=dict)
+    # Whether users may add their own scheduler directives (job_extra_directives).
+    allow_extra_directives: bool = True
 
     async def schema(self) -> dict[str, Any]:
         schema = await self.backend.options_schema(self.choices)
         for name, value in self.defaults.items():
             if name in schema["properties"]:
                 schema["properties"][name]["default"] = value
+        directives = schema["properties"].get(DIRECTIVES_OPTION)
+        if directives is not None and not self.allow_extra_directives:
+            # Only the admin's own directives (the default), shown but not editable.
+            directives["readOnly"] = True
         return schema
 
     def effective_defaults(self) -> dict[str, Any]:
@@ -37,9 +44,20 @@ class Profile:
         merged = {**defaults, **options}
         validate(merged, await self.schema())
         errors: list[FieldError] = self.backend.check_options(merged)
+        errors += self._directive_errors(merged, defaults)
         if errors:
             raise InvalidOptions("; ".join(e.message for e in errors), errors)
         return merged
+
+    def _directive_errors(
+        self, merged: dict[str, Any], defaults: dict[str, Any]
+    ) -> list[FieldError]:
+        directives = list(merged.get(DIRECTIVES_OPTION) or [])
+        trusted = set(defaults.get(DIRECTIVES_OPTION) or [])
+        if not self.allow_extra_directives and not set(directives) <= trusted:
+            message = f"profile {self.name!r} does not allow extra directives"
+            return [FieldError(DIRECTIVES_OPTION, f"{DIRECTIVES_OPTION}: {message}")]
+        return self.backend.directive_errors(directives, trusted=trusted)
 
 
 def build_profiles(config: dict[str, dict[str, Any]]) -> dict[str, Profile]:
@@ -54,7 +72,7 @@ def build_profiles(config: dict[str, dict[str, Any]]) -> dict[str, Profile]:
             raise ValueError(
                 f"profile {name!r}: unknown backend {backend_name!r}; known: {', '.join(BACKENDS)}"
             )
-        unknown = set(spec) - {"backend", "label", "defaults", "choices"}
+        unknown = set(spec) - {"backend", "label", "defaults", "choices", "allow_extra_directives"}
         if unknown:
             raise ValueError(f"profile {name!r}: unknown keys {sorted(unknown)}")
         # One backend instance per scheduler so caches (e.g. bqueues) are shared between profiles.
@@ -65,5 +83,6 @@ def build_profiles(config: dict[str, dict[str, Any]]) -> dict[str, Profile]:
             backend=backend,
             defaults=dict(spec.get("defaults", {})),
             choices={k: list(v) for k, v in spec.get("choices", {}).items()},
+            allow_extra_directives=bool(spec.get("allow_extra_directives", True)),
         )
     return profiles

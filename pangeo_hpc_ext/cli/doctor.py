@@ -19,7 +19,7 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
-from . import labjob_lsf as lsf
+from .lab import lsf
 
 LSF_ALL_COMMANDS = ("bsub", "bjobs", "bkill", "bqueues", "bhosts", "lsid")
 EXTENSION_MODULE = "pangeo_hpc_ext"

@@ -8,14 +8,14 @@ from typing import Any
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Dict, Float, Integer, Unicode, default, validate
 
+from ..core.ledger import JobLedger
+from ..core.manager import ClusterManager
+from ..core.profiles import build_profiles
+from ..paths import default_data_dir
 from .events import ClusterEventEmitter
 from .handlers import API_HANDLERS
-from .kernel_env import KernelDashboardLink
-from .manager import ClusterManager
-from .paths import default_data_dir
-from .profiles import build_profiles
+from .kernel_link import KernelDashboardLink
 from .proxy import DASHBOARD_HANDLERS
-from .state import JobLedger
 
 
 class PangeoHPC(ExtensionApp):
@@ -71,7 +71,6 @@ class PangeoHPC(ExtensionApp):
             poll_interval=self.job_poll_interval,
         )
         self.manager.add_listener(ClusterEventEmitter(self.serverapp.event_logger))
-        self.settings["pangeo_hpc_manager"] = self.manager
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(API_HANDLERS)

@@ -23,9 +23,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import labjob_lsf as lsf
-from .labjob_node import NODE_ADDRESS, answers
-from .labjob_script import (
+from . import lsf
+from .node import NODE_ADDRESS, answers
+from .script import (
     LabRequest,
     OptionError,
     bsub_options,
@@ -33,7 +33,7 @@ from .labjob_script import (
     job_script,
     parse_walltime,
 )
-from .labjob_state import (
+from .session import (
     LabState,
     Record,
     default_state_dir,

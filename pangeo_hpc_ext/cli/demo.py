@@ -6,6 +6,7 @@ submits); nothing else on the machine sees them."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import secrets
 import subprocess
@@ -13,8 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .paths import default_data_dir
-from .server_process import free_port
+from ..paths import default_data_dir, free_port
 
 # Small jobs so that a laptop or a CI machine can run several; loopback only.
 DEMO_LSF_DEFAULTS = {
@@ -30,10 +30,8 @@ DEMO_LOCAL_DEFAULTS = {"threads_per_worker": 1, "memory_limit": "1GB"}
 
 def configure_demo_server(c: Any, *, slots: int | None = None, home: Path | None = None) -> None:
     """Configure a Jupyter server (its traitlets config `c`) for the demo and the UI tests."""
-    from .lsfsim import environment
-
     base = home or default_data_dir() / "demo"
-    os.environ.update(environment(base / "lsfsim", base / "bin", slots=slots))
+    os.environ.update(emulator_environment(base / "lsfsim", base / "bin", slots=slots))
     c.ServerApp.ip = "127.0.0.1"
     c.ServerApp.jpserver_extensions.update({"pangeo_hpc_ext": True})
     c.PangeoHPC.profiles = {
@@ -50,8 +48,18 @@ def configure_demo_server(c: Any, *, slots: int | None = None, home: Path | None
     }
 
 
+def emulator_environment(home: Path, shim_dir: Path, *, slots: int | None) -> dict[str, str]:
+    """The LSF emulator's shims on PATH, as a user would put them there: through its command."""
+    argv = [sys.executable, "-m", "pangeo_hpc_ext.cli", "lsfsim", "shims", str(shim_dir)]
+    argv += ["--home", str(home), "--json"] + (["--slots", str(slots)] if slots else [])
+    result = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"the LSF emulator's shims could not be written: {result.stderr}")
+    return dict(json.loads(result.stdout))
+
+
 DEMO_CONFIG = """\
-from pangeo_hpc_ext.demo import configure_demo_server
+from pangeo_hpc_ext.cli.demo import configure_demo_server
 
 configure_demo_server(c, slots={slots!r})
 c.ServerApp.port = {port}

@@ -8,7 +8,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import labjob_node
+from . import node as labjob_node
 
 JOB_NAME = "pangeo-hpc-lab"
 # Below this JupyterLab may still be starting when LSF kills it; nobody wants a 2-minute lab.

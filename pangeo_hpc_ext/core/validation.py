@@ -5,13 +5,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError
 
-from .errors import FieldError, InvalidOptions, InvalidRequest
+from ..backends.script_safety import shorten
+from ..errors import FieldError, InvalidOptions, InvalidRequest
 
 # When a value has the wrong shape, the property's own hint reads better than jsonschema's text.
 HINTED_KEYWORDS = frozenset({"pattern", "type", "format"})
+
+
+def _is_integer(checker: Any, instance: Any) -> bool:
+    # JSON Schema counts 1.0 as an integer; Python code downstream (range(), --nthreads) does not.
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+StrictValidator = validators.extend(
+    Draft202012Validator,
+    type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer),
+)
 
 
 def _field(path: list[Any], prefix: str) -> str:
@@ -33,20 +45,23 @@ def _message(error: ValidationError) -> str:
     if hint and error.validator in HINTED_KEYWORDS:
         return str(hint)
     if error.validator == "enum":
-        allowed = ", ".join(repr(v) for v in error.validator_value)
-        return f"{error.instance!r} is not one of the allowed values: {allowed}"
-    return error.message
+        allowed = ", ".join(shorten(v) for v in error.validator_value)
+        return f"{shorten(error.instance)} is not one of the allowed values: {allowed}"
+    if error.validator == "type":
+        return f"{shorten(error.instance)} is not of type {error.validator_value!r}"
+    # jsonschema's own messages quote the whole value, which may be megabytes long.
+    return error.message.replace(repr(error.instance), shorten(error.instance))
 
 
 def validate(document: Any, schema: dict[str, Any], *, prefix: str = "") -> None:
-    validator = Draft202012Validator(schema)
+    validator = StrictValidator(schema)
     unknown: list[FieldError] = []
     invalid: list[FieldError] = []
     for error in sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path)):
         path = list(error.absolute_path)
         if error.validator == "additionalProperties":
             for name in _unknown_fields(error):
-                field = _field([*path, name], prefix)
+                field = _field([*path, shorten(name)[1:-1]], prefix)
                 unknown.append(FieldError(field, f"unknown field {field!r}"))
         elif error.validator == "required":
             missing = str(error.message).split("'")[1] if "'" in error.message else ""

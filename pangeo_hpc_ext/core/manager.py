@@ -12,9 +12,9 @@ from typing import Any
 from distributed.deploy import SpecCluster
 from distributed.diagnostics.plugin import SchedulerPlugin
 
-from .backends import Backend, JobEvents
-from .cluster import AdaptBounds, ManagedCluster
-from .errors import (
+from ..backends import Backend, JobEvents
+from ..backends.script_safety import shorten
+from ..errors import (
     ClusterNotFound,
     ClusterNotReady,
     FieldError,
@@ -24,8 +24,9 @@ from .errors import (
     SchedulerCommandFailed,
     TooManyClusters,
 )
+from .cluster import AdaptBounds, ManagedCluster
+from .ledger import JobLedger
 from .profiles import Profile
-from .state import JobLedger
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +109,9 @@ class ClusterManager:
             return self.profiles[name]
         except KeyError:
             known = ", ".join(sorted(self.profiles))
-            raise ProfileNotFound(f"no profile named {name!r}; known profiles: {known}") from None
+            raise ProfileNotFound(
+                f"no profile named {shorten(name)}; known profiles: {known}"
+            ) from None
 
     # -- commands ------------------------------------------------------------------------------
 
@@ -118,11 +121,12 @@ class ClusterManager:
         profile = self.profile(profile_name)
         self._check_workers("workers", workers)
         resolved = await profile.resolve_options(options)
-        active = [c for c in self._clusters.values() if c.phase not in ("failed", "closed")]
-        if len(active) >= self.max_clusters:
+        # Failed clusters count until the user deletes them: they hold no scheduler any more, but
+        # a client retrying a refused job must not be able to pile up failed clusters.
+        if len(self._clusters) >= self.max_clusters:
             raise TooManyClusters(
-                f"{len(active)} clusters are running, the limit is {self.max_clusters}; "
-                "shut one down first"
+                f"{len(self._clusters)} clusters exist (failed ones included), the limit is "
+                f"{self.max_clusters}; shut one down first"
             )
         cluster_id = secrets.token_hex(8)
         managed = ManagedCluster(
@@ -141,7 +145,7 @@ class ClusterManager:
             self._stop_adaptive(managed)
             managed.requested = workers
             managed.error = None
-            self._forget_ended_workers(managed, cluster)
+            managed.backend.forget_ended_workers(cluster, managed.ended_job_ids())
             cluster.scale(workers)
         self._notify("updated", managed)
         return managed
@@ -206,17 +210,6 @@ class ClusterManager:
         return managed.cluster
 
     @staticmethod
-    def _forget_ended_workers(managed: ManagedCluster, cluster: SpecCluster) -> None:
-        """Drop the specs of workers whose batch job ended (walltime, node failure), so that
-        scaling to N means N live jobs again; dask would otherwise count the dead ones."""
-        ended = {job_id for job_id, info in managed.jobs.items() if info.finished}
-        for name, worker in list(cluster.workers.items()):
-            if getattr(worker, "job_id", None) in ended:
-                # Its job is gone, so there is nothing to close; dask may reuse the name.
-                cluster.worker_spec.pop(name, None)
-                cluster.workers.pop(name, None)
-
-    @staticmethod
     def _stop_adaptive(managed: ManagedCluster) -> None:
         if managed.adaptive is not None:
             managed.adaptive.stop()
@@ -268,6 +261,23 @@ class ClusterManager:
     def _fail(self, managed: ManagedCluster, message: str) -> None:
         managed.phase = "failed"
         managed.error = message
+        self._spawn(self._release(managed))
+        self._notify("updated", managed)
+
+    async def _release(self, managed: ManagedCluster) -> None:
+        """A failed cluster gives back its scheduler, ports and jobs at once; its record stays
+        (with the error) until the user deletes it."""
+        async with managed.lock:
+            if managed.phase != "failed":
+                return
+            self._stop_adaptive(managed)
+            cluster, managed.cluster = managed.cluster, None
+            if cluster is not None:
+                try:
+                    await asyncio.wait_for(cluster.close(), CLOSE_TIMEOUT_S)
+                except Exception:
+                    log.exception("closing failed dask cluster %s", managed.id)
+            await self._kill_unfinished_jobs(managed)
         self._notify("updated", managed)
 
     def _job_submitted(self, managed: ManagedCluster, job_id: str) -> None:
@@ -280,9 +290,8 @@ class ClusterManager:
         managed.error = message
         if not managed.job_ids and managed.phase == "running":
             # Nothing was ever accepted: the scheduler refuses this cluster's jobs outright.
-            # The scheduler stays up until DELETE, which closes it like any other cluster.
-            managed.phase = "failed"
-            self._stop_adaptive(managed)
+            self._fail(managed, message)
+            return
         self._notify("updated", managed)
 
     async def _kill_unfinished_jobs(self, managed: ManagedCluster) -> None:
@@ -368,5 +377,5 @@ class ClusterManager:
 
     @staticmethod
     def _fingerprint(managed: ManagedCluster) -> tuple[Any, ...]:
-        jobs = tuple((j.job_id, j.state, j.host) for j in managed.jobs.values())
+        jobs = tuple((j.job_id, j.native_state, j.hosts) for j in managed.jobs.values())
         return (managed.status, managed.connected, managed.error, jobs)

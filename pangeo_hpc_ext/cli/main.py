@@ -7,15 +7,18 @@ import importlib
 import signal
 import sys
 from collections.abc import Sequence
+from importlib.metadata import entry_points
 
 # Each module exposes `register(subparsers)`, adding its parsers with `set_defaults(func=...)`;
 # `func(args)` returns the process exit code.
 COMMAND_MODULES = (
-    "pangeo_hpc_ext.demo",
-    "pangeo_hpc_ext.labjob",
-    "pangeo_hpc_ext.doctor",
-    "pangeo_hpc_ext.lsfsim.command",
+    "pangeo_hpc_ext.cli.demo",
+    "pangeo_hpc_ext.cli.lab.command",
+    "pangeo_hpc_ext.cli.doctor",
 )
+# Other programs register their subcommands here (the LSF emulator does), so that this package
+# never imports them.
+ENTRY_POINT_GROUP = "pangeo_hpc_ext.commands"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)
+    for entry_point in entry_points(group=ENTRY_POINT_GROUP):
+        entry_point.load()(subparsers)
     return parser
 
 

@@ -1,0 +1,7 @@
+"""Where this extension's routes live under the server's base_url, and its auth resource."""
+
+from __future__ import annotations
+
+AUTH_RESOURCE = "pangeo-hpc"
+API_PREFIX = "pangeo-hpc/api"
+DASHBOARD_PREFIX = "pangeo-hpc/clusters"

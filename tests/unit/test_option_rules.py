@@ -1,0 +1,216 @@
+"""The option rules every request goes through, without a server: script safety, directive
+overrides, cross-field checks, integer strictness and bounded echoes (issue 9)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pangeo_hpc_ext.backends.lsf import LSFBackend
+from pangeo_hpc_ext.backends.script_safety import (
+    directive_flag,
+    overriding_directive_errors,
+    unsafe_value_errors,
+)
+from pangeo_hpc_ext.core.profiles import Profile
+from pangeo_hpc_ext.core.validation import validate
+from pangeo_hpc_ext.errors import InvalidOptions, InvalidRequest
+
+
+def lsf_profile(tmp_path: Path, **spec: Any) -> Profile:
+    defaults = {
+        "queue": "normal",
+        "cores": 2,
+        "memory": "2GB",
+        "processes": 1,
+        "walltime": "00:30",
+        "interface": "lo",
+        "log_directory": str(tmp_path / "logs"),
+        **spec.pop("defaults", {}),
+    }
+    return Profile(
+        name="lsf",
+        label="LSF",
+        backend=LSFBackend(),
+        defaults=defaults,
+        choices={"queue": ["normal"]},
+        **spec,
+    )
+
+
+def resolve(profile: Profile, options: dict[str, Any]) -> dict[str, Any]:
+    return asyncio.run(profile.resolve_options(options))
+
+
+def refused_fields(profile: Profile, options: dict[str, Any]) -> list[str]:
+    with pytest.raises(InvalidOptions) as caught:
+        resolve(profile, options)
+    return [e.field for e in caught.value.errors]
+
+
+INJECTIONS = [
+    ("project", 'p"\ntouch /tmp/x\n#'),
+    ("project", "p; touch /tmp/x"),
+    ("project", "$(touch /tmp/x)"),
+    ("project", "`id`"),
+    ("project", "a b"),
+    ("interface", "lo --preload evil"),
+    ("interface", "--preload=evil"),
+    ("log_directory", "/tmp/logs\n#BSUB -q bigmem"),
+    ("log_directory", "/tmp/my logs"),
+    ("memory", "2GB\n"),
+    ("walltime", "00:30\n"),
+]
+
+
+@pytest.mark.parametrize(("field", "value"), INJECTIONS)
+def test_values_that_would_reach_the_script_are_refused(
+    tmp_path: Path, field: str, value: str
+) -> None:
+    assert field in refused_fields(lsf_profile(tmp_path), {field: value})
+
+
+@pytest.mark.parametrize(
+    "directive",
+    ["-x\nrm -rf ~", "-B\r-q bigmem", "-E `id`", "-u $USER", "-E a\\\nb", "no-dash"],
+)
+def test_directive_lines_cannot_break_out(tmp_path: Path, directive: str) -> None:
+    fields = refused_fields(lsf_profile(tmp_path), {"job_extra_directives": [directive]})
+    assert "job_extra_directives.0" in fields
+
+
+def test_safe_values_pass(tmp_path: Path) -> None:
+    options = resolve(
+        lsf_profile(tmp_path),
+        {
+            "project": "climate_2026-a.b",
+            "interface": "ib0",
+            "memory": "1.5GiB",
+            "job_extra_directives": ['-m "hostA hostB"', "-B", "-u someone@example.org"],
+        },
+    )
+    assert options["project"] == "climate_2026-a.b"
+
+
+@pytest.mark.parametrize(
+    ("directive", "option"),
+    [
+        ("-q bigmem", "queue"),
+        ("-q  bigmem", "queue"),
+        ("-P other", "project"),
+        ("-n 64", "cores"),
+        ('-R "span[hosts=4]"', "cores"),
+        ("-M 999999", "memory"),
+        ("-W 9999", "walltime"),
+        ("-J other", "name"),
+        ("-o /elsewhere/%J.out", "log_directory"),
+        ("-e /elsewhere/%J.err", "log_directory"),
+    ],
+)
+def test_directives_cannot_override_validated_options(
+    tmp_path: Path, directive: str, option: str
+) -> None:
+    profile = lsf_profile(tmp_path)
+    with pytest.raises(InvalidOptions) as caught:
+        resolve(profile, {"job_extra_directives": ["-B", directive]})
+    [error] = caught.value.errors
+    assert error.field == "job_extra_directives.1"
+    assert repr(option) in error.message
+
+
+def test_admin_directives_may_override_but_user_ones_may_not(tmp_path: Path) -> None:
+    admin = '-R "select[type==X86_64]"'
+    profile = lsf_profile(tmp_path, defaults={"job_extra_directives": [admin]})
+    assert resolve(profile, {})["job_extra_directives"] == [admin]
+    assert resolve(profile, {"job_extra_directives": [admin, "-B"]})
+    assert refused_fields(profile, {"job_extra_directives": [admin, "-R other"]}) == [
+        "job_extra_directives.1"
+    ]
+
+
+def test_profile_can_forbid_extra_directives(tmp_path: Path) -> None:
+    profile = lsf_profile(tmp_path, allow_extra_directives=False)
+    assert refused_fields(profile, {"job_extra_directives": ["-B"]}) == ["job_extra_directives"]
+    assert resolve(profile, {})["job_extra_directives"] == []
+    schema = asyncio.run(profile.schema())
+    assert schema["properties"]["job_extra_directives"]["readOnly"] is True
+
+
+def test_glued_short_flags_are_caught_where_the_scheduler_reads_them() -> None:
+    overriding = {"-p": "queue", "--partition": "queue"}
+    for directive in ("-pbigmem", "-p bigmem", "--partition=bigmem", "--partition bigmem"):
+        assert overriding_directive_errors([directive], overriding, glued_short_flags=True)
+    assert not overriding_directive_errors(["--parsable"], overriding, glued_short_flags=True)
+    assert not overriding_directive_errors(["-pbigmem"], overriding, glued_short_flags=False)
+    assert directive_flag("--time=10") == "--time"
+
+
+def test_processes_may_not_exceed_cores(tmp_path: Path) -> None:
+    assert "processes" in refused_fields(lsf_profile(tmp_path), {"processes": 4096, "cores": 1})
+    assert resolve(lsf_profile(tmp_path), {"processes": 2, "cores": 2})["processes"] == 2
+
+
+def test_memory_per_process_has_a_floor(tmp_path: Path) -> None:
+    options = {"processes": 8, "cores": 8, "memory": "1GB"}
+    assert "memory" in refused_fields(lsf_profile(tmp_path), options)
+
+
+@pytest.mark.parametrize("value", ["logs", "./logs", "../../..", "~user-that-does-not-exist/x"])
+def test_log_directory_must_be_absolute(tmp_path: Path, value: str) -> None:
+    assert "log_directory" in refused_fields(lsf_profile(tmp_path), {"log_directory": value})
+
+
+def test_log_directory_is_created_private_and_tilde_expanded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    resolve(lsf_profile(tmp_path), {"log_directory": "~/dask-logs"})
+    created = tmp_path / "home" / "dask-logs"
+    assert created.is_dir()
+    assert stat.S_IMODE(created.stat().st_mode) == 0o700
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")
+def test_log_directory_must_be_writable(tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    fields = refused_fields(lsf_profile(tmp_path), {"log_directory": str(locked / "logs")})
+    assert fields == ["log_directory"]
+
+
+def test_log_directory_under_a_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    fields = refused_fields(lsf_profile(tmp_path), {"log_directory": str(tmp_path / "file" / "x")})
+    assert fields == ["log_directory"]
+
+
+INTEGER_SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {"workers": {"type": "integer"}},
+}
+
+
+@pytest.mark.parametrize("value", [1.0, 0.0, True, "1"])
+def test_integers_are_integers(value: Any) -> None:
+    with pytest.raises(InvalidOptions) as caught:
+        validate({"workers": value}, INTEGER_SCHEMA)
+    assert caught.value.errors[0].field == "workers"
+
+
+def test_echoed_input_is_bounded() -> None:
+    huge = "x" * 1_000_000
+    for document in ({"workers": huge}, {huge: 1}):
+        with pytest.raises((InvalidOptions, InvalidRequest)) as caught:
+            validate(document, INTEGER_SCHEMA)
+        assert len(str(caught.value.to_json())) < 1000
+
+
+def test_unsafe_value_errors_name_list_items() -> None:
+    errors = unsafe_value_errors({"job_extra_directives": ["-B", "-x\ny"], "queue": "ok"})
+    assert [e.field for e in errors] == ["job_extra_directives.1"]
