@@ -18,6 +18,8 @@ export class CountingAPI implements IClusterAPI {
   createError: APIError | null = null;
   /** When set, `clusters()` waits for this before answering. */
   listGate: Promise<void> | null = null;
+  /** How long `cluster()` takes to answer, ms (a loaded server). */
+  clusterDelayMs = 0;
 
   count(name: string): number {
     return this.calls.filter(c => c === name).length;
@@ -39,6 +41,9 @@ export class CountingAPI implements IClusterAPI {
 
   async cluster(id: string) {
     this.calls.push(`cluster:${id}`);
+    if (this.clusterDelayMs) {
+      await sleep(this.clusterDelayMs);
+    }
     const cluster = this.clusterMap.get(id);
     if (!cluster) {
       throw new APIError(404, 'no such cluster');

@@ -162,12 +162,11 @@ describe('ClusterSync updates', () => {
 describe('ClusterSync across tabs', () => {
   let shareCounter = 0;
 
-  function twoTabs(events: Events) {
+  function twoTabs(events: Events, delays = [0, 100]) {
     const shareName = `pangeo-hpc-test-${++shareCounter}`;
     const store = new Map<string, ICluster>();
     const apis = [new CountingAPI(), new CountingAPI()];
     apis.forEach(api => (api.clusterMap = store));
-    const delays = [0, 100];
     const tabs = apis.map((api, i) =>
       makeModel(api, {
         events,
@@ -191,6 +190,22 @@ describe('ClusterSync across tabs', () => {
       'both tabs to show the update'
     );
     await sleep(150); // past the second tab's own flush
+    expect(apis[0].count('cluster:a') + apis[1].count('cluster:a')).toBe(1);
+  });
+
+  it('a tab whose timer fires while another tab is asking waits for that answer', async () => {
+    const events = new Events();
+    const { store, apis, tabs } = twoTabs(events, [0, 40]);
+    store.set('a', makeCluster('a'));
+    await Promise.all(tabs.map(t => t.sync.ready));
+    // Slower than the gap between the two tabs' timers.
+    apis.forEach(api => (api.clusterDelayMs = 150));
+    store.get('a')!.status = 'scaling';
+    events.emit('updated', 'a');
+    await waitFor(
+      () => tabs.every(t => t.store.cluster('a')?.status === 'scaling'),
+      'both tabs to show the update'
+    );
     expect(apis[0].count('cluster:a') + apis[1].count('cluster:a')).toBe(1);
   });
 

@@ -39,6 +39,9 @@ export type IClusterAPI = Pick<
 /** Above this many clusters announced in one window, one list request replaces the single ones. */
 const MAX_SINGLE_FETCHES = 3;
 
+/** Tabs put off their next poll by up to this fraction of the interval more than a peer's. */
+const POLL_SPREAD = 0.25;
+
 export class ClusterSync implements IDisposable {
   constructor(options: ClusterSync.IOptions) {
     this._api = options.api;
@@ -52,10 +55,11 @@ export class ClusterSync implements IDisposable {
       this._channel = new BroadcastChannel(options.shareName);
       this._channel.onmessage = event => this._onPeer(event.data);
     }
+    this._interval = options.refreshInterval;
     this._poll = new Poll({
       auto: true,
       factory: () => this._pollOnce(),
-      frequency: pollFrequency(options.refreshInterval),
+      frequency: pollFrequency(this._interval),
       name: 'pangeo-hpc-ext:clusters',
       standby: () => this._isHidden()
     });
@@ -80,6 +84,7 @@ export class ClusterSync implements IDisposable {
 
   /** Milliseconds between polls. */
   set refreshInterval(ms: number) {
+    this._interval = ms;
     this._poll.frequency = pollFrequency(ms);
   }
 
@@ -199,6 +204,9 @@ export class ClusterSync implements IDisposable {
 
   private async _fetchCluster(id: string): Promise<void> {
     const stamp = this._store.stamp();
+    // Said before the answer comes, so that tabs whose timers fire while it
+    // is on its way do not ask the same; they get the answer when it comes.
+    this._share({ kind: 'asking', id, startedAt: stamp.askedAt });
     try {
       this._take(await this._api.cluster(id), stamp);
     } catch (error) {
@@ -295,6 +303,10 @@ export class ClusterSync implements IDisposable {
     // What this tab learned after that (a cluster it just created, one it saw
     // deleted) is newer than the peer's answer and stays.
     const asked = message.startedAt;
+    if (message.kind === 'asking') {
+      store.notePeerAsked(message.id, asked);
+      return;
+    }
     const newer = (id: string) => store.knownSince(id, asked);
     const stamp = store.stamp(asked);
     if (message.kind === 'list') {
@@ -303,9 +315,14 @@ export class ClusterSync implements IDisposable {
         store.notePeerAsked(cluster.id, asked);
       }
       this._peerListAt = asked;
-      // A tab just polled for all of us: our own poll can wait a full interval.
+      // A tab just polled for all of us: our own poll can wait a full
+      // interval, and a little more, different in each tab, or all the tabs
+      // would wait in step and then poll at the same moment.
       if (this._firstLoadDone) {
-        void this._poll.schedule({ phase: 'resolved' });
+        void this._poll.schedule({
+          phase: 'resolved',
+          interval: this._interval * (1 + Math.random() * POLL_SPREAD)
+        });
       }
       return;
     }
@@ -333,6 +350,7 @@ export class ClusterSync implements IDisposable {
   private _store: ClusterStore;
   private _events: ISignal<unknown, { schema_id: string }> | null;
   private _poll: Poll;
+  private _interval: number;
   private _coalesceMs: number;
   private _isHidden: () => boolean;
   private _jitter: () => number;
@@ -376,6 +394,8 @@ type PeerMessage = { startedAt: number } & (
   | { kind: 'list'; clusters: ICluster[] }
   | { kind: 'cluster'; cluster: ICluster }
   | { kind: 'removed'; id: string }
+  /** A request for this cluster is on its way; its answer will be shared. */
+  | { kind: 'asking'; id: string }
 );
 
 function pollFrequency(interval: number) {

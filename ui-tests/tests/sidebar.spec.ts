@@ -15,6 +15,8 @@ const SIDEBAR = 'pangeo-hpc-sidebar';
 const CLUSTER_NAME = 'ui-test';
 /** Worker jobs start Python processes: allow for a loaded 2-core machine. */
 const JOB_TIMEOUT = 60_000;
+/** The sidebar's poll interval (settings default: 5 s). */
+const POLL_INTERVAL_MS = 5_000;
 
 async function openSidebar(page: IJupyterLabPageFixture): Promise<Locator> {
   await page.sidebar.openTab(SIDEBAR);
@@ -343,22 +345,25 @@ test.describe.serial('an LSF cluster from start to shutdown', () => {
     }
     const gets: string[] = [];
     let events = 0;
-    for (const tab of tabs) {
+    const t0 = Date.now();
+    tabs.forEach((tab, i) => {
       tab.on('request', request => {
         if (
           request.method() === 'GET' &&
           request.url().includes('/pangeo-hpc/api/clusters')
         ) {
-          gets.push(request.url());
+          const path = new URL(request.url()).pathname.replace(/.*\/api\//, '');
+          gets.push(`tab ${i} +${Date.now() - t0} ms ${path}`);
         }
       });
-    }
+    });
     page.on('websocket', socket => {
       socket.on('framereceived', frame => {
         if (
           String(frame.payload).includes('pangeo-hpc-ext.dev/events/cluster')
         ) {
           events++;
+          gets.push(`event +${Date.now() - t0} ms`);
         }
       });
     });
@@ -375,13 +380,23 @@ test.describe.serial('an LSF cluster from start to shutdown', () => {
         card(sidebar).getByTestId('pangeo-hpc-workers-connected')
       ).toHaveText('2', { timeout: JOB_TIMEOUT });
     }
+    const elapsed = Date.now() - t0;
+    const requests = gets.filter(line => line.startsWith('tab'));
+    const lists = requests.filter(line => line.endsWith(' clusters'));
+    const fetches = requests.length - lists.length;
     console.log(
-      `3 tabs: ${events} cluster events, ${gets.length} GET requests`
+      `3 tabs: ${events} cluster events, ${fetches} cluster GETs, ${lists.length} list polls in ${elapsed} ms\n  ${gets.join('\n  ')}`
     );
     expect(events, 'no cluster event reached the page').toBeGreaterThan(0);
-    // Each tab on its own would fetch once per event (3 x events); shared, about
-    // once per event in all, plus at most one poll per tab.
-    expect(gets.length).toBeLessThanOrEqual(events + tabs.length);
+    // Each tab on its own would fetch once per event (3 x events); shared,
+    // once per event in all (one more when two tabs' timers fire together).
+    expect(fetches, 'cluster GETs for the events').toBeLessThanOrEqual(
+      events + 1
+    );
+    // Polls are shared too: about one per interval in all, not one per tab.
+    expect(lists.length, 'list polls').toBeLessThanOrEqual(
+      Math.floor(elapsed / POLL_INTERVAL_MS) + tabs.length
+    );
     for (const other of tabs.slice(1)) {
       await other.close();
     }
