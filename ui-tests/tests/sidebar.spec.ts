@@ -60,9 +60,14 @@ const DOCS_SCREENSHOTS = path.resolve(
 const MAX_SCREENSHOT_BYTES = 150_000;
 
 async function docsScreenshot(
+  page: Page,
   target: Page | Locator,
   name: string
 ): Promise<void> {
+  // No focus ring, and the mouse over the status bar: no hover effects or
+  // plot tooltips in the picture.
+  await page.evaluate(() => (document.activeElement as HTMLElement)?.blur());
+  await page.mouse.move(1000, (page.viewportSize()?.height ?? 900) - 8);
   fs.mkdirSync(DOCS_SCREENSHOTS, { recursive: true });
   const file = path.join(DOCS_SCREENSHOTS, `${name}.png`);
   await target.screenshot({
@@ -455,8 +460,7 @@ test.describe.serial('an LSF cluster from start to shutdown', () => {
 
     await snapshot(page, testInfo, 'scaled-to-3', cluster);
     await sidebar.evaluate(el => el.scrollTo(0, 0));
-    await page.mouse.move(700, 450); // no hover highlight in the picture
-    await docsScreenshot(sidebar, 'sidebar');
+    await docsScreenshot(page, sidebar, 'sidebar');
     // It stays pending while both slots are busy.
     await page.waitForTimeout(2000);
     expect((await jobStates(cluster).allTextContents()).sort()).toEqual([
@@ -485,8 +489,7 @@ test.describe.serial('an LSF cluster from start to shutdown', () => {
       page.locator('.pangeo-hpc-Dashboard iframe')
     ).not.toHaveAttribute('sandbox');
     await snapshot(page, testInfo, 'dashboard');
-    await page.mouse.move(640, 450);
-    await docsScreenshot(page, 'dashboard');
+    await docsScreenshot(page, page, 'dashboard');
 
     // The launcher is not what comes back, so galata's readiness check does not apply.
     await page.reload({ waitForIsReady: false });
