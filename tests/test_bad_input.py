@@ -4,6 +4,8 @@ submitted."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from typing import Any
 
 import pytest
@@ -181,7 +183,10 @@ async def test_profiles_publish_schemas_with_defaults(api: Api, lsf_env) -> None
     code, body = await api.call("GET", "profiles")
     assert code == 200
     profiles = {p["name"]: p for p in body["profiles"]}
-    assert set(profiles) == {"local", "lsf"}
+    # Default profiles: local, and each scheduler whose submit command is on PATH.
+    expected = {"local", "lsf"} | ({"slurm"} if shutil.which("sbatch") else set())
+    expected |= {"sge"} if shutil.which("qsub") and os.environ.get("SGE_ROOT") else set()
+    assert set(profiles) == expected
     assert body["max_workers"] == 8
     lsf = profiles["lsf"]
     assert lsf["backend"] == "lsf"

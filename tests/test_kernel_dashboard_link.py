@@ -157,9 +157,13 @@ async def test_client_of_our_cluster_prints_proxied_link(
     port = jp_serverapp.web_app.settings["pangeo_hpc_ext"].manager.get(cluster["id"]).dashboard_port
     await kernel.start()
     try:
+        tls = cluster["tls"]
         cell = (
             "from distributed import Client\n"
-            f"client = Client({cluster['scheduler_address']!r})\n"
+            "from distributed.security import Security\n"
+            f"security = Security(tls_ca_file={tls['ca_file']!r}, tls_client_cert="
+            f"{tls['cert_file']!r}, tls_client_key={tls['key_file']!r}, require_encryption=True)\n"
+            f"client = Client({cluster['scheduler_address']!r}, security=security)\n"
             "print(client.dashboard_link)\n"
             "client.close()\n"
         )

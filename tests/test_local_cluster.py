@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import stat
+from collections.abc import Iterable
+from pathlib import Path
+
+import pytest
 
 from tests.conftest import Api
 
@@ -30,7 +36,7 @@ async def test_local_cluster_lifecycle(api: Api) -> None:
     cluster = await api.wait_for(cid, connected(2), "2 local workers connecting")
     assert cluster["cores"] == 4
     assert cluster["memory"] == 2 * 10**9
-    assert cluster["scheduler_address"].startswith("tcp://127.0.0.1:")
+    assert cluster["scheduler_address"].startswith("tls://127.0.0.1:")
     assert cluster["dashboard_url"].endswith(f"/pangeo-hpc/clusters/{cid}/dashboard/status")
     assert cluster["options"]["threads_per_worker"] == 2
 
@@ -50,6 +56,41 @@ async def test_local_cluster_lifecycle(api: Api) -> None:
     assert code == 204
     code, body = await api.call("GET", "clusters", cid)
     assert code == 404 and cid in body["message"]
+
+
+async def test_tls_by_default_refuses_a_client_without_the_credentials(api: Api) -> None:
+    """A bare tcp:// scheduler runs anyone's code as the user: ours asks for the cluster's own
+    certificate, kept in files only the user can read."""
+    from distributed import Client
+    from distributed.security import Security
+
+    code, cluster = await api.call("POST", "clusters", body={"profile": "local", "workers": 1})
+    assert code == 201
+    cluster = await api.wait_for(cluster["id"], connected(1), "1 local worker connecting")
+    address, tls = cluster["scheduler_address"], cluster["tls"]
+    assert address.startswith("tls://")
+    for path in tls.values():
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    # A stranger's certificate (another cluster's, say) is refused like no certificate at all.
+    stranger = Security.temporary()
+    for security in (None, stranger):
+        with pytest.raises((OSError, TypeError)):
+            await Client(address, security=security, asynchronous=True, timeout="5s")
+    security = Security(
+        tls_ca_file=tls["ca_file"],
+        tls_client_cert=tls["cert_file"],
+        tls_client_key=tls["key_file"],
+        require_encryption=True,
+    )
+    async with Client(address, security=security, asynchronous=True) as client:
+        assert await client.submit(sum, [1, 2, 3]) == 6
+    code, _ = await api.call("DELETE", "clusters", cluster["id"])
+    assert code == 204
+    assert not any_exists(tls.values())
+
+
+def any_exists(paths: Iterable[str]) -> bool:
+    return any(Path(path).exists() for path in paths)
 
 
 async def test_concurrent_deletes_close_once(api: Api) -> None:

@@ -120,25 +120,52 @@ class TestWalltime:
     def lsf_knobs(self) -> dict[str, Any]:
         return {"minute_seconds": 7}  # -W 00:02 ends a job after 14 s
 
-    async def test_walltime_reached_shows_term_runlimit(self, api: Api, lsf_env) -> None:
+    async def test_a_job_that_reached_its_walltime_is_replaced(self, api: Api, lsf_env) -> None:
         cid = (await start_lsf(api, 1, walltime="00:02"))["id"]
-        await api.wait_for(cid, lambda c: c["workers"]["connected"] == 1, "the worker connecting")
+        await api.wait_for(cid, lambda c: c["workers"]["connected"] >= 1, "a worker connecting")
+        cluster = await api.wait_for(
+            cid,
+            lambda c: c["jobs"] and c["jobs"][0]["state"] == "failed",
+            "the first job reaching its walltime",
+        )
+        assert cluster["jobs"][0]["native_state"] == "EXIT"
+        assert cluster["jobs"][0]["reason"].startswith("TERM_RUNLIMIT")
+        # Nobody asked: a new job takes its place and its worker connects.
         cluster = await api.wait_for(
             cid,
             lambda c: (
-                c["jobs"] and c["jobs"][0]["state"] == "failed" and c["workers"]["connected"] == 0
+                c["workers"]["connected"] >= 1
+                and any(j["state"] == "running" for j in c["jobs"][1:])
             ),
-            "the job reaching its walltime",
-        )
-        assert cluster["jobs"][0]["reason"].startswith("TERM_RUNLIMIT")
-        assert cluster["status"] == "scaling"  # 1 requested, 0 connected
-
-        # Asking for the same size again replaces the job that ended.
-        code, _ = await api.call("PATCH", "clusters", cid, body={"workers": 1})
-        assert code == 200
-        cluster = await api.wait_for(
-            cid,
-            lambda c: len(c["jobs"]) == 2 and c["workers"]["connected"] == 1,
             "a new job replacing the one that reached its walltime",
         )
-        assert cluster["jobs"][0]["native_state"] == "EXIT"
+        assert cluster["status"] in ("running", "scaling") and cluster["error"] is None
+
+
+async def test_a_computation_outlives_two_walltimes(api: Api, lsf_env) -> None:
+    """Workers retire by themselves before the walltime (--lifetime) and a replacement is
+    submitted ahead, so tasks keep running across job ends and none is lost."""
+    from distributed import Client
+
+    cid = (await start_lsf(api, 1, walltime="1"))["id"]  # a real minute: lifetime 30 s
+    cluster = await api.wait_for(cid, lambda c: c["workers"]["connected"] >= 1, "a worker")
+    done: list[int] = []
+    async with Client(cluster["scheduler_address"], asynchronous=True) as client:
+        deadline = time.monotonic() + 240
+        batch = 0
+        while sum(j["state"] in ("finished", "failed") for j in cluster["jobs"]) < 2:
+            assert time.monotonic() < deadline, f"two jobs did not end: {cluster['jobs']}"
+            futures = client.map(slow_square, range(batch * 4, batch * 4 + 4), pure=False)
+            done += await client.gather(futures)
+            batch += 1
+            cluster = await api.cluster(cid)
+    assert done == [n * n for n in range(batch * 4)]
+    ended = [j for j in cluster["jobs"] if j["state"] in ("finished", "failed")]
+    # A worker that retired by its lifetime ends its job before LSF has to kill it.
+    assert any(j["native_state"] == "DONE" for j in ended), ended
+    assert cluster["error"] is None
+
+
+def slow_square(n: int) -> int:
+    time.sleep(1.0)
+    return n * n

@@ -5,10 +5,12 @@ from __future__ import annotations
 from .base import Backend, JobEvents
 from .local import LocalBackend
 from .lsf import LSFBackend
+from .slurm import SlurmBackend
 
 BACKENDS: dict[str, type[Backend]] = {
     LocalBackend.name: LocalBackend,
     LSFBackend.name: LSFBackend,
+    SlurmBackend.name: SlurmBackend,
 }
 
 __all__ = ["BACKENDS", "Backend", "JobEvents", "LSFBackend", "LocalBackend"]

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from distributed.deploy import SpecCluster
+from distributed.security import Security
 
 from ..errors import FieldError
 from ..schedulers.base import JobInfo
-from .script_safety import overriding_directive_errors, unsafe_value_errors
+from ..script_safety import overriding_directive_errors, unsafe_value_errors
 
 
 @dataclass
@@ -20,6 +21,8 @@ class JobEvents:
 
     submitted: Callable[[str], None]
     submit_failed: Callable[[str], None]
+    # A job we end on purpose (scaling down, closing): its end is neither a failure nor a loss.
+    cancelled: Callable[[str], None] = lambda job_id: None
 
 
 class Backend(abc.ABC):
@@ -34,6 +37,11 @@ class Backend(abc.ABC):
     overriding_directives: ClassVar[dict[str, str]] = {}
     # getopt-style schedulers read `-pdebug` as `-p debug`.
     glued_short_flags: ClassVar[bool] = False
+
+    @classmethod
+    def available(cls) -> bool:
+        """Whether this machine can use this backend, for the default profiles."""
+        return True
 
     @abc.abstractmethod
     def default_options(self) -> dict[str, Any]:
@@ -62,14 +70,29 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     async def start_cluster(
-        self, options: dict[str, Any], *, name: str, events: JobEvents
+        self,
+        options: dict[str, Any],
+        *,
+        name: str,
+        events: JobEvents,
+        security: Security | None = None,
     ) -> SpecCluster:
-        """A started cluster without workers: scheduler on this host, dashboard on 127.0.0.1."""
+        """A started cluster without workers: scheduler on this host, dashboard on 127.0.0.1;
+        with `security`, every connection of the cluster uses TLS with those credentials."""
 
     async def job_states(self, job_ids: list[str]) -> dict[str, JobInfo]:
         return {}
 
     async def kill_jobs(self, job_ids: list[str]) -> None:
+        return None
+
+    def job_of_worker(self, cluster: SpecCluster, worker_name: str) -> str | None:
+        """The batch job a connected worker runs in; None for clusters without batch jobs."""
+        return None
+
+    def replace_ahead_s(self, options: dict[str, Any]) -> float | None:
+        """How long before its walltime ends a running job gets its replacement submitted, so
+        that the connected workers do not drop; None when jobs have no walltime."""
         return None
 
     def forget_ended_workers(self, cluster: SpecCluster, ended_job_ids: set[str]) -> None:

@@ -5,6 +5,9 @@ submissions in flight, and workers whose job ended forgotten so that a new one c
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -14,6 +17,35 @@ from distributed.deploy import SpecCluster
 from ..errors import SchedulerCommandFailed
 from ..schedulers.base import JobInfo, SchedulerClient
 from .base import Backend, JobEvents
+
+# Time a replacement job may need to be dispatched and connect, on top of the retiring worker's
+# margin: submitted this long ahead, it is there before the old worker leaves when slots allow.
+REPLACEMENT_LEAD_S = 120.0
+
+
+@dataclass(frozen=True)
+class WorkerLifetime:
+    """A worker retires by itself (handing its data and tasks over) this long after it starts,
+    give or take the stagger, well before the scheduler kills its job at the walltime."""
+
+    lifetime_s: int
+    stagger_s: int
+
+    @classmethod
+    def for_walltime(cls, walltime_s: float) -> WorkerLifetime:
+        margin = min(max(walltime_s * 0.1, 30.0), 600.0)
+        lifetime = walltime_s / 2 if walltime_s <= 2 * margin else walltime_s - margin
+        # distributed staggers by +-stagger: half the margin keeps the latest retirement clear
+        # of the walltime, and spreads a cluster's retirements so they do not all go at once.
+        return cls(int(lifetime), int(min(lifetime * 0.1, margin / 2, 300.0)))
+
+    def worker_args(self) -> list[str]:
+        return ["--lifetime", f"{self.lifetime_s}s", "--lifetime-stagger", f"{self.stagger_s}s"]
+
+    def replace_ahead_s(self, walltime_s: float) -> float:
+        """Walltime left when a job's worker may start retiring, plus the replacement's lead."""
+        return walltime_s - self.lifetime_s + self.stagger_s + REPLACEMENT_LEAD_S
+
 
 # Scaling to 100 workers must not fire 100 submissions at once: a busy mbatchd/slurmctld answers
 # slowly to all of them, and the login node (where this server runs) starves. Ten in flight keeps
@@ -47,16 +79,53 @@ def reporting_job_class(
     def _job_id_from_submit_output(self: Job, out: str) -> str:
         return out  # _submit_job already answers with the id
 
+    async def close(self: Job) -> None:
+        if self.job_id:
+            events.cancelled(self.job_id)
+            # Already-ended jobs are not an error; a scheduler that does not answer is logged
+            # by the manager's kill confirmation at close, not here.
+            with contextlib.suppress(SchedulerCommandFailed):
+                await client.kill([self.job_id])
+
     return type(
         f"Reporting{base.__name__}For{name}",
         (base,),
-        {"_submit_job": _submit_job, "_job_id_from_submit_output": _job_id_from_submit_output},
+        {
+            "_submit_job": _submit_job,
+            "_job_id_from_submit_output": _job_id_from_submit_output,
+            "close": close,
+        },
     )
 
 
 class JobqueueBackend(Backend):
     has_jobs = True
     client: ClassVar[SchedulerClient]
+
+    @classmethod
+    def available(cls) -> bool:
+        return shutil.which(cls.client.submit_command) is not None
+
+    def walltime_s(self, options: dict[str, Any]) -> float | None:
+        """The walltime the options ask for, in seconds, in this scheduler's own format."""
+        return None
+
+    def lifetime(self, options: dict[str, Any]) -> WorkerLifetime | None:
+        walltime_s = self.walltime_s(options)
+        return WorkerLifetime.for_walltime(walltime_s) if walltime_s else None
+
+    def replace_ahead_s(self, options: dict[str, Any]) -> float | None:
+        walltime_s = self.walltime_s(options)
+        lifetime = self.lifetime(options)
+        return lifetime.replace_ahead_s(walltime_s) if lifetime and walltime_s else None
+
+    def job_of_worker(self, cluster: SpecCluster, worker_name: str) -> str | None:
+        # With processes > 1, dask-jobqueue names a job's workers "<spec name>-<i>".
+        for name in (worker_name, worker_name.rpartition("-")[0]):
+            job = cluster.workers.get(name) if name else None
+            if job is not None and getattr(job, "job_id", None):
+                return str(job.job_id)
+        return None
 
     async def job_states(self, job_ids: list[str]) -> dict[str, JobInfo]:
         return await self.client.job_states(job_ids)
@@ -74,5 +143,10 @@ class JobqueueBackend(Backend):
 
     def start_options(self, options: dict[str, Any]) -> dict[str, Any]:
         """Keyword arguments every jobqueue cluster gets: the dashboard is only ever reached
-        through our proxy, so it listens on loopback."""
-        return {"scheduler_options": {"dashboard_address": "127.0.0.1:0"}, "asynchronous": True}
+        through our proxy, so it listens on loopback; workers retire before their walltime."""
+        lifetime = self.lifetime(options)
+        return {
+            "scheduler_options": {"dashboard_address": "127.0.0.1:0"},
+            "worker_extra_args": lifetime.worker_args() if lifetime else [],
+            "asynchronous": True,
+        }

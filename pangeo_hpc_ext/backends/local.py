@@ -6,6 +6,7 @@ from typing import Any
 
 from distributed import LocalCluster
 from distributed.deploy import SpecCluster
+from distributed.security import Security
 
 from ..errors import FieldError
 from .base import Backend, JobEvents
@@ -52,7 +53,12 @@ class LocalBackend(Backend):
         )
 
     async def start_cluster(
-        self, options: dict[str, Any], *, name: str, events: JobEvents
+        self,
+        options: dict[str, Any],
+        *,
+        name: str,
+        events: JobEvents,
+        security: Security | None = None,
     ) -> SpecCluster:
         cluster = LocalCluster(
             n_workers=0,
@@ -62,6 +68,7 @@ class LocalBackend(Backend):
             host="127.0.0.1",
             dashboard_address="127.0.0.1:0",
             name=name,
+            security=security,
             asynchronous=True,
         )
         await cluster

@@ -10,6 +10,7 @@ import dask
 import dask_jobqueue  # noqa: F401  (registers the jobqueue.* defaults in dask's config)
 from dask_jobqueue.lsf import LSFCluster, LSFJob
 from distributed.deploy import SpecCluster
+from distributed.security import Security
 
 from ..errors import FieldError, SchedulerCommandFailed
 from ..paths import default_data_dir
@@ -84,6 +85,10 @@ class LSFBackend(JobqueueBackend):
             "log_directory": _jobqueue_default("log-directory")
             or str(default_data_dir() / "dask-job-logs"),
         }
+
+    def walltime_s(self, options: dict[str, Any]) -> float | None:
+        minutes = walltime_minutes(options.get("walltime") or "")
+        return minutes * 60.0 if minutes else None
 
     async def queues(self) -> list[str]:
         """Queue names from `bqueues`, cached; empty when bqueues does not answer."""
@@ -172,7 +177,12 @@ class LSFBackend(JobqueueBackend):
         )
 
     async def start_cluster(
-        self, options: dict[str, Any], *, name: str, events: JobEvents
+        self,
+        options: dict[str, Any],
+        *,
+        name: str,
+        events: JobEvents,
+        security: Security | None = None,
     ) -> SpecCluster:
         log_directory = options.get("log_directory")
         cluster = LSFCluster(
@@ -188,6 +198,7 @@ class LSFBackend(JobqueueBackend):
             log_directory=str(log_directory_path(log_directory)) if log_directory else None,
             job_name=f"dask-{name}",
             job_cls=reporting_job_class(LSFJob, self.client, events, name),
+            security=security,
             **self.start_options(options),
         )
         await cluster

@@ -1,14 +1,16 @@
 """`pangeo-hpc doctor`: a pass/fail table of what an HPC user's setup needs, each fail with its fix.
 
-Checks what breaks the seed's recipe in practice: LSF commands missing on PATH, memory requests in
-the wrong unit (dask-jobqueue writes `-M` in lsf.conf's LSF_UNIT_FOR_LIMITS), a profile naming a
-network interface (ib0) this host lacks, no dask jobqueue config, the proxy or our extension not
-enabled, and Jupyter security weakened by hand (allow_origin='*', ip='0.0.0.0').
+Checks what breaks the seed's recipe in practice: the scheduler's commands missing on PATH or its
+queues not answering, memory requests in the wrong unit (dask-jobqueue writes LSF's `-M` in
+lsf.conf's LSF_UNIT_FOR_LIMITS), a profile naming a network interface (ib0) this host lacks, no
+dask jobqueue config, the proxy or our extension not enabled, and Jupyter security weakened by
+hand (allow_origin='*', ip='0.0.0.0'). The scheduler is --scheduler, else the one on PATH.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import shutil
 import subprocess
@@ -19,9 +21,11 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
-from .lab import lsf
+from ..errors import SchedulerCommandFailed
+from ..schedulers import lsf
+from .lab.adapters import LabScheduler, choose, scheduler_names
 
-LSF_ALL_COMMANDS = ("bsub", "bjobs", "bkill", "bqueues", "bhosts", "lsid")
+QUEUES_SHOWN = 8
 EXTENSION_MODULE = "pangeo_hpc_ext"
 LABEXTENSION_NAME = "pangeo-hpc-ext"
 # Older jupyter-server-proxy releases have CVE-2024-28179 and CVE-2022-21697.
@@ -43,13 +47,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="check scheduler commands, lsf.conf units, interfaces and Jupyter setup",
         description="Print a pass/fail table of what pangeo-hpc needs; exit 1 on any fail.",
     )
-    doctor.add_argument("--scheduler", choices=["lsf"], default="lsf")
+    doctor.add_argument(
+        "--scheduler",
+        choices=scheduler_names(),
+        help="batch scheduler to check (default: the one whose commands are on PATH)",
+    )
     doctor.add_argument("--json", action="store_true", help="print the checks as JSON")
     doctor.set_defaults(func=run_doctor)
 
 
 def run_doctor(args: argparse.Namespace) -> int:
-    checks = list(all_checks())
+    checks = list(all_checks(choose(args.scheduler)))
     if args.json:
         print(json.dumps({"ok": all(c.ok for c in checks), "checks": [asdict(c) for c in checks]}))
     else:
@@ -70,14 +78,16 @@ def render(checks: list[Check]) -> str:
     return "\n".join(lines)
 
 
-def all_checks() -> Iterator[Check]:
+def all_checks(scheduler: LabScheduler) -> Iterator[Check]:
     jupyter_config, config_error = _jupyter_server_config()
+    # dask-jobqueue's config section has the scheduler's name (jobqueue.lsf, .slurm, .sge).
+    section = scheduler.name
     checkers: list[Callable[[], Check | None]] = [
-        check_scheduler_commands,
-        check_scheduler_answers,
-        check_lsf_units,
-        lambda: check_interfaces(jupyter_config),
-        check_jobqueue_config,
+        lambda: check_scheduler_commands(scheduler),
+        *SCHEDULER_CHECKS.get(scheduler.name, ()),
+        lambda: check_queues(scheduler),
+        lambda: check_interfaces(section, jupyter_config),
+        lambda: check_jobqueue_config(section),
         check_server_proxy,
         check_our_extension,
         lambda: check_jupyter_security(jupyter_config, config_error),
@@ -91,40 +101,58 @@ def all_checks() -> Iterator[Check]:
             yield check
 
 
-def check_scheduler_commands() -> Check:
-    missing = lsf.missing_commands(LSF_ALL_COMMANDS)
+def check_scheduler_commands(scheduler: LabScheduler) -> Check:
+    name = f"{scheduler.title} commands on PATH"
+    commands = scheduler.doctor_commands
+    missing = scheduler.missing(commands)
     if missing:
         return Check(
-            "LSF commands on PATH",
+            name,
             False,
             f"missing: {' '.join(missing)}",
-            "load LSF first (`module load lsf` or `source $LSF_ENVDIR/profile.lsf`) and run "
-            "this on a login node of the cluster",
+            f"{scheduler.load_hint} and run this on a login node of the cluster",
         )
-    where = sorted({str(Path(shutil.which(name) or "").parent) for name in LSF_ALL_COMMANDS})
-    return Check(
-        "LSF commands on PATH", True, f"{' '.join(LSF_ALL_COMMANDS)} in {', '.join(where)}"
-    )
+    where = sorted({str(Path(shutil.which(command) or "").parent) for command in commands})
+    return Check(name, True, f"{' '.join(commands)} in {', '.join(where)}")
 
 
-def check_scheduler_answers() -> Check | None:
+def check_queues(scheduler: LabScheduler) -> Check | None:
+    if scheduler.missing(scheduler.doctor_commands):
+        return None  # reported above
+    name = f"{scheduler.title} {scheduler.queues_word}"
+    try:
+        queues = asyncio.run(scheduler.client.queues())
+    except SchedulerCommandFailed as exc:
+        return Check(name, False, str(exc), _ask_admins(scheduler.title))
+    if not queues:
+        listed = f"no {scheduler.queues_word} listed"
+        return Check(name, False, listed, _ask_admins(scheduler.title))
+    names = [queue.name + (" (default)" if queue.default else "") for queue in queues]
+    more = f" and {len(names) - QUEUES_SHOWN} more" if len(names) > QUEUES_SHOWN else ""
+    return Check(name, True, ", ".join(names[:QUEUES_SHOWN]) + more)
+
+
+def check_lsf_answers() -> Check | None:
     if lsf.missing_commands(("lsid",)):
         return None
     try:
         proc = subprocess.run(["lsid"], capture_output=True, text=True, timeout=30, check=False)
     except subprocess.TimeoutExpired:
-        return Check("LSF answers (lsid)", False, "lsid did not answer in 30 s", _ask_admins())
+        return Check("LSF answers (lsid)", False, "lsid did not answer in 30 s", _ask_admins("LSF"))
     first = next((line for line in proc.stdout.splitlines() if "cluster name" in line), "")
     if proc.returncode != 0:
         text = (proc.stderr or proc.stdout).strip().splitlines()
         return Check(
-            "LSF answers (lsid)", False, f"lsid exit {proc.returncode}: {text[-1:]}", _ask_admins()
+            "LSF answers (lsid)",
+            False,
+            f"lsid exit {proc.returncode}: {text[-1:]}",
+            _ask_admins("LSF"),
         )
     return Check("LSF answers (lsid)", True, first.strip() or "lsid answered")
 
 
-def _ask_admins() -> str:
-    return "LSF's daemons do not answer from this host; ask your HPC admins"
+def _ask_admins(title: str) -> str:
+    return f"{title}'s daemons do not answer from this host; ask your HPC admins"
 
 
 def check_lsf_units() -> Check:
@@ -161,10 +189,16 @@ def check_lsf_units() -> Check:
     return Check(name, True, detail)
 
 
-def check_interfaces(jupyter_config: dict[str, Any]) -> Check:
+# Checks only one scheduler has, run after its commands check.
+SCHEDULER_CHECKS: dict[str, tuple[Callable[[], Check | None], ...]] = {
+    "lsf": (check_lsf_answers, check_lsf_units),
+}
+
+
+def check_interfaces(section: str, jupyter_config: dict[str, Any]) -> Check:
     import psutil
 
-    named = _named_interfaces(jupyter_config)
+    named = _named_interfaces(section, jupyter_config)
     present = sorted(psutil.net_if_addrs())
     if not named:
         return Check(
@@ -178,20 +212,21 @@ def check_interfaces(jupyter_config: dict[str, Any]) -> Check:
             False,
             f"{listing} not on this host; it has {', '.join(present)}",
             "name an interface the nodes have (compute nodes may differ from this host: run "
-            "`pangeo-hpc doctor` inside a job to see theirs), e.g. set jobqueue.lsf.interface",
+            "`pangeo-hpc doctor` inside a job to see theirs), e.g. set "
+            f"jobqueue.{section}.interface",
         )
     names = ", ".join(f"{iface} ({where})" for where, iface in named.items())
     return Check("network interface", True, f"{names} present")
 
 
-def _named_interfaces(jupyter_config: dict[str, Any]) -> dict[str, str]:
+def _named_interfaces(section: str, jupyter_config: dict[str, Any]) -> dict[str, str]:
     named: dict[str, str] = {}
-    worker = _dask_config("jobqueue.lsf.interface")
+    worker = _dask_config(f"jobqueue.{section}.interface")
     if worker:
-        named["jobqueue.lsf.interface"] = str(worker)
-    scheduler = (_dask_config("jobqueue.lsf.scheduler-options") or {}).get("interface")
+        named[f"jobqueue.{section}.interface"] = str(worker)
+    scheduler = (_dask_config(f"jobqueue.{section}.scheduler-options") or {}).get("interface")
     if scheduler:
-        named["jobqueue.lsf.scheduler-options"] = str(scheduler)
+        named[f"jobqueue.{section}.scheduler-options"] = str(scheduler)
     profiles = jupyter_config.get("PangeoHPC", {}).get("profiles", {}) or {}
     for profile, spec in profiles.items():
         iface = (spec or {}).get("defaults", {}).get("interface")
@@ -200,7 +235,7 @@ def _named_interfaces(jupyter_config: dict[str, Any]) -> dict[str, str]:
     return named
 
 
-def check_jobqueue_config() -> Check:
+def check_jobqueue_config(section: str) -> Check:
     import dask.config
 
     name = "dask jobqueue config"
@@ -210,11 +245,11 @@ def check_jobqueue_config() -> Check:
         for path in _yaml_files(Path(directory))
         if "jobqueue" in (_load_yaml(path) or {})
     ]
-    cores = _dask_config("jobqueue.lsf.cores")
-    memory = _dask_config("jobqueue.lsf.memory")
+    cores = _dask_config(f"jobqueue.{section}.cores")
+    memory = _dask_config(f"jobqueue.{section}.memory")
     example = (
-        "write ~/.config/dask/jobqueue.yaml with `jobqueue: {lsf: {cores: 8, memory: 20GB, "
-        "queue: general, walltime: '01:00', interface: ib0}}`"
+        f"write ~/.config/dask/jobqueue.yaml with `jobqueue: {{{section}: {{cores: 8, "
+        "memory: 20GB, queue: general, walltime: '01:00', interface: ib0}}`"
     )
     # DASK_JOBQUEUE__LSF__* environment variables count as much as YAML files.
     source = ", ".join(map(str, files)) or "the environment"
@@ -223,8 +258,8 @@ def check_jobqueue_config() -> Check:
             where = ", ".join(dask.config.paths)
             return Check(name, False, f"no jobqueue section in {where}", example)
         unset = " and ".join(k for k, v in (("cores", cores), ("memory", memory)) if v is None)
-        return Check(name, False, f"jobqueue.lsf {unset} not set ({source})", example)
-    return Check(name, True, f"lsf: cores={cores} memory={memory} from {source}")
+        return Check(name, False, f"jobqueue.{section} {unset} not set ({source})", example)
+    return Check(name, True, f"{section}: cores={cores} memory={memory} from {source}")
 
 
 def _yaml_files(directory: Path) -> list[Path]:

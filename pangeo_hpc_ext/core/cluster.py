@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import enum
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -10,11 +11,36 @@ from typing import Any
 from distributed.deploy import Adaptive, SpecCluster
 
 from ..backends import Backend
+from ..backends.tls import ClusterCredentials
 from ..schedulers.base import JobInfo, JobState
 from .profiles import Profile
+from .replacement import ReplacementPolicy
 
 # Finished jobs stay listed so users see why they ended; the newest few are enough.
 FINISHED_JOBS_SHOWN = 20
+
+
+class Phase(str, enum.Enum):
+    """Our lifecycle of a cluster."""
+
+    STARTING = "starting"
+    RUNNING = "running"
+    FAILED = "failed"
+    CLOSING = "closing"
+    CLOSED = "closed"
+
+
+class Status(str, enum.Enum):
+    """What users see: the phase, with a running cluster told apart by whether it has the
+    workers it asked for."""
+
+    STARTING = "starting"
+    RUNNING = "running"
+    SCALING = "scaling"
+    DEGRADED = "degraded"
+    CLOSING = "closing"
+    CLOSED = "closed"
+    FAILED = "failed"
 
 
 def submitted_job(job_id: str) -> JobInfo:
@@ -40,13 +66,20 @@ class ManagedCluster:
         self.options = options
         self.requested = requested
         self.created = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        self.phase = "starting"
+        self.phase = Phase.STARTING
         self.error: str | None = None
         self.cluster: SpecCluster | None = None
         self.adaptive: Adaptive | None = None
         self.adapt_bounds: AdaptBounds | None = None
         self.job_ids: list[str] = []
         self.jobs: dict[str, JobInfo] = {}
+        # Jobs whose worker connected at least once: their end is routine, not a failure.
+        self.connected_jobs: set[str] = set()
+        self.cancelled_jobs: set[str] = set()
+        self.replacement = ReplacementPolicy()
+        # Set when job states could not be read: what is shown may be stale.
+        self.warning: str | None = None
+        self.credentials: ClusterCredentials | None = None
         self.lock = asyncio.Lock()
 
     @property
@@ -64,10 +97,12 @@ class ManagedCluster:
         return self.requested
 
     @property
-    def status(self) -> str:
-        if self.phase != "running":
-            return self.phase
-        return "running" if self.connected == self.target else "scaling"
+    def status(self) -> Status:
+        if self.phase is not Phase.RUNNING:
+            return Status(self.phase.value)
+        if self.replacement.gave_up is not None:
+            return Status.DEGRADED
+        return Status.RUNNING if self.connected >= self.target else Status.SCALING
 
     @property
     def scheduler_address(self) -> str | None:
@@ -92,6 +127,9 @@ class ManagedCluster:
         finished = [j for j in jobs if j.finished]
         hidden = {j.job_id for j in finished[:-FINISHED_JOBS_SHOWN]}
         return [j for j in jobs if j.job_id not in hidden]
+
+    def ended_jobs(self) -> list[JobInfo]:
+        return [self.jobs[j] for j in self.job_ids if j in self.jobs and self.jobs[j].finished]
 
     def ended_job_ids(self) -> set[str]:
         return {job_id for job_id, info in self.jobs.items() if info.finished}

@@ -7,13 +7,14 @@ import contextlib
 import logging
 import secrets
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from distributed.deploy import SpecCluster
 from distributed.diagnostics.plugin import SchedulerPlugin
 
 from ..backends import Backend, JobEvents
-from ..backends.script_safety import shorten
+from ..backends.tls import ClusterCredentials
 from ..errors import (
     ClusterNotFound,
     ClusterNotReady,
@@ -24,8 +25,10 @@ from ..errors import (
     SchedulerCommandFailed,
     TooManyClusters,
 )
-from .cluster import AdaptBounds, ManagedCluster
-from .ledger import JobLedger
+from ..schedulers.base import JobState
+from ..script_safety import shorten
+from .cluster import AdaptBounds, ManagedCluster, Phase
+from .ledger import JobLedger, job_alive_from
 from .profiles import Profile
 
 log = logging.getLogger(__name__)
@@ -41,14 +44,16 @@ ChangeListener = Callable[[str, str, str], None]  # (action, cluster_id, status)
 class WorkerChangeListener(SchedulerPlugin):
     """Tells the manager the moment a worker joins or leaves, instead of at the next refresh."""
 
-    def __init__(self, changed: Callable[[], None]) -> None:
-        self._changed = changed
+    def __init__(self, joined: Callable[[str], None], left: Callable[[], None]) -> None:
+        self._joined = joined
+        self._left = left
 
     def add_worker(self, scheduler: Any, worker: str) -> None:
-        self._changed()
+        state = scheduler.workers.get(worker)
+        self._joined(str(state.name) if state is not None else "")
 
     def remove_worker(self, scheduler: Any, worker: str, **kwargs: Any) -> None:
-        self._changed()
+        self._left()
 
 
 class ClusterManager:
@@ -60,9 +65,12 @@ class ClusterManager:
         max_clusters: int = 10,
         max_workers: int = 100,
         poll_interval: float = 2.0,
+        credentials_dir: Path | None = None,
     ) -> None:
         self.profiles = profiles
         self.ledger = ledger
+        # Per-cluster TLS credentials, one private directory each.
+        self.credentials_dir = credentials_dir or ledger.state_dir / "tls"
         self.max_clusters = max_clusters
         self.max_workers = max_workers
         self.poll_interval = poll_interval
@@ -71,6 +79,7 @@ class ClusterManager:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._poller: asyncio.Task[None] | None = None
         self._poll_now = asyncio.Event()
+        self._stopping = False
         self._fingerprints: dict[str, tuple[Any, ...]] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -80,6 +89,10 @@ class ClusterManager:
         self._poller = asyncio.create_task(self._poll_jobs_forever())
 
     async def stop(self) -> None:
+        # Python 3.11's wait_for can swallow a cancel that lands as the event is set (a job was
+        # just submitted): the flag ends the poller all the same.
+        self._stopping = True
+        self._poll_now.set()
         if self._poller is not None:
             self._poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -145,6 +158,7 @@ class ClusterManager:
             self._stop_adaptive(managed)
             managed.requested = workers
             managed.error = None
+            managed.replacement.reset()
             managed.backend.forget_ended_workers(cluster, managed.ended_job_ids())
             cluster.scale(workers)
         self._notify("updated", managed)
@@ -178,10 +192,10 @@ class ClusterManager:
     async def close(self, cluster_id: str) -> None:
         """Close the cluster and kill every batch job it submitted before returning."""
         managed = self.get(cluster_id)
-        managed.phase = "closing"
+        managed.phase = Phase.CLOSING
         self._notify("updated", managed)
         async with managed.lock:
-            if managed.phase == "closed":  # a concurrent DELETE got here first
+            if managed.phase is Phase.CLOSED:  # a concurrent DELETE got here first
                 return
             self._stop_adaptive(managed)
             if managed.cluster is not None:
@@ -190,7 +204,9 @@ class ClusterManager:
                 except Exception:
                     log.exception("closing dask cluster %s", cluster_id)
             await self._kill_unfinished_jobs(managed)
-            managed.phase = "closed"
+            managed.phase = Phase.CLOSED
+            if managed.credentials is not None:
+                managed.credentials.remove()
         self._clusters.pop(cluster_id, None)
         self.ledger.forget(cluster_id)
         self._notify("deleted", managed)
@@ -205,8 +221,8 @@ class ClusterManager:
             )
 
     def _running(self, managed: ManagedCluster) -> SpecCluster:
-        if managed.phase != "running" or managed.cluster is None:
-            raise ClusterNotReady(f"cluster {managed.id} is {managed.phase}, not running")
+        if managed.phase is not Phase.RUNNING or managed.cluster is None:
+            raise ClusterNotReady(f"cluster {managed.id} is {managed.phase.value}, not running")
         return managed.cluster
 
     @staticmethod
@@ -224,7 +240,7 @@ class ClusterManager:
     def _notify(self, action: str, managed: ManagedCluster) -> None:
         for listener in self._listeners:
             try:
-                listener(action, managed.id, managed.status)
+                listener(action, managed.id, managed.status.value)
             except Exception:
                 log.exception("cluster change listener failed")
 
@@ -232,13 +248,21 @@ class ClusterManager:
         events = JobEvents(
             submitted=lambda job_id: self._job_submitted(managed, job_id),
             submit_failed=lambda message: self._submit_failed(managed, message),
+            cancelled=managed.cancelled_jobs.add,
         )
         async with managed.lock:
-            if managed.phase != "starting":
+            if managed.phase is not Phase.STARTING:
                 return
             try:
+                if managed.profile.tls:
+                    managed.credentials = ClusterCredentials.create(
+                        self.credentials_dir / managed.id
+                    )
                 managed.cluster = await managed.backend.start_cluster(
-                    managed.options, name=managed.id, events=events
+                    managed.options,
+                    name=managed.id,
+                    events=events,
+                    security=managed.credentials.security() if managed.credentials else None,
                 )
             except PangeoHPCError as error:
                 self._fail(managed, error.message)
@@ -247,19 +271,29 @@ class ClusterManager:
                 log.warning("cluster %s failed to start: %s", managed.id, error)
                 self._fail(managed, f"{type(error).__name__}: {error}")
                 return
-            if managed.phase == "closing":  # deleted while starting: close() takes it from here
+            if managed.phase is Phase.CLOSING:  # deleted while starting: close() takes it from here
                 return
-            managed.phase = "running"
+            managed.phase = Phase.RUNNING
             managed.cluster.scheduler.add_plugin(
-                WorkerChangeListener(lambda: self._notify("updated", managed)),
+                WorkerChangeListener(
+                    joined=lambda name: self._worker_joined(managed, name),
+                    left=lambda: self._notify("updated", managed),
+                ),
                 name="pangeo-hpc-worker-changes",
             )
             if managed.requested:
                 managed.cluster.scale(managed.requested)
         self._notify("updated", managed)
 
+    def _worker_joined(self, managed: ManagedCluster, worker_name: str) -> None:
+        if managed.cluster is not None:
+            job_id = managed.backend.job_of_worker(managed.cluster, worker_name)
+            if job_id is not None:
+                managed.connected_jobs.add(job_id)
+        self._notify("updated", managed)
+
     def _fail(self, managed: ManagedCluster, message: str) -> None:
-        managed.phase = "failed"
+        managed.phase = Phase.FAILED
         managed.error = message
         self._spawn(self._release(managed))
         self._notify("updated", managed)
@@ -268,7 +302,7 @@ class ClusterManager:
         """A failed cluster gives back its scheduler, ports and jobs at once; its record stays
         (with the error) until the user deletes it."""
         async with managed.lock:
-            if managed.phase != "failed":
+            if managed.phase is not Phase.FAILED:
                 return
             self._stop_adaptive(managed)
             cluster, managed.cluster = managed.cluster, None
@@ -288,7 +322,7 @@ class ClusterManager:
 
     def _submit_failed(self, managed: ManagedCluster, message: str) -> None:
         managed.error = message
-        if not managed.job_ids and managed.phase == "running":
+        if not managed.job_ids and managed.phase is Phase.RUNNING:
             # Nothing was ever accepted: the scheduler refuses this cluster's jobs outright.
             self._fail(managed, message)
             return
@@ -319,7 +353,8 @@ class ClusterManager:
     async def _kill_leftovers(self) -> None:
         backends = {p.backend.name: p.backend for p in self.profiles.values()}
         reconciled = True
-        for backend_name, job_ids in self.ledger.orphaned_jobs().items():
+        orphans = await self.ledger.orphans(job_alive_from(backends))
+        for backend_name, job_ids in orphans.job_ids.items():
             backend = backends.get(backend_name)
             if backend is None or not job_ids:
                 continue
@@ -335,12 +370,14 @@ class ClusterManager:
                 log.warning("could not reconcile leftover %s jobs: %s", backend_name, error)
                 reconciled = False
         if reconciled:  # otherwise keep the ledgers and try again at the next start
-            self.ledger.remove_orphaned()
+            orphans.remove()
 
     async def _poll_jobs_forever(self) -> None:
-        while True:
+        while not self._stopping:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._poll_now.wait(), self.poll_interval)
+            if self._stopping:
+                return
             self._poll_now.clear()
             try:
                 await self.refresh()
@@ -352,20 +389,27 @@ class ClusterManager:
         listeners about clusters whose jobs or workers changed."""
         by_backend: dict[str, tuple[Backend, list[str]]] = {}
         for managed in self._clusters.values():
-            if managed.backend.has_jobs and managed.phase in ("running", "failed"):
+            if managed.backend.has_jobs and managed.phase in (Phase.RUNNING, Phase.FAILED):
                 entry = by_backend.setdefault(managed.backend.name, (managed.backend, []))
                 entry[1].extend(managed.unfinished_job_ids())
         for backend, job_ids in by_backend.values():
             if not job_ids:
                 continue
+            clusters = [m for m in self._clusters.values() if m.backend is backend]
             try:
                 states = await backend.job_states(job_ids)
             except SchedulerCommandFailed as error:
+                # Keep what we knew, say it may be stale, and try again at the next refresh.
                 log.warning("job states unavailable: %s", error.message)
+                for managed in clusters:
+                    managed.warning = f"job states may be stale: {error.message}"
                 continue
-            for managed in self._clusters.values():
-                if managed.backend is backend:
-                    managed.jobs.update({j: s for j, s in states.items() if j in managed.job_ids})
+            for managed in clusters:
+                managed.warning = None
+                managed.jobs.update({j: s for j, s in states.items() if j in managed.job_ids})
+        for managed in list(self._clusters.values()):
+            if managed.backend.has_jobs and managed.phase is Phase.RUNNING:
+                await self._replace_ended_jobs(managed)
         # Compared with the previous refresh, not the start of this one: workers connect between
         # two refreshes, without any job changing.
         seen: dict[str, tuple[Any, ...]] = {}
@@ -375,7 +419,49 @@ class ClusterManager:
                 self._notify("updated", managed)
         self._fingerprints = seen
 
+    async def _replace_ended_jobs(self, managed: ManagedCluster) -> None:
+        """Keep `requested` live jobs: resubmit for jobs that ended by themselves, and submit
+        ahead for jobs about to reach their walltime (at most one extra per requested worker).
+        Failures back off, and after a few in a row the cluster is degraded (replacement.py)."""
+        policy = managed.replacement
+        policy.judge(managed.ended_jobs(), managed.connected_jobs | managed.cancelled_jobs)
+        if policy.gave_up is not None:
+            managed.error = policy.gave_up
+            return
+        cluster = managed.cluster
+        if cluster is None or managed.adaptive is not None:
+            if cluster is not None and managed.ended_job_ids():
+                # Adaptive mode replaces workers itself once the ended ones are forgotten.
+                managed.backend.forget_ended_workers(cluster, managed.ended_job_ids())
+            return
+        ahead_s = managed.backend.replace_ahead_s(managed.options)
+        live = [managed.jobs.get(j) for j in managed.unfinished_job_ids()]
+        expiring = sum(
+            1
+            for job in live
+            if job is not None
+            and job.state is JobState.RUNNING
+            and job.walltime_left_s is not None
+            and ahead_s is not None
+            and job.walltime_left_s <= ahead_s
+        )
+        wanted = managed.requested + min(expiring, managed.requested)
+        now = asyncio.get_running_loop().time()
+        if len(live) >= wanted or not policy.may_submit(now):
+            return
+        async with managed.lock:
+            if managed.phase is not Phase.RUNNING or managed.cluster is not cluster:
+                return
+            managed.backend.forget_ended_workers(cluster, managed.ended_job_ids())
+            # Only ever up: specs beyond `live` are submissions still in flight.
+            if len(cluster.worker_spec) < wanted:
+                log.info(
+                    "cluster %s: %d live jobs, submitting up to %d", managed.id, len(live), wanted
+                )
+                cluster.scale(wanted)
+                policy.submitted(now)
+
     @staticmethod
     def _fingerprint(managed: ManagedCluster) -> tuple[Any, ...]:
-        jobs = tuple((j.job_id, j.native_state, j.hosts) for j in managed.jobs.values())
-        return (managed.status, managed.connected, managed.error, jobs)
+        jobs = tuple((j.job_id, j.native_state, j.hosts, j.reason) for j in managed.jobs.values())
+        return (managed.status, managed.connected, managed.error, managed.warning, jobs)

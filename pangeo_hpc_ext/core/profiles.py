@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..backends import BACKENDS, Backend
-from ..backends.script_safety import DIRECTIVES_OPTION
 from ..errors import FieldError, InvalidOptions
+from ..script_safety import DIRECTIVES_OPTION
 from .validation import validate
 
 
@@ -21,6 +21,8 @@ class Profile:
     choices: dict[str, list[Any]] = field(default_factory=dict)
     # Whether users may add their own scheduler directives (job_extra_directives).
     allow_extra_directives: bool = True
+    # Whether this profile's clusters use TLS with per-cluster credentials (the default).
+    tls: bool = True
 
     async def schema(self) -> dict[str, Any]:
         schema = await self.backend.options_schema(self.choices)
@@ -60,10 +62,16 @@ class Profile:
         return self.backend.directive_errors(directives, trusted=trusted)
 
 
+PROFILE_KEYS = frozenset(
+    {"backend", "label", "defaults", "choices", "allow_extra_directives", "tls"}
+)
+
+
 def build_profiles(config: dict[str, dict[str, Any]]) -> dict[str, Profile]:
-    """Profiles from `c.PangeoHPC.profiles`; with none configured, one per backend."""
+    """Profiles from `c.PangeoHPC.profiles`; with none configured, `local` and one for each
+    scheduler whose submit command is on PATH."""
     if not config:
-        config = {name: {"backend": name} for name in BACKENDS}
+        config = {name: {"backend": name} for name, cls in BACKENDS.items() if cls.available()}
     instances: dict[str, Backend] = {}
     profiles: dict[str, Profile] = {}
     for name, spec in config.items():
@@ -72,7 +80,14 @@ def build_profiles(config: dict[str, dict[str, Any]]) -> dict[str, Profile]:
             raise ValueError(
                 f"profile {name!r}: unknown backend {backend_name!r}; known: {', '.join(BACKENDS)}"
             )
-        unknown = set(spec) - {"backend", "label", "defaults", "choices", "allow_extra_directives"}
+        unknown = set(spec) - {
+            "backend",
+            "label",
+            "defaults",
+            "choices",
+            "allow_extra_directives",
+            "tls",
+        }
         if unknown:
             raise ValueError(f"profile {name!r}: unknown keys {sorted(unknown)}")
         # One backend instance per scheduler so caches (e.g. bqueues) are shared between profiles.
@@ -84,5 +99,6 @@ def build_profiles(config: dict[str, dict[str, Any]]) -> dict[str, Profile]:
             defaults=dict(spec.get("defaults", {})),
             choices={k: list(v) for k, v in spec.get("choices", {}).items()},
             allow_extra_directives=bool(spec.get("allow_extra_directives", True)),
+            tls=bool(spec.get("tls", True)),
         )
     return profiles

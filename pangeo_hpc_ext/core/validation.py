@@ -8,8 +8,8 @@ from typing import Any
 from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError
 
-from ..backends.script_safety import shorten
 from ..errors import FieldError, InvalidOptions, InvalidRequest
+from ..script_safety import shorten
 
 # When a value has the wrong shape, the property's own hint reads better than jsonschema's text.
 HINTED_KEYWORDS = frozenset({"pattern", "type", "format"})

@@ -119,8 +119,10 @@ class ClusterAPIHandler(ExtensionHandlerMixin, APIHandler):
             "id": managed.id,
             "name": managed.name,
             "profile": managed.profile.name,
-            "status": managed.status,
+            "status": managed.status.value,
             "scheduler_address": managed.scheduler_address,
+            # Paths of the files a client needs to connect (0600, this user's only).
+            "tls": managed.credentials.to_json() if managed.credentials else None,
             "dashboard_url": dashboard_url,
             "workers": {"requested": managed.target, "connected": managed.connected},
             "adapt": None
@@ -131,6 +133,7 @@ class ClusterAPIHandler(ExtensionHandlerMixin, APIHandler):
             "options": managed.options,
             "created": managed.created,
             "error": managed.error,
+            "warning": managed.warning,
             "jobs": [job.to_json() for job in managed.visible_jobs()],
         }
 

@@ -23,7 +23,7 @@ from jupyter_server.utils import ensure_async, url_path_join
 from jupyter_server_proxy.handlers import ProxyHandler
 from tornado import httputil, web
 
-from ..core.cluster import ManagedCluster
+from ..core.cluster import ManagedCluster, Phase
 from ..core.manager import ClusterManager
 from ..errors import ClusterNotFound
 from .http_errors import http_status
@@ -189,8 +189,8 @@ class DashboardProxyHandler(ExtensionHandlerMixin, ProxyHandler):
             # The message would echo the id from the URL; the page needs none.
             raise web.HTTPError(http_status(error), "no such cluster") from None
         port = managed.dashboard_port
-        if managed.phase != "running" or port is None:
-            raise web.HTTPError(404, "this cluster has no dashboard (%s)", managed.phase)
+        if managed.phase is not Phase.RUNNING or port is None:
+            raise web.HTTPError(404, "this cluster has no dashboard (%s)", managed.phase.value)
         path = upstream_path(proxied_path)
         if path.startswith("/proxy/"):
             match = WORKER_PROXY_PATH.match(path)

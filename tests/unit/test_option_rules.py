@@ -12,14 +12,14 @@ from typing import Any
 import pytest
 
 from pangeo_hpc_ext.backends.lsf import LSFBackend
-from pangeo_hpc_ext.backends.script_safety import (
+from pangeo_hpc_ext.core.profiles import Profile
+from pangeo_hpc_ext.core.validation import validate
+from pangeo_hpc_ext.errors import InvalidOptions, InvalidRequest
+from pangeo_hpc_ext.script_safety import (
     directive_flag,
     overriding_directive_errors,
     unsafe_value_errors,
 )
-from pangeo_hpc_ext.core.profiles import Profile
-from pangeo_hpc_ext.core.validation import validate
-from pangeo_hpc_ext.errors import InvalidOptions, InvalidRequest
 
 
 def lsf_profile(tmp_path: Path, **spec: Any) -> Profile:

@@ -1,38 +1,42 @@
 """Runs inside the lab batch job on the compute node.
 
 Picks a free port, starts JupyterLab with the session's token, and writes `connection.json`
-into the session directory once the server answers. It is run as a plain script
-(`python .../labjob_node.py SESSION_DIR ...`) and uses only the standard library, so it works
-whatever the job's working directory and sys.path are.
+into the session directory once the server answers. The job script runs this file by its path
+with the same Python as the CLI that wrote the script, so the node imports this very tree.
 """
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+if __name__ == "__main__" and not __package__:
+    # Run by path: sys.path[0] is this file's directory; import the package it belongs to
+    # instead, whatever the job's working directory and PYTHONPATH are.
+    sys.path[0] = str(Path(__file__).resolve().parents[3])
+
 import argparse
 import errno
-import json
 import os
 import signal
 import socket
 import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
-from pathlib import Path
+
+from pangeo_hpc_ext.cli.lab.options import NODE_ADDRESS
+from pangeo_hpc_ext.cli.lab.session import Connection, Session, answers
 
 PORT_TRIES = 50
-# "node" binds the address this node's name resolves to: what `ssh -L ...:<node>:<port>` reaches.
-NODE_ADDRESS = "node"
 
 
-def bind_address(requested: str) -> str:
+def bind_address(requested: str, host_variable: str | None) -> str:
     if requested != NODE_ADDRESS:
         return requested
-    # The ssh line tunnels to the host name LSF reports (EXEC_HOST, first of LSB_HOSTS), so bind
-    # what that name resolves to; the node's own host name is the fallback.
-    lsf_host = (os.environ.get("LSB_HOSTS") or "").split(" ")[0]
-    for name in (lsf_host, socket.gethostname()):
+    # The ssh line tunnels to the host name the scheduler reports for the job (named by
+    # host_variable on the node, a list whose first word counts), so bind what that name
+    # resolves to; the node's own host name is the fallback.
+    listed = (os.environ.get(host_variable or "") or "").split()
+    for name in (listed[0] if listed else "", socket.gethostname()):
         if not name:
             continue
         try:
@@ -57,24 +61,6 @@ def pick_port(ip: str, first: int) -> int:
     raise SystemExit(f"pangeo-hpc: no free port in {first}-{first + PORT_TRIES - 1} on {ip}")
 
 
-def write_json(path: Path, data: dict) -> None:
-    # Atomic: the CLI on the login node polls this file and must never read half of it.
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
-
-
-def answers(ip: str, port: int, token: str, timeout: float = 2.0) -> bool:
-    request = urllib.request.Request(
-        f"http://{ip}:{port}/api/status", headers={"Authorization": f"token {token}"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
-
-
 def jupyterlab_command(ip: str, port: int) -> list[str]:
     command = [
         sys.executable,
@@ -94,21 +80,22 @@ def jupyterlab_command(ip: str, port: int) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="labjob_node")
+    parser = argparse.ArgumentParser(prog="pangeo-hpc-lab-node")
     parser.add_argument("session_dir", type=Path)
     parser.add_argument("--ip", default=NODE_ADDRESS)
     parser.add_argument("--port", type=int, default=8888)
+    parser.add_argument("--host-variable", default=None)
     args = parser.parse_args(argv)
 
     job_started = time.time()
-    session: Path = args.session_dir
-    token = (session / "token").read_text().strip()
-    ip = bind_address(args.ip)
+    session = Session(args.session_dir)
+    token = session.token()
+    ip = bind_address(args.ip, args.host_variable)
     port = pick_port(ip, args.port)
     if port != args.port:
         print(f"pangeo-hpc: port {args.port} is taken on this node, using {port}", flush=True)
     # The token travels in the environment (readable only by this user), never on a command line
-    # that `ps` or bjobs would show.
+    # that `ps` or the scheduler would show.
     env = dict(os.environ, JUPYTER_TOKEN=token)
     server = subprocess.Popen(jupyterlab_command(ip, port), env=env, stdin=subprocess.DEVNULL)
 
@@ -120,20 +107,10 @@ def main(argv: list[str] | None = None) -> int:
 
     while server.poll() is None:
         if answers(ip, port, token):
-            write_json(
-                session / "connection.json",
-                {
-                    "node": socket.gethostname(),
-                    "lsf_host": (os.environ.get("LSB_HOSTS") or "").split(" ")[0],
-                    "job_id": os.environ.get("LSB_JOBID", ""),
-                    "ip": ip,
-                    "port": port,
-                    "base_url": "/",
-                    "pid": server.pid,
-                    "job_started": job_started,
-                    "answered": time.time(),
-                },
+            connection = Connection(
+                node=socket.gethostname(), ip=ip, port=port, pid=server.pid, job_started=job_started
             )
+            session.write_connection(connection)
             print(f"pangeo-hpc: JupyterLab answers on {ip}:{port}", flush=True)
             break
         time.sleep(0.5)

@@ -8,76 +8,37 @@ from __future__ import annotations
 
 import getpass
 import json
-import os
-import queue
 import re
 import signal
 import socket
-import subprocess
-import sys
-import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
 import pytest
 
-from pangeo_hpc_ext.cli.lab import lsf as labjob_lsf
-from pangeo_hpc_ext.cli.lab.script import OptionError, parse_walltime
 from pangeo_hpc_ext.lsfsim import environment
+from pangeo_hpc_ext.paths import free_port
+from tests.support.lab_cli import (
+    LOGIN_HOST,
+    SSH_LINE,
+    URL,
+    LabCLI,
+    api_status,
+    lab_env,
+    submitted_job_id,
+    wait_gone,
+)
 
-REPO = Path(__file__).resolve().parents[1]
-LOGIN_HOST = "login.example.org"
-SSH_LINE = re.compile(r"ssh -N -L localhost:(\d+):(\S+):(\d+) (\S+)@(\S+)")
-URL = re.compile(r"http://localhost:(\d+)/lab\?token=([0-9a-f]+)")
-LAB_TIMEOUT = 180
-CLI = [sys.executable, "-m", "pangeo_hpc_ext.cli"]
 
-
-@dataclass
-class EmulatedLSF:
-    env: dict[str, str]
-    state_dir: Path
-    started: list[subprocess.Popen] = field(default_factory=list)
-
-    def cli(self, *args: str, timeout: float = LAB_TIMEOUT) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [*CLI, *args],
-            env=self.env,
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-
-    def cli_background(self, *args: str) -> LineReader:
-        proc = subprocess.Popen(
-            [*CLI, *args],
-            env=self.env,
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.started.append(proc)
-        return LineReader(proc)
-
-    def lsf(self, *command: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            list(command), env=self.env, capture_output=True, text=True, timeout=60, check=False
-        )
-
+class EmulatedLSF(LabCLI):
     def job(self, job_id: str) -> dict[str, str]:
-        out = self.lsf("bjobs", "-a", "-o", "jobid stat exec_host", "-json", job_id).stdout
+        out = self.command("bjobs", "-a", "-o", "jobid stat exec_host", "-json", job_id).stdout
         return json.loads(out)["RECORDS"][0]
 
     def unfinished_jobs(self) -> str:
-        result = self.lsf("bjobs")
+        result = self.command("bjobs")
         return result.stdout + result.stderr
 
     def wait_for_state(self, job_id: str, states: set[str], timeout: float = 60) -> dict:
@@ -90,76 +51,22 @@ class EmulatedLSF:
         return record
 
 
-class LineReader:
-    """Output of a CLI we started, read line by line so a test can wait for a given line."""
-
-    def __init__(self, proc: subprocess.Popen) -> None:
-        self.proc = proc
-        self.lines: list[str] = []
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self._queue.put(line)
-        self._queue.put(None)
-
-    def expect(self, pattern: str, timeout: float = LAB_TIMEOUT) -> re.Match:
-        deadline = time.monotonic() + timeout
-        for line in self.lines:
-            if match := re.search(pattern, line):
-                return match
-        while True:
-            left = deadline - time.monotonic()
-            assert left > 0, f"no line matching {pattern!r} within {timeout} s:\n{self.text}"
-            try:
-                line = self._queue.get(timeout=left)
-            except queue.Empty:
-                continue
-            if line is None:
-                pytest.fail(f"CLI ended without a line matching {pattern!r}:\n{self.text}")
-            self.lines.append(line)
-            if match := re.search(pattern, line):
-                return match
-
-    def finish(self, timeout: float = LAB_TIMEOUT) -> int:
-        code = self.proc.wait(timeout=timeout)
-        while (line := self._queue.get(timeout=10)) is not None:
-            self.lines.append(line)
-        return code
-
-    @property
-    def text(self) -> str:
-        return "".join(self.lines)
-
-
 def make_lsf(tmp_path: Path, slots: int | None = None, **extra: str) -> EmulatedLSF:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = lab_env(tmp_path / "state", **extra)
     env.update(environment(tmp_path / "lsfsim", tmp_path / "shims", slots=slots))
-    env["PANGEO_HPC_STATE_DIR"] = str(tmp_path / "state")
-    env["PANGEO_HPC_LOGIN_HOST"] = LOGIN_HOST
-    env.update(extra)
     return EmulatedLSF(env=env, state_dir=tmp_path / "state")
 
 
 def cleanup(lsf: EmulatedLSF) -> None:
-    for proc in lsf.started:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=30)
-    lsf.lsf("bkill", "0")
+    lsf.end_started()
+    lsf.command("bkill", "0")
     deadline = time.monotonic() + 60
     try:
         while "No unfinished job found" not in lsf.unfinished_jobs():
             assert time.monotonic() < deadline, f"jobs left after cleanup:\n{lsf.unfinished_jobs()}"
             time.sleep(0.2)
     finally:
-        # Whatever the emulator says, no JupyterLab a test started may outlive it.
-        for connection in lsf.state_dir.glob("session-*/connection.json"):
-            pid = json.loads(connection.read_text())["pid"]
-            if psutil.pid_exists(pid):
-                os.killpg(os.getpgid(pid), signal.SIGKILL)
+        lsf.kill_lab_servers()
 
 
 @pytest.fixture
@@ -189,35 +96,6 @@ def knobbed_lsf(tmp_path: Path) -> Iterator[Callable[..., EmulatedLSF]]:
     yield make
     for emulated in made:
         cleanup(emulated)
-
-
-def api_status(port: int, token: str | None, timeout: float = 10) -> int:
-    headers = {"Authorization": f"token {token}"} if token else {}
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/api/status", headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def submitted_job_id(text: str) -> str:
-    match = re.search(r"Job <(\d+)> is submitted", text)
-    assert match, f"no submission line in:\n{text}"
-    return match.group(1)
-
-
-def wait_gone(pid: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-        assert time.monotonic() < deadline, f"process {pid} still alive after the job ended"
-        time.sleep(0.2)
 
 
 def test_lab_runs_jupyterlab_reachable_with_printed_token_then_stop_cleans_up(
@@ -253,6 +131,7 @@ def test_lab_runs_jupyterlab_reachable_with_printed_token_then_stop_cleans_up(
     status = json.loads(lsf.cli("status", "--json").stdout)
     assert status["job_id"] == job_id
     assert status["state"] == "RUN"
+    assert status["scheduler"] == "lsf"
     assert status["server"] == "running"
     assert (status["host"], status["port"]) == (node, port)
     assert status["url"] == url.group(0)
@@ -318,7 +197,7 @@ def test_interactive_lab_is_held_by_bsub_is_and_ends_with_stop(lsf: EmulatedLSF)
 
 
 def block_the_only_slot(lsf: EmulatedLSF) -> str:
-    result = lsf.lsf("bsub", "-J", "blocker", "sleep", "600")
+    result = lsf.command("bsub", "-J", "blocker", "sleep", "600")
     job_id = submitted_job_id(result.stdout)
     lsf.wait_for_state(job_id, {"RUN"})
     return job_id
@@ -331,7 +210,7 @@ def test_lab_waits_while_pending_and_starts_when_a_slot_frees(one_slot: Emulated
     lab.expect(rf"PEND +job {job_id} is waiting in queue normal: \w")  # with LSF's reason
     assert one_slot.job(job_id)["STAT"] == "PEND"
 
-    one_slot.lsf("bkill", blocker)
+    one_slot.command("bkill", blocker)
     lab.expect(rf"RUN +job {job_id} started on \S+ after \d+:\d\d:\d\d in the queue")
     ssh = lab.expect(SSH_LINE.pattern)
     token = lab.expect(URL.pattern).group(2)
@@ -381,6 +260,9 @@ def test_walltime_reached_before_jupyter_answers_says_walltime_too_short(
 def test_lab_refuses_before_submitting(lsf: EmulatedLSF) -> None:
     short = lsf.cli("lab", "--walltime", "00:02")
     assert short.returncode == 2 and "too short" in short.stderr
+    # The form refuses 1:75 (minutes past 59 with hours); so does lab, before submitting.
+    bad_minutes = lsf.cli("lab", "--walltime", "1:75", "--ip", "127.0.0.1")
+    assert bad_minutes.returncode == 2 and "minutes below 60" in bad_minutes.stderr
     open_ip = lsf.cli("lab", "--ip", "0.0.0.0")
     assert open_ip.returncode == 2 and "every interface" in open_ip.stderr
     no_queue = lsf.cli("lab", "--queue", "nosuchqueue", "--ip", "127.0.0.1")
@@ -437,30 +319,3 @@ def test_bsub_refusal_is_shown_in_lsf_words(knobbed_lsf: Callable[..., EmulatedL
     assert "bsub refused the job:" in result.stderr
     assert "Job not submitted." in result.stderr
     assert not (lsf.state_dir / "record.json").exists()
-
-
-@pytest.mark.parametrize(
-    ("exec_host", "first"),
-    [("node01", "node01"), ("node01:node01", "node01"), ("4*node02 node03", "node02"), ("", "")],
-)
-def test_first_host_of_every_exec_host_spelling(exec_host: str, first: str) -> None:
-    assert labjob_lsf.first_host(exec_host) == first
-
-
-@pytest.mark.parametrize(
-    ("time_left", "seconds"), [("0:59 L", 3540), ("1:02:03 L", 3723), ("", None), ("-", None)]
-)
-def test_time_left_as_bjobs_prints_it(time_left: str, seconds: int | None) -> None:
-    assert labjob_lsf.parse_time_left(time_left) == seconds
-
-
-def test_walltime_and_memory_follow_lsf_conventions() -> None:
-    assert parse_walltime("1:30") == 90
-    assert parse_walltime("45") == 45
-    with pytest.raises(OptionError, match="too short"):
-        parse_walltime("0:04")
-    with pytest.raises(OptionError, match="hh:mm"):
-        parse_walltime("1h")
-    # The same rounding as dask-jobqueue: 20GB in MB units is 19074, in KB 19531250.
-    assert labjob_lsf.memory_in_units(20 * 10**9, "MB") == 19074
-    assert labjob_lsf.memory_in_units(20 * 10**9, "KB") == 19531250

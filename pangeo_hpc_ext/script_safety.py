@@ -12,7 +12,7 @@ import re
 from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
-from ..errors import FieldError
+from .errors import FieldError
 
 # A token: no whitespace, quotes, control characters or shell metacharacters; it may not start
 # with "-", which would read as an option on a command line.

@@ -1,0 +1,58 @@
+"""The schedulers `pangeo-hpc lab` and `doctor` know, and which one is here."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from .base import LabScheduler, Submission, SubmitRefused
+from .lsf import LSFLab
+
+# Detection order when --scheduler is left out: the first whose command is on PATH.
+ADAPTERS: dict[str, type[LabScheduler]] = {adapter.name: adapter for adapter in (LSFLab,)}
+# Nothing detected: LSF, the scheduler this command was first written for, names what is missing.
+FALLBACK = "lsf"
+
+
+class UnknownScheduler(ValueError):
+    pass
+
+
+def scheduler_names() -> list[str]:
+    return list(ADAPTERS)
+
+
+def adapter_for(name: str) -> LabScheduler:
+    try:
+        return ADAPTERS[name]()
+    except KeyError:
+        known = ", ".join(ADAPTERS)
+        raise UnknownScheduler(f"unknown scheduler {name!r} (known: {known})") from None
+
+
+def detect(path: str | None = None, environ: Mapping[str, str] | None = None) -> str | None:
+    """The scheduler whose commands are on PATH, None when none is."""
+    environ = os.environ if environ is None else environ
+    path = environ.get("PATH", os.defpath) if path is None else path
+    for name, adapter in ADAPTERS.items():
+        if adapter().present(path, environ):
+            return name
+    return None
+
+
+def choose(name: str | None) -> LabScheduler:
+    """The adapter for --scheduler, else the one detected on PATH, else the fallback."""
+    return adapter_for(name or detect() or FALLBACK)
+
+
+__all__ = [
+    "ADAPTERS",
+    "LabScheduler",
+    "Submission",
+    "SubmitRefused",
+    "UnknownScheduler",
+    "adapter_for",
+    "choose",
+    "detect",
+    "scheduler_names",
+]

@@ -1,0 +1,140 @@
+"""What `pangeo-hpc lab`, `status`, `stop` and `doctor` need to know about one batch scheduler,
+beyond its client: how a job script asks for resources, how an interactive job is held, which
+commands must be on PATH, and what to tell a user when the scheduler says no."""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import functools
+import shlex
+import shutil
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+from ....errors import SchedulerCommandFailed
+from ....schedulers.base import JobInfo, SchedulerClient
+from ..options import LabOptions
+
+
+@dataclass(frozen=True)
+class Submission:
+    job_id: str
+    queue: str  # "" when the scheduler picks one only when the job starts
+
+    def announcement(self) -> str:
+        where = f" to queue <{self.queue}>" if self.queue else ""
+        return f"Job <{self.job_id}> is submitted{where}."
+
+
+class SubmitRefused(Exception):
+    """The scheduler did not accept the job; `text` is its own message."""
+
+    def __init__(self, command: str, text: str) -> None:
+        super().__init__(f"{command} refused the job: {text}")
+        self.command = command
+        self.text = text
+
+
+class LabScheduler(abc.ABC):
+    name: ClassVar[str]  # as in --scheduler and in the lab record
+    title: ClassVar[str]  # as users call it
+    # Present on PATH (with `detect_env` set) means this scheduler is the one here.
+    detect_command: ClassVar[str]
+    detect_env: ClassVar[str | None] = None
+    lab_commands: ClassVar[tuple[str, ...]]  # what lab/status/stop run
+    doctor_commands: ClassVar[tuple[str, ...]]  # what a user of the cluster needs
+    load_hint: ClassVar[str]  # how users usually get the commands onto PATH
+    directive_prefix: ClassVar[str]  # "#BSUB", "#SBATCH", "#$"
+    batch_submit_shown: ClassVar[str]  # the batch submission, as --dry-run shows it
+    query_command: ClassVar[str]  # for "see `<query_command> <id>`"
+    queues_word: ClassVar[str] = "queues"
+    # The environment variable that names, on the compute node, the host the scheduler reports
+    # for the job: the ssh tunnel reaches that name, so JupyterLab binds what it resolves to.
+    host_variable: ClassVar[str]
+
+    client_class: ClassVar[type[SchedulerClient]]
+
+    @functools.cached_property
+    def client(self) -> SchedulerClient:
+        # One per command: a client may remember what it saw (Grid Engine's ended jobs).
+        return self.client_class()
+
+    @abc.abstractmethod
+    def resource_options(self, options: LabOptions, log: Path | None) -> list[tuple[str, str]]:
+        """(flag, value) pairs, written as directives in batch scripts and as arguments of the
+        interactive command."""
+
+    @abc.abstractmethod
+    def interactive_argv(self, options: LabOptions, script: Path) -> list[str]: ...
+
+    @abc.abstractmethod
+    def interactive_submission(self, output: str) -> Submission | None:
+        """The job id (and queue) from what the interactive command printed so far."""
+
+    @abc.abstractmethod
+    async def submit_script(self, script: str, options: LabOptions) -> Submission: ...
+
+    def directive(self, flag: str, value: str) -> str:
+        return f"{self.directive_prefix} {flag} {value}".rstrip()
+
+    def option_words(self, options: LabOptions) -> list[str]:
+        """The resource options as arguments of the interactive command."""
+        return [word for pair in self.resource_options(options, None) for word in pair if word]
+
+    def refusal_hint(self, error: str) -> str:
+        return ""
+
+    def reached_walltime(self, info: JobInfo | None, log_tail: str) -> bool:
+        return False
+
+    # ---- the client's async calls, for this synchronous CLI ---------------------------------
+
+    def submit(self, script: str, options: LabOptions) -> Submission:
+        try:
+            return asyncio.run(self.submit_script(script, options))
+        except SchedulerCommandFailed as exc:
+            # No exit code: the command did not run or did not answer, which is not a refusal.
+            if exc.returncode is None:
+                raise
+            raise SubmitRefused(exc.command, exc.output.strip() or str(exc)) from None
+
+    def job(self, job_id: str) -> JobInfo | None:
+        """The job's record, None when the scheduler no longer knows it."""
+        return asyncio.run(self.client.job_states([job_id])).get(job_id)
+
+    def kill(self, job_id: str) -> None:
+        asyncio.run(self.client.kill([job_id]))
+
+    def wait_ended(self, job_id: str, timeout: float) -> bool:
+        """Whether the job ended (or the scheduler forgot it) within timeout seconds."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            info = self.job(job_id)
+            if info is None or info.state.ended:
+                return True
+            time.sleep(0.5)
+        return False
+
+    # ---- PATH -------------------------------------------------------------------------------
+
+    def missing(self, names: tuple[str, ...] | None = None, path: str | None = None) -> list[str]:
+        return [n for n in names or self.lab_commands if shutil.which(n, path=path) is None]
+
+    def present(self, path: str | None, environ: Mapping[str, str]) -> bool:
+        if shutil.which(self.detect_command, path=path) is None:
+            return False
+        return self.detect_env is None or bool(environ.get(self.detect_env))
+
+    def no_commands_message(self, missing: list[str]) -> str:
+        return (
+            f"no {self.title} commands on PATH (missing: {' '.join(missing)}). Run this on a "
+            f"login node of the cluster, or {self.load_hint}; `pangeo-hpc doctor` checks the "
+            "whole setup."
+        )
+
+    def see_job(self, job_id: str) -> str:
+        return f"`{self.query_command} {shlex.quote(job_id)}`"

@@ -1,0 +1,290 @@
+"""The cluster core's decisions and races, driven by a fake backend: no Dask, no server."""
+
+from __future__ import annotations
+
+import asyncio
+import stat
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pangeo_hpc_ext.core.cluster import AdaptBounds, Phase, Status
+from pangeo_hpc_ext.core.ledger import JobLedger
+from pangeo_hpc_ext.core.manager import ClusterManager
+from pangeo_hpc_ext.core.profiles import Profile
+from pangeo_hpc_ext.errors import (
+    ClusterNotFound,
+    ClusterNotReady,
+    InvalidOptions,
+    ProfileNotFound,
+    TooManyClusters,
+)
+from tests.unit.fake_backend import FakeBackend
+
+Scenario = Callable[[ClusterManager, FakeBackend, list[tuple[str, str, str]]], Awaitable[None]]
+
+
+def run(tmp_path: Path, scenario: Scenario, tls: bool = False, **limits: Any) -> None:
+    async def main() -> None:
+        backend = FakeBackend()
+        manager = ClusterManager(
+            {"fake": Profile("fake", "Fake", backend, tls=tls)},
+            ledger=JobLedger(tmp_path / "state"),
+            poll_interval=3600,
+            **limits,
+        )
+        seen: list[tuple[str, str, str]] = []
+        manager.add_listener(lambda *event: seen.append(event))
+        await manager.start()
+        try:
+            await asyncio.wait_for(scenario(manager, backend, seen), 30)
+        finally:
+            # Bounded: a stop that hangs (a poller that missed its cancel) is a failure.
+            try:
+                await asyncio.wait_for(manager.stop(), 10)
+            except asyncio.TimeoutError:
+                raise AssertionError("ClusterManager.stop() did not return within 10 s") from None
+
+    asyncio.run(main())
+
+
+async def settled(predicate: Callable[[], bool], what: str) -> None:
+    for _ in range(1000):
+        if predicate():
+            return
+        await asyncio.sleep(0.001)
+    raise AssertionError(f"{what} did not happen")
+
+
+def test_create_scale_close_and_notifications(tmp_path: Path) -> None:
+    async def scenario(manager: ClusterManager, backend: FakeBackend, seen: list) -> None:
+        managed = await manager.create("fake", {}, 2)
+        await settled(lambda: managed.phase is Phase.RUNNING, "the cluster starting")
+        assert len(managed.job_ids) == 2
+        assert managed.status is Status.SCALING  # 2 requested, none connected
+        await manager.scale(managed.id, 3)
+        assert backend.clusters[0].scaled == [2, 3] and len(managed.job_ids) == 3
+        await manager.close(managed.id)
+        assert sorted(backend.killed) == sorted(managed.job_ids)
+        assert backend.clusters[0].closed == 1
+        with pytest.raises(ClusterNotFound):
+            manager.get(managed.id)
+        actions = [action for action, cid, _ in seen if cid == managed.id]
+        assert actions[0] == "created" and actions[-1] == "deleted"
+        assert ("updated", managed.id, "running") not in seen  # never had its workers
+
+    run(tmp_path, scenario)
+
+
+def test_close_while_starting_submits_nothing(tmp_path: Path) -> None:
+    async def scenario(manager: ClusterManager, backend: FakeBackend, seen: list) -> None:
+        backend.start_gate = asyncio.Event()
+        managed = await manager.create("fake", {}, 4)
+        closing = asyncio.create_task(manager.close(managed.id))
+        await settled(lambda: managed.phase is Phase.CLOSING, "close marking the cluster")
+        backend.start_gate.set()
+        await closing
+        assert managed.phase is Phase.CLOSED
+        assert backend.clusters[0].scaled == [] and backend.states == {}
+        assert backend.clusters[0].closed == 1
+
+    run(tmp_path, scenario)
+
+
+def test_concurrent_closes_close_once(tmp_path: Path) -> None:
+    async def scenario(manager: ClusterManager, backend: FakeBackend, seen: list) -> None:
+        managed = await manager.create("fake", {}, 1)
+        await settled(lambda: managed.phase is Phase.RUNNING, "the cluster starting")
+        results = await asyncio.gather(
+            *(manager.close(managed.id) for _ in range(3)), return_exceptions=True
+        )
+        assert all(r is None or isinstance(r, ClusterNotFound) for r in results), results
+        assert backend.clusters[0].closed == 1
+        assert [a for a, cid, _ in seen if cid == managed.id].count("deleted") == 1
+
+    run(tmp_path, scenario)
+
+
+def test_refused_submission_fails_and_releases_the_cluster(tmp_path: Path) -> None:
+    async def scenario(manager: ClusterManager, backend: FakeBackend, seen: list) -> None:
+        backend.refuse = "No such queue. Job not submitted."
+        managed = await manager.create("fake", {}, 2)
+        await settled(lambda: managed.cluster is None and managed.phase is Phase.FAILED, "release")
+        assert managed.error == "fake: No such queue. Job not submitted."
+        assert backend.clusters[0].closed == 1
+        with pytest.raises(ClusterNotReady):
+            await manager.scale(managed.id, 1)
+        # Still counted until deleted.
+        with pytest.raises(TooManyClusters):
+            await manager.create("fake", {}, 0)
+        await manager.close(managed.id)
+        await manager.create("fake", {}, 0)
+
+    run(tmp_path, scenario, max_clusters=1)
+
+
+def test_a_start_error_fails_the_cluster_with_its_message(tmp_path: Path) -> None:
+    async def scenario(manager: ClusterManager, backend: FakeBackend, seen: list) -> None:
+        backend.start_error = ValueError("interface 'ib0' does not exist")
+        managed = await manager.create("fake", {}, 1)
+        await settled(lambda: managed.phase is Phase.FAILED, "the start failing")
+        assert managed.error == "ValueError: interface 'ib0' does not exist"
+        assert (("updated", managed.id, "failed")) in seen
+
+    run(tmp_path, scenario)
+
+
+def test_bounds_and_unknowns(tmp_path: Path) -> None:
+    async def scenario(manager: ClusterManager, backend: FakeBackend, seen: list) -> None:
+        with pytest.raises(ProfileNotFound):
+            await manager.create("nope", {}, 0)
+        with pytest.raises(InvalidOptions):
+            await manager.create("fake", {}, 5)
+        managed = await manager.create("fake", {}, 0)
+        await settled(lambda: managed.phase is Phase.RUNNING, "the cluster starting")
+        with pytest.raises(InvalidOptions):
+            await manager.scale(managed.id, -1)
+        with pytest.raises(InvalidOptions):
+            await manager.adapt(managed.id, AdaptBounds(3, 2))
+        await manager.adapt(managed.id, AdaptBounds(0, 4))
+        assert managed.adapt_bounds == AdaptBounds(0, 4)
+        adaptive = managed.adaptive
+        await manager.scale(managed.id, 2)  # manual scaling ends adaptive mode
+        assert adaptive.stopped and managed.adapt_bounds is None
+
+    run(tmp_path, scenario, max_workers=4)
+
+
+def test_jobs_that_ended_are_read_in_one_call_and_forgotten_on_scale(tmp_path: Path) -> None:
+    async def scenario(manager: ClusterManager, backend: FakeBackend, seen: list) -> None:
+        managed = await manager.create("fake", {}, 2)
+        await settled(lambda: len(managed.job_ids) == 2, "two jobs submitted")
+        first = managed.job_ids[0]
+        backend.end(first)
+        await manager.refresh()
+        assert managed.jobs[first].reason == "TERM_RUNLIMIT"
+        assert managed.unfinished_job_ids() == managed.job_ids[1:]
+        await manager.scale(managed.id, 2)
+        assert backend.forgotten[-1] == {first}
+        assert len(managed.unfinished_job_ids()) == 2  # a new job replaced the ended one
+
+    run(tmp_path, scenario)
+
+
+def test_stop_right_after_a_submission_returns(tmp_path: Path) -> None:
+    """A submission wakes the poller as stop cancels it; on Python 3.11 wait_for could swallow
+    that cancel and the server's stop hung for a whole poll interval."""
+
+    async def scenario(manager: ClusterManager, backend: FakeBackend, seen: list) -> None:
+        managed = await manager.create("fake", {}, 0)
+        await settled(lambda: managed.phase is Phase.RUNNING, "the cluster starting")
+        await manager.scale(managed.id, 1)  # sets the poller's wake-up event
+
+    for _ in range(5):
+        run(tmp_path, scenario)
+
+
+def test_stop_closes_every_cluster_and_kills_every_job(tmp_path: Path) -> None:
+    async def scenario(manager: ClusterManager, backend: FakeBackend, seen: list) -> None:
+        for _ in range(3):
+            await manager.create("fake", {}, 1)
+        await settled(lambda: len(backend.states) == 3, "three jobs submitted")
+        await manager.stop()
+        assert sorted(backend.killed) == sorted(backend.states)
+        assert manager.list() == []
+
+    run(tmp_path, scenario)
+
+
+def test_a_job_that_ended_after_its_worker_connected_is_replaced_at_once(tmp_path: Path) -> None:
+    async def scenario(manager: ClusterManager, backend: FakeBackend, seen: list) -> None:
+        managed = await manager.create("fake", {}, 1)
+        await settled(lambda: len(managed.job_ids) == 1, "the first job")
+        first = managed.job_ids[0]
+        backend.run(first)
+        backend.connect(first)
+        backend.end(first)  # walltime, or an external bkill
+        await manager.refresh()
+        assert len(managed.job_ids) == 2 and managed.unfinished_job_ids() == managed.job_ids[1:]
+        assert backend.forgotten[-1] == {first}
+        assert managed.status is Status.SCALING and managed.error is None
+
+    run(tmp_path, scenario)
+
+
+def test_jobs_about_to_reach_their_walltime_get_a_replacement_ahead(tmp_path: Path) -> None:
+    async def scenario(manager: ClusterManager, backend: FakeBackend, seen: list) -> None:
+        backend.ahead_s = 150
+        managed = await manager.create("fake", {}, 2)
+        await settled(lambda: len(managed.job_ids) == 2, "two jobs")
+        a, b = managed.job_ids
+        backend.run(a, walltime_left_s=3600)
+        backend.run(b, walltime_left_s=100)
+        await manager.refresh()
+        assert len(managed.unfinished_job_ids()) == 3  # one ahead, for b
+        for job_id in managed.job_ids[2:]:
+            backend.run(job_id, walltime_left_s=100)
+        await manager.refresh()
+        # Never more than one extra per requested worker, even if every job is close to its end.
+        backend.run(a, walltime_left_s=100)
+        await manager.refresh()
+        await manager.refresh()
+        assert len(managed.unfinished_job_ids()) == 4
+
+    run(tmp_path, scenario)
+
+
+def test_jobs_failing_before_their_worker_connects_back_off_then_degrade(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pangeo_hpc_ext.core import replacement
+
+    monkeypatch.setattr(replacement, "FIRST_BACKOFF_S", 0.0)
+
+    async def scenario(manager: ClusterManager, backend: FakeBackend, seen: list) -> None:
+        managed = await manager.create("fake", {}, 1)
+        await settled(lambda: len(managed.job_ids) == 1, "the first job")
+        for _ in range(replacement.FAILURES_BEFORE_GIVING_UP):
+            backend.end(managed.job_ids[-1], reason="TERM_EXTERNAL_SIGNAL: node lost")
+            await manager.refresh()
+        assert managed.status is Status.DEGRADED
+        assert "TERM_EXTERNAL_SIGNAL" in managed.error
+        submitted = len(managed.job_ids)
+        await manager.refresh()
+        assert len(managed.job_ids) == submitted  # no submit storm
+        await manager.scale(managed.id, 1)  # the user asks again: a fresh start
+        assert managed.status is Status.SCALING and managed.error is None
+        assert len(managed.job_ids) == submitted + 1
+
+    run(tmp_path, scenario)
+
+
+def test_jobs_we_cancel_are_not_failures(tmp_path: Path) -> None:
+    async def scenario(manager: ClusterManager, backend: FakeBackend, seen: list) -> None:
+        managed = await manager.create("fake", {}, 1)
+        await settled(lambda: len(managed.job_ids) == 1, "the first job")
+        for _ in range(6):
+            managed.cancelled_jobs.add(managed.job_ids[-1])
+            backend.end(managed.job_ids[-1], reason="TERM_OWNER")
+            await manager.refresh()
+        assert managed.status is not Status.DEGRADED
+
+    run(tmp_path, scenario)
+
+
+def test_tls_credentials_are_private_and_go_with_the_cluster(tmp_path: Path) -> None:
+    async def scenario(manager: ClusterManager, backend: FakeBackend, seen: list) -> None:
+        managed = await manager.create("fake", {}, 0)
+        await settled(lambda: managed.phase is Phase.RUNNING, "the cluster starting")
+        credentials = managed.credentials
+        assert backend.security.require_encryption
+        assert backend.security.tls_client_cert == str(credentials.cert_file)
+        assert stat.S_IMODE(credentials.directory.stat().st_mode) == 0o700
+        for path in (credentials.ca_file, credentials.cert_file, credentials.key_file):
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        await manager.close(managed.id)
+        assert not credentials.directory.exists()
+
+    run(tmp_path, scenario, tls=True)
