@@ -10,15 +10,31 @@ import { ServerConnection } from '@jupyterlab/services';
 export const API_PATH = 'pangeo-hpc/api';
 
 export type ClusterStatus =
-  'starting' | 'running' | 'scaling' | 'closing' | 'closed' | 'failed';
+  | 'starting'
+  | 'running'
+  | 'scaling'
+  | 'degraded'
+  | 'closing'
+  | 'closed'
+  | 'failed';
+
+/** Our job states, the same for every scheduler. */
+export type JobState =
+  'pending' | 'running' | 'suspended' | 'finished' | 'failed';
 
 export interface IJob {
   job_id: string;
-  /** Native scheduler state: PEND RUN DONE EXIT PSUSP ... or PENDING RUNNING ... */
-  state: string;
-  host: string | null;
-  submitted: string | number | null;
-  started: string | number | null;
+  state: JobState;
+  /** The scheduler's own word, shown to users: PEND RUN EXIT, PENDING TIMEOUT, qw Eqw ... */
+  native_state: string;
+  /** Why it waits (pending) or why it ended, in the scheduler's words. */
+  reason: string | null;
+  /** Distinct host names the job runs on. */
+  hosts: string[];
+  /** ISO 8601. */
+  submitted: string | null;
+  /** ISO 8601. */
+  started: string | null;
   walltime_left_s: number | null;
 }
 
@@ -41,7 +57,8 @@ export interface ICluster {
   /** Bytes, summed over connected workers. */
   memory: number;
   options: Record<string, unknown>;
-  created: string | number | null;
+  /** ISO 8601. */
+  created: string | null;
   error: string | null;
   jobs: IJob[];
 }
@@ -111,6 +128,17 @@ export class APIError extends Error {
       (fields[error.field] ??= []).push(error.message);
     }
     return fields;
+  }
+
+  /** Any failure as an APIError; status 0 when no answer came. */
+  static from(error: unknown): APIError {
+    if (error instanceof APIError) {
+      return error;
+    }
+    return new APIError(
+      0,
+      error instanceof Error ? error.message : String(error)
+    );
   }
 
   static async fromResponse(response: Response): Promise<APIError> {

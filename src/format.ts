@@ -1,5 +1,7 @@
 /** Display helpers shared by the components; pure, so they are unit-tested. */
 
+import type { JobState } from './api';
+
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
 
 export function formatBytes(bytes: number | null | undefined): string {
@@ -28,55 +30,17 @@ export function formatDuration(seconds: number | null | undefined): string {
   return `${h}:${String(m).padStart(2, '0')}:${String(s).padStart(2, '0')}`;
 }
 
-export type JobStateKind =
-  'pending' | 'running' | 'done' | 'failed' | 'suspended' | 'unknown';
-
-const STATE_KINDS: Record<string, JobStateKind> = {
-  // LSF
-  PEND: 'pending',
-  PSUSP: 'suspended',
-  USUSP: 'suspended',
-  SSUSP: 'suspended',
-  RUN: 'running',
-  DONE: 'done',
-  EXIT: 'failed',
-  UNKWN: 'unknown',
-  ZOMBI: 'failed',
-  // Slurm, PBS, SGE spellings
-  PENDING: 'pending',
-  CONFIGURING: 'pending',
-  RUNNING: 'running',
-  COMPLETING: 'running',
-  COMPLETED: 'done',
-  FAILED: 'failed',
-  CANCELLED: 'failed',
-  TIMEOUT: 'failed',
-  NODE_FAIL: 'failed',
-  OUT_OF_MEMORY: 'failed',
-  SUSPENDED: 'suspended',
-  Q: 'pending',
-  R: 'running',
-  E: 'running',
-  C: 'done',
-  qw: 'pending',
-  r: 'running'
-};
-
-export function jobStateKind(state: string): JobStateKind {
-  return STATE_KINDS[state] ?? STATE_KINDS[state.toUpperCase()] ?? 'unknown';
-}
-
 /** Walltime left now, counting down from what the server said at `fetchedAt` (ms). */
 export function walltimeLeft(
   walltimeLeftS: number | null,
-  state: string,
+  state: JobState,
   fetchedAt: number,
   now: number
 ): number | null {
   if (walltimeLeftS === null || walltimeLeftS === undefined) {
     return null;
   }
-  if (jobStateKind(state) !== 'running') {
+  if (state !== 'running') {
     return walltimeLeftS;
   }
   return Math.max(0, walltimeLeftS - (now - fetchedAt) / 1000);

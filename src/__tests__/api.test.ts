@@ -34,6 +34,14 @@ describe('ClusterAPI over HTTP', () => {
       name: 'opt'
     });
     expect(created).toMatchObject({ name: 'opt', status: 'starting' });
+    // Each job in our state words, with the scheduler's own word beside them.
+    expect(created.jobs).toHaveLength(2);
+    expect(created.jobs[0]).toMatchObject({
+      state: 'pending',
+      native_state: 'PEND',
+      reason: 'New job is waiting for scheduling;',
+      hosts: []
+    });
     expect(server.requests[0].body).toEqual({
       profile: 'lsf',
       options: { memory: '4GB' },

@@ -5,7 +5,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-import type { ICluster, IProfiles } from '../api';
+import type { ICluster, IJob, IProfiles } from '../api';
 
 export interface IRecordedRequest {
   method: string;
@@ -72,9 +72,24 @@ export function makeCluster(
     cores: 1,
     memory: 2 * 1024 ** 3,
     options: {},
-    created: 1,
+    created: '2026-12-01T09:00:00+00:00',
     error: null,
     jobs: [],
+    ...extra
+  };
+}
+
+/** A job as the server describes it; running on one host unless told otherwise. */
+export function makeJob(jobId: string, extra: Partial<IJob> = {}): IJob {
+  return {
+    job_id: jobId,
+    state: 'running',
+    native_state: 'RUN',
+    reason: null,
+    hosts: ['node01'],
+    submitted: '2026-12-01T09:00:00+00:00',
+    started: '2026-12-01T09:00:05+00:00',
+    walltime_left_s: 1800,
     ...extra
   };
 }
@@ -151,7 +166,17 @@ export class FakeServer {
         profile: body.profile,
         status: 'starting',
         options: body.options,
-        workers: { requested: body.workers, connected: 0 }
+        workers: { requested: body.workers, connected: 0 },
+        jobs: Array.from({ length: body.workers }, (_, i) =>
+          makeJob(`${this.counter}0${i}`, {
+            state: 'pending',
+            native_state: 'PEND',
+            reason: 'New job is waiting for scheduling;',
+            hosts: [],
+            started: null,
+            walltime_left_s: null
+          })
+        )
       });
       this.clusters.set(id, cluster);
       return send(201, cluster);

@@ -4,7 +4,6 @@ import {
   clientCode,
   formatBytes,
   formatDuration,
-  jobStateKind,
   walltimeLeft
 } from '../format';
 import { optionsValidator, toErrorSchema, validateOptions } from '../validator';
@@ -25,20 +24,12 @@ describe('format', () => {
     expect(formatDuration(null)).toBe('—');
   });
 
-  it('classifies native job states', () => {
-    expect(jobStateKind('PEND')).toBe('pending');
-    expect(jobStateKind('RUN')).toBe('running');
-    expect(jobStateKind('EXIT')).toBe('failed');
-    expect(jobStateKind('DONE')).toBe('done');
-    expect(jobStateKind('RUNNING')).toBe('running');
-    expect(jobStateKind('WEIRD')).toBe('unknown');
-  });
-
   it('counts walltime down only for running jobs', () => {
-    expect(walltimeLeft(100, 'RUN', 0, 30_000)).toBe(70);
-    expect(walltimeLeft(100, 'PEND', 0, 30_000)).toBe(100);
-    expect(walltimeLeft(10, 'RUN', 0, 30_000)).toBe(0);
-    expect(walltimeLeft(null, 'RUN', 0, 1)).toBeNull();
+    expect(walltimeLeft(100, 'running', 0, 30_000)).toBe(70);
+    expect(walltimeLeft(100, 'pending', 0, 30_000)).toBe(100);
+    expect(walltimeLeft(100, 'suspended', 0, 30_000)).toBe(100);
+    expect(walltimeLeft(10, 'running', 0, 30_000)).toBe(0);
+    expect(walltimeLeft(null, 'running', 0, 1)).toBeNull();
   });
 
   it('writes the client code with a quoted address', () => {

@@ -9,7 +9,8 @@ import { AdaptControl, ScaleControl } from './ScaleControls';
 export interface IClusterCardProps {
   cluster: ICluster;
   maxWorkers: number;
-  fetchedAt: number;
+  /** When the server described this cluster (ms). */
+  receivedAt: number;
   canInsertCode: boolean;
   onScale: (workers: number) => void;
   onAdapt: (bounds: IAdaptBounds | null) => Promise<unknown>;
@@ -169,7 +170,7 @@ export function ClusterCard(props: IClusterCardProps): JSX.Element {
           />
         </>
       )}
-      <JobTable jobs={cluster.jobs} fetchedAt={props.fetchedAt} />
+      <JobTable jobs={cluster.jobs} receivedAt={props.receivedAt} />
       <div className="pangeo-hpc-ClusterCard-actions">
         <button
           type="button"

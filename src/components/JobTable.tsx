@@ -1,12 +1,12 @@
 import React from 'react';
 
 import type { IJob } from '../api';
-import { formatDuration, jobStateKind, walltimeLeft } from '../format';
+import { formatDuration, walltimeLeft } from '../format';
 
 export interface IJobTableProps {
   jobs: IJob[];
   /** When the server described these jobs (ms), to count walltime down. */
-  fetchedAt: number;
+  receivedAt: number;
 }
 
 /** Re-renders every second while some job has walltime running down. */
@@ -22,10 +22,72 @@ function useNow(active: boolean): number {
   return now;
 }
 
+/**
+ * One job: the scheduler's own word for its state (the one users know from
+ * bjobs, squeue or qstat) coloured by our state, its hosts, the walltime
+ * left, and below them why it waits or why it ended.
+ */
+function JobRows(props: {
+  job: IJob;
+  receivedAt: number;
+  now: number;
+}): JSX.Element {
+  const { job, receivedAt, now } = props;
+  const hosts = job.hosts.join(' ');
+  return (
+    <tbody
+      className={`pangeo-hpc-Job pangeo-hpc-mod-${job.state}`}
+      data-testid="pangeo-hpc-job"
+      data-job-id={job.job_id}
+      data-state={job.state}
+      data-native-state={job.native_state}
+    >
+      <tr>
+        <td className="pangeo-hpc-Job-id">{job.job_id}</td>
+        <td>
+          <span
+            className={`pangeo-hpc-JobState pangeo-hpc-JobState-${job.state}`}
+            data-testid="pangeo-hpc-job-state"
+            title={job.state}
+          >
+            {job.native_state}
+          </span>
+        </td>
+        <td
+          className="pangeo-hpc-Job-hosts"
+          data-testid="pangeo-hpc-job-hosts"
+          title={hosts || undefined}
+        >
+          {hosts || '—'}
+        </td>
+        <td className="pangeo-hpc-Job-walltime">
+          {formatDuration(
+            walltimeLeft(job.walltime_left_s, job.state, receivedAt, now)
+          )}
+        </td>
+      </tr>
+      {job.reason && (
+        <tr>
+          <td />
+          <td colSpan={3} className="pangeo-hpc-Job-reasonCell">
+            <div
+              className="pangeo-hpc-Job-reason"
+              data-testid="pangeo-hpc-job-reason"
+              title={job.reason}
+            >
+              {job.reason}
+            </div>
+          </td>
+        </tr>
+      )}
+    </tbody>
+  );
+}
+
 export function JobTable(props: IJobTableProps): JSX.Element {
-  const { jobs, fetchedAt } = props;
+  const { jobs, receivedAt } = props;
   const ticking = jobs.some(
-    job => job.walltime_left_s !== null && jobStateKind(job.state) === 'running'
+    job => job.walltime_left_s !== null && job.state === 'running'
   );
   const now = useNow(ticking);
   if (jobs.length === 0) {
@@ -41,40 +103,13 @@ export function JobTable(props: IJobTableProps): JSX.Element {
         <tr>
           <th>Job</th>
           <th>State</th>
-          <th>Host</th>
+          <th>Hosts</th>
           <th title="Walltime left">Left</th>
         </tr>
       </thead>
-      <tbody>
-        {jobs.map(job => {
-          const kind = jobStateKind(job.state);
-          return (
-            <tr
-              key={job.job_id}
-              className="pangeo-hpc-Job"
-              data-testid="pangeo-hpc-job"
-              data-job-id={job.job_id}
-              data-state={job.state}
-            >
-              <td className="pangeo-hpc-Job-id">{job.job_id}</td>
-              <td>
-                <span
-                  className={`pangeo-hpc-JobState pangeo-hpc-JobState-${kind}`}
-                  data-testid="pangeo-hpc-job-state"
-                >
-                  {job.state}
-                </span>
-              </td>
-              <td className="pangeo-hpc-Job-host">{job.host ?? '—'}</td>
-              <td className="pangeo-hpc-Job-walltime">
-                {formatDuration(
-                  walltimeLeft(job.walltime_left_s, job.state, fetchedAt, now)
-                )}
-              </td>
-            </tr>
-          );
-        })}
-      </tbody>
+      {jobs.map(job => (
+        <JobRows key={job.job_id} job={job} receivedAt={receivedAt} now={now} />
+      ))}
     </table>
   );
 }

@@ -145,38 +145,39 @@ export function AdaptControl(props: IAdaptControlProps): JSX.Element {
     }
   };
 
-  const boxes = [
-    { bound: 'minimum', value: minimum, onChange: setMinimum },
-    { bound: 'maximum', value: maximum, onChange: setMaximum }
-  ] as const;
-
   return (
     <div className="pangeo-hpc-Adapt">
-      <label className="pangeo-hpc-Adapt-toggle">
-        <input
-          type="checkbox"
-          data-testid="pangeo-hpc-adapt-toggle"
-          checked={pending ?? adapt !== null}
-          disabled={disabled || pending !== null || (!adapt && !valid)}
-          onChange={event => toggle(event.target.checked)}
-        />
-        <span>Adaptive</span>
-      </label>
-      {boxes.map(box => (
+      <div className="pangeo-hpc-Adapt-row">
+        <label className="pangeo-hpc-Adapt-toggle">
+          <input
+            type="checkbox"
+            data-testid="pangeo-hpc-adapt-toggle"
+            checked={pending ?? adapt !== null}
+            disabled={disabled || pending !== null || (!adapt && !valid)}
+            onChange={event => toggle(event.target.checked)}
+          />
+          <span>Adaptive</span>
+        </label>
         <BoundInput
-          key={box.bound}
-          {...box}
-          max={max}
-          disabled={disabled}
-          onApply={apply}
+          bound="minimum"
+          value={minimum}
+          onChange={setMinimum}
+          {...{ max, disabled, onApply: apply }}
         />
-      ))}
+        <span className="pangeo-hpc-Adapt-to">to</span>
+        <BoundInput
+          bound="maximum"
+          value={maximum}
+          onChange={setMaximum}
+          {...{ max, disabled, onApply: apply }}
+        />
+      </div>
       {!valid && (
         <span
           className="pangeo-hpc-FieldError"
           data-testid="pangeo-hpc-adapt-error"
         >
-          need 0 ≤ min ≤ max ≤ {max}
+          need 0 ≤ minimum ≤ maximum ≤ {max}
         </span>
       )}
     </div>
@@ -193,24 +194,23 @@ interface IBoundInputProps {
   onApply: () => void;
 }
 
-/** One adaptive bound ("min" or "max"): a number box, empty while its text is not a number. */
+/** One adaptive bound: a number box, empty while its text is not a number. */
 function BoundInput(props: IBoundInputProps): JSX.Element {
   const { bound, value, max, disabled, onChange, onApply } = props;
   return (
-    <label>
-      <span>{bound.slice(0, 3)}</span>
-      <input
-        type="number"
-        className="jp-mod-styled"
-        data-testid={`pangeo-hpc-adapt-${bound}`}
-        min={0}
-        max={max}
-        value={Number.isFinite(value) ? value : ''}
-        disabled={disabled}
-        onChange={event => onChange(event.target.valueAsNumber)}
-        onBlur={onApply}
-        onKeyDown={event => event.key === 'Enter' && onApply()}
-      />
-    </label>
+    <input
+      type="number"
+      className="jp-mod-styled"
+      data-testid={`pangeo-hpc-adapt-${bound}`}
+      aria-label={`${bound} workers`}
+      title={`${bound} workers`}
+      min={0}
+      max={max}
+      value={Number.isFinite(value) ? value : ''}
+      disabled={disabled}
+      onChange={event => onChange(event.target.valueAsNumber)}
+      onBlur={onApply}
+      onKeyDown={event => event.key === 'Enter' && onApply()}
+    />
   );
 }

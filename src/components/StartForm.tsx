@@ -18,10 +18,24 @@ export interface IStartFormProps {
   onSubmit: () => void;
 }
 
-/** Our own button starts the cluster; rjsf's would bypass the model. */
-const UI_SCHEMA: UiSchema<ReadonlyJSONObject> = {
-  'ui:submitButtonOptions': { norender: true }
-};
+/**
+ * Our own button starts the cluster (rjsf's would bypass the model). A choice
+ * with nothing chosen leaves it to the scheduler, and says so rather than
+ * showing a blank.
+ */
+function uiSchema(profile: IProfile): UiSchema<ReadonlyJSONObject> {
+  const ui: UiSchema<ReadonlyJSONObject> = {
+    'ui:submitButtonOptions': { norender: true }
+  };
+  for (const [name, property] of Object.entries(
+    profile.schema.properties ?? {}
+  )) {
+    if (property.enum && property.default === undefined) {
+      ui[name] = { 'ui:placeholder': "(the scheduler's default)" };
+    }
+  }
+  return ui;
+}
 
 function FieldErrors(props: { messages?: string[]; testid: string }) {
   if (!props.messages?.length) {
@@ -41,7 +55,7 @@ function FieldErrors(props: { messages?: string[]; testid: string }) {
 /** A labelled control of the create request, with the server's complaints about it below. */
 function FormRow(props: {
   label: string;
-  field: 'profile' | 'name' | 'workers';
+  field: 'name' | 'workers';
   errors: IDraftErrors;
   children: React.ReactNode;
 }) {
@@ -59,6 +73,44 @@ function FormRow(props: {
   );
 }
 
+/**
+ * The profiles as a list of choices: their labels are sentences ("LSF:
+ * Dask workers as batch jobs") that a select in a narrow sidebar would cut.
+ */
+function ProfileChoice(props: {
+  profiles: IProfile[];
+  value: string;
+  errors: IDraftErrors;
+  onChange: (profile: string) => void;
+}) {
+  return (
+    <>
+      <fieldset
+        className="pangeo-hpc-ProfileChoice"
+        data-testid="pangeo-hpc-profile"
+      >
+        <legend>Profile</legend>
+        {props.profiles.map(p => (
+          <label key={p.name} className="pangeo-hpc-ProfileChoice-option">
+            <input
+              type="radio"
+              name="pangeo-hpc-profile"
+              value={p.name}
+              checked={props.value === p.name}
+              onChange={() => props.onChange(p.name)}
+            />
+            <span>{p.label || p.name}</span>
+          </label>
+        ))}
+      </fieldset>
+      <FieldErrors
+        messages={props.errors.fields.profile}
+        testid="pangeo-hpc-profile-error"
+      />
+    </>
+  );
+}
+
 export function StartForm(props: IStartFormProps): JSX.Element {
   const { profiles, draft, errors, maxWorkers, submitting } = props;
   const profile = profiles.find(p => p.name === draft.profile);
@@ -70,6 +122,7 @@ export function StartForm(props: IStartFormProps): JSX.Element {
     () => ({ defaultFormData: profile?.defaults ?? {} }),
     [profile]
   );
+  const ui = React.useMemo(() => (profile ? uiSchema(profile) : {}), [profile]);
 
   if (profiles.length === 0) {
     return (
@@ -87,20 +140,12 @@ export function StartForm(props: IStartFormProps): JSX.Element {
 
   return (
     <div className="pangeo-hpc-StartForm" data-testid="pangeo-hpc-start-form">
-      <FormRow label="Profile" field="profile" errors={errors}>
-        <select
-          className="jp-mod-styled"
-          data-testid="pangeo-hpc-profile"
-          value={draft.profile}
-          onChange={event => props.onChange({ profile: event.target.value })}
-        >
-          {profiles.map(p => (
-            <option key={p.name} value={p.name}>
-              {p.label || p.name}
-            </option>
-          ))}
-        </select>
-      </FormRow>
+      <ProfileChoice
+        profiles={profiles}
+        value={draft.profile}
+        errors={errors}
+        onChange={profile => props.onChange({ profile })}
+      />
       <FormRow label="Name" field="name" errors={errors}>
         <input
           className="jp-mod-styled"
@@ -137,7 +182,7 @@ export function StartForm(props: IStartFormProps): JSX.Element {
               key={profile.name}
               schema={profile.schema as RJSFSchema}
               formData={draft.options as ReadonlyJSONObject}
-              uiSchema={UI_SCHEMA}
+              uiSchema={ui}
               validator={optionsValidator}
               extraErrors={extraErrors}
               formContext={formContext}

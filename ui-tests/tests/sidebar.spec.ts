@@ -8,11 +8,15 @@
  */
 import { expect, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
 import type { Locator, Page, Request, TestInfo } from '@playwright/test';
+import * as fs from 'fs';
+import * as path from 'path';
 
 const SIDEBAR = 'pangeo-hpc-sidebar';
 const CLUSTER_NAME = 'ui-test';
 /** Worker jobs start Python processes: allow for a loaded 2-core machine. */
 const JOB_TIMEOUT = 60_000;
+/** The sidebar's poll interval (settings default: 5 s). */
+const POLL_INTERVAL_MS = 5_000;
 
 async function openSidebar(page: IJupyterLabPageFixture): Promise<Locator> {
   await page.sidebar.openTab(SIDEBAR);
@@ -43,6 +47,54 @@ async function snapshot(
   const path = testInfo.outputPath(`${name}.png`);
   await page.screenshot({ path });
   await testInfo.attach(name, { path, contentType: 'image/png' });
+}
+
+/** The README's pictures: written on every run so they never go stale, kept small. */
+const DOCS_SCREENSHOTS = path.resolve(
+  __dirname,
+  '..',
+  '..',
+  'docs',
+  'screenshots'
+);
+const MAX_SCREENSHOT_BYTES = 150_000;
+
+async function docsScreenshot(
+  page: Page,
+  target: Page | Locator,
+  name: string
+): Promise<void> {
+  // No focus ring, and the mouse over the status bar: no hover effects or
+  // plot tooltips in the picture.
+  await page.evaluate(() => (document.activeElement as HTMLElement)?.blur());
+  await page.mouse.move(1000, (page.viewportSize()?.height ?? 900) - 8);
+  fs.mkdirSync(DOCS_SCREENSHOTS, { recursive: true });
+  const file = path.join(DOCS_SCREENSHOTS, `${name}.png`);
+  await target.screenshot({
+    path: file,
+    animations: 'disabled',
+    caret: 'hide'
+  });
+  const size = fs.statSync(file).size;
+  expect(
+    size,
+    `${file} is ${size} bytes; keep README screenshots under ${MAX_SCREENSHOT_BYTES}`
+  ).toBeLessThan(MAX_SCREENSHOT_BYTES);
+}
+
+/** Whether `inner` lies within `outer` horizontally (a pixel of rounding allowed). */
+async function expectWithin(inner: Locator, outer: Locator, what: string) {
+  const a = await inner.boundingBox();
+  const b = await outer.boundingBox();
+  expect(a, `${what}: not rendered`).not.toBeNull();
+  expect(b).not.toBeNull();
+  expect(a!.x, `${what} starts left of its container`).toBeGreaterThanOrEqual(
+    b!.x - 1
+  );
+  expect(
+    a!.x + a!.width,
+    `${what} sticks out right of its container`
+  ).toBeLessThanOrEqual(b!.x + b!.width + 1);
 }
 
 /** The errors rjsf shows under one option field (its nearest form group). */
@@ -85,11 +137,49 @@ test.describe('pangeo-hpc sidebar', () => {
     await expect(tab).toHaveAttribute('title', /Dask HPC Clusters/);
     const sidebar = await openSidebar(page);
     await expect(sidebar.locator('h2')).toHaveText('Dask HPC Clusters');
-    await expect(sidebar.getByTestId('pangeo-hpc-profile')).toHaveValue('lsf');
+    const profiles = sidebar.getByTestId('pangeo-hpc-profile');
+    await expect(profiles.locator('input:checked')).toHaveValue('lsf');
     // The options come from the profile's JSON Schema with their defaults.
     await expect(sidebar.locator('#root_memory')).not.toHaveValue('');
     await expect(sidebar.locator('#root_cores')).toHaveValue(/\d+/);
+    // The queue select shows the profile's default queue, not a blank.
+    await expect(sidebar.locator('#root_queue option:checked')).toHaveText(
+      'normal'
+    );
     await snapshot(page, testInfo, 'sidebar');
+  });
+
+  test('at the default sidebar width every profile label is shown whole', async ({
+    page
+  }) => {
+    const sidebar = await openSidebar(page);
+    const answer = await page.request.get('/pangeo-hpc/api/profiles');
+    const labels: string[] = (await answer.json()).profiles.map(
+      (p: { label: string; name: string }) => p.label || p.name
+    );
+    const options = sidebar.locator('.pangeo-hpc-ProfileChoice-option > span');
+    await expect(options).toHaveText(labels);
+    for (const option of await options.all()) {
+      await expectWithin(
+        option,
+        sidebar,
+        `profile label "${await option.textContent()}"`
+      );
+      const cut = await option.evaluate(
+        el => el.scrollWidth > el.clientWidth + 1
+      );
+      expect(cut, `profile label "${await option.textContent()}" is cut`).toBe(
+        false
+      );
+    }
+    // Choosing another profile switches the options form to it, and back.
+    await sidebar.getByRole('radio', { name: labels[1] }).check();
+    await expect(sidebar.locator('#root_queue')).toHaveCount(0);
+    await expect(sidebar.locator('#root_threads_per_worker')).toBeVisible();
+    await sidebar.getByRole('radio', { name: labels[0] }).check();
+    await expect(sidebar.locator('#root_queue option:checked')).toHaveText(
+      'normal'
+    );
   });
 
   test('the command palette offers start, dashboard and shut down all', async ({
@@ -235,6 +325,10 @@ test.describe.serial('an LSF cluster from start to shutdown', () => {
       /^\d+:\d\d:\d\d$/
     );
     await expect(job.locator('.pangeo-hpc-JobState-running')).toBeVisible();
+    await expect(job).toHaveAttribute('data-state', 'running');
+    await expect(job.getByTestId('pangeo-hpc-job-hosts')).toHaveText(
+      /^node\d+$/
+    );
     expect(
       pushed.length,
       'no update came through the event bus'
@@ -256,22 +350,25 @@ test.describe.serial('an LSF cluster from start to shutdown', () => {
     }
     const gets: string[] = [];
     let events = 0;
-    for (const tab of tabs) {
+    const t0 = Date.now();
+    tabs.forEach((tab, i) => {
       tab.on('request', request => {
         if (
           request.method() === 'GET' &&
           request.url().includes('/pangeo-hpc/api/clusters')
         ) {
-          gets.push(request.url());
+          const path = new URL(request.url()).pathname.replace(/.*\/api\//, '');
+          gets.push(`tab ${i} +${Date.now() - t0} ms ${path}`);
         }
       });
-    }
+    });
     page.on('websocket', socket => {
       socket.on('framereceived', frame => {
         if (
           String(frame.payload).includes('pangeo-hpc-ext.dev/events/cluster')
         ) {
           events++;
+          gets.push(`event +${Date.now() - t0} ms`);
         }
       });
     });
@@ -288,13 +385,23 @@ test.describe.serial('an LSF cluster from start to shutdown', () => {
         card(sidebar).getByTestId('pangeo-hpc-workers-connected')
       ).toHaveText('2', { timeout: JOB_TIMEOUT });
     }
+    const elapsed = Date.now() - t0;
+    const requests = gets.filter(line => line.startsWith('tab'));
+    const lists = requests.filter(line => line.endsWith(' clusters'));
+    const fetches = requests.length - lists.length;
     console.log(
-      `3 tabs: ${events} cluster events, ${gets.length} GET requests`
+      `3 tabs: ${events} cluster events, ${fetches} cluster GETs, ${lists.length} list polls in ${elapsed} ms\n  ${gets.join('\n  ')}`
     );
     expect(events, 'no cluster event reached the page').toBeGreaterThan(0);
-    // Each tab on its own would fetch once per event (3 x events); shared, about
-    // once per event in all, plus at most one poll per tab.
-    expect(gets.length).toBeLessThanOrEqual(events + tabs.length);
+    // Each tab on its own would fetch once per event (3 x events); shared,
+    // once per event in all (one more when two tabs' timers fire together).
+    expect(fetches, 'cluster GETs for the events').toBeLessThanOrEqual(
+      events + 1
+    );
+    // Polls are shared too: about one per interval in all, not one per tab.
+    expect(lists.length, 'list polls').toBeLessThanOrEqual(
+      Math.floor(elapsed / POLL_INTERVAL_MS) + tabs.length
+    );
     for (const other of tabs.slice(1)) {
       await other.close();
     }
@@ -331,7 +438,29 @@ test.describe.serial('an LSF cluster from start to shutdown', () => {
     await expect(cluster.locator('.pangeo-hpc-JobState-pending')).toHaveCount(
       1
     );
+    // Why it waits, in LSF's words, under the job.
+    const pending = cluster.locator(
+      '[data-testid="pangeo-hpc-job"][data-state="pending"]'
+    );
+    await expect(pending.getByTestId('pangeo-hpc-job-reason')).toContainText(
+      /slot limit/i,
+      { timeout: JOB_TIMEOUT }
+    );
+    await expect(pending.getByTestId('pangeo-hpc-job-hosts')).toHaveText('—');
+
+    // The adaptive bounds stay on the toggle's line at the default sidebar width.
+    const toggle = cluster.getByTestId('pangeo-hpc-adapt-toggle');
+    const maximum = cluster.getByTestId('pangeo-hpc-adapt-maximum');
+    const [t, m] = [await toggle.boundingBox(), await maximum.boundingBox()];
+    expect(
+      Math.abs(t!.y + t!.height / 2 - (m!.y + m!.height / 2)),
+      'the adaptive max box wrapped onto a line of its own'
+    ).toBeLessThan(4);
+    await expectWithin(maximum, cluster, 'the adaptive max box');
+
     await snapshot(page, testInfo, 'scaled-to-3', cluster);
+    await sidebar.evaluate(el => el.scrollTo(0, 0));
+    await docsScreenshot(page, sidebar, 'sidebar');
     // It stays pending while both slots are busy.
     await page.waitForTimeout(2000);
     expect((await jobStates(cluster).allTextContents()).sort()).toEqual([
@@ -355,7 +484,12 @@ test.describe.serial('an LSF cluster from start to shutdown', () => {
     await expect(frame.locator('canvas').first()).toBeVisible({
       timeout: JOB_TIMEOUT
     });
+    // No sandbox in name only: a same-origin page allowed scripts could lift it.
+    await expect(
+      page.locator('.pangeo-hpc-Dashboard iframe')
+    ).not.toHaveAttribute('sandbox');
     await snapshot(page, testInfo, 'dashboard');
+    await docsScreenshot(page, page, 'dashboard');
 
     // The launcher is not what comes back, so galata's readiness check does not apply.
     await page.reload({ waitForIsReady: false });

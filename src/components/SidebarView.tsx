@@ -1,27 +1,23 @@
 import React from 'react';
 
-import type { IAdaptBounds, ICluster } from '../api';
-import type { ClustersModel, IDraft } from '../model';
+import type { IAdaptBounds, ICluster, IProfile } from '../api';
+import type { IDraft, IDraftErrors } from '../model';
 import { ClusterCard } from './ClusterCard';
 import { ErrorMessage } from './ErrorMessage';
 import { StartForm } from './StartForm';
 
-/** What the sidebar shows: the parts of the model it reads. */
-export type ISidebarState = Pick<
-  ClustersModel,
-  | 'loaded'
-  | 'connectionError'
-  | 'profiles'
-  | 'clusters'
-  | 'maxWorkers'
-  | 'draft'
-  | 'draftErrors'
-  | 'submitting'
-  | 'fetchedAt'
->;
-
-export interface ISidebarProps {
-  state: ISidebarState;
+export interface ISidebarViewProps {
+  /** Whether the profiles arrived (the form waits for them). */
+  loaded: boolean;
+  connectionError: string | null;
+  clusters: ICluster[];
+  /** When the server last described a cluster (ms), for walltime countdowns. */
+  receivedAt: (id: string) => number;
+  maxWorkers: number;
+  profiles: IProfile[];
+  draft: IDraft;
+  draftErrors: IDraftErrors;
+  submitting: boolean;
   canInsertCode: boolean;
   onDraftChange: (change: Partial<IDraft>) => void;
   onStart: () => void;
@@ -35,9 +31,9 @@ export interface ISidebarProps {
   onShutdown: (cluster: ICluster) => void;
 }
 
-export function Sidebar(props: ISidebarProps): JSX.Element {
-  const { state } = props;
-  const { clusters } = state;
+/** The sidebar's content: the clusters, then the form to start one. */
+export function SidebarView(props: ISidebarViewProps): JSX.Element {
+  const { clusters } = props;
   return (
     <div className="pangeo-hpc-Sidebar-content">
       <header className="pangeo-hpc-Sidebar-header">
@@ -53,7 +49,7 @@ export function Sidebar(props: ISidebarProps): JSX.Element {
         </button>
       </header>
       <ErrorMessage
-        message={state.connectionError?.message}
+        message={props.connectionError}
         className="pangeo-hpc-ConnectionError"
         testid="pangeo-hpc-connection-error"
       />
@@ -69,8 +65,8 @@ export function Sidebar(props: ISidebarProps): JSX.Element {
           <ClusterCard
             key={cluster.id}
             cluster={cluster}
-            maxWorkers={state.maxWorkers}
-            fetchedAt={state.fetchedAt(cluster.id)}
+            maxWorkers={props.maxWorkers}
+            receivedAt={props.receivedAt(cluster.id)}
             canInsertCode={props.canInsertCode}
             onScale={workers => props.onScale(cluster.id, workers)}
             onAdapt={bounds => props.onAdapt(cluster.id, bounds)}
@@ -84,13 +80,13 @@ export function Sidebar(props: ISidebarProps): JSX.Element {
       </section>
       <section className="pangeo-hpc-Sidebar-section">
         <h3>New cluster</h3>
-        {state.loaded ? (
+        {props.loaded ? (
           <StartForm
-            profiles={state.profiles}
-            draft={state.draft}
-            errors={state.draftErrors}
-            maxWorkers={state.maxWorkers}
-            submitting={state.submitting}
+            profiles={props.profiles}
+            draft={props.draft}
+            errors={props.draftErrors}
+            maxWorkers={props.maxWorkers}
+            submitting={props.submitting}
             onChange={props.onDraftChange}
             onSubmit={props.onStart}
           />

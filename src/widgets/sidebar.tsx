@@ -2,10 +2,12 @@ import { ReactWidget, UseSignal } from '@jupyterlab/ui-components';
 import type { ISignal } from '@lumino/signaling';
 import React from 'react';
 
-import type { IAdaptBounds, ICluster } from './api';
-import { Sidebar } from './components/Sidebar';
-import { clusterIcon } from './icon';
-import type { ClustersModel } from './model';
+import type { ICluster } from '../api';
+import { SidebarView } from '../components/SidebarView';
+import { clusterIcon } from '../icon';
+import type { ClustersModel } from '../model';
+
+export const SIDEBAR_ID = 'pangeo-hpc-sidebar';
 
 /** What the sidebar asks the plugin to do (commands, dialogs, main-area tabs). */
 export interface ISidebarActions {
@@ -20,17 +22,18 @@ export interface ISidebarActions {
   insertTargetChanged: ISignal<unknown, unknown> | null;
 }
 
+/** The left-area panel: renders the model, sends the user's actions back to it. */
 export class ClusterSidebar extends ReactWidget {
   constructor(
     private readonly model: ClustersModel,
     private readonly actions: ISidebarActions
   ) {
     super();
-    this.id = 'pangeo-hpc-sidebar';
+    this.id = SIDEBAR_ID;
     this.addClass('pangeo-hpc-Sidebar');
     this.title.icon = clusterIcon;
     this.title.caption = 'Dask HPC Clusters';
-    this.node.dataset.testid = 'pangeo-hpc-sidebar';
+    this.node.dataset.testid = SIDEBAR_ID;
     actions.insertTargetChanged?.connect(this._onInsertTarget, this);
   }
 
@@ -45,21 +48,26 @@ export class ClusterSidebar extends ReactWidget {
 
   protected render(): JSX.Element {
     const { model, actions } = this;
+    const { store, sync, draft } = model;
     return (
       <UseSignal signal={model.changed}>
         {() => (
-          <Sidebar
-            state={model}
+          <SidebarView
+            loaded={store.loaded}
+            connectionError={store.connectionError?.message ?? null}
+            clusters={store.clusters}
+            receivedAt={id => store.receivedAt(id)}
+            maxWorkers={store.maxWorkers}
+            profiles={store.profiles}
+            draft={draft.value}
+            draftErrors={draft.errors}
+            submitting={draft.submitting}
             canInsertCode={actions.canInsertCode()}
-            onDraftChange={change => model.setDraft(change)}
+            onDraftChange={change => draft.update(change)}
             onStart={actions.start}
-            onRefresh={() => void model.refresh().catch(() => undefined)}
-            onScale={(id: string, workers: number) =>
-              void model.scale(id, workers)
-            }
-            onAdapt={(id: string, bounds: IAdaptBounds | null) =>
-              model.adapt(id, bounds)
-            }
+            onRefresh={() => void sync.refresh().catch(() => undefined)}
+            onScale={(id, workers) => void sync.scale(id, workers)}
+            onAdapt={(id, bounds) => sync.adapt(id, bounds)}
             onOpenDashboard={actions.openDashboard}
             loadPlots={actions.loadPlots}
             onOpenPlot={actions.openPlot}

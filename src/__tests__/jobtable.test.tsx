@@ -1,0 +1,77 @@
+import React from 'react';
+import { renderToStaticMarkup } from 'react-dom/server';
+import { describe, expect, it } from 'vitest';
+
+import { JobTable } from '../components/JobTable';
+import { makeJob } from './fakeserver';
+
+/** The table as the browser gets it, parsed just enough to ask about one job. */
+function render(jobs: Parameters<typeof JobTable>[0]['jobs']): string {
+  return renderToStaticMarkup(<JobTable jobs={jobs} receivedAt={Date.now()} />);
+}
+
+function jobMarkup(html: string, jobId: string): string {
+  const start = html.indexOf(`data-job-id="${jobId}"`);
+  expect(start, `job ${jobId} is not in the table`).toBeGreaterThan(-1);
+  return html.slice(start, html.indexOf('</tbody>', start));
+}
+
+describe('JobTable', () => {
+  it("shows the scheduler's word coloured by our state, hosts and walltime left", () => {
+    const html = render([
+      makeJob('11', { hosts: ['node01', 'node02'], walltime_left_s: 3600 })
+    ]);
+    const job = jobMarkup(html, '11');
+    expect(job).toContain('data-state="running"');
+    expect(job).toMatch(
+      /class="pangeo-hpc-JobState pangeo-hpc-JobState-running"[^>]*>RUN</
+    );
+    expect(job).toContain('>node01 node02<');
+    expect(job).toMatch(/>(1:00:00|0:59:59)</);
+    expect(job).not.toContain('pangeo-hpc-job-reason');
+  });
+
+  it('shows why a job ended, whole in its tooltip', () => {
+    const reason =
+      'TERM_RUNLIMIT: job killed after reaching LSF run time limit. Exited with exit code 140.';
+    const job = jobMarkup(
+      render([
+        makeJob('12', {
+          state: 'failed',
+          native_state: 'EXIT',
+          reason,
+          walltime_left_s: 0
+        })
+      ]),
+      '12'
+    );
+    expect(job).toContain('pangeo-hpc-JobState-failed');
+    expect(job).toContain('>EXIT<');
+    expect(job).toContain(`title="${reason}"`);
+    expect(job).toContain(`>${reason}</div>`);
+  });
+
+  it('shows why a job waits, and no host before it runs', () => {
+    const job = jobMarkup(
+      render([
+        makeJob('13', {
+          state: 'pending',
+          native_state: 'qw',
+          reason: 'All queues dropped because of overload or full',
+          hosts: [],
+          started: null,
+          walltime_left_s: null
+        })
+      ]),
+      '13'
+    );
+    expect(job).toContain('pangeo-hpc-JobState-pending');
+    expect(job).toContain('>qw<');
+    expect(job).toMatch(/pangeo-hpc-Job-hosts"[^>]*>—</);
+    expect(job).toContain('All queues dropped because of overload or full');
+  });
+
+  it('says so when a cluster has no batch jobs', () => {
+    expect(render([])).toContain('No batch jobs');
+  });
+});

@@ -1,0 +1,234 @@
+/**
+ * The plugin's commands. The sidebar's buttons run them too, so a button,
+ * the palette and a keyboard shortcut all do the same thing.
+ */
+import type { JupyterFrontEnd } from '@jupyterlab/application';
+import { Dialog, Notification, showDialog } from '@jupyterlab/apputils';
+import {
+  type INotebookTracker,
+  NotebookActions,
+  type NotebookPanel
+} from '@jupyterlab/notebook';
+import type { ReadonlyPartialJSONObject } from '@lumino/coreutils';
+import type { Widget } from '@lumino/widgets';
+
+import type { ICluster } from './api';
+import { clientCode } from './format';
+import type { ClustersModel } from './model';
+import type { DashboardTabs } from './widgets/dashboard';
+
+export namespace CommandIDs {
+  export const start = 'pangeo-hpc:start-cluster';
+  export const openDashboard = 'pangeo-hpc:open-dashboard';
+  export const shutdownAll = 'pangeo-hpc:shutdown-all';
+  export const shutdown = 'pangeo-hpc:shutdown-cluster';
+  export const insertCode = 'pangeo-hpc:insert-client-code';
+  export const toggleSidebar = 'pangeo-hpc:show-sidebar';
+}
+
+/** The commands offered in the palette (shutting down one cluster needs a cluster). */
+export const PALETTE_COMMANDS = [
+  CommandIDs.toggleSidebar,
+  CommandIDs.start,
+  CommandIDs.openDashboard,
+  CommandIDs.insertCode,
+  CommandIDs.shutdownAll
+];
+
+export const PALETTE_CATEGORY = 'Dask HPC Clusters';
+
+/** What the commands act on. */
+export interface ICommandContext {
+  shell: JupyterFrontEnd.IShell;
+  model: ClustersModel;
+  dashboards: DashboardTabs;
+  sidebar: Widget;
+  notebooks: INotebookTracker | null;
+}
+
+type Commands = JupyterFrontEnd['commands'];
+type Command = Parameters<Commands['addCommand']>[1];
+
+export function addCommands(
+  commands: Commands,
+  context: ICommandContext
+): void {
+  commands.addCommand(CommandIDs.toggleSidebar, showSidebar(context));
+  commands.addCommand(CommandIDs.start, startCluster(context));
+  commands.addCommand(CommandIDs.openDashboard, openDashboard(context));
+  commands.addCommand(CommandIDs.insertCode, insertClientCode(context));
+  commands.addCommand(CommandIDs.shutdown, shutDown(context));
+  commands.addCommand(CommandIDs.shutdownAll, shutDownAll(context));
+  // Enabled states and labels follow the clusters.
+  context.model.store.changed.connect(() => commands.notifyCommandChanged());
+}
+
+/** The cluster named by `clusterId`; without one, the first with a dashboard, else the first. */
+function findCluster(
+  context: ICommandContext,
+  args: ReadonlyPartialJSONObject
+): ICluster | undefined {
+  const { store } = context.model;
+  const id = args.clusterId;
+  if (typeof id === 'string' && id) {
+    return store.cluster(id);
+  }
+  return store.clusters.find(c => c.dashboard_url) ?? store.clusters[0];
+}
+
+function warn(message: string): void {
+  Notification.warning(`Dask HPC: ${message}`, { autoClose: 5000 });
+}
+
+function showSidebar({ shell, sidebar }: ICommandContext): Command {
+  return {
+    label: 'Show Dask HPC Clusters',
+    execute: () => shell.activateById(sidebar.id)
+  };
+}
+
+function startCluster({ shell, sidebar, model }: ICommandContext): Command {
+  return {
+    label: 'Start Dask HPC Cluster',
+    caption: 'Start a cluster with the settings in the sidebar form',
+    execute: async () => {
+      if (!sidebar.isVisible) {
+        shell.activateById(sidebar.id);
+      }
+      await model.sync.ready;
+      const cluster = await model.draft.submit();
+      const { errors } = model.draft;
+      if (
+        !cluster &&
+        errors.options.length + Object.keys(errors.fields).length > 0
+      ) {
+        warn('the cluster was not started; fix the fields marked in the form.');
+      }
+      return cluster?.id ?? null;
+    }
+  };
+}
+
+function openDashboard(context: ICommandContext): Command {
+  return {
+    label: args =>
+      args.plot ? `Open Dask Plot: ${args.plot}` : 'Open Dask Dashboard',
+    isEnabled: args =>
+      !!args.url || !!findCluster(context, args)?.dashboard_url,
+    execute: args => {
+      const plot = typeof args.plot === 'string' ? args.plot : '';
+      if (typeof args.url === 'string' && args.url) {
+        const clusterId = String(args.clusterId ?? '');
+        const label = typeof args.label === 'string' ? args.label : clusterId;
+        return context.dashboards.open({
+          clusterId,
+          url: args.url,
+          label,
+          plot
+        });
+      }
+      const cluster = findCluster(context, args);
+      if (!cluster?.dashboard_url) {
+        warn('no cluster with a dashboard yet.');
+        return;
+      }
+      return context.dashboards.open({
+        clusterId: cluster.id,
+        url: cluster.dashboard_url,
+        label: typeof args.label === 'string' ? args.label : cluster.name,
+        plot
+      });
+    }
+  };
+}
+
+function insertClientCode(context: ICommandContext): Command {
+  const { notebooks, shell } = context;
+  return {
+    label: 'Insert Dask Client Code',
+    caption:
+      'Insert code connecting a dask Client to the cluster into the active notebook',
+    isEnabled: () => !!notebooks?.currentWidget,
+    execute: args => {
+      const cluster = findCluster(context, args);
+      const panel = notebooks?.currentWidget;
+      if (!cluster?.scheduler_address) {
+        warn('the cluster has no scheduler address yet.');
+        return;
+      }
+      if (!panel) {
+        warn('open a notebook first.');
+        return;
+      }
+      insertCode(panel, clientCode(cluster.scheduler_address));
+      shell.activateById(panel.id);
+    }
+  };
+}
+
+/** Put `code` in the active cell if it is an empty code cell, else in a new cell below it. */
+function insertCode(panel: NotebookPanel, code: string): void {
+  const notebook = panel.content;
+  const active = notebook.activeCell;
+  const empty =
+    active?.model.type === 'code' &&
+    active.model.sharedModel.getSource().trim() === '';
+  if (!empty) {
+    NotebookActions.insertBelow(notebook);
+  }
+  notebook.activeCell?.model.sharedModel.setSource(code);
+}
+
+async function confirm(
+  title: string,
+  body: string,
+  label: string
+): Promise<boolean> {
+  const answer = await showDialog({
+    title,
+    body,
+    buttons: [Dialog.cancelButton(), Dialog.warnButton({ label })]
+  });
+  return answer.button.accept;
+}
+
+function shutDown(context: ICommandContext): Command {
+  return {
+    label: 'Shut Down Dask HPC Cluster',
+    isEnabled: args => !!findCluster(context, args),
+    execute: async args => {
+      const cluster = findCluster(context, args);
+      if (
+        !cluster ||
+        !(await confirm(
+          'Shut down cluster?',
+          `Shut down "${cluster.name}" and cancel its ${cluster.jobs.length} batch job(s)?`,
+          'Shut down'
+        ))
+      ) {
+        return false;
+      }
+      return context.model.sync.close(cluster.id);
+    }
+  };
+}
+
+function shutDownAll({ model }: ICommandContext): Command {
+  return {
+    label: 'Shut Down All Dask HPC Clusters',
+    isEnabled: () => model.store.clusters.length > 0,
+    execute: async () => {
+      const count = model.store.clusters.length;
+      if (
+        !(await confirm(
+          'Shut down all clusters?',
+          `Shut down all ${count} cluster(s) and cancel their batch jobs?`,
+          'Shut down all'
+        ))
+      ) {
+        return false;
+      }
+      return model.sync.closeAll();
+    }
+  };
+}
