@@ -15,6 +15,7 @@ from ..core.manager import ClusterManager
 from ..core.profiles import build_profiles
 from ..paths import default_data_dir
 from .events import ClusterEventEmitter
+from .generic_proxy import OPT_IN, close_generic_routes
 from .handlers import API_HANDLERS
 from .kernel_catalog import KernelCatalog
 from .kernel_link import KernelEnvironment
@@ -58,6 +59,14 @@ class PangeoHPC(ExtensionApp):
         jobs and dashboard, and the kernels' dashboard link reaches it. A
         DASK_DISTRIBUTED__SCHEDULER__PRELOAD the user set is kept (preloads in their dask config
         are kept and ours is added).""",
+    ).tag(config=True)
+    allow_generic_proxy = Bool(
+        False,
+        help="""Keep jupyter-server-proxy's generic routes ({base_url}proxy/<port>,
+        proxy/absolute/<port>, proxy/<host>:<port>). They reach any local port and forward the
+        user's Authorization header, cookies and ?token= to it; installing pangeo-hpc-ext enables
+        jupyter-server-proxy, so by default we close them (404). Dask dashboards do not need
+        them. Set True only if other web apps must be reached through them.""",
     ).tag(config=True)
 
     @default("state_dir")
@@ -112,11 +121,31 @@ class PangeoHPC(ExtensionApp):
         self.handlers.extend(NOTEBOOK_API_HANDLERS)
         self.handlers.extend(API_HANDLERS)
         self.handlers.extend(DASHBOARD_HANDLERS)
+        # jupyter_server loads extensions by name: jupyter_server_proxy's routes exist by now.
+        self.close_generic_proxy()
+
+    def close_generic_proxy(self) -> None:
+        if self.allow_generic_proxy:
+            self.log.warning(
+                "jupyter-server-proxy's generic /proxy/<port> route stays open (%s): it forwards "
+                "Jupyter credentials to any local port",
+                OPT_IN,
+            )
+            return
+        closed = close_generic_routes(self.serverapp.web_app)
+        if closed:
+            self.log.info(
+                "Closed %d generic /proxy/<port> routes of jupyter-server-proxy (%s opens them)",
+                closed,
+                OPT_IN,
+            )
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         await self.manager.start()
         await self.notebook_clusters.start()
         self.kernel_catalog.write()
+        if not self.allow_generic_proxy:
+            self.close_generic_proxy()  # again, in case an extension added them after our load
 
     async def stop_extension(self) -> None:
         await self.manager.stop()

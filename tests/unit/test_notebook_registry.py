@@ -1,5 +1,5 @@
 """The notebook registry's format and checks, without a server: entries a scheduler writes, the
-private directory both sides insist on, and the kernel API's lookups."""
+private directory both sides insist on, the kernel API's lookups, and the generic proxy routes."""
 
 from __future__ import annotations
 
@@ -8,6 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from jupyter_server_proxy.config import ServerProxy
+from jupyter_server_proxy.handlers import setup_handlers
+from tornado import httputil, web
 
 from pangeo_hpc_ext.kernel import RegistryUnavailable, find
 from pangeo_hpc_ext.kernel.registry import (
@@ -16,6 +19,7 @@ from pangeo_hpc_ext.kernel.registry import (
     private_directory_problem,
     registry_directory,
 )
+from pangeo_hpc_ext.server.generic_proxy import GenericProxyClosed, close_generic_routes
 from pangeo_hpc_ext.server.notebook_clusters import JobRef, NotebookCluster
 
 
@@ -111,3 +115,20 @@ def test_find_by_id_or_unique_name(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         find("b")
     with pytest.raises(LookupError, match=r"no cluster named 'c'; .*a \(1\)"):
         find("c")
+
+
+def handler_of(application: web.Application, path: str) -> type:
+    request = httputil.HTTPServerRequest(method="GET", uri=path, headers=httputil.HTTPHeaders())
+    request.host = "127.0.0.1"
+    delegate = application.find_handler(request)
+    return delegate.handler_class
+
+
+def test_generic_proxy_rules_get_the_refusal() -> None:
+    application = web.Application(base_url="/user/me/")
+    setup_handlers(application, ServerProxy())
+    paths = ["/user/me/proxy/8888/", "/user/me/proxy/absolute/8888/", "/user/me/proxy/localhost:1/"]
+    assert all(handler_of(application, p) is not GenericProxyClosed for p in paths)
+    assert close_generic_routes(application) == 4
+    assert all(handler_of(application, p) is GenericProxyClosed for p in paths)
+    assert close_generic_routes(application) == 0  # idempotent
