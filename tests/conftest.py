@@ -12,7 +12,12 @@ from typing import Any
 import pytest
 from tornado.httpclient import HTTPClientError
 
-pytest_plugins = ["pytest_jupyter.jupyter_server"]
+# Fixtures shared by test modules: kernels driven like notebooks, raw requests and a canary port.
+pytest_plugins = [
+    "pytest_jupyter.jupyter_server",
+    "tests.support.kernel",
+    "tests.support.dashboard",
+]
 
 # Generous bounds: CI runs on 2 cores; waits return as soon as the state is reached.
 WAIT_TIMEOUT_S = 90.0
@@ -71,6 +76,11 @@ class Api:
         assert code == 200, body
         return body
 
+    async def clusters(self) -> list[dict[str, Any]]:
+        code, body = await self.call("GET", "clusters")
+        assert code == 200, body
+        return body["clusters"]
+
     async def wait_for(
         self,
         cluster_id: str,
@@ -78,15 +88,36 @@ class Api:
         what: str,
         timeout: float = WAIT_TIMEOUT_S,
     ) -> dict[str, Any]:
+        return await self._poll(
+            lambda: self.cluster(cluster_id), lambda c: c if predicate(c) else None, what, timeout
+        )
+
+    async def wait_for_listing(
+        self,
+        find: Callable[[list[dict[str, Any]]], Any],
+        what: str,
+        timeout: float = WAIT_TIMEOUT_S,
+    ) -> Any:
+        """Until `find(clusters)` answers something truthy; that answer."""
+        return await self._poll(self.clusters, find, what, timeout)
+
+    @staticmethod
+    async def _poll(
+        read: Callable[[], Awaitable[Any]],
+        find: Callable[[Any], Any],
+        what: str,
+        timeout: float,
+    ) -> Any:
         deadline = time.monotonic() + timeout
-        cluster: dict[str, Any] = {}
+        last: Any = None
         while time.monotonic() < deadline:
-            cluster = await self.cluster(cluster_id)
-            if predicate(cluster):
-                return cluster
+            last = await read()
+            found = find(last)
+            if found:
+                return found
             await asyncio.sleep(0.2)
-        last = json.dumps(cluster)[:2000]
-        pytest.fail(f"within {timeout:.0f} s: {what} did not happen; last state: {last}")
+        shown = json.dumps(last)[:2000]
+        pytest.fail(f"within {timeout:.0f} s: {what} did not happen; last state: {shown}")
 
 
 @pytest.fixture

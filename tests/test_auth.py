@@ -23,7 +23,7 @@ def _rules(router: Any) -> list[Rule]:
 
 
 # Values tried for each group of a route's pattern: auth must be checked before an id is looked up.
-GROUP_VALUES = ("0123456789abcdef", "/status", "status", "")
+GROUP_VALUES = ("0123456789abcdef", "nb-0123456789abcdef", "8787", "/status", "status", "")
 
 
 def concrete_path(regex: re.Pattern[str]) -> str:

@@ -1,25 +1,25 @@
 """The seed's notebook, with no dask config edit: a kernel started by the server prints a
-dashboard link that opens through Jupyter (jupyter-server-proxy's /proxy/<port>/status)."""
+dashboard link that opens through Jupyter, on our port route (never the generic /proxy/<port>)."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 import os
-import time
-import uuid
 from typing import Any
 
+import dask.config
 import pytest
-from tornado.websocket import WebSocketClientConnection
 
+from pangeo_hpc_ext.kernel.registry import REGISTRY_VAR
 from pangeo_hpc_ext.server.kernel_link import (
     DASHBOARD_LINK_VAR,
-    KernelDashboardLink,
-    proxied_dashboard_link,
+    PRELOAD_ARGV_VAR,
+    PRELOAD_FILE,
+    PRELOAD_VAR,
+    KernelEnvironment,
+    dashboard_link_template,
+    preload_values,
 )
-
-REPLY_TIMEOUT_S = 90.0
+from tests.support.kernel import Kernel
 
 SEED_CELL = """
 import json, os
@@ -35,112 +35,25 @@ print(json.dumps({
 """
 ENV_CELL = """
 import json, os
-print(json.dumps({"env": os.environ.get("DASK_DISTRIBUTED__DASHBOARD__LINK")}))
+print(json.dumps({k: os.environ.get(k) for k in %r}))
 """
 CLOSE_CELL = "client.close(); cluster.close()"
-
-
-@pytest.fixture
-def jp_server_config(jp_server_config: dict[str, Any]) -> dict[str, Any]:
-    # The links point at jupyter-server-proxy's routes: enable its server extension too.
-    config = json.loads(json.dumps(jp_server_config))
-    config["ServerApp"]["jpserver_extensions"]["jupyter_server_proxy"] = True
-    return config
-
-
-class Kernel:
-    """A kernel started through the REST API and driven over its websocket, as a notebook is."""
-
-    def __init__(self, jp_fetch: Any, jp_ws_fetch: Any) -> None:
-        self._fetch = jp_fetch
-        self._ws_fetch = jp_ws_fetch
-        self.kernel_id = ""
-        self.session = uuid.uuid4().hex
-        self.ws: WebSocketClientConnection | None = None
-
-    async def start(self) -> None:
-        response = await self._fetch(
-            "api", "kernels", method="POST", body=json.dumps({"name": "python3"})
-        )
-        self.kernel_id = json.loads(response.body)["id"]
-        self.ws = await self._ws_fetch("api", "kernels", self.kernel_id, "channels")
-
-    async def run(self, code: str) -> str:
-        """Execute code; its stdout, or a test failure with the kernel's error."""
-        assert self.ws is not None
-        msg_id = uuid.uuid4().hex
-        await self.ws.write_message(
-            json.dumps(
-                {
-                    "header": {
-                        "msg_id": msg_id,
-                        "msg_type": "execute_request",
-                        "session": self.session,
-                        "username": "test",
-                        "version": "5.3",
-                    },
-                    "parent_header": {},
-                    "metadata": {},
-                    "content": {"code": code, "silent": False, "allow_stdin": False},
-                    "channel": "shell",
-                    "buffers": [],
-                }
-            )
-        )
-        stdout: list[str] = []
-        replied = idle = False
-        deadline = time.monotonic() + REPLY_TIMEOUT_S
-        while True:
-            remaining = deadline - time.monotonic()
-            try:
-                raw = await asyncio.wait_for(self.ws.read_message(), max(remaining, 0.01))
-            except asyncio.TimeoutError:
-                pytest.fail(f"the cell did not finish within {REPLY_TIMEOUT_S:.0f} s: {code!r}")
-            assert raw is not None, "the kernel websocket closed"
-            message = json.loads(raw)
-            if message.get("parent_header", {}).get("msg_id") != msg_id:
-                continue
-            kind, content = message["msg_type"], message["content"]
-            if kind == "stream" and content["name"] == "stdout":
-                stdout.append(content["text"])
-            elif kind == "error":
-                pytest.fail(f"the cell failed: {content['ename']}: {content['evalue']}")
-            elif kind == "execute_reply":
-                replied = True
-            elif kind == "status" and content["execution_state"] == "idle":
-                idle = True  # iopub: every output of the cell came before this
-            if replied and idle:
-                return "".join(stdout)
-
-    async def shutdown(self) -> None:
-        if self.ws is not None:
-            self.ws.close()
-        if self.kernel_id:
-            await self._fetch("api", "kernels", self.kernel_id, method="DELETE")
-
-
-@pytest.fixture
-def kernel(started_server: Any, jp_fetch: Any, jp_ws_fetch: Any) -> Kernel:
-    return Kernel(jp_fetch, jp_ws_fetch)
 
 
 async def test_notebook_local_cluster_prints_proxied_link(
     kernel: Kernel, jp_fetch: Any, jp_base_url: str
 ) -> None:
     await kernel.start()
-    try:
-        seen = json.loads(await kernel.run(SEED_CELL))
-        link = f"{jp_base_url}proxy/{seen['port']}/status"
-        assert seen["env"] == f"{jp_base_url}proxy/{{port}}/status"
-        assert seen["cluster_link"] == link
-        assert seen["client_link"] == link
-        # The printed link opens the dashboard through Jupyter.
-        page = await jp_fetch(link.removeprefix(jp_base_url))
-        assert page.code == 200
-        assert b"Bokeh.embed" in page.body
-        await kernel.run(CLOSE_CELL)
-    finally:
-        await kernel.shutdown()
+    seen = await kernel.run_json(SEED_CELL)
+    link = f"{jp_base_url}pangeo-hpc/dashboards/{seen['port']}/status"
+    assert seen["env"] == f"{jp_base_url}pangeo-hpc/dashboards/{{port}}/status"
+    assert seen["cluster_link"] == link
+    assert seen["client_link"] == link
+    # The printed link opens the dashboard through Jupyter.
+    page = await jp_fetch(link.removeprefix(jp_base_url))
+    assert page.code == 200
+    assert b"Bokeh.embed" in page.body
+    await kernel.run(CLOSE_CELL)
     assert DASHBOARD_LINK_VAR in os.environ, "the variable is set for the server's lifetime"
 
 
@@ -148,7 +61,7 @@ async def test_client_of_our_cluster_prints_proxied_link(
     kernel: Kernel, api: Any, jp_fetch: Any, jp_base_url: str, jp_serverapp: Any
 ) -> None:
     """A cluster started from the sidebar, used from a notebook with Client(address): the
-    Client formats its link from the kernel's variable, so it also opens through Jupyter."""
+    Client formats its link from the kernel's variable; our port route serves our clusters too."""
     code, cluster = await api.call(
         "POST", "clusters", body={"profile": "local", "workers": 0, "options": {}}
     )
@@ -156,21 +69,18 @@ async def test_client_of_our_cluster_prints_proxied_link(
     cluster = await api.wait_for(cluster["id"], lambda c: c["status"] == "running", "running")
     port = jp_serverapp.web_app.settings["pangeo_hpc_ext"].manager.get(cluster["id"]).dashboard_port
     await kernel.start()
-    try:
-        tls = cluster["tls"]
-        cell = (
-            "from distributed import Client\n"
-            "from distributed.security import Security\n"
-            f"security = Security(tls_ca_file={tls['ca_file']!r}, tls_client_cert="
-            f"{tls['cert_file']!r}, tls_client_key={tls['key_file']!r}, require_encryption=True)\n"
-            f"client = Client({cluster['scheduler_address']!r}, security=security)\n"
-            "print(client.dashboard_link)\n"
-            "client.close()\n"
-        )
-        link = (await kernel.run(cell)).strip()
-    finally:
-        await kernel.shutdown()
-    assert link == f"{jp_base_url}proxy/{port}/status"
+    tls = cluster["tls"]
+    cell = (
+        "from distributed import Client\n"
+        "from distributed.security import Security\n"
+        f"security = Security(tls_ca_file={tls['ca_file']!r}, tls_client_cert="
+        f"{tls['cert_file']!r}, tls_client_key={tls['key_file']!r}, require_encryption=True)\n"
+        f"client = Client({cluster['scheduler_address']!r}, security=security)\n"
+        "print(client.dashboard_link)\n"
+        "client.close()\n"
+    )
+    link = (await kernel.run(cell)).strip()
+    assert link == f"{jp_base_url}pangeo-hpc/dashboards/{port}/status"
     page = await jp_fetch(link.removeprefix(jp_base_url))
     assert page.code == 200 and b"Bokeh.embed" in page.body
 
@@ -178,28 +88,58 @@ async def test_client_of_our_cluster_prints_proxied_link(
 class TestConfiguredOff:
     @pytest.fixture
     def pangeo_config(self) -> dict[str, Any]:
-        return {"kernel_dashboard_link": False}
+        return {"kernel_dashboard_link": False, "register_notebook_clusters": False}
 
-    async def test_kernel_keeps_dask_default(self, kernel: Kernel) -> None:
+    async def test_kernel_keeps_dask_defaults(self, kernel: Kernel) -> None:
         await kernel.start()
-        try:
-            seen = json.loads(await kernel.run(ENV_CELL))
-        finally:
-            await kernel.shutdown()
-        assert seen["env"] is None
+        names = [DASHBOARD_LINK_VAR, PRELOAD_VAR, REGISTRY_VAR]
+        seen = await kernel.run_json(ENV_CELL % names)
+        assert seen[DASHBOARD_LINK_VAR] is None
+        assert seen[PRELOAD_VAR] is None
+        # The registry stays: pangeo_hpc_ext.kernel.connect() finds sidebar clusters through it.
+        assert seen[REGISTRY_VAR]
 
 
 def test_link_template_keeps_base_url_literal() -> None:
-    assert proxied_dashboard_link("/") == "/proxy/{port}/status"
-    template = proxied_dashboard_link("/user/{odd}/")
-    assert template.format(port=8787) == "/user/{odd}/proxy/8787/status"
+    assert dashboard_link_template("/") == "/pangeo-hpc/dashboards/{port}/status"
+    template = dashboard_link_template("/user/{odd}/")
+    assert template.format(port=8787) == "/user/{odd}/pangeo-hpc/dashboards/8787/status"
 
 
-def test_users_own_link_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(DASHBOARD_LINK_VAR, "https://hub.example/user/me/proxy/{port}/status")
-    link = KernelDashboardLink("/user/me/")
-    link.install()
-    assert not link.installed
-    assert os.environ[DASHBOARD_LINK_VAR] == "https://hub.example/user/me/proxy/{port}/status"
-    link.uninstall()
-    assert os.environ[DASHBOARD_LINK_VAR] == "https://hub.example/user/me/proxy/{port}/status"
+def test_users_own_settings_are_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    mine = "https://hub.example/user/me/proxy/{port}/status"
+    monkeypatch.setenv(DASHBOARD_LINK_VAR, mine)
+    monkeypatch.setenv(PRELOAD_VAR, "['my_preload']")
+    environment = KernelEnvironment()
+    environment.install_dashboard_link("/user/me/")
+    environment.install_preload()
+    assert environment.installed == {}
+    environment.uninstall()
+    assert os.environ[DASHBOARD_LINK_VAR] == mine
+    assert os.environ[PRELOAD_VAR] == "['my_preload']"
+
+
+def test_preloads_from_dask_config_are_kept_and_ours_added(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(PRELOAD_VAR, raising=False)
+    with dask.config.set(
+        {
+            "distributed.scheduler.preload": ["site_preload"],
+            "distributed.scheduler.preload-argv": [["--site-option"]],
+        }
+    ):
+        values = preload_values()
+        environment = KernelEnvironment()
+        environment.install_preload()
+        try:
+            # What a kernel's dask reads back from these variables.
+            with monkeypatch.context() as env:
+                for name, value in values.items():
+                    env.setenv(name, value)
+                collected = dask.config.collect_env()
+        finally:
+            environment.uninstall()
+    scheduler = collected["distributed"]["scheduler"]
+    assert scheduler["preload"] == ["site_preload", str(PRELOAD_FILE)]
+    assert scheduler["preload_argv"] == [["--site-option"], []]
+    assert PRELOAD_ARGV_VAR not in os.environ and PRELOAD_VAR not in os.environ
+    assert PRELOAD_FILE.is_file()

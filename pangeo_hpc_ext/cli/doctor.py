@@ -89,6 +89,7 @@ def all_checks(scheduler: LabScheduler) -> Iterator[Check]:
         lambda: check_interfaces(section, jupyter_config),
         lambda: check_jobqueue_config(section),
         check_server_proxy,
+        lambda: check_generic_proxy(jupyter_config),
         check_our_extension,
         lambda: check_jupyter_security(jupyter_config, config_error),
     ]
@@ -317,6 +318,30 @@ def check_server_proxy() -> Check:
             "jupyter server extension enable --user jupyter_server_proxy",
         )
     return Check(name, True, f"{version}, enabled")
+
+
+def check_generic_proxy(config: dict[str, Any]) -> Check:
+    """Which is in force: jupyter-server-proxy's /proxy/<port> closed (our default) or opened."""
+    name = "generic /proxy/<port> route"
+    enabled = _enabled_server_extensions()
+    if find_spec("jupyter_server_proxy") is None or not enabled.get("jupyter_server_proxy"):
+        return Check(name, True, "absent: jupyter-server-proxy is not enabled")
+    if not enabled.get(EXTENSION_MODULE):
+        return Check(
+            name,
+            False,
+            "open: it forwards your Jupyter credentials to any local port, and pangeo-hpc-ext "
+            "(which closes it) is not enabled",
+            f"jupyter server extension enable --user {EXTENSION_MODULE}",
+        )
+    if config.get("PangeoHPC", {}).get("allow_generic_proxy") is True:
+        return Check(
+            name,
+            True,
+            "open by choice (c.PangeoHPC.allow_generic_proxy = True): any local port is reachable "
+            "through Jupyter with your credentials",
+        )
+    return Check(name, True, "closed (default; c.PangeoHPC.allow_generic_proxy = True opens it)")
 
 
 def check_our_extension() -> Check:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 import signal
 import threading
 from pathlib import Path
@@ -15,8 +17,12 @@ from ..core.manager import ClusterManager
 from ..core.profiles import build_profiles
 from ..paths import default_data_dir
 from .events import ClusterEventEmitter
+from .generic_proxy import OPT_IN, close_generic_routes
 from .handlers import API_HANDLERS
-from .kernel_link import KernelDashboardLink
+from .kernel_catalog import KernelCatalog
+from .kernel_link import KernelEnvironment
+from .notebook_clusters import NotebookClusters, local_kernel_pids
+from .notebook_handlers import NOTEBOOK_API_HANDLERS
 from .proxy import DASHBOARD_HANDLERS
 
 
@@ -49,9 +55,26 @@ class PangeoHPC(ExtensionApp):
     kernel_dashboard_link = Bool(
         True,
         help="""Give kernels started by this server DASK_DISTRIBUTED__DASHBOARD__LINK pointing at
-        jupyter-server-proxy's {base_url}proxy/{port}/status, so that a LocalCluster or LSFCluster
-        made in a notebook prints a dashboard link that opens through Jupyter. A link the user set
-        in that variable or in their dask config is kept.""",
+        our {base_url}pangeo-hpc/dashboards/{port}/status, so that a LocalCluster or LSFCluster
+        made in a notebook prints a dashboard link that opens through Jupyter without handing
+        the dashboard any Jupyter credential. A link the user set in that variable or in their
+        dask config is kept.""",
+    ).tag(config=True)
+    register_notebook_clusters = Bool(
+        True,
+        help="""Give kernels started by this server a dask scheduler preload that registers every
+        scheduler they start, so that the sidebar lists it ('From notebooks') with its workers,
+        jobs and dashboard, and the kernels' dashboard link reaches it. A
+        DASK_DISTRIBUTED__SCHEDULER__PRELOAD the user set is kept (preloads in their dask config
+        are kept and ours is added).""",
+    ).tag(config=True)
+    allow_generic_proxy = Bool(
+        False,
+        help="""Keep jupyter-server-proxy's generic routes ({base_url}proxy/<port>,
+        proxy/absolute/<port>, proxy/<host>:<port>). They reach any local port and forward the
+        user's Authorization header, cookies and ?token= to it; installing pangeo-hpc-ext enables
+        jupyter-server-proxy, so by default we close them (404). Dask dashboards do not need
+        them. Set True only if other web apps must be reached through them.""",
     ).tag(config=True)
 
     @default("state_dir")
@@ -83,18 +106,60 @@ class PangeoHPC(ExtensionApp):
             max_workers=self.max_workers,
             poll_interval=self.job_poll_interval,
         )
-        self.manager.add_listener(ClusterEventEmitter(self.serverapp.event_logger))
+        # One directory per server process: two servers of one user list only their own kernels.
+        registry = Path(self.state_dir) / "notebooks" / f"{os.getpid()}-{secrets.token_hex(4)}"
+        self.notebook_clusters = NotebookClusters(
+            registry,
+            kernel_pids=lambda: local_kernel_pids(self.serverapp.kernel_manager),
+            backends={p.backend.name: p.backend for p in self.manager.profiles.values()},
+            poll_interval=self.job_poll_interval,
+        )
+        self.kernel_catalog = KernelCatalog(
+            registry, self.manager, self.notebook_clusters, self.serverapp.base_url
+        )
+        emitter = ClusterEventEmitter(self.serverapp.event_logger)
+        for source in (self.manager, self.notebook_clusters):
+            source.add_listener(emitter)
+            source.add_listener(self.kernel_catalog.changed)
+        # Before the server listens: no kernel can start without these.
+        self.notebook_clusters.prepare()
+        self.kernel_environment = KernelEnvironment()
+        self.kernel_environment.install_registry(registry)
+        if self.kernel_dashboard_link:
+            self.kernel_environment.install_dashboard_link(self.serverapp.base_url)
+        if self.register_notebook_clusters:
+            self.kernel_environment.install_preload()
 
     def initialize_handlers(self) -> None:
+        self.handlers.extend(NOTEBOOK_API_HANDLERS)
         self.handlers.extend(API_HANDLERS)
         self.handlers.extend(DASHBOARD_HANDLERS)
+        # jupyter_server loads extensions by name: jupyter_server_proxy's routes exist by now.
+        self.close_generic_proxy()
+
+    def close_generic_proxy(self) -> None:
+        if self.allow_generic_proxy:
+            self.log.warning(
+                "jupyter-server-proxy's generic /proxy/<port> route stays open (%s): it forwards "
+                "Jupyter credentials to any local port",
+                OPT_IN,
+            )
+            return
+        closed = close_generic_routes(self.serverapp.web_app)
+        if closed:
+            self.log.info(
+                "Closed %d generic /proxy/<port> routes of jupyter-server-proxy (%s opens them)",
+                closed,
+                OPT_IN,
+            )
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         await self.manager.start()
         self._stop_on_sigint(serverapp)
-        self.kernel_link: KernelDashboardLink | None = None
-        if self.kernel_dashboard_link:
-            self.kernel_link = KernelDashboardLink.for_server(serverapp)
+        await self.notebook_clusters.start()
+        self.kernel_catalog.write()
+        if not self.allow_generic_proxy:
+            self.close_generic_proxy()  # again, in case an extension added them after our load
 
     def _stop_on_sigint(self, serverapp: Any) -> None:
         """Without a terminal on stdin jupyter_server installs no SIGINT handler, and the one in
@@ -120,6 +185,5 @@ class PangeoHPC(ExtensionApp):
         replaced = getattr(self, "_replaced_sigint", None)
         if replaced is not None:  # for a process that embeds the server and goes on
             signal.signal(signal.SIGINT, replaced)
-        kernel_link = getattr(self, "kernel_link", None)  # None if the start hook never ran
-        if kernel_link is not None:
-            kernel_link.uninstall()
+        await self.notebook_clusters.stop()
+        self.kernel_environment.uninstall()

@@ -18,7 +18,9 @@ from ..core.manager import ClusterManager
 from ..core.validation import validate
 from ..errors import InvalidRequest, PangeoHPCError, RequestTooLarge
 from .http_errors import http_status
-from .routes import API_PREFIX, AUTH_RESOURCE, DASHBOARD_PREFIX
+from .notebook_json import notebook_clusters_json
+from .proxy import cluster_dashboard_url
+from .routes import API_PREFIX, AUTH_RESOURCE
 
 CREATE_BODY = {
     "type": "object",
@@ -111,14 +113,13 @@ class ClusterAPIHandler(ExtensionHandlerMixin, APIHandler):
         cores, memory = managed.resources()
         dashboard_url = None
         if managed.dashboard_port is not None:
-            dashboard_url = url_path_join(
-                self.base_url, DASHBOARD_PREFIX, managed.id, "dashboard", "status"
-            )
+            dashboard_url = cluster_dashboard_url(self.base_url, managed.id)
         bounds = managed.adapt_bounds
         return {
             "id": managed.id,
             "name": managed.name,
             "profile": managed.profile.name,
+            "origin": "jupyterlab",
             "status": managed.status.value,
             "scheduler_address": managed.scheduler_address,
             # Paths of the files a client needs to connect (0600, this user's only).
@@ -164,7 +165,8 @@ class ProfilesHandler(ClusterAPIHandler):
 class ClustersHandler(ClusterAPIHandler):
     @api_method
     async def get(self) -> None:
-        self.finish({"clusters": [self.cluster_json(c) for c in self.manager.list()]})
+        clusters = [self.cluster_json(c) for c in self.manager.list()]
+        self.finish({"clusters": clusters + await notebook_clusters_json(self)})
 
     @api_method
     async def post(self) -> None:

@@ -1,10 +1,13 @@
-"""The Dask dashboard of a cluster we started, proxied through Jupyter by cluster id.
+"""Dask dashboards proxied through Jupyter: by cluster id (clusters we started) and by port (the
+link kernels print, for those clusters and for schedulers registered by this server's kernels).
 
-jupyter-server-proxy's ProxyHandler does the proxying (HTTP, websockets, subprotocols); this
-subclass decides where a request may go and what of it may leave Jupyter:
+jupyter-server-proxy's ProxyHandler does the proxying (HTTP, websockets, subprotocols); one
+subclass, given how a route finds its upstream, decides where a request may go and what of it may
+leave Jupyter:
 
-- The upstream is always 127.0.0.1:<dashboard port of a running cluster of ours>, looked up
-  server-side from the opaque id in the URL; nothing in the path, query or headers can change it.
+- The upstream is always 127.0.0.1:<dashboard port of a running cluster of ours, or of a scheduler
+  that this server's kernel registered and that this user's process listens on>, looked up
+  server-side from the id or port in the URL; nothing in the path, query or headers can change it.
 - Only GET, HEAD and websocket upgrades pass; Jupyter authenticates and authorizes each of them,
   and a cross-origin request is refused even when it carries a valid token.
 - No Jupyter credential reaches the dashboard: Bokeh copies the request's headers, cookies and
@@ -15,7 +18,9 @@ subclass decides where a request may go and what of it may leave Jupyter:
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
 from urllib.parse import quote, unquote_plus
 
 from jupyter_server.extension.handler import ExtensionHandlerMixin
@@ -27,7 +32,8 @@ from ..core.cluster import ManagedCluster, Phase
 from ..core.manager import ClusterManager
 from ..errors import ClusterNotFound
 from .http_errors import http_status
-from .routes import AUTH_RESOURCE, DASHBOARD_PREFIX
+from .notebook_clusters import NotebookCluster, NotebookClusters
+from .routes import AUTH_RESOURCE, DASHBOARD_PREFIX, PORT_DASHBOARD_PREFIX
 
 UPSTREAM_HOST = "127.0.0.1"
 
@@ -90,6 +96,80 @@ def worker_dashboards(managed: ManagedCluster) -> set[tuple[str, int]]:
     return found
 
 
+@dataclass(frozen=True)
+class Upstream:
+    """Where one dashboard request goes: the port on 127.0.0.1, our route to it (for redirects
+    and X-Forwarded-Prefix), and the worker dashboards its /proxy/<port>/<host>/ pages may reach."""
+
+    port: int
+    route: str
+    worker_dashboards: Callable[[], set[tuple[str, int]]]
+
+
+class DashboardSources(Protocol):
+    manager: ClusterManager
+    notebook_clusters: NotebookClusters
+
+
+# How a route finds the upstream from the key in its URL; a 404 HTTPError when there is none.
+Resolver = Callable[[DashboardSources, str], Upstream]
+
+
+def cluster_dashboard_route(cluster_id: str) -> str:
+    return url_path_join(DASHBOARD_PREFIX, cluster_id, "dashboard")
+
+
+def port_dashboard_route(port: int | str) -> str:
+    return url_path_join(PORT_DASHBOARD_PREFIX, str(port))
+
+
+def cluster_dashboard_url(base_url: str, cluster_id: str) -> str:
+    """The status page of a cluster of ours, as cards and kernels link to it."""
+    return url_path_join(base_url, cluster_dashboard_route(cluster_id), "status")
+
+
+def notebook_dashboard_url(base_url: str, cluster: NotebookCluster) -> str | None:
+    if cluster.dashboard_port is None:
+        return None
+    return url_path_join(base_url, port_dashboard_route(cluster.dashboard_port), "status")
+
+
+def _upstream_of(managed: ManagedCluster, route: str) -> Upstream | None:
+    port = managed.dashboard_port
+    if managed.phase is not Phase.RUNNING or port is None:
+        return None
+    return Upstream(port, route, lambda: worker_dashboards(managed))
+
+
+def by_cluster_id(sources: DashboardSources, cluster_id: str) -> Upstream:
+    """The dashboard of a running cluster of ours."""
+    try:
+        managed = sources.manager.get(cluster_id)
+    except ClusterNotFound as error:
+        # The message would echo the id from the URL; the page needs none.
+        raise web.HTTPError(http_status(error), "no such cluster") from None
+    upstream = _upstream_of(managed, cluster_dashboard_route(cluster_id))
+    if upstream is None:
+        raise web.HTTPError(404, "this cluster has no dashboard (%s)", managed.phase.value)
+    return upstream
+
+
+def by_port(sources: DashboardSources, port_text: str) -> Upstream:
+    """A dashboard port of a running cluster of ours, or of a scheduler registered by one of this
+    server's kernels whose process (this user's) listens on it, checked now."""
+    port = int(port_text)
+    route = port_dashboard_route(port)
+    for managed in sources.manager.list():
+        if managed.dashboard_port == port:
+            upstream = _upstream_of(managed, route)
+            if upstream is not None:
+                return upstream
+    registered = sources.notebook_clusters.by_dashboard_port(port)
+    if registered is None:
+        raise web.HTTPError(404, "no dashboard of a cluster of yours listens on this port")
+    return Upstream(port, route, registered.worker_dashboards)
+
+
 def drop_response_headers(response: Any) -> None:
     for name in DROPPED_RESPONSE_HEADERS:
         if name in response.headers:
@@ -100,14 +180,11 @@ ALLOWED_METHODS = ("GET", "HEAD")
 
 
 class DashboardProxyHandler(ExtensionHandlerMixin, ProxyHandler):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, resolve: Resolver, **kwargs: Any) -> None:
         kwargs.update(host_allowlist=[UPSTREAM_HOST], rewrite_response=(drop_response_headers,))
         super().__init__(*args, **kwargs)
+        self.find_upstream = resolve
         self.upstream_port: int | None = None
-
-    @property
-    def manager(self) -> ClusterManager:
-        return self.extensionapp.manager
 
     async def prepare(self, *args: Any, **kwargs: Any) -> None:
         # The base authenticates (and checks Host); see get_login_url for the anonymous answer.
@@ -145,16 +222,16 @@ class DashboardProxyHandler(ExtensionHandlerMixin, ProxyHandler):
             return
         super().write_error(status_code, **kwargs)
 
-    async def get(self, cluster_id: str, proxied_path: str) -> None:
-        # Resolve before the websocket handshake, so an unknown id is a plain 404.
-        self.upstream_port = self._resolve(cluster_id, proxied_path)
-        await super().get(cluster_id, upstream_path(proxied_path))
+    async def get(self, key: str, proxied_path: str) -> None:
+        # Resolve before the websocket handshake, so an unknown id or port is a plain 404.
+        self.upstream_port = self._resolve(key, proxied_path)
+        await super().get(key, upstream_path(proxied_path))
 
-    async def http_get(self, cluster_id: str, proxied_path: str) -> None:
+    async def http_get(self, key: str, proxied_path: str) -> None:
         await self._proxy_http(proxied_path)
 
-    async def head(self, cluster_id: str, proxied_path: str) -> None:
-        self.upstream_port = self._resolve(cluster_id, proxied_path)
+    async def head(self, key: str, proxied_path: str) -> None:
+        self.upstream_port = self._resolve(key, proxied_path)
         await self._proxy_http(upstream_path(proxied_path))
 
     # After authentication, so that an anonymous request learns nothing but 403.
@@ -163,7 +240,7 @@ class DashboardProxyHandler(ExtensionHandlerMixin, ProxyHandler):
 
     put = delete = patch = options = post
 
-    async def open(self, cluster_id: str, proxied_path: str) -> None:
+    async def open(self, key: str, proxied_path: str) -> None:
         assert self.upstream_port is not None
         # Bokeh sends each message as several small frames: without this, Nagle's algorithm holds
         # the later frames until the browser's delayed ACK, up to 40 ms per message.
@@ -181,24 +258,17 @@ class DashboardProxyHandler(ExtensionHandlerMixin, ProxyHandler):
         self.set_header("Content-Security-Policy", self.content_security_policy)
         self.set_header("X-Content-Type-Options", "nosniff")
 
-    def _resolve(self, cluster_id: str, proxied_path: str) -> int:
-        """The dashboard port of a running cluster of ours, or a 404."""
-        try:
-            managed = self.manager.get(cluster_id)
-        except ClusterNotFound as error:
-            # The message would echo the id from the URL; the page needs none.
-            raise web.HTTPError(http_status(error), "no such cluster") from None
-        port = managed.dashboard_port
-        if managed.phase is not Phase.RUNNING or port is None:
-            raise web.HTTPError(404, "this cluster has no dashboard (%s)", managed.phase.value)
+    def _resolve(self, key: str, proxied_path: str) -> int:
+        """The upstream port for this request, or a 404."""
+        upstream = self.find_upstream(self.extensionapp, key)
         path = upstream_path(proxied_path)
         if path.startswith("/proxy/"):
             match = WORKER_PROXY_PATH.match(path)
-            if match is None or (match[2], int(match[1])) not in worker_dashboards(managed):
+            if match is None or (match[2], int(match[1])) not in upstream.worker_dashboards():
                 raise web.HTTPError(404, "not a worker dashboard of this cluster")
         # Context path for Location rewriting and X-Forwarded-Prefix: our route, not /proxy/<port>.
-        self.proxy_base = url_path_join(DASHBOARD_PREFIX, cluster_id, "dashboard")
-        return port
+        self.proxy_base = upstream.route
+        return upstream.port
 
     def _is_websocket_upgrade(self) -> bool:
         return self.request.headers.get("Upgrade", "").lower() == "websocket"
@@ -217,7 +287,17 @@ class DashboardProxyHandler(ExtensionHandlerMixin, ProxyHandler):
         return headers
 
 
-DASHBOARD_HANDLERS: list[tuple[str, type[DashboardProxyHandler]]] = [
+DASHBOARD_HANDLERS: list[tuple[str, type[DashboardProxyHandler], dict[str, Resolver]]] = [
     # Relative, like API_HANDLERS; "(/.*|)" so that ".../dashboardX" is not ours.
-    (DASHBOARD_PREFIX + r"/([^/]+)/dashboard(/.*|)", DashboardProxyHandler),
+    (
+        DASHBOARD_PREFIX + r"/([^/]+)/dashboard(/.*|)",
+        DashboardProxyHandler,
+        {"resolve": by_cluster_id},
+    ),
+    # Ports of one to five digits without a leading zero: one spelling per port.
+    (
+        PORT_DASHBOARD_PREFIX + r"/([1-9][0-9]{0,4})(/.*|)",
+        DashboardProxyHandler,
+        {"resolve": by_port},
+    ),
 ]

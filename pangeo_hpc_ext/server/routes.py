@@ -5,3 +5,5 @@ from __future__ import annotations
 AUTH_RESOURCE = "pangeo-hpc"
 API_PREFIX = "pangeo-hpc/api"
 DASHBOARD_PREFIX = "pangeo-hpc/clusters"
+# Dashboards by port: the link kernels print (dask's link template knows only host and port).
+PORT_DASHBOARD_PREFIX = "pangeo-hpc/dashboards"

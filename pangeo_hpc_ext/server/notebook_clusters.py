@@ -1,0 +1,425 @@
+"""The schedulers this server's kernels started, as the server reads the registry.
+
+Knows no HTTP. An entry of the registry (pangeo_hpc_ext.kernel.registry) counts only while
+its process is the one that wrote it (same pid and start time, on this host), belongs to this
+user, and runs in a kernel this server started or below one: an entry goes away with its
+scheduler or with its kernel, and files of ended processes are removed. The dashboard of an entry
+is proxied only after checking, at request time, that its process listens on the port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import socket
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from ..backends import Backend
+from ..core.cluster import submitted_job
+from ..errors import ClusterNotFound, SchedulerCommandFailed
+from ..kernel.registry import (
+    ENTRY_ID,
+    ENTRY_SUFFIX,
+    FORMAT_VERSION,
+    close_request_path,
+    private_directory_problem,
+    read_json,
+)
+from ..paths import write_json_atomic
+from ..schedulers.base import JobInfo, JobState
+
+log = logging.getLogger(__name__)
+
+CLOSE_TIMEOUT_S = 60.0
+CLOSE_POLL_S = 0.1
+# A process's start time as two psutil instances compute it (clock ticks since boot).
+START_TIME_TOLERANCE_S = 0.05
+# Reading the socket tables costs ~10 ms on a loaded node and a dashboard page makes dozens of
+# requests: a port seen listening stays trusted this long (the process checks run every time).
+LISTEN_CHECK_TTL_S = 1.0
+# Addresses whose listener receives our connections to 127.0.0.1 (not "::": a v6-only socket
+# would let another process own 127.0.0.1 on the same port).
+LOOPBACK_LISTENERS = frozenset({"127.0.0.1", "0.0.0.0"})
+
+ChangeListener = Callable[[str, str, str], None]  # (action, cluster_id, status)
+KernelPids = Callable[[], Mapping[int, str]]  # pid of each local kernel -> kernel id
+
+
+class SchedulerCloseTimeout(SchedulerCommandFailed):
+    """A notebook's scheduler did not close when asked."""
+
+
+@dataclass(frozen=True)
+class JobRef:
+    kind: str  # lsf, slurm, sge: which scheduler's job id
+    job_id: str
+
+    @classmethod
+    def parse(cls, data: Any) -> JobRef:
+        return cls(_typed(data, "kind", str), _typed(data, "job_id", str))
+
+
+@dataclass(frozen=True)
+class NotebookWorker:
+    address: str
+    host: str
+    nthreads: int
+    memory_limit: int
+    dashboard_port: int | None
+    job: JobRef | None
+
+
+@dataclass(frozen=True)
+class NotebookCluster:
+    id: str
+    name: str
+    cluster_class: str | None
+    host: str
+    pid: int
+    create_time: float
+    started: str
+    address: str
+    dashboard_port: int | None
+    workers: tuple[NotebookWorker, ...]
+    cluster_jobs: tuple[JobRef, ...]
+    requested: int | None
+    adapt: dict[str, int] | None
+    tls: dict[str, Any] | None
+    kernel_id: str = ""
+    closing: bool = False
+
+    @classmethod
+    def parse(cls, data: Any) -> NotebookCluster:
+        """An entry as a scheduler wrote it; ValueError, TypeError or KeyError when malformed."""
+        if not isinstance(data, dict) or data.get("version") != FORMAT_VERSION:
+            raise ValueError("not an entry of this format")
+        adapt = _optional(data, "adapt", dict)
+        return cls(
+            id=_typed(data, "id", str),
+            name=_typed(data, "name", str),
+            cluster_class=_optional(data, "cluster_class", str),
+            host=_typed(data, "host", str),
+            pid=_typed(data, "pid", int),
+            create_time=float(_typed(data, "create_time", (int, float))),
+            started=_typed(data, "started", str),
+            address=_typed(data, "address", str),
+            dashboard_port=_optional(data, "dashboard_port", int),
+            workers=tuple(
+                NotebookWorker(
+                    address=_typed(w, "address", str),
+                    host=_typed(w, "host", str),
+                    nthreads=_typed(w, "nthreads", int),
+                    memory_limit=_optional(w, "memory_limit", int) or 0,
+                    dashboard_port=_optional(w, "dashboard_port", int),
+                    job=None if w.get("job") is None else JobRef.parse(w["job"]),
+                )
+                for w in _typed(data, "workers", list)
+            ),
+            cluster_jobs=tuple(JobRef.parse(j) for j in _typed(data, "jobs", list)),
+            requested=_optional(data, "requested", int),
+            adapt=None
+            if adapt is None
+            else {k: _typed(adapt, k, int) for k in ("minimum", "maximum")},
+            tls=_optional(data, "tls", dict),
+        )
+
+    @property
+    def connected(self) -> int:
+        return len(self.workers)
+
+    @property
+    def status(self) -> str:
+        if self.closing:
+            return "closing"
+        if self.requested is not None and self.requested != self.connected:
+            return "scaling"
+        return "running"
+
+    def resources(self) -> tuple[int, int]:
+        return sum(w.nthreads for w in self.workers), sum(w.memory_limit for w in self.workers)
+
+    def job_refs(self) -> list[JobRef]:
+        """The cluster's jobs (pending ones too), then jobs only its workers told of; once each."""
+        refs = dict.fromkeys([*self.cluster_jobs, *(w.job for w in self.workers if w.job)])
+        return list(refs)
+
+    def worker_dashboards(self) -> set[tuple[str, int]]:
+        return {(w.host, w.dashboard_port) for w in self.workers if w.dashboard_port}
+
+    def fingerprint(self) -> tuple[Any, ...]:
+        return (self.status, self.connected, self.requested, self.adapt, self.job_refs())
+
+
+def _typed(data: Any, key: str, kind: type | tuple[type, ...]) -> Any:
+    value = data[key]
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise TypeError(f"{key} has the wrong type")
+    return value
+
+
+def _optional(data: Any, key: str, kind: type) -> Any:
+    return None if data.get(key) is None else _typed(data, key, kind)
+
+
+def _listens(pid: int, port: int) -> bool:
+    try:
+        process = psutil.Process(pid)
+        sockets = getattr(process, "net_connections", process.connections)  # psutil < 6
+        connections = sockets(kind="tcp")
+    except psutil.Error:
+        return False
+    return any(
+        c.status == psutil.CONN_LISTEN and c.laddr.port == port and c.laddr.ip in LOOPBACK_LISTENERS
+        for c in connections
+    )
+
+
+class _Gone(Exception):
+    """The process that wrote an entry has ended."""
+
+
+class NotebookClusters:
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        kernel_pids: KernelPids,
+        backends: Mapping[str, Backend],
+        poll_interval: float = 2.0,
+    ) -> None:
+        self.directory = directory
+        self._kernel_pids = kernel_pids
+        self._backends = backends
+        self._poll_interval = poll_interval
+        self._host = socket.gethostname()
+        self._uid = os.geteuid()
+        self._entries: dict[str, NotebookCluster] = {}
+        self._closing: set[str] = set()
+        self._jobs: dict[JobRef, JobInfo] = {}
+        self._listeners: list[ChangeListener] = []
+        self._fingerprints: dict[str, tuple[Any, ...]] = {}
+        self._listening_until: dict[tuple[int, int], float] = {}
+        self._poller: asyncio.Task[None] | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Make the private directory, before kernels are told its name."""
+        self.directory.parent.mkdir(parents=True, exist_ok=True)
+        self._remove_directories_of_ended_servers()
+        self.directory.mkdir(mode=0o700, exist_ok=True)
+        if os.lstat(self.directory).st_uid == self._uid:
+            self.directory.chmod(0o700)  # mkdir's mode is cut by the umask
+        problem = private_directory_problem(self.directory)
+        if problem is not None:
+            raise RuntimeError(f"notebook cluster registry unusable: {problem}")
+
+    async def start(self) -> None:
+        self._poller = asyncio.create_task(self._poll_forever())
+
+    async def stop(self) -> None:
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+        # Schedulers still running see the directory gone and stop writing.
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def add_listener(self, listener: ChangeListener) -> None:
+        self._listeners.append(listener)
+
+    # -- queries ---------------------------------------------------------------------------------
+
+    def list(self) -> list[NotebookCluster]:
+        """The live entries, read now: a cluster appears and goes as soon as its file does."""
+        self._scan()
+        return list(self._entries.values())
+
+    def get(self, cluster_id: str) -> NotebookCluster:
+        self._scan()
+        try:
+            return self._entries[cluster_id]
+        except KeyError:
+            raise ClusterNotFound(f"no cluster with id {cluster_id!r}") from None
+
+    def by_dashboard_port(self, port: int) -> NotebookCluster | None:
+        for cluster in self.list():
+            if cluster.dashboard_port == port and self._listening(cluster.pid, port):
+                return cluster
+        return None
+
+    def jobs(self, cluster: NotebookCluster) -> list[JobInfo]:
+        """What the batch scheduler last said of each job; before that, what the workers tell."""
+        hosts = {w.job: w.host for w in cluster.workers if w.job}
+        jobs = []
+        for ref in cluster.job_refs():
+            known = self._jobs.get(ref)
+            if known is not None:
+                jobs.append(known)
+            elif ref in hosts:  # its worker is connected, so the job runs
+                jobs.append(JobInfo(ref.job_id, JobState.RUNNING, "", hosts=(hosts[ref],)))
+            else:
+                jobs.append(submitted_job(ref.job_id))
+        return jobs
+
+    # -- commands --------------------------------------------------------------------------------
+
+    async def close(self, cluster_id: str, timeout: float = CLOSE_TIMEOUT_S) -> None:
+        """Ask the scheduler to close (its cluster, jobs included, when it lives in the kernel) and
+        wait until its entry is gone."""
+        self.get(cluster_id)
+        write_json_atomic(
+            close_request_path(self.directory, cluster_id),
+            {"requested": datetime.now(timezone.utc).isoformat(timespec="seconds")},
+        )
+        self._closing.add(cluster_id)
+        self.emit_changes()
+        deadline = time.monotonic() + timeout
+        while cluster_id in {c.id for c in self.list()}:
+            if time.monotonic() > deadline:
+                self._closing.discard(cluster_id)
+                raise SchedulerCloseTimeout(
+                    "close scheduler", None, f"the scheduler did not close within {timeout:.0f} s"
+                )
+            await asyncio.sleep(CLOSE_POLL_S)
+        self.emit_changes()
+
+    async def refresh(self) -> None:
+        """Read the state of every job of every entry, one scheduler call per kind, and tell
+        listeners what changed."""
+        by_kind: dict[str, set[str]] = {}
+        for cluster in self.list():
+            for ref in cluster.job_refs():
+                by_kind.setdefault(ref.kind, set()).add(ref.job_id)
+        jobs: dict[JobRef, JobInfo] = {}
+        for kind, job_ids in by_kind.items():
+            backend = self._backends.get(kind)
+            if backend is None:
+                continue
+            try:
+                states = await backend.job_states(sorted(job_ids))
+            except SchedulerCommandFailed as error:
+                log.warning("job states of notebook clusters unavailable: %s", error.message)
+                jobs.update({r: i for r, i in self._jobs.items() if r.kind == kind})
+                continue
+            jobs.update({JobRef(kind, job_id): info for job_id, info in states.items()})
+        self._jobs = jobs
+        self.emit_changes()
+
+    def emit_changes(self) -> None:
+        entries = {c.id: c for c in self.list()}
+        seen = {cid: (*c.fingerprint(), tuple(self.jobs(c))) for cid, c in entries.items()}
+        for cid, fingerprint in seen.items():
+            previous = self._fingerprints.get(cid)
+            if previous != fingerprint:
+                action = "created" if previous is None else "updated"
+                self._notify(action, cid, entries[cid].status)
+        for cid in self._fingerprints.keys() - seen.keys():
+            self._notify("deleted", cid, "closed")
+        self._fingerprints = seen
+
+    # -- internals -------------------------------------------------------------------------------
+
+    async def _poll_forever(self) -> None:
+        while True:
+            try:
+                await self.refresh()
+            except Exception:
+                log.exception("refreshing notebook clusters")
+            await asyncio.sleep(self._poll_interval)
+
+    def _scan(self) -> None:
+        if not self.directory.is_dir():
+            self._entries = {}
+            return
+        kernels = self._kernel_pids()
+        found: dict[str, NotebookCluster] = {}
+        for path in self.directory.glob(f"nb-*{ENTRY_SUFFIX}"):
+            entry_id = path.name[: -len(ENTRY_SUFFIX)]
+            if not ENTRY_ID.match(entry_id):
+                continue
+            try:
+                cluster = NotebookCluster.parse(read_json(path))
+            except (ValueError, TypeError, KeyError):
+                continue
+            if cluster.id != entry_id or cluster.host != self._host:
+                continue  # another node's scheduler writing into a shared home: not ours to judge
+            try:
+                kernel_id = self._kernel_of(cluster, kernels)
+            except _Gone:
+                path.unlink(missing_ok=True)
+                close_request_path(self.directory, entry_id).unlink(missing_ok=True)
+                continue
+            if kernel_id is not None:
+                found[entry_id] = replace(
+                    cluster, kernel_id=kernel_id, closing=entry_id in self._closing
+                )
+        self._entries = found
+        self._closing &= found.keys()
+
+    def _remove_directories_of_ended_servers(self) -> None:
+        for sibling in self.directory.parent.iterdir():
+            pid, _, _ = sibling.name.partition("-")
+            if sibling.is_dir() and pid.isdigit() and not psutil.pid_exists(int(pid)):
+                shutil.rmtree(sibling, ignore_errors=True)
+
+    def _kernel_of(self, cluster: NotebookCluster, kernels: Mapping[int, str]) -> str | None:
+        """The id of the kernel the entry's process runs in or below; None when it runs in none
+        of ours or belongs to another user; _Gone when the process ended."""
+        try:
+            process = psutil.Process(cluster.pid)
+            if (
+                abs(process.create_time() - cluster.create_time) > START_TIME_TOLERANCE_S
+                or process.status() == psutil.STATUS_ZOMBIE
+            ):
+                raise _Gone
+            if process.uids().effective != self._uid:
+                return None
+            for candidate in (process, *process.parents()):
+                if candidate.pid in kernels:
+                    return kernels[candidate.pid]
+        except psutil.NoSuchProcess:
+            raise _Gone from None
+        except psutil.Error:
+            return None
+        return None
+
+    def _listening(self, pid: int, port: int) -> bool:
+        key, now = (pid, port), time.monotonic()
+        if self._listening_until.get(key, 0.0) > now:
+            return True
+        if not _listens(pid, port):
+            self._listening_until.pop(key, None)
+            return False
+        self._listening_until = {k: t for k, t in self._listening_until.items() if t > now}
+        self._listening_until[key] = now + LISTEN_CHECK_TTL_S
+        return True
+
+    def _notify(self, action: str, cluster_id: str, status: str) -> None:
+        for listener in self._listeners:
+            try:
+                listener(action, cluster_id, status)
+            except Exception:
+                log.exception("notebook cluster change listener failed")
+
+
+def local_kernel_pids(kernel_manager: Any) -> dict[int, str]:
+    """The pid of each kernel this server runs as a local process (LocalProvisioner)."""
+    pids = {}
+    for kernel_id in kernel_manager.list_kernel_ids():
+        with contextlib.suppress(KeyError):
+            provisioner = getattr(kernel_manager.get_kernel(kernel_id), "provisioner", None)
+            pid = getattr(provisioner, "pid", None)
+            if isinstance(pid, int):
+                pids[pid] = kernel_id
+    return pids
