@@ -19,37 +19,10 @@ from ..core.validation import validate
 from ..errors import InvalidRequest, PangeoHPCError, RequestTooLarge
 from .http_errors import http_status
 from .notebook_json import notebook_clusters_json
+from .openapi import openapi_document
 from .proxy import cluster_dashboard_url
 from .routes import API_PREFIX, AUTH_RESOURCE
-
-CREATE_BODY = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["profile"],
-    "properties": {
-        "profile": {"type": "string", "minLength": 1},
-        "options": {"type": "object"},
-        "workers": {"type": "integer"},
-        "name": {"type": "string", "minLength": 1, "maxLength": 100},
-    },
-}
-ADAPT_BOUNDS = {
-    "type": ["object", "null"],
-    "additionalProperties": False,
-    "required": ["minimum", "maximum"],
-    "properties": {"minimum": {"type": "integer"}, "maximum": {"type": "integer"}},
-}
-PATCH_BODY = {
-    "type": "object",
-    "additionalProperties": False,
-    "minProperties": 1,
-    "maxProperties": 1,
-    "properties": {"workers": {"type": "integer"}, "adapt": ADAPT_BOUNDS},
-}
-
-# The largest valid request (a profile's options with a few directives) is a few KiB.
-MAX_BODY_BYTES = 64 * 1024
-MAX_BODY_DEPTH = 8
+from .schemas import CREATE_BODY, MAX_BODY_BYTES, MAX_BODY_DEPTH, PATCH_BODY
 
 Method = Callable[..., Awaitable[None]]
 
@@ -89,6 +62,20 @@ class ClusterAPIHandler(ExtensionHandlerMixin, APIHandler):
     @property
     def manager(self) -> ClusterManager:
         return self.extensionapp.manager
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        if status_code == 405:
+            # RFC 9110: a 405 lists what the resource does support.
+            self.set_header("Allow", ", ".join(self.allowed_methods()))
+        super().write_error(status_code, **kwargs)
+
+    @classmethod
+    def allowed_methods(cls) -> list[str]:
+        return [
+            method
+            for method in ("GET", "POST", "PATCH", "DELETE")
+            if getattr(cls, method.lower()) is not getattr(web.RequestHandler, method.lower())
+        ]
 
     def json_body(self, schema: dict[str, Any]) -> dict[str, Any]:
         raw = self.request.body or b""
@@ -205,9 +192,16 @@ class ClusterHandler(ClusterAPIHandler):
         self.finish()
 
 
+class OpenAPIHandler(ClusterAPIHandler):
+    @api_method
+    async def get(self) -> None:
+        self.finish(openapi_document(self.base_url, self.manager.profiles))
+
+
 # Patterns are relative: the ExtensionApp prepends the server's base_url.
 API_HANDLERS: list[tuple[str, type[ClusterAPIHandler]]] = [
     (url_path_join(API_PREFIX, "profiles"), ProfilesHandler),
     (url_path_join(API_PREFIX, "clusters"), ClustersHandler),
     (url_path_join(API_PREFIX, "clusters", r"([^/]+)"), ClusterHandler),
+    (url_path_join(API_PREFIX, "openapi.json"), OpenAPIHandler),
 ]

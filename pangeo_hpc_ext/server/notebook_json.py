@@ -29,6 +29,8 @@ def notebook_cluster_json(
         "origin": ORIGIN,
         "status": cluster.status,
         "scheduler_address": cluster.address,
+        # A notebook's scheduler keeps its credentials in the kernel (connect() finds them).
+        "tls": None,
         "dashboard_url": notebook_dashboard_url(base_url, cluster),
         "workers": {
             "requested": cluster.connected if cluster.requested is None else cluster.requested,
@@ -40,6 +42,7 @@ def notebook_cluster_json(
         "options": {},
         "created": cluster.started,
         "error": None,
+        "warning": None,
         "jobs": [job.to_json() for job in notebooks.jobs(cluster)],
         "notebook": {
             "cluster_class": cluster.cluster_class,

@@ -1,0 +1,455 @@
+"""The OpenAPI 3.1 document of the REST API, built from the JSON Schemas the handlers validate
+with (schemas.py), so that it cannot drift from what the server enforces.
+
+`python -m pangeo_hpc_ext.server.openapi` prints it; docs/openapi.json is that output."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from jupyter_server.utils import url_path_join
+
+from .. import __version__
+from .events import CLUSTER_EVENT_SCHEMA_ID
+from .routes import AUTH_RESOURCE
+from .schemas import (
+    ADAPT_BOUNDS,
+    CLUSTER,
+    CLUSTER_LIST,
+    CREATE_BODY,
+    ERROR,
+    FIELD_ERROR,
+    JOB,
+    MAX_BODY_BYTES,
+    MAX_BODY_DEPTH,
+    PATCH_BODY,
+    PROFILES,
+    Schema,
+)
+
+OPENAPI_VERSION = "3.1.0"
+# The profiles a server has when none is configured: one per backend.
+DEFAULT_PROFILE_NAMES = ("local", "lsf")
+
+COMPONENT_SCHEMAS: dict[str, Schema] = {
+    "CreateClusterBody": CREATE_BODY,
+    "PatchClusterBody": PATCH_BODY,
+    "AdaptBounds": ADAPT_BOUNDS,
+    "Cluster": CLUSTER,
+    "Job": JOB,
+    "ClusterList": CLUSTER_LIST,
+    "Profiles": PROFILES,
+    "Error": ERROR,
+    "FieldError": FIELD_ERROR,
+}
+
+DESCRIPTION = f"""\
+Start, scale and stop Dask clusters on HPC batch schedulers (LSF, ...) or on the Jupyter node,
+from a Jupyter server running the `pangeo_hpc_ext` extension.
+
+Every path is relative to `{{base_url}}pangeo-hpc/` of the Jupyter server. Bodies are JSON.
+
+**Authentication** is Jupyter's own, on every route: send the server's token as
+`Authorization: token <token>`. Browsers use Jupyter's login cookie instead; then POST, PATCH
+and DELETE must also carry the `X-XSRFToken` header (the value of the `_xsrf` cookie), while
+token-authenticated requests are exempt from that check. Without valid credentials every route,
+whatever the method, answers 403. The authorization resource is `{AUTH_RESOURCE}`. A request
+whose `Origin` is not allowed by the server answers 404.
+
+**Errors** are `{{"message", "errors": [{{"field", "message"}}]}}`: 400 for a malformed body or an
+unknown field, 404 for an unknown profile or cluster, 409 for a state conflict (too many
+clusters, a cluster that is not running), 413 for a body over {MAX_BODY_BYTES} bytes, 422 for an
+invalid value (each named in `errors`), 502 when a scheduler command fails (the message is the
+scheduler's).
+
+**Push updates**: every cluster change is also emitted on jupyter_server's event bus
+(`/api/events/subscribe`) with the schema `{CLUSTER_EVENT_SCHEMA_ID}`
+(`{{"action": "created|updated|deleted", "cluster_id", "status"}}`).
+"""
+
+TOKEN_SCHEME = {
+    "type": "apiKey",
+    "in": "header",
+    "name": "Authorization",
+    "description": "Jupyter's token, as `token <token>` (the token printed by the server, or "
+    "`c.IdentityProvider.token`). Requests authenticated this way need no XSRF token.",
+}
+
+# Example ids are hex like the real ones, so that the examples validate against the schemas.
+EXAMPLE_CLUSTER: dict[str, Any] = {
+    "id": "3f9c2a7e5b1d4c08",
+    "name": "analysis",
+    "profile": "lsf",
+    "status": "scaling",
+    "scheduler_address": "tcp://10.1.2.3:35711",
+    "dashboard_url": "/pangeo-hpc/clusters/3f9c2a7e5b1d4c08/dashboard/status",
+    "workers": {"requested": 2, "connected": 1},
+    "adapt": None,
+    "cores": 8,
+    "memory": 20000000000,
+    "options": {
+        "cores": 8,
+        "memory": "20GB",
+        "processes": 1,
+        "queue": "bigmem",
+        "walltime": "00:30",
+        "interface": "ib0",
+        "job_extra_directives": [],
+        "log_directory": "/home/alice/.local/share/pangeo-hpc/dask-job-logs",
+    },
+    "created": "2026-11-26T09:14:03+00:00",
+    "error": None,
+    "jobs": [
+        {
+            "job_id": "4711",
+            "state": "running",
+            "native_state": "RUN",
+            "reason": None,
+            "hosts": ["n042"],
+            "submitted": "2026-11-26T09:14:05+00:00",
+            "started": "2026-11-26T09:14:09+00:00",
+            "walltime_left_s": 1740,
+        },
+        {
+            "job_id": "4712",
+            "state": "pending",
+            "native_state": "PEND",
+            "reason": "Job slot limit reached",
+            "hosts": [],
+            "submitted": "2026-11-26T09:14:05+00:00",
+            "started": None,
+            "walltime_left_s": None,
+        },
+    ],
+}
+
+MEMORY_INVALID = "memory: must be a size such as 20GB, 512MiB or 1.5TB"
+EXAMPLE_INVALID: dict[str, Any] = {
+    "message": MEMORY_INVALID,
+    "errors": [{"field": "memory", "message": MEMORY_INVALID}],
+}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(description: str, schema_name: str, example: Any = None) -> dict[str, Any]:
+    media: dict[str, Any] = {"schema": _ref(schema_name)}
+    if example is not None:
+        media["example"] = example
+    return {"description": description, "content": {"application/json": media}}
+
+
+def _error(description: str, example: Any = None) -> dict[str, Any]:
+    return _json(description, "Error", example)
+
+
+FORBIDDEN = _error(
+    "Not authenticated or not authorized; for cookie-authenticated POST, PATCH and DELETE also "
+    "a missing or wrong XSRF token."
+)
+NO_CLUSTER = _error("No cluster with this id.")
+MALFORMED = _error(
+    f"The body is not JSON, not an object, nested deeper than {MAX_BODY_DEPTH} levels, or names "
+    "an unknown field (top level or in `options`; `errors` names it)."
+)
+TOO_LARGE = _error(f"The body is larger than {MAX_BODY_BYTES} bytes.")
+SCHEDULER_FAILED = _error("A scheduler command failed; `message` is the scheduler's own text.")
+CLUSTER_ID = {
+    "name": "id",
+    "in": "path",
+    "required": True,
+    "description": "The cluster's opaque id (`id` of the Cluster).",
+    "schema": {"type": "string"},
+}
+
+
+def _create_examples(profiles: Iterable[str]) -> dict[str, Any]:
+    examples: dict[str, Any] = {
+        f"profile-{name}": {
+            "summary": f"One worker, profile {name}'s default options",
+            "value": {"profile": name, "workers": 1},
+        }
+        for name in profiles
+    }
+    examples["local-with-options"] = {
+        "summary": "Local workers with explicit options and a name",
+        "value": {
+            "profile": "local",
+            "options": {"threads_per_worker": 1, "memory_limit": "2GB"},
+            "workers": 2,
+            "name": "analysis",
+        },
+    }
+    return examples
+
+
+PATCH_EXAMPLES = {
+    "scale": {"summary": "Scale to 2 workers (ends adaptive mode)", "value": {"workers": 2}},
+    "adapt": {
+        "summary": "Adaptive, 0 to 2 workers",
+        "value": {"adapt": {"minimum": 0, "maximum": 2}},
+    },
+    "manual": {"summary": "Back to manual scaling at the current size", "value": {"adapt": None}},
+}
+
+
+def _links(*operations: str) -> dict[str, Any]:
+    """Links from an answer carrying a Cluster to operations on that cluster (the chain
+    create -> get -> patch -> delete that clients and stateful tests follow)."""
+    return {
+        operation[0].upper() + operation[1:]: {
+            "operationId": operation,
+            "parameters": {"id": "$response.body#/id"},
+        }
+        for operation in operations
+    }
+
+
+def _paths(profiles: Iterable[str]) -> dict[str, Any]:
+    return {
+        "/api/profiles": {
+            "get": {
+                "operationId": "listProfiles",
+                "tags": ["profiles"],
+                "summary": "The profiles users may start clusters from, and the limits",
+                "responses": {
+                    "200": _json("Profiles with their options schema and defaults.", "Profiles"),
+                    "403": FORBIDDEN,
+                },
+            }
+        },
+        "/api/clusters": {
+            "get": {
+                "operationId": "listClusters",
+                "tags": ["clusters"],
+                "summary": "Every cluster of this server",
+                "responses": {
+                    "200": _json("The clusters, oldest first.", "ClusterList"),
+                    "403": FORBIDDEN,
+                },
+            },
+            "post": {
+                "operationId": "createCluster",
+                "tags": ["clusters"],
+                "summary": "Start a cluster",
+                "description": "Options are validated (against the profile's schema and the "
+                "scheduler's queues) before anything is submitted. The answer comes at once with "
+                "status `starting`; the scheduler and worker jobs follow (poll the cluster or "
+                "listen to the event bus). Needs an XSRF token with cookie auth.",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": _ref("CreateClusterBody"),
+                            "examples": _create_examples(profiles),
+                        }
+                    },
+                },
+                "responses": {
+                    "201": {
+                        **_json("The new cluster.", "Cluster", EXAMPLE_CLUSTER),
+                        "headers": {
+                            "Location": {
+                                "description": "The cluster's URL (`.../api/clusters/{id}`).",
+                                "required": True,
+                                "schema": {"type": "string"},
+                            }
+                        },
+                        "links": _links("getCluster", "patchCluster", "deleteCluster"),
+                    },
+                    "400": MALFORMED,
+                    "403": FORBIDDEN,
+                    "404": _error("No profile of that name."),
+                    "409": _error("`max_clusters` clusters exist already (failed ones count)."),
+                    "413": TOO_LARGE,
+                    "422": _error(
+                        "`profile` missing, or an invalid value of `workers`, `name` or an "
+                        "option (including a queue the scheduler does not have).",
+                        EXAMPLE_INVALID,
+                    ),
+                    "502": SCHEDULER_FAILED,
+                },
+            },
+        },
+        "/api/clusters/{id}": {
+            "parameters": [CLUSTER_ID],
+            "get": {
+                "operationId": "getCluster",
+                "tags": ["clusters"],
+                "summary": "One cluster, with its batch jobs",
+                "responses": {
+                    "200": {
+                        **_json("The cluster.", "Cluster", EXAMPLE_CLUSTER),
+                        "links": _links("patchCluster", "deleteCluster"),
+                    },
+                    "403": FORBIDDEN,
+                    "404": NO_CLUSTER,
+                },
+            },
+            "patch": {
+                "operationId": "patchCluster",
+                "tags": ["clusters"],
+                "summary": "Scale a cluster, or switch adaptive scaling on or off",
+                "description": "Needs an XSRF token with cookie auth.",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": _ref("PatchClusterBody"),
+                            "examples": PATCH_EXAMPLES,
+                        }
+                    },
+                },
+                "responses": {
+                    "200": {
+                        **_json("The cluster after the change.", "Cluster", EXAMPLE_CLUSTER),
+                        "links": _links("getCluster", "patchCluster", "deleteCluster"),
+                    },
+                    "400": MALFORMED,
+                    "403": FORBIDDEN,
+                    "404": NO_CLUSTER,
+                    "409": _error("The cluster is not running (starting, failed or closing)."),
+                    "413": TOO_LARGE,
+                    "422": _error(
+                        "Not exactly one of `workers` and `adapt`, a value of the wrong type, a "
+                        "count outside 0..`max_workers`, or `adapt.minimum` above the maximum."
+                    ),
+                    "502": SCHEDULER_FAILED,
+                },
+            },
+            "delete": {
+                "operationId": "deleteCluster",
+                "tags": ["clusters"],
+                "summary": "Shut a cluster down",
+                "description": "Answers once the Dask cluster is closed and every batch job it "
+                "submitted is killed and the scheduler reports it ended (bounded wait). Needs an "
+                "XSRF token with cookie auth.",
+                "responses": {
+                    "204": {"description": "Closed; no job of this cluster is left."},
+                    "403": FORBIDDEN,
+                    "404": NO_CLUSTER,
+                    "502": SCHEDULER_FAILED,
+                },
+            },
+        },
+        "/api/openapi.json": {
+            "get": {
+                "operationId": "getOpenAPI",
+                "tags": ["meta"],
+                "summary": "This document",
+                "responses": {
+                    "200": {
+                        "description": "The OpenAPI 3.1 document of this API, with this "
+                        "server's base URL and profile names.",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    },
+                    "403": FORBIDDEN,
+                },
+            }
+        },
+        "/clusters/{id}/dashboard/{path}": {
+            "parameters": [
+                CLUSTER_ID,
+                {
+                    "name": "path",
+                    "in": "path",
+                    "required": True,
+                    "description": "Path in the Dask dashboard, e.g. `status`; it may contain "
+                    "slashes. Websocket upgrades on the same URLs are proxied too.",
+                    "schema": {"type": "string"},
+                },
+            ],
+            "get": {
+                "operationId": "getDashboard",
+                "tags": ["dashboard"],
+                "summary": "The cluster's Dask dashboard, proxied",
+                "description": "The dashboard of a running cluster of this server, proxied "
+                "from 127.0.0.1 with Jupyter's auth. No credential reaches the dashboard: only "
+                "an allowlist of request headers is forwarded (never Authorization, Cookie or "
+                "Referer) and the `token` and `_xsrf` query arguments are dropped. Cross-origin "
+                "requests are refused even with a token. HEAD is answered like GET; any other "
+                "method is 405.",
+                "responses": {
+                    "200": {
+                        "description": "The dashboard's page or resource.",
+                        "content": {"*/*": {"schema": {}}},
+                    },
+                    "400": {"description": "`.` or `..` segments in the path."},
+                    "403": {"description": "Not authenticated, not authorized, or cross-origin."},
+                    "404": {"description": "No such cluster, or it has no dashboard (yet)."},
+                    "405": {"description": "A method other than GET, HEAD or a websocket."},
+                    "default": {
+                        "description": "What the dashboard answered; 599 when it does not "
+                        "answer (jupyter-server-proxy's code)."
+                    },
+                },
+            },
+        },
+    }
+
+
+def openapi_document(
+    base_url: str = "/",
+    profiles: Iterable[str] = DEFAULT_PROFILE_NAMES,
+    version: str = __version__,
+) -> dict[str, Any]:
+    """The document for a server at `base_url` offering `profiles` (names used in examples).
+
+    The component schemas are the handlers' own objects, not copies."""
+    return {
+        "openapi": OPENAPI_VERSION,
+        "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
+        "info": {
+            "title": "pangeo-hpc-ext REST API",
+            "version": version,
+            "description": DESCRIPTION,
+            "license": {"name": "BSD-3-Clause", "identifier": "BSD-3-Clause"},
+        },
+        "servers": [
+            {
+                "url": url_path_join(base_url, "pangeo-hpc"),
+                "description": "This extension's routes under the Jupyter server's base URL.",
+            }
+        ],
+        "security": [{"token": []}],
+        "tags": [
+            {"name": "profiles", "description": "What users may start"},
+            {"name": "clusters", "description": "Dask clusters and their batch jobs"},
+            {"name": "dashboard", "description": "The Dask dashboard through Jupyter"},
+            {"name": "meta", "description": "This document"},
+        ],
+        "paths": _paths(profiles),
+        "components": {
+            "schemas": COMPONENT_SCHEMAS,
+            "securitySchemes": {"token": TOKEN_SCHEME},
+        },
+    }
+
+
+def source_version() -> str:
+    """The version in package.json (the source of truth) of a source checkout; an unbuilt tree's
+    __version__ is only a placeholder."""
+    package_json = Path(__file__).resolve().parents[2] / "package.json"
+    try:
+        return str(json.loads(package_json.read_text())["version"])
+    except (OSError, ValueError, KeyError):
+        return __version__
+
+
+def render() -> str:
+    """docs/openapi.json, as committed."""
+    return json.dumps(openapi_document(version=source_version()), indent=2) + "\n"
+
+
+def main() -> None:
+    sys.stdout.write(render())
+
+
+if __name__ == "__main__":
+    main()
