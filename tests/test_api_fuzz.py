@@ -1,6 +1,7 @@
-"""Schemathesis against a real server process: every operation of the OpenAPI document, then the
-stateful chain create -> get -> patch -> delete. Bounded so that CI stays in minutes: no 5xx,
-every answer conforms to the document, the server still serves, and no batch job is left."""
+"""Schemathesis against a real server process with the LSF emulator: every operation of the
+OpenAPI document, the chain create -> get -> patch -> delete, and random scenarios following the
+document's links. Bounded so that CI stays in minutes. After each: no 5xx, every answer conforms
+to the document, the server still serves, and no batch job is left."""
 
 from __future__ import annotations
 
