@@ -84,8 +84,14 @@ EXAMPLE_CLUSTER: dict[str, Any] = {
     "id": "3f9c2a7e5b1d4c08",
     "name": "analysis",
     "profile": "lsf",
+    "origin": "jupyterlab",
     "status": "scaling",
-    "scheduler_address": "tcp://10.1.2.3:35711",
+    "scheduler_address": "tls://10.1.2.3:35711",
+    "tls": {
+        "ca_file": "/home/alice/.local/share/pangeo-hpc/server/tls/3f9c2a7e5b1d4c08/ca.pem",
+        "cert_file": "/home/alice/.local/share/pangeo-hpc/server/tls/3f9c2a7e5b1d4c08/cert.pem",
+        "key_file": "/home/alice/.local/share/pangeo-hpc/server/tls/3f9c2a7e5b1d4c08/key.pem",
+    },
     "dashboard_url": "/pangeo-hpc/clusters/3f9c2a7e5b1d4c08/dashboard/status",
     "workers": {"requested": 2, "connected": 1},
     "adapt": None,
@@ -103,6 +109,7 @@ EXAMPLE_CLUSTER: dict[str, Any] = {
     },
     "created": "2026-11-26T09:14:03+00:00",
     "error": None,
+    "warning": None,
     "jobs": [
         {
             "job_id": "4711",

@@ -82,7 +82,7 @@ def route_pattern(template: str) -> str:
 
 def handler_for(url: str) -> Any:
     routes = handlers.API_HANDLERS + DASHBOARD_HANDLERS
-    matches = [cls for pattern, cls in routes if re.fullmatch(pattern, url)]
+    matches = [route[1] for route in routes if re.fullmatch(route[0], url)]
     assert len(matches) == 1, (url, matches)
     return matches[0]
 
