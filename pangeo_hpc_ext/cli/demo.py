@@ -6,6 +6,7 @@ submits); nothing else on the machine sees them."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import secrets
@@ -102,6 +103,13 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 STOP_TIMEOUT_S = 120.0
 
 
+def say(message: str, fd: int = 1) -> None:
+    # os.write, not print: a signal handler that prints while a second signal's handler prints
+    # gets "reentrant call" from the buffered stream.
+    with contextlib.suppress(OSError):  # a terminal that hung up
+        os.write(fd, f"pangeo-hpc demo: {message}\n".encode())
+
+
 def run_until_stopped(
     argv: Sequence[str], *, cwd: str | None = None, stop_timeout: float = STOP_TIMEOUT_S
 ) -> int:
@@ -113,11 +121,10 @@ def run_until_stopped(
     def request_stop(signum: int, frame: FrameType | None) -> None:
         nonlocal stop_requested
         if stop_requested is not None:
-            print(f"pangeo-hpc demo: still stopping (at most {stop_timeout:.0f} s)", flush=True)
+            say(f"still stopping (at most {stop_timeout:.0f} s)")
             return
         stop_requested = time.monotonic()
-        name = signal.Signals(signum).name
-        print(f"pangeo-hpc demo: {name}: closing every cluster, then stopping", flush=True)
+        say(f"{signal.Signals(signum).name}: closing every cluster, then stopping")
         if child is not None:
             child.send_signal(signal.SIGTERM)
 
@@ -141,14 +148,13 @@ def run_until_stopped(
                 pass
             if stop_requested is not None and time.monotonic() - stop_requested > stop_timeout:
                 break
-        print(
-            f"pangeo-hpc demo: JupyterLab did not stop within {stop_timeout:.0f} s: killed it. "
-            "Jobs it submitted may still be queued or running; the next `pangeo-hpc demo` "
-            "kills them.",
-            file=sys.stderr,
-            flush=True,
+        say(
+            f"JupyterLab did not stop within {stop_timeout:.0f} s: killed it. Jobs it submitted "
+            "may still be queued or running; the next `pangeo-hpc demo` kills them.",
+            fd=2,
         )
-        os.killpg(child.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):  # it ended just now
+            os.killpg(child.pid, signal.SIGKILL)
         child.wait()
         return 1
     finally:
