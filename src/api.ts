@@ -49,6 +49,8 @@ export interface ICluster {
   profile: string;
   status: ClusterStatus;
   scheduler_address: string | null;
+  /** Files (readable by this user only) a client needs to reach a TLS scheduler. */
+  tls: ITlsFiles | null;
   /** Server-relative URL of the proxied dashboard's status page. */
   dashboard_url: string | null;
   workers: { requested: number; connected: number };
@@ -60,7 +62,15 @@ export interface ICluster {
   /** ISO 8601. */
   created: string | null;
   error: string | null;
+  /** Set while job states could not be read: what is shown may be stale. */
+  warning: string | null;
   jobs: IJob[];
+}
+
+export interface ITlsFiles {
+  ca_file: string;
+  cert_file: string;
+  key_file: string;
 }
 
 /** The subset of JSON Schema the profiles use; rjsf renders it. */

@@ -160,7 +160,7 @@ function insertClientCode(context: ICommandContext): Command {
         warn('open a notebook first.');
         return;
       }
-      insertCode(panel, clientCode(cluster.scheduler_address));
+      insertCode(panel, clientCode(cluster.scheduler_address, cluster.tls));
       shell.activateById(panel.id);
     }
   };

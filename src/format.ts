@@ -1,6 +1,6 @@
 /** Display helpers shared by the components; pure, so they are unit-tested. */
 
-import type { JobState } from './api';
+import type { ITlsFiles, JobState } from './api';
 
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
 
@@ -46,7 +46,24 @@ export function walltimeLeft(
   return Math.max(0, walltimeLeftS - (now - fetchedAt) / 1000);
 }
 
-/** The line a notebook needs to use the cluster. */
-export function clientCode(schedulerAddress: string): string {
-  return `from dask.distributed import Client\nclient = Client(${JSON.stringify(schedulerAddress)})`;
+/** The lines a notebook needs to use the cluster, with its TLS credentials when it has them. */
+export function clientCode(
+  schedulerAddress: string,
+  tls: ITlsFiles | null = null
+): string {
+  const address = JSON.stringify(schedulerAddress);
+  if (!tls) {
+    return `from dask.distributed import Client\nclient = Client(${address})`;
+  }
+  return [
+    'from dask.distributed import Client',
+    'from distributed.security import Security',
+    'security = Security(',
+    `    tls_ca_file=${JSON.stringify(tls.ca_file)},`,
+    `    tls_client_cert=${JSON.stringify(tls.cert_file)},`,
+    `    tls_client_key=${JSON.stringify(tls.key_file)},`,
+    '    require_encryption=True,',
+    ')',
+    `client = Client(${address}, security=security)`
+  ].join('\n');
 }

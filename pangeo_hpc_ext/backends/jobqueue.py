@@ -6,17 +6,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+import dask
 from dask_jobqueue.core import Job
 from distributed.deploy import SpecCluster
 
-from ..errors import SchedulerCommandFailed
-from ..schedulers.base import JobInfo, SchedulerClient
+from ..errors import FieldError, SchedulerCommandFailed
+from ..paths import default_data_dir
+from ..schedulers.base import JobInfo, QueueInfo, SchedulerClient
 from .base import Backend, JobEvents
+from .option_types import (
+    DIRECTIVE_PATTERN,
+    check_log_directory,
+    check_memory,
+    check_processes,
+    memory_property,
+)
+
+log = logging.getLogger(__name__)
 
 # Time a replacement job may need to be dispatched and connect, on top of the retiring worker's
 # margin: submitted this long ahead, it is there before the old worker leaves when slots allow.
@@ -98,9 +111,125 @@ def reporting_job_class(
     )
 
 
+QUEUE_CACHE_S = 30.0
+COUNT = {"type": "integer", "minimum": 1, "maximum": 4096}
+OPTIONAL_TEXT = {"type": ["string", "null"]}
+
+
 class JobqueueBackend(Backend):
+    """A batch scheduler through dask-jobqueue: the options every such scheduler has, its queue
+    list (cached), and the glue above. Subclasses add their own options and checks."""
+
     has_jobs = True
     client: ClassVar[SchedulerClient]
+    # Shown in the form: "Queue" or "Partition", "#BSUB", "[hh:]mm".
+    queue_title: ClassVar[str] = "Queue"
+    directive_prefix: ClassVar[str]
+    default_walltime: ClassVar[str]
+    walltime_property: ClassVar[dict[str, Any]]
+    _queue_infos: list[QueueInfo]
+    _queues_read_at: float = float("-inf")
+
+    def jobqueue_default(self, key: str) -> Any:
+        return dask.config.get(f"jobqueue.{self.name}.{key}", None)
+
+    def default_options(self) -> dict[str, Any]:
+        value = self.jobqueue_default
+        return {
+            "cores": value("cores") or 1,
+            "memory": value("memory") or "2GB",
+            "processes": value("processes") or 1,
+            "queue": value("queue"),
+            "walltime": value("walltime") or self.default_walltime,
+            "interface": value("interface"),
+            "job_extra_directives": list(value("job-extra-directives") or []),
+            # Without -o/-e the scheduler mails each job's output, or drops it wherever the
+            # server was started. The default is under $HOME, which compute nodes share.
+            "log_directory": value("log-directory") or str(default_data_dir() / "dask-job-logs"),
+        }
+
+    async def queue_infos(self) -> list[QueueInfo]:
+        """The scheduler's queues (partitions), cached; empty when it does not answer."""
+        if time.monotonic() - self._queues_read_at < QUEUE_CACHE_S:
+            return self._queue_infos
+        try:
+            self._queue_infos = await self.client.queues()
+        except SchedulerCommandFailed as error:
+            log.info("%s queues unavailable: %s", self.name, error.message)
+            self._queue_infos = []
+        self._queues_read_at = time.monotonic()
+        return self._queue_infos
+
+    def cached_queue(self, name: str | None) -> QueueInfo | None:
+        """The queue a job would go to, from the list read when the options were validated
+        against the schema (which lists the queues)."""
+        for queue in getattr(self, "_queue_infos", []):
+            if queue.name == name or (name is None and queue.default):
+                return queue
+        return None
+
+    async def options_schema(self, choices: dict[str, list[Any]]) -> dict[str, Any]:
+        defaults = self.default_options()
+        queue: dict[str, Any] = {"type": "string", "title": self.queue_title}
+        # Read even when the profile lists its queues: their limits are checked.
+        known = [q.name for q in await self.queue_infos()]
+        if choices.get("queue") or known:
+            queue["enum"] = list(choices.get("queue") or known)
+        if defaults["queue"]:
+            queue["default"] = defaults["queue"]
+        properties: dict[str, Any] = {
+            "cores": {**COUNT, "title": "Cores per job", "default": defaults["cores"]},
+            "memory": memory_property("Memory per job", defaults["memory"]),
+            "processes": {
+                **COUNT,
+                "title": "Worker processes per job",
+                "default": defaults["processes"],
+            },
+            "queue": queue,
+            "walltime": {**self.walltime_property, "default": defaults["walltime"]},
+            "interface": {
+                **OPTIONAL_TEXT,
+                "title": "Network interface (e.g. ib0)",
+                "default": defaults["interface"],
+            },
+            **self.extra_properties(defaults),
+            "job_extra_directives": {
+                "type": "array",
+                "title": f"Extra {self.directive_prefix} directives",
+                "items": {
+                    "type": "string",
+                    "pattern": DIRECTIVE_PATTERN,
+                    "errorMessage": "each directive is one line that starts with '-'",
+                },
+                "default": defaults["job_extra_directives"],
+            },
+            "log_directory": {
+                **OPTIONAL_TEXT,
+                "title": "Job log directory",
+                "default": defaults["log_directory"],
+            },
+        }
+        for option, values in choices.items():
+            if option in properties and option != "queue":
+                properties[option]["enum"] = list(values)
+        return {
+            "type": "object",
+            "title": self.label,
+            "additionalProperties": False,
+            "properties": properties,
+        }
+
+    def extra_properties(self, defaults: dict[str, Any]) -> dict[str, Any]:
+        """This scheduler's own options (project, account, parallel environment...)."""
+        return {}
+
+    def check_options(self, options: dict[str, Any]) -> list[FieldError]:
+        return (
+            super().check_options(options)
+            + check_memory(options, "memory")
+            + check_processes(options)
+            + check_log_directory(options)
+        )
 
     @classmethod
     def available(cls) -> bool:

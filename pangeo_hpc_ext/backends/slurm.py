@@ -4,38 +4,24 @@ SlurmClient, and options are checked against the partitions sinfo lists before a
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any, ClassVar
 
-import dask
 import dask_jobqueue  # noqa: F401  (registers the jobqueue.* defaults in dask's config)
 from dask.utils import parse_bytes
 from dask_jobqueue.slurm import SLURMCluster, SLURMJob
 from distributed.deploy import SpecCluster
 from distributed.security import Security
 
-from ..errors import FieldError, SchedulerCommandFailed
-from ..paths import default_data_dir
+from ..errors import FieldError
 from ..schedulers.base import QueueInfo
 from ..schedulers.slurm import WALLTIME_PATTERN, SlurmClient, parse_walltime
 from .base import JobEvents
-from .jobqueue import JobqueueBackend, reporting_job_class
+from .jobqueue import OPTIONAL_TEXT, JobqueueBackend, reporting_job_class
 from .option_types import (
-    DIRECTIVE_PATTERN,
-    check_log_directory,
-    check_memory,
-    check_processes,
     log_directory_path,
-    memory_property,
 )
 
 log = logging.getLogger(__name__)
-
-PARTITION_CACHE_S = 30.0
-
-
-def _jobqueue_default(key: str) -> Any:
-    return dask.config.get(f"jobqueue.slurm.{key}", None)
 
 
 class SlurmBackend(JobqueueBackend):
@@ -66,102 +52,25 @@ class SlurmBackend(JobqueueBackend):
     # sbatch parses its options with getopt: `-pbigmem` is `-p bigmem`.
     glued_short_flags: ClassVar[bool] = True
 
-    def __init__(self) -> None:
-        self._partitions: list[QueueInfo] = []
-        self._partitions_read_at = float("-inf")
+    queue_title = "Partition"
+    directive_prefix = "#SBATCH"
+    default_walltime = "00:30:00"
+    walltime_property: ClassVar[dict[str, Any]] = {
+        "type": "string",
+        "title": "Walltime (Slurm time: minutes, hh:mm:ss, d-hh:mm...)",
+        "pattern": WALLTIME_PATTERN,
+        "errorMessage": "must be a Slurm time such as 30 (minutes), 01:30:00 or 1-12:00",
+    }
 
     def default_options(self) -> dict[str, Any]:
-        return {
-            "cores": _jobqueue_default("cores") or 1,
-            "memory": _jobqueue_default("memory") or "2GB",
-            "processes": _jobqueue_default("processes") or 1,
-            "queue": _jobqueue_default("queue"),
-            "account": _jobqueue_default("account"),
-            "walltime": _jobqueue_default("walltime") or "00:30:00",
-            "interface": _jobqueue_default("interface"),
-            "job_extra_directives": list(_jobqueue_default("job-extra-directives") or []),
-            # Without -o/-e sbatch writes slurm-<id>.out wherever the server was started.
-            "log_directory": _jobqueue_default("log-directory")
-            or str(default_data_dir() / "dask-job-logs"),
-        }
+        return {**super().default_options(), "account": self.jobqueue_default("account")}
 
-    async def partitions(self) -> list[QueueInfo]:
-        """Partitions from sinfo, cached; empty when sinfo does not answer."""
-        if time.monotonic() - self._partitions_read_at < PARTITION_CACHE_S:
-            return self._partitions
-        try:
-            self._partitions = await self.client.queues()
-        except SchedulerCommandFailed as error:
-            log.info("partitions unavailable: %s", error.message)
-            self._partitions = []
-        self._partitions_read_at = time.monotonic()
-        return self._partitions
-
-    async def options_schema(self, choices: dict[str, list[Any]]) -> dict[str, Any]:
-        defaults = self.default_options()
-        queue: dict[str, Any] = {"type": "string", "title": "Partition"}
-        allowed = choices.get("queue") or [p.name for p in await self.partitions()]
-        if allowed:
-            queue["enum"] = list(allowed)
-        if defaults["queue"]:
-            queue["default"] = defaults["queue"]
-        optional_text = {"type": ["string", "null"]}
-        count = {"type": "integer", "minimum": 1, "maximum": 4096}
-        properties: dict[str, Any] = {
-            "cores": {**count, "title": "Cores per job", "default": defaults["cores"]},
-            "memory": memory_property("Memory per job", defaults["memory"]),
-            "processes": {
-                **count,
-                "title": "Worker processes per job",
-                "default": defaults["processes"],
-            },
-            "queue": queue,
-            "account": {**optional_text, "title": "Account (-A)", "default": defaults["account"]},
-            "walltime": {
-                "type": "string",
-                "title": "Walltime (Slurm time: minutes, hh:mm:ss, d-hh:mm...)",
-                "pattern": WALLTIME_PATTERN,
-                "errorMessage": "must be a Slurm time such as 30 (minutes), 01:30:00 or 1-12:00",
-                "default": defaults["walltime"],
-            },
-            "interface": {
-                **optional_text,
-                "title": "Network interface (e.g. ib0)",
-                "default": defaults["interface"],
-            },
-            "job_extra_directives": {
-                "type": "array",
-                "title": "Extra #SBATCH directives",
-                "items": {
-                    "type": "string",
-                    "pattern": DIRECTIVE_PATTERN,
-                    "errorMessage": "each directive is one line that starts with '-'",
-                },
-                "default": defaults["job_extra_directives"],
-            },
-            "log_directory": {
-                **optional_text,
-                "title": "Job log directory",
-                "default": defaults["log_directory"],
-            },
-        }
-        for option, values in choices.items():
-            if option in properties and option != "queue":
-                properties[option]["enum"] = list(values)
-        return {
-            "type": "object",
-            "title": "Slurm cluster",
-            "additionalProperties": False,
-            "properties": properties,
-        }
+    def extra_properties(self, defaults: dict[str, Any]) -> dict[str, Any]:
+        account = {**OPTIONAL_TEXT, "title": "Account (-A)", "default": defaults["account"]}
+        return {"account": account}
 
     def check_options(self, options: dict[str, Any]) -> list[FieldError]:
-        errors = (
-            super().check_options(options)
-            + check_memory(options, "memory")
-            + check_processes(options)
-            + check_log_directory(options)
-        )
+        errors = super().check_options(options)
         walltime_s: int | None = None
         if options.get("walltime") is not None:
             try:
@@ -171,7 +80,7 @@ class SlurmBackend(JobqueueBackend):
             else:
                 if not walltime_s:
                     errors.append(FieldError("walltime", "walltime must be a finite time above 0"))
-        partition = self._partition(options.get("queue"))
+        partition = self.cached_queue(options.get("queue"))
         if partition is not None:
             errors += self._partition_errors(partition, options, walltime_s)
         return errors
@@ -181,13 +90,6 @@ class SlurmBackend(JobqueueBackend):
             return float(parse_walltime(options.get("walltime") or "")) or None
         except ValueError:
             return None
-
-    def _partition(self, name: str | None) -> QueueInfo | None:
-        """The partition a job would go to, from the list options_schema read just before."""
-        for partition in self._partitions:
-            if partition.name == name or (name is None and partition.default):
-                return partition
-        return None
 
     @staticmethod
     def _partition_errors(

@@ -2,8 +2,9 @@
 
 It is only ever used through shim executables put on PATH (`pangeo-hpc lsfsim shims DIR`, or
 `environment()` for tests, demos and benchmarks). Test/benchmark knobs read from each command's
-environment: LSFSIM_HOME, LSFSIM_SLOTS, LSFSIM_SUBMIT_DELAY, LSFSIM_SUBMIT_FAIL and
-LSFSIM_MINUTE_SECONDS (seconds per minute of -W/RUNLIMIT, to test walltimes quickly).
+environment: LSFSIM_HOME, LSFSIM_SLOTS, LSFSIM_SUBMIT_DELAY, LSFSIM_SUBMIT_FAIL,
+LSFSIM_MINUTE_SECONDS (seconds per minute of -W/RUNLIMIT, to test walltimes quickly), and the
+outages LSFSIM_DOWN (every command fails: LSF is down) and LSFSIM_HANG (commands never answer).
 """
 
 from __future__ import annotations

@@ -5,6 +5,30 @@ from __future__ import annotations
 import os
 import sys
 
+# What LSF's commands do when its daemons are away (test knobs, read from each command's
+# environment). LSFSIM_DOWN: LIM is down, every command fails at once. UNCONFIRMED wording: the
+# text of ls_sysmsg(LSE_LIM_DOWN), which LSF's commands print with their own name.
+# LSFSIM_HANG: mbatchd does not answer; like real LSF (LSB_NTRIES unset) the command says so
+# and keeps trying until it is killed.
+DOWN_TEXT = "LSF is down. Please wait..."
+HANG_TEXT = "batch system daemon not responding ... still trying"
+SCHEDULER_COMMANDS = ("bsub", "bjobs", "bkill", "bqueues", "bhosts", "lsid")
+
+
+def daemon_outage(command: str) -> int | None:
+    if command not in SCHEDULER_COMMANDS:
+        return None
+    if os.environ.get("LSFSIM_DOWN"):
+        print(f"{command}: {DOWN_TEXT}", file=sys.stderr)
+        return 255
+    if os.environ.get("LSFSIM_HANG"):
+        import time
+
+        print(HANG_TEXT, file=sys.stderr, flush=True)
+        while True:
+            time.sleep(3600)
+    return None
+
 
 def run(argv: list[str]) -> int:
     saved = os.environ.pop("_LSFSIM_PYTHONPATH", None)
@@ -20,6 +44,9 @@ def run(argv: list[str]) -> int:
         )
         return 2
     command, args = argv[0], argv[1:]
+    outage = daemon_outage(command)
+    if outage is not None:
+        return outage
     if command == "bsub":
         from .bsub import main
     elif command == "bjobs":

@@ -79,6 +79,9 @@ class SchedulerClient(abc.ABC):
     name: str
     # The command whose presence on PATH says this scheduler is here (bsub, sbatch, qsub).
     submit_command: str
+    # A scheduler command that hangs (a stuck mbatchd/slurmctld/qmaster) fails after this long;
+    # a submission may take twice as long.
+    timeout_s: float = 30.0
 
     @abc.abstractmethod
     async def submit(self, script: str) -> str:

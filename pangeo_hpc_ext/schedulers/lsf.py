@@ -195,7 +195,7 @@ class LSFClient(SchedulerClient):
     ) -> tuple[str, str]:
         """(job id, queue it went to). `bsub < script` is how LSF reads #BSUB directives
         everywhere; `bsub script.sh` only with LSB_BSUB_PARSE_SCRIPT=Y."""
-        result = await run_command(["bsub"], stdin=script, env=env)
+        result = await run_command(["bsub"], stdin=script, env=env, timeout=2 * self.timeout_s)
         parsed = parse_submission(result.stdout + result.stderr)
         # Some sites' bsub says "Job not submitted." with exit 0 (balsam PR #34).
         if result.returncode != 0 or parsed is None or "Job not submitted" in result.stderr:
@@ -205,7 +205,9 @@ class LSFClient(SchedulerClient):
     async def job_states(self, job_ids: list[str]) -> dict[str, JobInfo]:
         if not job_ids:
             return {}
-        result = await run_command(["bjobs", "-o", BJOBS_FIELDS, "-json", *job_ids], timeout=30)
+        result = await run_command(
+            ["bjobs", "-o", BJOBS_FIELDS, "-json", *job_ids], timeout=self.timeout_s
+        )
         try:
             return parse_bjobs_json(result.stdout)
         except ValueError:
@@ -217,12 +219,12 @@ class LSFClient(SchedulerClient):
         if not job_ids:
             return
         # bkill exits 255 when any job had already finished; that is success for us.
-        result = await run_command(["bkill", *job_ids], timeout=30)
+        result = await run_command(["bkill", *job_ids], timeout=self.timeout_s)
         if result.returncode not in (0, 255):
             raise SchedulerCommandFailed("bkill", result.returncode, result.stderr)
 
     async def queues(self) -> list[QueueInfo]:
-        result = await run_command(["bqueues"], timeout=15)
+        result = await run_command(["bqueues"], timeout=self.timeout_s)
         if result.returncode != 0:
             raise SchedulerCommandFailed("bqueues", result.returncode, result.stderr)
         return parse_bqueues(result.stdout)

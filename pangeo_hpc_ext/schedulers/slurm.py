@@ -7,7 +7,6 @@ release's OpenAPI version, so job states come from `-o` with a delimiter, which 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 from collections.abc import Iterator
@@ -78,8 +77,6 @@ _WALLTIME = re.compile(
 )
 # For JSON Schema (no named groups there); parse_walltime checks the ranges.
 WALLTIME_PATTERN = r"^([0-9]+-[0-9]+(:[0-9]+){0,2}|[0-9]+(:[0-9]+){0,2})$"
-
-SUBMISSIONS_IN_FLIGHT = 10
 
 
 def parse_walltime(text: str) -> int | None:
@@ -276,18 +273,13 @@ class SlurmClient(SchedulerClient):
     name = "slurm"
     submit_command = "sbatch"
 
-    def __init__(self, timeout: float = 30.0) -> None:
-        self.timeout = timeout
+    def __init__(self, timeout_s: float = 30.0) -> None:
+        self.timeout_s = timeout_s
         # Whether sacct answers; None until asked. Without a slurmdbd it never will.
         self._accounting: bool | None = None
-        self._slots: asyncio.Semaphore | None = None
 
     async def submit(self, script: str) -> str:
-        # Scaling to 100 workers must not fire 100 sbatch at once at slurmctld and the login node.
-        if self._slots is None:
-            self._slots = asyncio.Semaphore(SUBMISSIONS_IN_FLIGHT)
-        async with self._slots:
-            result = await run_command(["sbatch"], stdin=script, timeout=self.timeout)
+        result = await run_command(["sbatch"], stdin=script, timeout=self.timeout_s)
         job_id = parse_submitted(result.stdout) if result.returncode == 0 else None
         if job_id is None:
             raise SchedulerCommandFailed(
@@ -302,7 +294,7 @@ class SlurmClient(SchedulerClient):
         # `-t all` includes jobs that ended less than MinJobAge ago (300 s by default): the same
         # jobs `scontrol show job` knows, in one call for all of them.
         argv = ["squeue", "-h", "-t", "all", "-j", ",".join(wanted), "-o", SQUEUE_FORMAT]
-        result = await run_command(argv, timeout=self.timeout)
+        result = await run_command(argv, timeout=self.timeout_s)
         if result.returncode == 0:
             jobs = parse_job_table(result.stdout)
         elif "Invalid job id specified" in result.stderr:
@@ -319,7 +311,7 @@ class SlurmClient(SchedulerClient):
         if self._accounting is False:
             return {}
         argv = ["sacct", "-n", "-P", "-X", "-j", ",".join(job_ids), "-o", SACCT_FIELDS]
-        result = await run_command(argv, timeout=self.timeout)
+        result = await run_command(argv, timeout=self.timeout_s)
         if result.returncode != 0:
             text = result.stderr or result.stdout
             if accounting_disabled(text):
@@ -333,7 +325,7 @@ class SlurmClient(SchedulerClient):
     async def kill(self, job_ids: list[str]) -> None:
         if not job_ids:
             return
-        result = await run_command(["scancel", *job_ids], timeout=self.timeout)
+        result = await run_command(["scancel", *job_ids], timeout=self.timeout_s)
         if result.returncode == 0:
             return
         problems = [
@@ -345,7 +337,7 @@ class SlurmClient(SchedulerClient):
             raise SchedulerCommandFailed("scancel", result.returncode, "\n".join(problems))
 
     async def queues(self) -> list[QueueInfo]:
-        result = await run_command(["sinfo", "-h", "-o", SINFO_FORMAT], timeout=self.timeout)
+        result = await run_command(["sinfo", "-h", "-o", SINFO_FORMAT], timeout=self.timeout_s)
         if result.returncode != 0:
             raise SchedulerCommandFailed("sinfo", result.returncode, result.stderr)
         return parse_sinfo(result.stdout)

@@ -40,6 +40,12 @@ class PangeoHPC(ExtensionApp):
     job_poll_interval = Float(
         2.0, help="Seconds between two reads of batch job states (one scheduler call each)."
     ).tag(config=True)
+    scheduler_timeout = Float(
+        30.0,
+        help="""Seconds a scheduler command (bjobs, squeue, qstat, ...) may take before it is
+        killed and counted as failed; a submission may take twice as long. Job states then stay
+        as last read, with a warning on the cluster, and the API keeps answering.""",
+    ).tag(config=True)
     kernel_dashboard_link = Bool(
         True,
         help="""Give kernels started by this server DASK_DISTRIBUTED__DASHBOARD__LINK pointing at
@@ -58,15 +64,20 @@ class PangeoHPC(ExtensionApp):
             raise ValueError(f"{proposal['trait'].name} must be at least 1")
         return proposal["value"]
 
-    @validate("job_poll_interval")
-    def _poll_interval(self, proposal: Any) -> float:
+    @validate("job_poll_interval", "scheduler_timeout")
+    def _positive_seconds(self, proposal: Any) -> float:
         if proposal["value"] <= 0:
-            raise ValueError("job_poll_interval must be positive")
+            raise ValueError(f"{proposal['trait'].name} must be positive")
         return proposal["value"]
 
     def initialize_settings(self) -> None:
+        profiles = build_profiles(self.profiles)
+        for profile in profiles.values():
+            client = getattr(profile.backend, "client", None)
+            if client is not None:
+                client.timeout_s = self.scheduler_timeout
         self.manager = ClusterManager(
-            build_profiles(self.profiles),
+            profiles,
             ledger=JobLedger(Path(self.state_dir)),
             max_clusters=self.max_clusters,
             max_workers=self.max_workers,

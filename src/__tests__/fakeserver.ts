@@ -66,6 +66,7 @@ export function makeCluster(
     profile: 'lsf',
     status: 'running',
     scheduler_address: 'tcp://127.0.0.1:8786',
+    tls: null,
     dashboard_url: `/pangeo-hpc/clusters/${id}/dashboard/status`,
     workers: { requested: 1, connected: 1 },
     adapt: null,
@@ -74,6 +75,7 @@ export function makeCluster(
     options: {},
     created: '2026-12-01T09:00:00+00:00',
     error: null,
+    warning: null,
     jobs: [],
     ...extra
   };

@@ -37,6 +37,17 @@ describe('format', () => {
       'from dask.distributed import Client\nclient = Client("tcp://127.0.0.1:8786")'
     );
   });
+
+  it('writes the client code with the cluster TLS credentials', () => {
+    const code = clientCode('tls://127.0.0.1:8786', {
+      ca_file: '/h/tls/ca.pem',
+      cert_file: '/h/tls/cert.pem',
+      key_file: '/h/tls/key.pem'
+    });
+    expect(code).toContain('tls_ca_file="/h/tls/ca.pem"');
+    expect(code).toContain('tls_client_key="/h/tls/key.pem"');
+    expect(code).toContain('Client("tls://127.0.0.1:8786", security=security)');
+  });
 });
 
 describe('options validator', () => {

@@ -135,6 +135,11 @@ export function ClusterCard(props: IClusterCardProps): JSX.Element {
         className="pangeo-hpc-ClusterCard-error"
         testid="pangeo-hpc-cluster-error"
       />
+      <ErrorMessage
+        message={cluster.warning}
+        className="pangeo-hpc-ClusterCard-warning"
+        testid="pangeo-hpc-cluster-warning"
+      />
       <dl className="pangeo-hpc-ClusterCard-stats">
         <dt>Workers</dt>
         <dd data-testid="pangeo-hpc-cluster-workers">

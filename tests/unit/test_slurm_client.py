@@ -239,7 +239,7 @@ def test_walltime_rejects(text: str) -> None:
 @pytest.fixture
 def backend() -> SlurmBackend:
     backend = SlurmBackend()
-    backend._partitions = parse_sinfo(recorded("sinfo_partitions.txt"))
+    backend._queue_infos = parse_sinfo(recorded("sinfo_partitions.txt"))
     return backend
 
 
@@ -276,7 +276,7 @@ def test_backend_refuses_bad_values(backend: SlurmBackend) -> None:
 
 
 def test_backend_schema_offers_the_partitions(backend: SlurmBackend) -> None:
-    backend._partitions_read_at = time.monotonic()  # the recorded list counts as fresh
+    backend._queues_read_at = time.monotonic()  # the recorded list counts as fresh
     schema = asyncio.run(backend.options_schema({}))
     assert schema["properties"]["queue"]["enum"] == ["debug", "short"]
     limited = asyncio.run(backend.options_schema({"queue": ["short"]}))
@@ -284,7 +284,7 @@ def test_backend_schema_offers_the_partitions(backend: SlurmBackend) -> None:
 
 
 def test_queue_info_default_partition(backend: SlurmBackend) -> None:
-    assert backend._partition(None) == QueueInfo(
+    assert backend.cached_queue(None) == QueueInfo(
         name="debug",
         default=True,
         max_walltime_min=None,
