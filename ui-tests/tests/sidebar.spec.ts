@@ -543,7 +543,10 @@ test.describe.serial('an LSF cluster from start to shutdown', () => {
     await page.notebook.activate('client.ipynb');
     const source = await page.notebook.getCellTextInput(0);
     expect(source).toContain('from dask.distributed import Client');
-    expect(source).toMatch(/client = Client\("tcp:\/\/127\.0\.0\.1:\d+"\)/);
+    // The demo's clusters use TLS: the code carries the cluster's credentials.
+    expect(source).toMatch(
+      /client = Client\("tls:\/\/127\.0\.0\.1:\d+", security=security\)/
+    );
     await page.notebook.addCell(
       'code',
       'print("workers:", len(client.scheduler_info()["workers"]), client.status)'
