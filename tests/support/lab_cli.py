@@ -7,6 +7,7 @@ import json
 import os
 import queue
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -150,3 +152,61 @@ def wait_gone(pid: int, timeout: float = 30) -> None:
     while psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
         assert time.monotonic() < deadline, f"process {pid} still alive after the job ended"
         time.sleep(0.2)
+
+
+def wait_for(check: Callable[[], object], what: str, timeout: float = 90) -> object:
+    """check()'s first true answer, polled; fails saying what did not happen in time."""
+    deadline = time.monotonic() + timeout
+    while not (answer := check()):
+        assert time.monotonic() < deadline, f"within {timeout:.0f} s: {what} did not happen"
+        time.sleep(0.5)
+    return answer
+
+
+def require_daemon(problem: str | None, require_variable: str) -> None:
+    """Skip with the reason when the scheduler is not usable here, unless the variable says it
+    must be (CI), then fail."""
+    if problem is None:
+        return
+    if os.environ.get(require_variable) == "1":
+        pytest.fail(f"{require_variable}=1 but {problem}")
+    pytest.skip(problem)
+
+
+def _answer(argv: list[str]) -> subprocess.CompletedProcess | str:
+    """The command's result, or why it could not be run."""
+    if shutil.which(argv[0]) is None:
+        return f"no {argv[0]} on PATH"
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=20, check=False)
+    except subprocess.TimeoutExpired:
+        return f"`{' '.join(argv)}` did not answer within 20 s"
+
+
+def slurm_problem() -> str | None:
+    """Why real Slurm cannot run a job here, or None."""
+    result = _answer(["sinfo", "-h", "-o", "%T"])
+    if isinstance(result, str):
+        return f"Slurm is not here: {result} (`.ci/slurm.sh up` as root starts it)"
+    if result.returncode != 0:
+        return f"sinfo failed: {result.stderr.strip()} (`.ci/slurm.sh up` starts the daemons)"
+    if not any(s.startswith(("idle", "mix", "alloc")) for s in result.stdout.split()):
+        return f"no Slurm node is up (sinfo says {result.stdout.split()})"
+    return None
+
+
+def sge_problem() -> str | None:
+    """Why real Grid Engine cannot run a job here, or None."""
+    if not os.environ.get("SGE_ROOT"):
+        return "Grid Engine is not here: SGE_ROOT is not set (`.ci/gridengine.sh up` prints it)"
+    result = _answer(["qstat", "-f"])
+    if isinstance(result, str):
+        return f"Grid Engine is not here: {result}"
+    if result.returncode != 0:
+        return f"qstat failed: {(result.stderr or result.stdout).strip()}"
+    # qstat -f: queue instance, type, slots, load, arch, states. u: its execd does not report,
+    # d: disabled, E: error; none of these starts jobs.
+    instances = [line.split() for line in result.stdout.splitlines() if "@" in line]
+    if not any(len(words) < 6 or not set("udE") & set(words[5]) for words in instances):
+        return f"no Grid Engine queue instance takes jobs (is sge_execd running?):\n{result.stdout}"
+    return None

@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from .base import LabScheduler, Submission, SubmitRefused
+from .base import LabScheduler, QueueLimitExceeded, Submission, SubmitRefused
 from .lsf import LSFLab
+from .slurm import SlurmLab
 
 # Detection order when --scheduler is left out: the first whose command is on PATH.
-ADAPTERS: dict[str, type[LabScheduler]] = {adapter.name: adapter for adapter in (LSFLab,)}
+ADAPTERS: dict[str, type[LabScheduler]] = {adapter.name: adapter for adapter in (LSFLab, SlurmLab)}
 # Nothing detected: LSF, the scheduler this command was first written for, names what is missing.
 FALLBACK = "lsf"
 
@@ -48,6 +49,7 @@ def choose(name: str | None) -> LabScheduler:
 __all__ = [
     "ADAPTERS",
     "LabScheduler",
+    "QueueLimitExceeded",
     "Submission",
     "SubmitRefused",
     "UnknownScheduler",

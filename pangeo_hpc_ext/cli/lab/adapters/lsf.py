@@ -25,6 +25,7 @@ class LSFLab(LabScheduler):
     # LSB_BSUB_PARSE_SCRIPT=Y.
     batch_submit_shown = "bsub < job.sh"
     query_command = "bjobs"
+    queues_listed_by = "bqueues -l"
     client_class = lsf.LSFClient
     # LSF lists the job's slots as LSB_HOSTS; its first host is bjobs' first EXEC_HOST.
     host_variable = "LSB_HOSTS"
