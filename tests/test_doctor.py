@@ -29,14 +29,27 @@ def user_setup(tmp_path: Path, jobqueue: str, server_config: dict) -> dict[str, 
     labext = tmp_path / "jupyter-data" / "labextensions" / "pangeo-hpc-ext"
     labext.mkdir(parents=True)
     (labext / "package.json").write_text(json.dumps({"name": "pangeo-hpc-ext"}))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LSF", "DASK_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("LSF", "DASK_")) and k not in JUPYTER_PATH_OVERRIDES
+    }
     env.update(
         PYTHONPATH=str(REPO),
         DASK_CONFIG=str(dask_dir),
         JUPYTER_CONFIG_DIR=str(config_dir),
         JUPYTER_PATH=str(tmp_path / "jupyter-data"),
+        # In a virtualenv or a conda env jupyter_core puts the environment's config directory
+        # (where `pip install` enabled the extension) before the user's; outside one, after.
+        # Saying it explicitly makes the user's directory come first wherever the tests run,
+        # as it does for a user of the system Python.
+        JUPYTER_PREFER_ENV_PATH="0",
     )
     return env
+
+
+# Variables that would put other config directories before, or instead of, the user's.
+JUPYTER_PATH_OVERRIDES = ("JUPYTER_CONFIG_PATH", "JUPYTER_NO_CONFIG", "JUPYTER_PREFER_ENV_PATH")
 
 
 ENABLED = {

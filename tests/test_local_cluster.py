@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Api
+from tests.support.dask_client import cluster_client
 
 
 def connected(n: int):
@@ -76,13 +77,7 @@ async def test_tls_by_default_refuses_a_client_without_the_credentials(api: Api)
     for security in (None, stranger):
         with pytest.raises((OSError, TypeError)):
             await Client(address, security=security, asynchronous=True, timeout="5s")
-    security = Security(
-        tls_ca_file=tls["ca_file"],
-        tls_client_cert=tls["cert_file"],
-        tls_client_key=tls["key_file"],
-        require_encryption=True,
-    )
-    async with Client(address, security=security, asynchronous=True) as client:
+    async with cluster_client(cluster) as client:
         assert await client.submit(sum, [1, 2, 3]) == 6
     code, _ = await api.call("DELETE", "clusters", cluster["id"])
     assert code == 204

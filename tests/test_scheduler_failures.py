@@ -10,6 +10,7 @@ import psutil
 import pytest
 
 from tests.conftest import Api
+from tests.support.dask_client import cluster_client
 from tests.test_lsf_cluster import LSF_OPTIONS, start_lsf
 
 
@@ -145,12 +146,11 @@ class TestWalltime:
 async def test_a_computation_outlives_two_walltimes(api: Api, lsf_env) -> None:
     """Workers retire by themselves before the walltime (--lifetime) and a replacement is
     submitted ahead, so tasks keep running across job ends and none is lost."""
-    from distributed import Client
 
     cid = (await start_lsf(api, 1, walltime="1"))["id"]  # a real minute: lifetime 30 s
     cluster = await api.wait_for(cid, lambda c: c["workers"]["connected"] >= 1, "a worker")
     done: list[int] = []
-    async with Client(cluster["scheduler_address"], asynchronous=True) as client:
+    async with cluster_client(cluster) as client:
         deadline = time.monotonic() + 240
         batch = 0
         while sum(j["state"] in ("finished", "failed") for j in cluster["jobs"]) < 2:

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from distributed import Client
 
 from tests.conftest import Api
+from tests.support.dask_client import cluster_client
 from tests.test_slurm_client_live import slurm  # noqa: F401  (the fixture that skips without Slurm)
 
 pytestmark = pytest.mark.usefixtures("slurm")
@@ -76,12 +76,13 @@ async def test_slurm_lifecycle(api: Api) -> None:
         assert (name, partition, limit, cpus) == (f"dask-{cid}", "debug", "10:00", "1")
         assert memory == "954M"  # 1GB in Slurm's MiB, rounded up by dask-jobqueue
 
-    async with Client(cluster["scheduler_address"], asynchronous=True) as client:
+    async with cluster_client(cluster) as client:
         assert await client.submit(sum, [1, 2, 39]) == 42
         # interface lo: the workers listen on loopback only.
         addresses = await client.run(lambda dask_worker: dask_worker.address)
         assert len(addresses) == 2
-        assert all(a.startswith("tcp://127.0.0.1:") for a in addresses.values()), addresses
+        # TLS by default, between the scheduler and its workers too.
+        assert all(a.startswith("tls://127.0.0.1:") for a in addresses.values()), addresses
 
     code, cluster = await api.call("PATCH", "clusters", cid, body={"workers": 3})
     assert code == 200 and cluster["workers"]["requested"] == 3

@@ -5,12 +5,14 @@ from __future__ import annotations
 from .base import Backend, JobEvents
 from .local import LocalBackend
 from .lsf import LSFBackend
+from .sge import SGEBackend
 from .slurm import SlurmBackend
 
 BACKENDS: dict[str, type[Backend]] = {
     LocalBackend.name: LocalBackend,
     LSFBackend.name: LSFBackend,
     SlurmBackend.name: SlurmBackend,
+    SGEBackend.name: SGEBackend,
 }
 
 __all__ = ["BACKENDS", "Backend", "JobEvents", "LSFBackend", "LocalBackend"]

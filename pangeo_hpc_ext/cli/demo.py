@@ -9,9 +9,13 @@ import argparse
 import json
 import os
 import secrets
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Sequence
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from ..paths import default_data_dir, free_port
@@ -85,12 +89,71 @@ def run_demo(args: argparse.Namespace) -> int:
     )
     print(f"  open  http://127.0.0.1:{port}/lab?token={token}")
     print("  stop  Ctrl-C (every cluster is closed and every emulated job killed)", flush=True)
+    return run_until_stopped(
+        [sys.executable, "-m", "jupyterlab", f"--config={config}"], cwd=args.notebook_dir
+    )
+
+
+# Signals that end the demo. Each becomes one SIGTERM to JupyterLab: jupyter_server's clean stop,
+# which closes every cluster and kills every job, and which never asks "Shut down this Jupyter
+# server (y/[n])?" as its SIGINT handler does when stdin is a terminal.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# Longer than the server's own worst case (closing a cluster, then confirming its jobs ended).
+STOP_TIMEOUT_S = 120.0
+
+
+def run_until_stopped(
+    argv: Sequence[str], *, cwd: str | None = None, stop_timeout: float = STOP_TIMEOUT_S
+) -> int:
+    """Run the server until it exits; a stop signal to this process is forwarded as SIGTERM and
+    its clean stop awaited, for `stop_timeout` seconds at most, then its process group is killed."""
+    child: subprocess.Popen[bytes] | None = None
+    stop_requested: float | None = None
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        nonlocal stop_requested
+        if stop_requested is not None:
+            print(f"pangeo-hpc demo: still stopping (at most {stop_timeout:.0f} s)", flush=True)
+            return
+        stop_requested = time.monotonic()
+        name = signal.Signals(signum).name
+        print(f"pangeo-hpc demo: {name}: closing every cluster, then stopping", flush=True)
+        if child is not None:
+            child.send_signal(signal.SIGTERM)
+
+    # A signal ignored at start (nohup, `&` in a script) stays ignored, here and in the server.
+    previous = {
+        signum: signal.signal(signum, request_stop)
+        for signum in STOP_SIGNALS
+        if signal.getsignal(signum) is not signal.SIG_IGN
+    }
     try:
-        return subprocess.call(
-            [sys.executable, "-m", "jupyterlab", f"--config={config}"], cwd=args.notebook_dir
+        # Its own session: a terminal's Ctrl-C or hangup reaches this process only, and the
+        # server stops once, cleanly, when told to, rather than dying mid-stop. No stdin either:
+        # how it stops must not depend on whether a terminal is attached.
+        child = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, start_new_session=True)
+        if stop_requested is not None:  # a signal came while it was being started
+            child.send_signal(signal.SIGTERM)
+        while True:
+            try:
+                return child.wait(timeout=0.5)
+            except subprocess.TimeoutExpired:
+                pass
+            if stop_requested is not None and time.monotonic() - stop_requested > stop_timeout:
+                break
+        print(
+            f"pangeo-hpc demo: JupyterLab did not stop within {stop_timeout:.0f} s: killed it. "
+            "Jobs it submitted may still be queued or running; the next `pangeo-hpc demo` "
+            "kills them.",
+            file=sys.stderr,
+            flush=True,
         )
-    except KeyboardInterrupt:
-        return 0
+        os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
+        return 1
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

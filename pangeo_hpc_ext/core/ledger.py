@@ -1,78 +1,254 @@
 """The record of the batch jobs a server submitted, kept on disk so that a server that died
 without closing its clusters has their jobs killed when a server starts again.
 
-Each server writes its own ledger (named by PID): two servers of one user must never kill each
-other's jobs, so only ledgers whose owner process is gone are reconciled."""
+Each server writes its own ledger. On an HPC cluster the state directory sits in a $HOME shared
+by every node, and one user may run several servers at once (on a login node, in a batch job):
+a ledger is reconciled only when its owner is known to be gone. On this host that is read from
+the process table; on another host only the owner's own batch job can tell, through the
+scheduler. A ledger of another host without a job id is never touched."""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
+import socket
 import tempfile
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
 import psutil
 
+from ..errors import SchedulerCommandFailed
 
-def _process_start_time(pid: int) -> float | None:
+log = logging.getLogger(__name__)
+
+# The variable each scheduler sets in a job's environment, by backend name. Grid Engine's JOB_ID
+# is too common a name to trust alone: its jobs also carry SGE_O_HOST.
+_JOB_ID_VARIABLES = (("lsf", "LSB_JOBID", None), ("slurm", "SLURM_JOB_ID", None))
+_SGE_JOB = ("sge", "JOB_ID", "SGE_O_HOST")
+
+# Whether a scheduler still runs a job: True, False (ended, or unknown to it), None (no answer).
+JobAliveQuery = Callable[[str, str], Awaitable[bool | None]]
+
+
+@dataclass(frozen=True)
+class BatchJob:
+    scheduler: str
+    id: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"scheduler": self.scheduler, "id": self.id}
+
+
+def own_batch_job(environ: Mapping[str, str]) -> BatchJob | None:
+    """The batch job this process runs in, from the variables its scheduler sets."""
+    for scheduler, variable, companion in (*_JOB_ID_VARIABLES, _SGE_JOB):
+        job_id = environ.get(variable, "").strip()
+        if job_id and (companion is None or environ.get(companion)):
+            return BatchJob(scheduler, job_id)
+    return None
+
+
+@dataclass(frozen=True)
+class LedgerOwner:
+    pid: int
+    started: float
+    # None: written before ledgers named their host; such a ledger is read as this host's.
+    host: str | None
+    job: BatchJob | None
+
+    @classmethod
+    def from_json(cls, data: Any) -> LedgerOwner:
+        data = data if isinstance(data, dict) else {}
+        job = data.get("job")
+        batch_job = None
+        if isinstance(job, dict) and job.get("scheduler") and job.get("id"):
+            batch_job = BatchJob(str(job["scheduler"]), str(job["id"]))
+        try:
+            pid, started = int(data.get("pid", -1)), float(data.get("started", 0))
+        except (TypeError, ValueError):
+            pid, started = -1, 0.0
+        host = data.get("host")
+        return cls(pid, started, str(host) if host else None, batch_job)
+
+    def to_json(self) -> dict[str, Any]:
+        job = self.job.to_json() if self.job else None
+        return {"pid": self.pid, "started": self.started, "host": self.host, "job": job}
+
+    def on_host(self, host: str) -> bool:
+        return self.host is None or self.host == host
+
+
+@dataclass(frozen=True)
+class Verdict:
+    orphaned: bool
+    why: str
+    # A ledger left alone only because nobody could tell: the user may have to act.
+    undecided: bool = False
+
+
+def judge_owner(
+    owner: LedgerOwner, this_host: str, *, process_alive: bool | None, job_alive: bool | None
+) -> Verdict:
+    """Whether a ledger's owner is gone, from the answers to the two questions that can tell:
+    is the owner's process (same pid and start time) alive on this host, and does the owner's
+    batch job still run. None means the question was not asked or had no answer."""
+    if owner.on_host(this_host):
+        if process_alive:
+            return Verdict(False, f"its server (pid {owner.pid}) is running on this host")
+        return Verdict(True, f"its server (pid {owner.pid}) is no longer running on this host")
+    where = f"a server on {owner.host} (pid {owner.pid})"
+    if owner.job is None:
+        return Verdict(
+            False,
+            f"{where} that is not in a batch job: whether it still runs cannot be known from "
+            "here; once that server is stopped its jobs are reconciled by the next server "
+            "started on that host",
+            undecided=True,
+        )
+    job = f"batch job {owner.job.id} ({owner.job.scheduler})"
+    if job_alive is None:
+        return Verdict(
+            False,
+            f"{where}: the scheduler did not say whether its {job} still runs",
+            undecided=True,
+        )
+    if job_alive:
+        return Verdict(False, f"{where} whose {job} is still running")
+    return Verdict(True, f"{where} whose {job} has ended")
+
+
+def same_process_alive(pid: int, started: float) -> bool:
+    """A live process with this pid and start time; another start time means a reused pid."""
     try:
-        return psutil.Process(pid).create_time()
+        return abs(psutil.Process(pid).create_time() - started) <= 1
     except psutil.Error:
-        return None
+        return False
+
+
+class JobStates(Protocol):
+    async def job_states(self, job_ids: list[str]) -> Mapping[str, Any]: ...
+
+
+def job_alive_from(backends: Mapping[str, JobStates]) -> JobAliveQuery:
+    """Answers "does this batch job still run" with the job_states of the backend named like the
+    job's scheduler; no such backend, or a failed query, is no answer."""
+
+    async def alive(scheduler: str, job_id: str) -> bool | None:
+        backend = backends.get(scheduler)
+        if backend is None:
+            return None
+        try:
+            states = await backend.job_states([job_id])
+        except SchedulerCommandFailed as error:
+            log.warning("could not ask %s about job %s: %s", scheduler, job_id, error.message)
+            return None
+        info = states.get(job_id)
+        # A job the scheduler no longer knows ended long enough ago to be forgotten.
+        return info is not None and not info.finished
+
+    return alive
+
+
+def _safe_name(host: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", host) or "host"
+
+
+@dataclass
+class Orphans:
+    """Ledgers whose owners are gone, and the jobs they recorded by backend name."""
+
+    paths: list[Path] = field(default_factory=list)
+    job_ids: dict[str, list[str]] = field(default_factory=dict)
+
+    def remove(self) -> None:
+        for path in self.paths:
+            path.unlink(missing_ok=True)
 
 
 class JobLedger:
-    def __init__(self, state_dir: Path, pid: int | None = None) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        pid: int | None = None,
+        *,
+        host: str | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
         self.state_dir = state_dir
         self.pid = pid if pid is not None else os.getpid()
-        self.path = state_dir / f"jobs-{self.pid}.json"
-        self._owner = {"pid": self.pid, "started": _process_start_time(self.pid) or 0}
+        self.host = host or socket.gethostname()
+        try:
+            started = psutil.Process(self.pid).create_time()
+        except psutil.Error:
+            started = 0.0
+        job = own_batch_job(os.environ if environ is None else environ)
+        self.owner = LedgerOwner(self.pid, started, self.host, job)
+        # The host is in the name: pids of different nodes collide in a shared $HOME.
+        self.path = state_dir / f"jobs-{_safe_name(self.host)}-{self.pid}.json"
         self._clusters: dict[str, dict[str, object]] = {}
 
-    def orphaned_jobs(self) -> dict[str, list[str]]:
-        """Job ids recorded by servers that are no longer running, grouped by backend name."""
-        leftovers: dict[str, list[str]] = {}
-        for path in self._orphaned_ledgers():
-            for entry in self._read(path).get("clusters", {}).values():
+    async def orphans(self, job_alive: JobAliveQuery) -> Orphans:
+        """The other ledgers whose owner is gone; the others are left alone, and said so."""
+        found = Orphans()
+        for path in sorted(self.state_dir.glob("jobs-*.json")):
+            if path == self.path:
+                continue
+            data = self._read(path)
+            if data is None:
+                # Perhaps a transient error of a shared file system: never judge on a misread.
+                log.warning("job ledger %s cannot be read; left alone", path)
+                continue
+            owner = LedgerOwner.from_json(data.get("owner"))
+            verdict = await self._judge(owner, job_alive)
+            if not verdict.orphaned:
+                if verdict.undecided:
+                    log.warning("leaving job ledger %s alone: %s", path, verdict.why)
+                continue
+            log.info("reconciling job ledger %s: %s", path, verdict.why)
+            found.paths.append(path)
+            clusters = data.get("clusters")
+            for entry in clusters.values() if isinstance(clusters, dict) else ():
                 backend = str(entry.get("backend", ""))
-                leftovers.setdefault(backend, []).extend(str(j) for j in entry.get("job_ids", []))
-        return leftovers
+                job_ids = [str(j) for j in entry.get("job_ids", [])]
+                found.job_ids.setdefault(backend, []).extend(job_ids)
+        return found
 
-    def remove_orphaned(self) -> None:
-        for path in self._orphaned_ledgers():
-            path.unlink(missing_ok=True)
+    async def _judge(self, owner: LedgerOwner, job_alive: JobAliveQuery) -> Verdict:
+        alive = job = None
+        if owner.on_host(self.host):
+            alive = same_process_alive(owner.pid, owner.started)
+        elif owner.job is not None:
+            job = await job_alive(owner.job.scheduler, owner.job.id)
+        return judge_owner(owner, self.host, process_alive=alive, job_alive=job)
 
     def record(self, cluster_id: str, backend: str, job_ids: list[str]) -> None:
         self._clusters[cluster_id] = {"backend": backend, "job_ids": list(job_ids)}
         self._write()
 
     def forget(self, cluster_id: str) -> None:
-        if self._clusters.pop(cluster_id, None) is not None:
+        if self._clusters.pop(cluster_id, None) is None:
+            return
+        if self._clusters:
             self._write()
-
-    def _orphaned_ledgers(self) -> list[Path]:
-        orphans = []
-        for path in sorted(self.state_dir.glob("jobs-*.json")):
-            if path == self.path:
-                continue
-            owner = self._read(path).get("owner", {})
-            started = _process_start_time(int(owner.get("pid", -1)))
-            # A live process with another start time is a reused PID, not the owner.
-            if started is None or abs(started - float(owner.get("started", 0))) > 1:
-                orphans.append(path)
-        return orphans
+        else:  # nothing left to reconcile: a clean stop leaves no ledger behind
+            self.path.unlink(missing_ok=True)
 
     @staticmethod
-    def _read(path: Path) -> dict:
+    def _read(path: Path) -> dict[str, Any] | None:
         try:
             data = json.loads(path.read_text())
         except (OSError, ValueError):
-            return {}
-        return data if isinstance(data, dict) else {}
+            return None
+        return data if isinstance(data, dict) else None
 
     def _write(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        data = {"owner": self._owner, "clusters": self._clusters}
+        data = {"owner": self.owner.to_json(), "clusters": self._clusters}
         # Write-then-rename: a crash mid-write must not lose the ids of running jobs.
         fd, tmp = tempfile.mkstemp(dir=self.state_dir, prefix=".ledger-")
         with os.fdopen(fd, "w") as f:

@@ -28,7 +28,7 @@ from ..errors import (
 from ..schedulers.base import JobState
 from ..script_safety import shorten
 from .cluster import AdaptBounds, ManagedCluster, Phase
-from .ledger import JobLedger
+from .ledger import JobLedger, job_alive_from
 from .profiles import Profile
 
 log = logging.getLogger(__name__)
@@ -353,7 +353,8 @@ class ClusterManager:
     async def _kill_leftovers(self) -> None:
         backends = {p.backend.name: p.backend for p in self.profiles.values()}
         reconciled = True
-        for backend_name, job_ids in self.ledger.orphaned_jobs().items():
+        orphans = await self.ledger.orphans(job_alive_from(backends))
+        for backend_name, job_ids in orphans.job_ids.items():
             backend = backends.get(backend_name)
             if backend is None or not job_ids:
                 continue
@@ -369,7 +370,7 @@ class ClusterManager:
                 log.warning("could not reconcile leftover %s jobs: %s", backend_name, error)
                 reconciled = False
         if reconciled:  # otherwise keep the ledgers and try again at the next start
-            self.ledger.remove_orphaned()
+            orphans.remove()
 
     async def _poll_jobs_forever(self) -> None:
         while not self._stopping:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -78,12 +80,35 @@ class PangeoHPC(ExtensionApp):
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         await self.manager.start()
+        self._stop_on_sigint(serverapp)
         self.kernel_link: KernelDashboardLink | None = None
         if self.kernel_dashboard_link:
             self.kernel_link = KernelDashboardLink.for_server(serverapp)
 
+    def _stop_on_sigint(self, serverapp: Any) -> None:
+        """Without a terminal on stdin jupyter_server installs no SIGINT handler, and the one in
+        place ends the process without stopping extensions, leaving every batch job running:
+        Python's KeyboardInterrupt, or the sys.exit that importing dask_jobqueue installs. LSF's
+        bkill sends SIGINT first. Make SIGINT the clean stop SIGTERM is."""
+        self._replaced_sigint: Any = None
+        if threading.current_thread() is not threading.main_thread():
+            return
+        handler = signal.getsignal(signal.SIGINT)
+        if getattr(handler, "__self__", None) is serverapp:
+            return  # the server's own: its prompt on a terminal, or JupyterHub's stop
+
+        def stop(signum: int, frame: Any) -> None:
+            self.log.critical("received signal %s, stopping", signum)
+            serverapp.stop(from_signal=True)
+
+        signal.signal(signal.SIGINT, stop)
+        self._replaced_sigint = handler
+
     async def stop_extension(self) -> None:
         await self.manager.stop()
+        replaced = getattr(self, "_replaced_sigint", None)
+        if replaced is not None:  # for a process that embeds the server and goes on
+            signal.signal(signal.SIGINT, replaced)
         kernel_link = getattr(self, "kernel_link", None)  # None if the start hook never ran
         if kernel_link is not None:
             kernel_link.uninstall()

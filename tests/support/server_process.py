@@ -77,6 +77,8 @@ class ServerProcess:
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", self.app_module, f"--config={config_file}"],
+                # Driven over HTTP only; a terminal on stdin would change how SIGINT stops it.
+                stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=env,

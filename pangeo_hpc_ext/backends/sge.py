@@ -1,0 +1,290 @@
+"""Grid Engine through dask-jobqueue's SGECluster; every scheduler call goes through SGEClient."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from typing import Any, ClassVar
+
+import dask
+import dask_jobqueue  # noqa: F401  (registers the jobqueue.* defaults in dask's config)
+from dask.utils import parse_bytes
+from dask_jobqueue.sge import SGECluster, SGEJob
+from distributed.deploy import SpecCluster
+from distributed.security import Security
+
+from ..errors import FieldError, SchedulerCommandFailed
+from ..paths import default_data_dir
+from ..schedulers.base import JobInfo, QueueInfo
+from ..schedulers.sge import SGEClient, format_walltime, in_error_state, parse_walltime
+from .base import JobEvents
+from .jobqueue import JobqueueBackend, reporting_job_class
+from .option_types import (
+    DIRECTIVE_PATTERN,
+    check_log_directory,
+    check_memory,
+    check_processes,
+    log_directory_path,
+    memory_property,
+)
+
+log = logging.getLogger(__name__)
+
+QUEUE_CACHE_S = 30.0
+# Grid Engine's time values: hh:mm:ss or seconds.
+WALLTIME_PATTERN = r"^([0-9]+:[0-9]{1,2}:[0-9]{1,2}|[0-9]+)$"
+# Names of queues, parallel environments, projects and complexes as qconf accepts them; they are
+# written into `#$` lines, so nothing else may reach the script.
+NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.\-]*$"
+
+
+def _jobqueue_default(key: str) -> Any:
+    return dask.config.get(f"jobqueue.sge.{key}", None)
+
+
+def memory_request(memory: str, slots: int) -> str:
+    """A per-slot memory value in Grid Engine's notation (M = MiB): Grid Engine multiplies memory
+    requests such as h_vmem by the job's slots."""
+    return f"{math.ceil(parse_bytes(memory) / slots / 2**20)}M"
+
+
+def _option_text(title: str, default: Any) -> dict[str, Any]:
+    return {"type": ["string", "null"], "title": title, "default": default}
+
+
+def _named(title: str, default: Any) -> dict[str, Any]:
+    return {
+        **_option_text(title, default),
+        "pattern": NAME_PATTERN,
+        "errorMessage": "must be a Grid Engine name (letters, digits, _ . -)",
+    }
+
+
+def _count(title: str, default: int) -> dict[str, Any]:
+    return {"type": "integer", "title": title, "minimum": 1, "maximum": 4096, "default": default}
+
+
+class SGEBackend(JobqueueBackend):
+    name = "sge"
+    label = "Grid Engine batch jobs"
+    client = SGEClient()
+    # Directives in job_extra_directives that would silently override an option: refused (422).
+    # `-l` carries many independent resources (gpu=1, h=node01); check_options refuses only the
+    # ones we set (h_rt and the memory resource).
+    overriding_directives: ClassVar[dict[str, str]] = {
+        "-q": "queue",
+        "-pe": "cores",
+        "-P": "project",
+        "-o": "log_directory",
+        "-e": "log_directory",
+    }
+
+    @classmethod
+    def available(cls) -> bool:
+        # qsub alone may be PBS/Torque's: Grid Engine's clients also need SGE_ROOT.
+        return super().available() and bool(os.environ.get("SGE_ROOT"))
+
+    def walltime_s(self, options: dict[str, Any]) -> float | None:
+        try:
+            return float(parse_walltime(options.get("walltime") or "")) or None
+        except ValueError:
+            return None
+
+    def __init__(self) -> None:
+        self._queues: list[QueueInfo] = []
+        self._queues_read_at = float("-inf")
+
+    def default_options(self) -> dict[str, Any]:
+        return {
+            "cores": _jobqueue_default("cores") or 1,
+            "memory": _jobqueue_default("memory") or "2GB",
+            "processes": _jobqueue_default("processes") or 1,
+            "queue": _jobqueue_default("queue"),
+            "walltime": _jobqueue_default("walltime") or "00:30:00",
+            "pe": "smp",
+            "memory_resource": None,
+            "interface": _jobqueue_default("interface"),
+            "project": _jobqueue_default("project"),
+            "job_extra_directives": list(_jobqueue_default("job-extra-directives") or []),
+            # Without -o/-e each job writes its output into the server's working directory.
+            "log_directory": _jobqueue_default("log-directory")
+            or str(default_data_dir() / "dask-job-logs"),
+        }
+
+    async def queues(self) -> list[QueueInfo]:
+        """Queues from qconf, cached; empty when qconf does not answer."""
+        if time.monotonic() - self._queues_read_at < QUEUE_CACHE_S:
+            return self._queues
+        try:
+            self._queues = await self.client.queues()
+        except SchedulerCommandFailed as error:
+            log.info("queue names unavailable: %s", error.message)
+            self._queues = []
+        self._queues_read_at = time.monotonic()
+        return self._queues
+
+    async def options_schema(self, choices: dict[str, list[Any]]) -> dict[str, Any]:
+        defaults = self.default_options()
+        queue: dict[str, Any] = {"type": "string", "title": "Queue"}
+        # Read even when the profile lists its queues: their walltime limits are checked.
+        known_queues = [q.name for q in await self.queues()]
+        allowed_queues = choices.get("queue") or known_queues
+        if allowed_queues:
+            queue["enum"] = list(allowed_queues)
+        if defaults["queue"]:
+            queue["default"] = defaults["queue"]
+        properties: dict[str, Any] = {
+            "cores": _count("Cores per job", defaults["cores"]),
+            "memory": memory_property("Memory per job", defaults["memory"]),
+            "processes": _count("Worker processes per job", defaults["processes"]),
+            "queue": queue,
+            "walltime": {
+                "type": "string",
+                "title": "Walltime (h_rt, hh:mm:ss)",
+                "pattern": WALLTIME_PATTERN,
+                "errorMessage": "must be hh:mm:ss or seconds, such as 00:30:00 or 1800",
+                "default": defaults["walltime"],
+            },
+            "pe": _named("Parallel environment for several cores (-pe)", defaults["pe"]),
+            "memory_resource": _named(
+                "Memory resource to request per slot (e.g. h_vmem; none: no request)",
+                defaults["memory_resource"],
+            ),
+            "interface": _option_text("Network interface (e.g. ib0)", defaults["interface"]),
+            "project": _named("Project (-P)", defaults["project"]),
+            "job_extra_directives": {
+                "type": "array",
+                "title": "Extra #$ directives",
+                "items": {
+                    "type": "string",
+                    "pattern": DIRECTIVE_PATTERN,
+                    "errorMessage": "each directive is one line that starts with '-'",
+                },
+                "default": defaults["job_extra_directives"],
+            },
+            "log_directory": _option_text("Job log directory", defaults["log_directory"]),
+        }
+        for option, values in choices.items():
+            if option in properties and option != "queue":
+                properties[option]["enum"] = list(values)
+        return {
+            "type": "object",
+            "title": "Grid Engine cluster",
+            "additionalProperties": False,
+            "properties": properties,
+        }
+
+    def check_options(self, options: dict[str, Any]) -> list[FieldError]:
+        errors = [
+            *super().check_options(options),
+            *check_memory(options, "memory"),
+            *check_processes(options),
+            *check_log_directory(options),
+        ]
+        errors += self._check_walltime(options)
+        errors += self._check_resources(options)
+        return errors
+
+    def _check_walltime(self, options: dict[str, Any]) -> list[FieldError]:
+        value = options.get("walltime")
+        if value is None:
+            return []
+        try:
+            seconds = parse_walltime(value)
+        except ValueError as error:
+            return [FieldError("walltime", f"walltime: {error}")]
+        if not seconds:
+            return [FieldError("walltime", "walltime must be at least one second")]
+        # The queue limits were read (and cached) when the options were validated against the
+        # schema, which lists the queues; a queue unknown here was refused there.
+        limits = {q.name: q.max_walltime_min for q in self._queues}
+        limit_min = limits.get(options.get("queue") or "")
+        if limit_min is not None and seconds > limit_min * 60:
+            return [
+                FieldError(
+                    "walltime",
+                    f"walltime {value} is above the limit of queue {options['queue']}"
+                    f" ({format_walltime(limit_min * 60)}): such jobs would wait forever",
+                )
+            ]
+        return []
+
+    def _check_resources(self, options: dict[str, Any]) -> list[FieldError]:
+        """`-l` directives may not set what the walltime and memory options already set."""
+        ours = {"h_rt": "walltime"}
+        if options.get("memory_resource"):
+            ours[options["memory_resource"]] = "memory"
+        errors = []
+        for directive in options.get("job_extra_directives") or []:
+            flag, _, rest = directive.strip().partition(" ")
+            if flag != "-l":
+                continue
+            names = {item.partition("=")[0].strip() for item in rest.split(",")}
+            for name in sorted(names & set(ours)):
+                option = ours[name]
+                errors.append(
+                    FieldError(
+                        "job_extra_directives",
+                        f"job_extra_directives: {directive!r} sets {name}, which the"
+                        f" {option} option sets",
+                    )
+                )
+        return errors
+
+    @staticmethod
+    def job_options(options: dict[str, Any]) -> dict[str, Any]:
+        """dask-jobqueue's SGE job arguments for these options."""
+        cores = options["cores"]
+        # Several cores on one host: the parallel environment is how Grid Engine grants them.
+        directives = [f"-pe {options.get('pe') or 'smp'} {cores}"] if cores > 1 else []
+        resource_spec = None
+        if options.get("memory_resource"):
+            per_slot = memory_request(options["memory"], cores)
+            resource_spec = f"{options['memory_resource']}={per_slot}"
+        return {
+            "cores": cores,
+            "memory": options["memory"],
+            "processes": options["processes"],
+            "queue": options.get("queue") or None,
+            "walltime": options["walltime"],
+            "resource_spec": resource_spec,
+            "interface": options.get("interface") or None,
+            "project": options.get("project") or None,
+            "job_extra_directives": directives + list(options.get("job_extra_directives") or []),
+            "log_directory": str(log_directory_path(options["log_directory"]))
+            if options.get("log_directory")
+            else None,
+        }
+
+    async def start_cluster(
+        self,
+        options: dict[str, Any],
+        *,
+        name: str,
+        events: JobEvents,
+        security: Security | None = None,
+    ) -> SpecCluster:
+        # The scheduler listens where the workers' interface says, as dask-jobqueue does.
+        cluster = SGECluster(
+            **self.job_options(options),
+            job_name=f"dask-{name}",
+            job_cls=reporting_job_class(SGEJob, self.client, events, name),
+            security=security,
+            **self.start_options(options),
+        )
+        await cluster
+        return cluster
+
+    async def job_states(self, job_ids: list[str]) -> dict[str, JobInfo]:
+        states = await self.client.job_states(job_ids)
+        # A job in error state (Eqw) never runs unless an admin clears it; its worker is replaced
+        # like any ended one, so it is deleted rather than left waiting in the queue.
+        broken = [j for j, info in states.items() if in_error_state(info.native_state)]
+        if broken:
+            try:
+                await self.client.kill(broken)
+            except SchedulerCommandFailed as error:
+                log.warning("could not delete jobs in error state %s: %s", broken, error.message)
+        return states
