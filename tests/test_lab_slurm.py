@@ -4,11 +4,7 @@ PANGEO_HPC_REQUIRE_SLURM=1."""
 
 from __future__ import annotations
 
-import getpass
-import json
-import os
 import re
-import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,26 +12,31 @@ from pathlib import Path
 import psutil
 import pytest
 
-from pangeo_hpc_ext.paths import free_port
 from tests.support.lab_cli import (
-    LOGIN_HOST,
-    SSH_LINE,
-    URL,
-    LabCLI,
-    api_status,
+    SchedulerLab,
+    doctor_table,
+    fails_only,
+    interactive_ends_with_stop,
     lab_env,
+    only_commands,
+    refused_before_submitting,
     require_daemon,
     slurm_problem,
-    submitted_job_id,
-    wait_for,
-    wait_gone,
+    start_batch_lab,
+    start_interactive_lab,
+    status_of,
+    stop_lab,
+    tidy,
+    with_setting,
 )
-from tests.test_doctor import ENABLED, doctor, rows, user_setup
+from tests.test_doctor import ENABLED, doctor, user_setup
 
 JOB_NAME = "pangeo-hpc-lab"
 
 
-class SlurmLab(LabCLI):
+class SlurmLab(SchedulerLab):
+    cancel_command = "scancel"
+
     def squeue(self, job_id: str, *states: str) -> dict[str, str]:
         """The job as squeue lists it (only pending and running jobs unless states say more)."""
         argv = ["squeue", "-h", "-j", job_id, "-o", "%i|%T|%N|%P"]
@@ -48,7 +49,6 @@ class SlurmLab(LabCLI):
         return {"job": job, "state": state, "nodes": nodes, "partition": partition}
 
     def our_jobs(self) -> set[str]:
-        """Every lab job Slurm still lists as pending or running (this test's and others')."""
         out = self.command("squeue", "-h", "-n", JOB_NAME, "-o", "%i").stdout
         return set(out.split())
 
@@ -60,91 +60,36 @@ class SlurmLab(LabCLI):
 @pytest.fixture
 def slurm(tmp_path: Path) -> Iterator[SlurmLab]:
     require_daemon(slurm_problem(), "PANGEO_HPC_REQUIRE_SLURM")
-    lab = SlurmLab(env=lab_env(tmp_path / "state"), state_dir=tmp_path / "state")
-    before = lab.our_jobs()
-    yield lab
-    lab.end_started()
-    # Only jobs this test submitted: other lab jobs on this machine are not ours to cancel.
-    mine = lab.our_jobs() - before
-    if mine:
-        lab.command("scancel", *mine)
-        wait_for(lambda: not (lab.our_jobs() & mine), f"scancel of jobs {mine}")
-    lab.kill_lab_servers()
+    yield from tidy(SlurmLab(env=lab_env(tmp_path / "state"), state_dir=tmp_path / "state"))
 
 
 def test_batch_lab_on_slurm_runs_answers_and_stops(slurm: SlurmLab) -> None:
-    port = free_port()
-    result = slurm.cli(
-        *("lab", "--scheduler", "slurm", "--walltime", "00:30", "--cores", "1"),
-        *("--memory", "1GB", "--ip", "127.0.0.1", "--port", str(port)),
-    )
-    out = result.stdout
-    assert result.returncode == 0, out + result.stderr
-    job_id = submitted_job_id(out)
-    assert f"Job <{job_id}> is submitted to queue <debug>." in out  # the default partition
-    assert re.search(rf"RUNNING job {job_id} started on \S+ after ", out)
-
-    ssh, url = SSH_LINE.search(out), URL.search(out)
-    assert ssh and url, out
-    local_port, node, remote_port, user, login = ssh.groups()
-    token = url.group(2)
-    assert local_port == remote_port == url.group(1) == str(port)
-    assert (user, login) == (getpass.getuser(), LOGIN_HOST)
-    listed = slurm.squeue(job_id)
-    assert listed["state"] == "RUNNING" and node == listed["nodes"]
-    assert api_status(port, token) == 200
-    assert api_status(port, None) == 403
-
+    lab = start_batch_lab(slurm, "slurm")
+    listed = slurm.squeue(lab.job_id)
+    assert (listed["state"], listed["nodes"]) == ("RUNNING", lab.node)
+    assert listed["partition"] == "debug"  # the default partition
     # Slurm itself holds what the #SBATCH lines asked for: 1 CPU, 1 GB as 954 MiB, 30 minutes.
-    job = slurm.scontrol(job_id)
+    job = slurm.scontrol(lab.job_id)
     assert (job["NumCPUs"], job["MinMemoryNode"], job["TimeLimit"]) == ("1", "954M", "00:30:00")
     assert job["JobName"] == JOB_NAME
 
-    status = json.loads(slurm.cli("status", "--json").stdout)
-    assert (status["job_id"], status["scheduler"], status["state"]) == (job_id, "slurm", "RUNNING")
-    assert status["server"] == "running" and status["interactive"] is False
-    assert (status["host"], status["port"], status["url"]) == (node, port, url.group(0))
-    assert status["ssh"] == ssh.group(0)
-    assert 0 < status["walltime_left_s"] <= 30 * 60
-    session = Path(status["log"]).parent
-    server_pid = json.loads((session / "connection.json").read_text())["pid"]
-    assert not any(token in arg for arg in psutil.Process(server_pid).cmdline())
-
-    stopped = slurm.cli("stop")
-    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
-    assert f"Killed job {job_id} (was RUNNING on {node})." in stopped.stdout
-    assert slurm.squeue(job_id) == {}  # gone from squeue's pending and running jobs
-    assert slurm.squeue(job_id, "all")["state"] == "CANCELLED"
-    wait_gone(server_pid)
-    assert not session.exists() and not (slurm.state_dir / "record.json").exists()
-    assert json.loads(slurm.cli("status", "--json").stdout)["server"] == "none"
+    status = status_of(slurm, lab, "slurm", "RUNNING")
+    assert (status["queue"], status["interactive"]) == ("debug", False)
+    stop_lab(slurm, status)
+    assert slurm.squeue(lab.job_id) == {}  # gone from squeue's pending and running jobs
+    assert slurm.squeue(lab.job_id, "all")["state"] == "CANCELLED"
 
 
 def test_interactive_lab_on_slurm_is_held_by_srun_and_ends_with_stop(slurm: SlurmLab) -> None:
-    lab = slurm.cli_background(
-        *("lab", "--scheduler", "slurm", "--interactive", "--walltime", "00:30"),
-        *("--ip", "127.0.0.1", "--port", str(free_port())),
-    )
-    job_id = lab.expect(r"Job <(\d+)> is submitted\.").group(1)
-    ssh = lab.expect(SSH_LINE.pattern)
-    token = lab.expect(URL.pattern).group(2)
-    lab.expect("This terminal holds the interactive job")
-    port = int(ssh.group(3))
-    assert api_status(port, token) == 200
-    # The job is srun's own allocation: srun is this command's child and the job's holder.
-    srun = [p for p in psutil.Process(lab.proc.pid).children() if p.name() == "srun"]
-    assert len(srun) == 1
-    assert slurm.squeue(job_id)["state"] == "RUNNING"
-    status = json.loads(slurm.cli("status", "--json").stdout)
-    assert (status["job_id"], status["interactive"], status["port"]) == (job_id, True, port)
-    assert status["host"] == ssh.group(2)
+    reader, lab = start_interactive_lab(slurm, "slurm")
+    # The job is srun's own allocation: srun is this command's child, holding it.
+    srun = [p for p in psutil.Process(reader.proc.pid).children() if p.name() == "srun"]
+    assert len(srun) == 1, reader.text
+    assert slurm.squeue(lab.job_id)["state"] == "RUNNING"
+    status = status_of(slurm, lab, "slurm", "RUNNING")
+    assert status["interactive"] is True
 
-    stopped = slurm.cli("stop")
-    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
-    assert lab.finish() == 0, lab.text
-    assert f"Job {job_id} ended" in lab.text
-    assert slurm.squeue(job_id) == {}
-    assert not srun[0].is_running() or srun[0].status() == psutil.STATUS_ZOMBIE
+    interactive_ends_with_stop(slurm, reader, status, srun[0])
 
 
 def test_walltime_above_the_partition_limit_is_refused_before_submitting(
@@ -152,35 +97,16 @@ def test_walltime_above_the_partition_limit_is_refused_before_submitting(
 ) -> None:
     # .ci/slurm.sh's `short` partition has MaxTime=5 (minutes). Without EnforcePartLimits sbatch
     # would accept the job and leave it pending for ever.
-    before = slurm.our_jobs()
-    result = slurm.cli("lab", "--scheduler", "slurm", "--queue", "short", "--walltime", "01:00")
-    assert result.returncode == 1, result.stdout + result.stderr
-    assert "--walltime 01:00 is above the 00:05 limit of partition short" in result.stderr
-    assert "`sinfo -s`" in result.stderr
-    assert slurm.our_jobs() == before
-    assert not (slurm.state_dir / "record.json").exists()
-    assert not list(slurm.state_dir.glob("session-*"))
+    said = refused_before_submitting(slurm, "slurm", "--queue", "short", "--walltime", "01:00")
+    assert "--walltime 01:00 is above the 00:05 limit of partition short" in said
+    assert "`sinfo -s`" in said
 
 
 def test_unknown_partition_is_refused_in_slurms_words(slurm: SlurmLab) -> None:
-    result = slurm.cli(
-        "lab", "--scheduler", "slurm", "--queue", "nosuch", "--ip", "127.0.0.1", "-W", "00:10"
-    )
-    assert result.returncode == 1
-    assert "sbatch refused the job:" in result.stderr
-    assert "Invalid partition name specified" in result.stderr
-    assert "`sinfo -s` lists the partitions" in result.stderr
-    assert not (slurm.state_dir / "record.json").exists()
-
-
-def only_commands(directory: Path, *names: str) -> str:
-    """A PATH with these real commands (linked) and this Python, nothing else."""
-    directory.mkdir()
-    for name in names:
-        found = shutil.which(name)
-        assert found, f"{name} not on PATH"
-        (directory / name).symlink_to(found)
-    return os.pathsep.join([str(directory), str(Path(sys.executable).parent)])
+    said = refused_before_submitting(slurm, "slurm", "--queue", "nosuch", "-W", "00:10")
+    assert "sbatch refused the job:" in said
+    assert "Invalid partition name specified" in said
+    assert "`sinfo -s` lists the partitions" in said
 
 
 def test_slurm_is_detected_when_omitted(slurm: SlurmLab, tmp_path: Path) -> None:
@@ -208,11 +134,8 @@ jobqueue:
 
 
 def test_doctor_passes_on_a_complete_slurm_setup(slurm: SlurmLab, tmp_path: Path) -> None:
-    env = user_setup(tmp_path, GOOD_SLURM, ENABLED)
-    result = doctor(env, "--scheduler", "slurm")
-    assert result.returncode == 0, result.stdout + result.stderr
-    table = rows(result.stdout)
-    assert set(table.values()) == {"PASS"}, result.stdout
+    code, table, out = doctor_table(tmp_path, GOOD_SLURM, "slurm")
+    assert code == 0 and set(table.values()) == {"PASS"}, out
     assert {
         "Slurm commands on PATH",
         "Slurm memory units",
@@ -220,14 +143,14 @@ def test_doctor_passes_on_a_complete_slurm_setup(slurm: SlurmLab, tmp_path: Path
         "network interface",
         "dask jobqueue config",
     } <= set(table)
-    assert "sbatch squeue scancel sinfo srun in " in result.stdout
-    assert "debug (default), short" in result.stdout  # sinfo's partitions, default marked
-    assert "memory '1GB' is requested as --mem=954M (954 MiB" in result.stdout
-    assert "lo (jobqueue.slurm.interface) present" in result.stdout
+    assert "sbatch squeue scancel sinfo srun in " in out
+    assert "debug (default), short" in out  # sinfo's partitions, default marked
+    assert "memory '1GB' is requested as --mem=954M (954 MiB" in out
+    assert "lo (jobqueue.slurm.interface) present" in out
 
 
 @pytest.mark.parametrize(
-    ("change", "check", "says", "fix"),
+    ("setting", "check", "says", "fix"),
     [
         ("queue: nosuch", "Slurm partitions", "'nosuch' is not one of them: debug", "one of"),
         ("job-mem: 1.5G", "Slurm memory units", "sbatch reads --mem as a whole", "e.g. 20G"),
@@ -237,25 +160,16 @@ def test_doctor_passes_on_a_complete_slurm_setup(slurm: SlurmLab, tmp_path: Path
     ],
 )
 def test_doctor_fails_on_a_broken_slurm_setup_with_the_fix(
-    slurm: SlurmLab, tmp_path: Path, change: str, check: str, says: str, fix: str
+    slurm: SlurmLab, tmp_path: Path, setting: str, check: str, says: str, fix: str
 ) -> None:
-    key = change.split(":")[0]
-    lines = [line for line in GOOD_SLURM.splitlines() if not line.strip().startswith(key + ":")]
-    env = user_setup(tmp_path, "\n".join([*lines, f"    {change}", ""]), ENABLED)
-    result = doctor(env, "--scheduler", "slurm", "--json")
-    assert result.returncode == 1, result.stdout + result.stderr
-    checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
-    failed = [name for name, c in checks.items() if not c["ok"]]
-    assert failed == [check], result.stdout
-    assert says in checks[check]["detail"] and fix in checks[check]["fix"]
+    env = user_setup(tmp_path, with_setting(GOOD_SLURM, setting), ENABLED)
+    fails_only(doctor(env, "--scheduler", "slurm", "--json"), check, says, fix)
 
 
 def test_doctor_without_slurm_commands_says_what_is_missing(tmp_path: Path) -> None:
-    env = user_setup(tmp_path, GOOD_SLURM, ENABLED)
-    env["PATH"] = str(Path(sys.executable).parent)
-    result = doctor(env, "--scheduler", "slurm")
-    assert result.returncode == 1
-    assert rows(result.stdout)["Slurm commands on PATH"] == "FAIL"
-    assert "missing: sbatch squeue scancel sinfo srun" in result.stdout
-    assert "module load slurm" in result.stdout
-    assert "Slurm partitions" not in rows(result.stdout)  # not asked without sinfo
+    code, table, out = doctor_table(
+        tmp_path, GOOD_SLURM, "slurm", path=str(Path(sys.executable).parent)
+    )
+    assert code == 1 and table["Slurm commands on PATH"] == "FAIL"
+    assert "missing: sbatch squeue scancel sinfo srun" in out and "module load slurm" in out
+    assert "Slurm partitions" not in table  # not asked without the commands

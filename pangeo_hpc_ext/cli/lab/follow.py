@@ -183,7 +183,7 @@ class Follower:
         state = info.native_state if info else "gone"
         detail = f" ({info.reason})" if info and info.reason else ""
         fail(f"job {record.job_id} ended {state}{detail} before JupyterLab answered.")
-        if self.adapter.reached_walltime(info, tail):
+        if self.adapter.reached_walltime(info, tail, record.walltime_minutes):
             fail(
                 f"It reached its walltime ({format_walltime(record.walltime_minutes)}): the "
                 "walltime is too short; ask for more, e.g. --walltime 01:00."

@@ -7,10 +7,13 @@ from collections.abc import Mapping
 
 from .base import LabScheduler, QueueLimitExceeded, Submission, SubmitRefused
 from .lsf import LSFLab
+from .sge import SGELab
 from .slurm import SlurmLab
 
 # Detection order when --scheduler is left out: the first whose command is on PATH.
-ADAPTERS: dict[str, type[LabScheduler]] = {adapter.name: adapter for adapter in (LSFLab, SlurmLab)}
+ADAPTERS: dict[str, type[LabScheduler]] = {
+    adapter.name: adapter for adapter in (LSFLab, SlurmLab, SGELab)
+}
 # Nothing detected: LSF, the scheduler this command was first written for, names what is missing.
 FALLBACK = "lsf"
 

@@ -59,7 +59,8 @@ class LabScheduler(abc.ABC):
     query_command: ClassVar[str]  # for "see `<query_command> <id>`"
     queues_word: ClassVar[str] = "queues"
     queue_word: ClassVar[str] = "queue"
-    queues_listed_by: ClassVar[str]  # the command that shows the queues and their limits
+    queues_listed_by: ClassVar[str]  # the command that lists the queues
+    queue_limits_shown_by: ClassVar[str]  # the command that shows a queue's limits ({queue})
     # Whether the scheduler accepts a job whose walltime is above its queue's limit and leaves
     # it waiting forever (Slurm without EnforcePartLimits, Grid Engine) rather than refusing it.
     pends_past_queue_limits: ClassVar[bool] = False
@@ -126,7 +127,7 @@ class LabScheduler(abc.ABC):
             f"--walltime {format_walltime(options.walltime_minutes)} is above the {limit} "
             f"limit of {self.queue_word} {queue.name}: {self.title} would keep the job "
             f"waiting forever. Ask for at most --walltime {limit}, or another --queue "
-            f"(`{self.queues_listed_by}` shows the limits)."
+            f"(`{self.queue_limits_shown_by.format(queue=queue.name)}` shows the limits)."
         )
 
     def queues(self) -> list[QueueInfo]:
@@ -135,7 +136,11 @@ class LabScheduler(abc.ABC):
             self._queues = asyncio.run(self.client.queues())
         return self._queues
 
-    def reached_walltime(self, info: JobInfo | None, log_tail: str) -> bool:
+    def reached_walltime(
+        self, info: JobInfo | None, log_tail: str, walltime_minutes: int | None = None
+    ) -> bool:
+        """Whether the ended job was ended by its walltime, from the scheduler's record and the
+        end of its log."""
         return False
 
     # ---- the client's async calls, for this synchronous CLI ---------------------------------

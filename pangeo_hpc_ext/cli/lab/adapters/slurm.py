@@ -56,6 +56,7 @@ class SlurmLab(LabScheduler):
     queues_word = "partitions"
     queue_word = "partition"
     queues_listed_by = "sinfo -s"
+    queue_limits_shown_by = "sinfo -s"
     # Without EnforcePartLimits (the default), sbatch accepts a --time above the partition's
     # MaxTime and the job pends with reason PartitionTimeLimit for ever.
     pends_past_queue_limits = True
@@ -117,7 +118,9 @@ class SlurmLab(LabScheduler):
             )
         return ""
 
-    def reached_walltime(self, info: JobInfo | None, log_tail: str) -> bool:
+    def reached_walltime(
+        self, info: JobInfo | None, log_tail: str, walltime_minutes: int | None = None
+    ) -> bool:
         # slurmstepd writes "*** JOB 12 ON n1 CANCELLED AT ... DUE TO TIME LIMIT ***" into
         # the output file; squeue says TIMEOUT while it still lists the job.
         return (info is not None and info.native_state == "TIMEOUT") or (
