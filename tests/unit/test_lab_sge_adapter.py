@@ -173,7 +173,7 @@ def test_walltime_end_needs_both_the_h_rt_failure_and_the_time_run() -> None:
 
 
 def test_grid_engine_is_told_from_pbs_by_qconf(tmp_path: Path) -> None:
-    assert detect(executables(tmp_path / "sge", "qsub", "qconf"), environ={}) == "sge"
+    assert detect(executables(tmp_path / "sge", "qsub", "qconf")) == "sge"
     # PBS/Torque (or Slurm's qsub wrapper) has qsub but no qconf.
-    assert detect(executables(tmp_path / "pbs", "qsub", "qstat"), environ={}) is None
-    assert detect(executables(tmp_path / "both", "sbatch", "qconf"), environ={}) == "slurm"
+    assert detect(executables(tmp_path / "pbs", "qsub", "qstat")) is None
+    assert detect(executables(tmp_path / "both", "sbatch", "qconf")) == "slurm"

@@ -153,8 +153,8 @@ def test_walltime_end_is_read_from_timeout_or_slurmstepds_line() -> None:
 
 
 def test_slurm_is_detected_after_lsf(tmp_path: Path) -> None:
-    assert detect(executables(tmp_path / "slurm", "sbatch", "squeue"), environ={}) == "slurm"
-    assert detect(executables(tmp_path / "both", "bsub", "sbatch"), environ={}) == "lsf"
+    assert detect(executables(tmp_path / "slurm", "sbatch", "squeue")) == "slurm"
+    assert detect(executables(tmp_path / "both", "bsub", "sbatch")) == "lsf"
     lab = adapter_for("slurm")
     assert lab.missing(path=str(tmp_path / "slurm")) == ["scancel"]
     assert lab.missing(lab.lab_commands + lab.interactive_commands, str(tmp_path)) == [

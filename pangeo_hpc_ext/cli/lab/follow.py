@@ -125,9 +125,8 @@ class Follower:
             if info is None:  # not listed yet
                 pass
             elif phase is Phase.QUEUED:
-                progress.pending(
-                    info.native_state, record.queue, info.reason or "", record.submitted
-                )
+                where = f"{self.adapter.queue_word} {record.queue}" if record.queue else ""
+                progress.pending(info.native_state, where, info.reason or "", record.submitted)
             elif phase is Phase.SUSPENDED:
                 progress.other(info.native_state)
             elif (outcome := self._starting(info)) is not None:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-
 from .base import LabScheduler, QueueLimitExceeded, Submission, SubmitRefused
 from .lsf import LSFLab
 from .sge import SGELab
@@ -34,12 +31,10 @@ def adapter_for(name: str) -> LabScheduler:
         raise UnknownScheduler(f"unknown scheduler {name!r} (known: {known})") from None
 
 
-def detect(path: str | None = None, environ: Mapping[str, str] | None = None) -> str | None:
-    """The scheduler whose commands are on PATH, None when none is."""
-    environ = os.environ if environ is None else environ
-    path = environ.get("PATH", os.defpath) if path is None else path
+def detect(path: str | None = None) -> str | None:
+    """The scheduler whose commands are on PATH (or on path), None when none is."""
     for name, adapter in ADAPTERS.items():
-        if adapter().present(path, environ):
+        if adapter().present(path):
             return name
     return None
 

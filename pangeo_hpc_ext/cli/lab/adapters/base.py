@@ -10,7 +10,6 @@ import functools
 import shlex
 import shutil
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -47,9 +46,8 @@ class QueueLimitExceeded(Exception):
 class LabScheduler(abc.ABC):
     name: ClassVar[str]  # as in --scheduler and in the lab record
     title: ClassVar[str]  # as users call it
-    # Present on PATH (with `detect_env` set) means this scheduler is the one here.
+    # Present on PATH means this scheduler is the one here.
     detect_command: ClassVar[str]
-    detect_env: ClassVar[str | None] = None
     lab_commands: ClassVar[tuple[str, ...]]  # what lab/status/stop run
     interactive_commands: ClassVar[tuple[str, ...]] = ()  # what `lab --interactive` adds
     doctor_commands: ClassVar[tuple[str, ...]]  # what a user of the cluster needs
@@ -176,10 +174,8 @@ class LabScheduler(abc.ABC):
     def missing(self, names: tuple[str, ...] | None = None, path: str | None = None) -> list[str]:
         return [n for n in names or self.lab_commands if shutil.which(n, path=path) is None]
 
-    def present(self, path: str | None, environ: Mapping[str, str]) -> bool:
-        if shutil.which(self.detect_command, path=path) is None:
-            return False
-        return self.detect_env is None or bool(environ.get(self.detect_env))
+    def present(self, path: str | None = None) -> bool:
+        return shutil.which(self.detect_command, path=path) is not None
 
     def no_commands_message(self, missing: list[str]) -> str:
         return (
