@@ -1,8 +1,9 @@
 """`pangeo-hpc doctor`: a pass/fail table of what an HPC user's setup needs, each fail with its fix.
 
 Checks what breaks the seed's recipe in practice: the scheduler's commands missing on PATH or its
-queues not answering, memory requests in the wrong unit (dask-jobqueue writes LSF's `-M` in
-lsf.conf's LSF_UNIT_FOR_LIMITS), a profile naming a network interface (ib0) this host lacks, no
+queues (partitions) not answering, missing or down, memory requests in the wrong unit
+(dask-jobqueue writes LSF's `-M` in lsf.conf's LSF_UNIT_FOR_LIMITS, Slurm's --mem in MiB, Grid
+Engine's resources per slot), a profile naming a network interface (ib0) this host lacks, no
 dask jobqueue config, the proxy or our extension not enabled, and Jupyter security weakened by
 hand (allow_origin='*', ip='0.0.0.0'). The scheduler is --scheduler, else the one on PATH.
 """
@@ -10,12 +11,13 @@ hand (allow_origin='*', ip='0.0.0.0'). The scheduler is --scheduler, else the on
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
+import os
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
+from functools import partial
 from importlib import metadata
 from importlib.util import find_spec
 from pathlib import Path
@@ -23,7 +25,8 @@ from typing import Any
 
 from ..errors import SchedulerCommandFailed
 from ..schedulers import lsf
-from .lab.adapters import LabScheduler, choose, scheduler_names
+from ..schedulers.base import QueueInfo
+from .lab.adapters import LabScheduler, choose, scheduler_names, sge, slurm
 
 QUEUES_SHOWN = 8
 EXTENSION_MODULE = "pangeo_hpc_ext"
@@ -84,8 +87,8 @@ def all_checks(scheduler: LabScheduler) -> Iterator[Check]:
     section = scheduler.name
     checkers: list[Callable[[], Check | None]] = [
         lambda: check_scheduler_commands(scheduler),
-        *SCHEDULER_CHECKS.get(scheduler.name, ()),
-        lambda: check_queues(scheduler),
+        *(partial(check, scheduler) for check in SCHEDULER_CHECKS.get(scheduler.name, ())),
+        lambda: check_queues(scheduler, section),
         lambda: check_interfaces(section, jupyter_config),
         lambda: check_jobqueue_config(section),
         check_server_proxy,
@@ -97,7 +100,8 @@ def all_checks(scheduler: LabScheduler) -> Iterator[Check]:
         try:
             check = checker()
         except Exception as exc:  # a broken check is a fail to report, not a crash
-            check = Check(getattr(checker, "__name__", "check"), False, f"check crashed: {exc!r}")
+            name = getattr(getattr(checker, "func", checker), "__name__", "check")
+            check = Check(name, False, f"check crashed: {exc!r}")
         if check is not None:
             yield check
 
@@ -117,20 +121,58 @@ def check_scheduler_commands(scheduler: LabScheduler) -> Check:
     return Check(name, True, f"{' '.join(commands)} in {', '.join(where)}")
 
 
-def check_queues(scheduler: LabScheduler) -> Check | None:
+def check_queues(scheduler: LabScheduler, section: str) -> Check | None:
     if scheduler.missing(scheduler.doctor_commands):
         return None  # reported above
     name = f"{scheduler.title} {scheduler.queues_word}"
     try:
-        queues = asyncio.run(scheduler.client.queues())
+        queues = scheduler.queues()
     except SchedulerCommandFailed as exc:
         return Check(name, False, str(exc), _ask_admins(scheduler.title))
     if not queues:
         listed = f"no {scheduler.queues_word} listed"
         return Check(name, False, listed, _ask_admins(scheduler.title))
-    names = [queue.name + (" (default)" if queue.default else "") for queue in queues]
-    more = f" and {len(names) - QUEUES_SHOWN} more" if len(names) > QUEUES_SHOWN else ""
-    return Check(name, True, ", ".join(names[:QUEUES_SHOWN]) + more)
+    shown = [_queue_label(queue) for queue in queues]
+    more = f" and {len(shown) - QUEUES_SHOWN} more" if len(shown) > QUEUES_SHOWN else ""
+    listing = ", ".join(shown[:QUEUES_SHOWN]) + more
+    configured = _dask_config(f"jobqueue.{section}.queue")
+    by_name = {queue.name: queue for queue in queues}
+    if configured and str(configured) not in by_name:
+        return Check(
+            name,
+            False,
+            f"jobqueue.{section}.queue {configured!r} is not one of them: {listing}",
+            f"set jobqueue.{section}.queue to one of the {scheduler.queues_word} listed "
+            f"(`{scheduler.queues_listed_by}` shows them)",
+        )
+    target = by_name.get(str(configured)) if configured else _default_queue(queues)
+    if target is not None and not _accepts_jobs(target):
+        where = f"jobqueue.{section}.queue" if configured else "the default"
+        return Check(
+            name,
+            False,
+            f"{scheduler.queue_word} {target.name} ({where}) is {target.extra['available']}: "
+            f"jobs there wait until an admin brings it up; {listing}",
+            f"pick another {scheduler.queue_word} (jobqueue.{section}.queue, `pangeo-hpc lab "
+            "--queue`) or ask your HPC admins",
+        )
+    return Check(name, True, listing)
+
+
+def _default_queue(queues: list[QueueInfo]) -> QueueInfo | None:
+    return next((queue for queue in queues if queue.default), None)
+
+
+def _accepts_jobs(queue: QueueInfo) -> bool:
+    # Slurm's sinfo says up, down, drain or inact; other schedulers' listings say nothing here.
+    return queue.extra.get("available", "up") == "up"
+
+
+def _queue_label(queue: QueueInfo) -> str:
+    notes = ["default"] if queue.default else []
+    if not _accepts_jobs(queue):
+        notes.append(str(queue.extra["available"]))
+    return queue.name + (f" ({', '.join(notes)})" if notes else "")
 
 
 def check_lsf_answers() -> Check | None:
@@ -190,9 +232,215 @@ def check_lsf_units() -> Check:
     return Check(name, True, detail)
 
 
-# Checks only one scheduler has, run after its commands check.
-SCHEDULER_CHECKS: dict[str, tuple[Callable[[], Check | None], ...]] = {
-    "lsf": (check_lsf_answers, check_lsf_units),
+def check_slurm_memory(scheduler: LabScheduler) -> Check:
+    """dask-jobqueue writes `--mem` from jobqueue.slurm.memory (or job-mem as given): a job-mem
+    sbatch cannot read, below what dask lets workers use, or above a node's memory breaks
+    every worker."""
+    name = "Slurm memory units"
+    memory = _dask_config("jobqueue.slurm.memory")
+    job_mem = _dask_config("jobqueue.slurm.job-mem")
+    if job_mem is not None:
+        requested = str(job_mem)
+        mib = slurm.sbatch_mem_mib(requested)
+        if mib is None:
+            return Check(
+                name,
+                False,
+                f"jobqueue.slurm.job-mem {requested!r}: sbatch reads --mem as a whole number "
+                "with an optional K, M, G or T (MiB when none) and refuses this",
+                "set jobqueue.slurm.job-mem to e.g. 20G, or remove it (memory is then used)",
+            )
+        if memory and mib * slurm.MIB < _bytes(memory):
+            return Check(
+                name,
+                False,
+                f"jobqueue.slurm.job-mem {requested!r} ({mib} MiB) is below memory {memory!r}: "
+                "Slurm kills workers before dask's memory limit stops them",
+                "remove jobqueue.slurm.job-mem or raise it to at least memory",
+            )
+    elif memory:
+        from dask_jobqueue.slurm import slurm_format_bytes_ceil
+
+        requested = slurm_format_bytes_ceil(_bytes(memory))
+        mib = slurm.sbatch_mem_mib(requested) or 0
+    else:
+        return Check(
+            name,
+            True,
+            "no jobqueue.slurm.memory set; `pangeo-hpc lab --memory 8GB` asks --mem=7630M "
+            "(Slurm's M and G are MiB and GiB)",
+        )
+    source = f"job-mem {requested!r}" if job_mem is not None else f"memory {memory!r}"
+    detail = f"{source} is requested as --mem={requested} ({mib} MiB; Slurm's M and G are MiB/GiB)"
+    partition = _slurm_partition(scheduler)
+    node_mb = partition.extra.get("memory_mb_per_node") if partition else None
+    if partition is not None and node_mb:
+        if mib > node_mb:
+            return Check(
+                name,
+                False,
+                f"{detail}, more than the {node_mb} MB of the largest node of partition "
+                f"{partition.name}: sbatch refuses such jobs",
+                f"lower jobqueue.slurm.memory to at most {node_mb}MiB or use another partition",
+            )
+        detail += f"; nodes of partition {partition.name} have up to {node_mb} MB"
+    return Check(name, True, detail)
+
+
+def _slurm_partition(scheduler: LabScheduler) -> QueueInfo | None:
+    """The partition jobs go to (jobqueue.slurm.queue, else the default), when sinfo answers."""
+    if scheduler.missing(scheduler.doctor_commands):
+        return None
+    try:
+        partitions = scheduler.queues()
+    except SchedulerCommandFailed:
+        return None  # the partitions check reports it
+    configured = _dask_config("jobqueue.slurm.queue")
+    if configured:
+        return next((p for p in partitions if p.name == str(configured)), None)
+    return _default_queue(partitions)
+
+
+def _bytes(text: Any) -> int:
+    from dask.utils import parse_bytes
+
+    return int(parse_bytes(str(text)))
+
+
+def check_sge_cell(scheduler: LabScheduler) -> Check | None:
+    """Grid Engine's commands find their qmaster through $SGE_ROOT/$SGE_CELL/common, unless a
+    wrapper (Debian's) supplies defaults."""
+    if scheduler.missing(("qconf",)):
+        return None  # the commands check says so
+    name = "Grid Engine cell"
+    root, cell = os.environ.get("SGE_ROOT"), os.environ.get("SGE_CELL") or "default"
+    fix = "source $SGE_ROOT/$SGE_CELL/common/settings.sh (or `module load sge`) first"
+    if not root:
+        try:
+            _qconf("-sql")
+        except SchedulerCommandFailed as exc:
+            return Check(name, False, f"SGE_ROOT is not set and {exc}", fix)
+        return Check(name, True, "SGE_ROOT is not set; the commands find their cell themselves")
+    act_qmaster = Path(root) / cell / "common" / "act_qmaster"
+    try:
+        qmaster = act_qmaster.read_text().strip()
+    except OSError as exc:
+        return Check(name, False, f"SGE_CELL={cell} is not a cell of {root}: {exc}", fix)
+    return Check(name, True, f"SGE_ROOT={root} SGE_CELL={cell}, qmaster {qmaster}")
+
+
+def _qconf(*args: str) -> str:
+    """qconf's answer; SchedulerCommandFailed when it has none."""
+    argv = ["qconf", *args]
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise SchedulerCommandFailed("qconf", None, str(exc)) from None
+    if proc.returncode != 0:
+        raise SchedulerCommandFailed("qconf", proc.returncode, proc.stderr or proc.stdout)
+    return proc.stdout
+
+
+def check_sge_memory(scheduler: LabScheduler) -> Check | None:
+    """dask-jobqueue passes jobqueue.sge.resource-spec to `-l` as written: a memory value qsub
+    cannot read, a resource the cluster lacks, or less than dask's memory per job breaks every
+    worker. Grid Engine's K/M/G are 1024-based, k/m/g 1000-based, and the value is per slot."""
+    if scheduler.missing(("qconf",)):
+        return None  # the commands check says so
+    name = "Grid Engine memory units"
+    try:
+        complexes = sge.parse_complexes(_qconf("-sc"))
+    except SchedulerCommandFailed as exc:
+        return Check(name, False, str(exc), _ask_admins(scheduler.title))
+    lab_memory = complexes.get(sge.MEMORY_RESOURCE)
+    if lab_memory is None or not lab_memory.requestable:
+        return Check(
+            name,
+            False,
+            f"{sge.MEMORY_RESOURCE} is not a requestable resource here (`qconf -sc`), so "
+            "`pangeo-hpc lab --memory` cannot ask for memory",
+            "leave --memory out (the queue's defaults apply) or ask your HPC admins which "
+            "memory resource to request",
+        )
+    spec = _dask_config("jobqueue.sge.resource-spec")
+    memory = _dask_config("jobqueue.sge.memory")
+    slots = int(_dask_config("jobqueue.sge.cores") or 1)
+    units = "K/M/G are 1024-based, k/m/g 1000-based, per slot"
+    if not spec:
+        return Check(
+            name,
+            True,
+            f"no jobqueue.sge.resource-spec: jobs ask for no memory; `pangeo-hpc lab --memory` "
+            f"asks {sge.MEMORY_RESOURCE} per slot ({units})",
+        )
+    granted = None
+    for resource, value in sge.resource_items(str(spec)):
+        known = complexes.get(resource)
+        if known is None or not known.requestable:
+            return Check(
+                name,
+                False,
+                f"jobqueue.sge.resource-spec {spec!r}: {resource!r} is not a resource jobs may "
+                "ask for here; qsub refuses the job",
+                "`qconf -sc` lists them (REQUESTABLE YES); fix jobqueue.sge.resource-spec",
+            )
+        if known.type != "MEMORY":
+            continue
+        per_slot = sge.memory_value_bytes(value)
+        if per_slot is None:
+            return Check(
+                name,
+                False,
+                f"jobqueue.sge.resource-spec {spec!r}: {value!r} is not a memory value qsub "
+                f"reads ({units}; no B: 4G, not 4GB)",
+                f"write it as e.g. {resource}=4G in jobqueue.sge.resource-spec",
+            )
+        granted = per_slot * slots
+    detail = f"resource-spec {spec!r}"
+    if granted is not None and memory:
+        detail += f" grants {granted / 2**30:.2f} GiB over {slots} slot(s) for memory {memory!r}"
+        if granted < _bytes(memory):
+            return Check(
+                name,
+                False,
+                f"{detail}: less than dask lets the workers use, so Grid Engine kills them "
+                f"first ({units})",
+                "raise the value in jobqueue.sge.resource-spec to memory divided by cores",
+            )
+    return Check(name, True, f"{detail} ({units})")
+
+
+def check_sge_parallel_environment(scheduler: LabScheduler) -> Check | None:
+    """Several cores on one host are granted through a parallel environment (-pe smp N)."""
+    if scheduler.missing(("qconf",)):
+        return None
+    name = "Grid Engine parallel environment"
+    try:
+        environments = _qconf("-spl").split()
+    except SchedulerCommandFailed as exc:
+        return Check(name, False, str(exc), _ask_admins(scheduler.title))
+    wanted = sge.PARALLEL_ENVIRONMENT
+    listed = ", ".join(environments) or "none"
+    if wanted in environments:
+        return Check(name, True, f"{wanted} (jobs with several cores ask -pe {wanted} N)")
+    cores = int(_dask_config("jobqueue.sge.cores") or 1)
+    detail = f"no {wanted} parallel environment (there are: {listed})"
+    if cores > 1:
+        return Check(
+            name,
+            False,
+            f"jobqueue.sge.cores is {cores} but {detail}",
+            f"ask your HPC admins for a parallel environment with allocation_rule $pe_slots "
+            f"named {wanted}, or use cores: 1",
+        )
+    return Check(name, True, f"{detail}: fine for 1-core jobs; `pangeo-hpc lab --cores 1`")
+
+
+# Checks only one scheduler has, run after its commands check, given the scheduler's adapter.
+SCHEDULER_CHECKS: dict[str, tuple[Callable[[LabScheduler], Check | None], ...]] = {
+    "lsf": (lambda _: check_lsf_answers(), lambda _: check_lsf_units()),
+    "slurm": (check_slurm_memory,),
+    "sge": (check_sge_cell, check_sge_memory, check_sge_parallel_environment),
 }
 
 

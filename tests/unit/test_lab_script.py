@@ -123,10 +123,10 @@ def executables(directory: Path, *names: str) -> str:
 
 
 def test_the_scheduler_is_detected_from_path(tmp_path: Path) -> None:
-    assert detect(executables(tmp_path / "lsf", "bsub", "bjobs"), environ={}) == "lsf"
-    assert detect(executables(tmp_path / "both", "bsub", "sbatch"), environ={}) == "lsf"
-    assert detect(executables(tmp_path / "none", "ls"), environ={}) is None
-    assert detect("", environ={}) is None
+    assert detect(executables(tmp_path / "lsf", "bsub", "bjobs")) == "lsf"
+    assert detect(executables(tmp_path / "both", "bsub", "sbatch")) == "lsf"
+    assert detect(executables(tmp_path / "none", "ls")) is None
+    assert detect("") is None
 
 
 def test_without_any_scheduler_lsf_names_what_is_missing(

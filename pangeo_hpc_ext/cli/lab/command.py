@@ -57,7 +57,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     lab.add_argument(
         "--interactive",
         action="store_true",
-        help="hold the job from this terminal (`bsub -Is`); it ends when this command ends",
+        help="hold the job from this terminal (`bsub -Is`, `srun`, `qrsh`); it ends when this "
+        "command ends",
     )
     lab.add_argument("--dry-run", action="store_true", help="show the job script, submit nothing")
     lab.add_argument(
@@ -130,7 +131,8 @@ def run_lab(args: argparse.Namespace) -> int:
     state = _state(args)
     if args.dry_run:
         return dry_run(adapter, options, state)
-    if missing := adapter.missing():
+    needed = adapter.lab_commands + (adapter.interactive_commands if options.interactive else ())
+    if missing := adapter.missing(needed):
         fail(adapter.no_commands_message(missing))
         return 1
     return LabRun(state, adapter, options).run()

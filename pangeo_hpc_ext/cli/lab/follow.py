@@ -125,9 +125,8 @@ class Follower:
             if info is None:  # not listed yet
                 pass
             elif phase is Phase.QUEUED:
-                progress.pending(
-                    info.native_state, record.queue, info.reason or "", record.submitted
-                )
+                where = f"{self.adapter.queue_word} {record.queue}" if record.queue else ""
+                progress.pending(info.native_state, where, info.reason or "", record.submitted)
             elif phase is Phase.SUSPENDED:
                 progress.other(info.native_state)
             elif (outcome := self._starting(info)) is not None:
@@ -183,7 +182,7 @@ class Follower:
         state = info.native_state if info else "gone"
         detail = f" ({info.reason})" if info and info.reason else ""
         fail(f"job {record.job_id} ended {state}{detail} before JupyterLab answered.")
-        if self.adapter.reached_walltime(info, tail):
+        if self.adapter.reached_walltime(info, tail, record.walltime_minutes):
             fail(
                 f"It reached its walltime ({format_walltime(record.walltime_minutes)}): the "
                 "walltime is too short; ask for more, e.g. --walltime 01:00."

@@ -81,10 +81,10 @@ class Progress:
         self.noted_at = 0.0
         self.open_line = False
 
-    def pending(self, native_state: str, queue: str, reason: str, submitted: float) -> None:
+    def pending(self, native_state: str, where: str, reason: str, submitted: float) -> None:
+        """where: "queue normal", "partition debug", or "" when not known yet."""
         waited = clock(time.time() - submitted)
-        where = f" in queue {queue}" if queue else ""
-        head = f"{native_state:<5} job {self.job_id} is waiting{where}"
+        head = f"{native_state:<5} job {self.job_id} is waiting" + (f" in {where}" if where else "")
         why = f": {reason.rstrip(';')}" if reason else ""
         if self.live:
             sys.stdout.write(f"\r\033[K{head} for {waited}{why}")

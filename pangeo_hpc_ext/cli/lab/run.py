@@ -12,7 +12,13 @@ from collections.abc import Iterator
 
 from ...errors import SchedulerCommandFailed
 from ...schedulers.base import JobState
-from .adapters import LabScheduler, Submission, SubmitRefused, adapter_for
+from .adapters import (
+    LabScheduler,
+    QueueLimitExceeded,
+    Submission,
+    SubmitRefused,
+    adapter_for,
+)
 from .follow import Follower, Ready, job_host, print_ready
 from .options import LabOptions
 from .report import fail, frozen_message, say
@@ -58,6 +64,9 @@ class LabRun:
                 return self._run()
             except KeyboardInterrupt:
                 return self._interrupted()
+        except QueueLimitExceeded as exc:
+            fail(str(exc))
+            return 1
         except SubmitRefused as exc:
             if self.session is not None and self.record is None:
                 self.state.remove_session(self.session)
@@ -114,6 +123,7 @@ class LabRun:
         return None
 
     def _submit(self) -> None:
+        self.adapter.check_queue_limits(self.options)
         self.session = session = self.state.new_session()
         script = job_script(self.adapter, self.options, session.dir, session.log)
         session.script.write_text(script)

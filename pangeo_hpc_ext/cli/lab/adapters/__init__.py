@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-
-from .base import LabScheduler, Submission, SubmitRefused
+from .base import LabScheduler, QueueLimitExceeded, Submission, SubmitRefused
 from .lsf import LSFLab
+from .sge import SGELab
+from .slurm import SlurmLab
 
 # Detection order when --scheduler is left out: the first whose command is on PATH.
-ADAPTERS: dict[str, type[LabScheduler]] = {adapter.name: adapter for adapter in (LSFLab,)}
+ADAPTERS: dict[str, type[LabScheduler]] = {
+    adapter.name: adapter for adapter in (LSFLab, SlurmLab, SGELab)
+}
 # Nothing detected: LSF, the scheduler this command was first written for, names what is missing.
 FALLBACK = "lsf"
 
@@ -30,12 +31,10 @@ def adapter_for(name: str) -> LabScheduler:
         raise UnknownScheduler(f"unknown scheduler {name!r} (known: {known})") from None
 
 
-def detect(path: str | None = None, environ: Mapping[str, str] | None = None) -> str | None:
-    """The scheduler whose commands are on PATH, None when none is."""
-    environ = os.environ if environ is None else environ
-    path = environ.get("PATH", os.defpath) if path is None else path
+def detect(path: str | None = None) -> str | None:
+    """The scheduler whose commands are on PATH (or on path), None when none is."""
     for name, adapter in ADAPTERS.items():
-        if adapter().present(path, environ):
+        if adapter().present(path):
             return name
     return None
 
@@ -48,6 +47,7 @@ def choose(name: str | None) -> LabScheduler:
 __all__ = [
     "ADAPTERS",
     "LabScheduler",
+    "QueueLimitExceeded",
     "Submission",
     "SubmitRefused",
     "UnknownScheduler",

@@ -10,14 +10,13 @@ import functools
 import shlex
 import shutil
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
 from ....errors import SchedulerCommandFailed
-from ....schedulers.base import JobInfo, SchedulerClient
-from ..options import LabOptions
+from ....schedulers.base import JobInfo, QueueInfo, SchedulerClient
+from ..options import LabOptions, format_walltime
 
 
 @dataclass(frozen=True)
@@ -39,24 +38,36 @@ class SubmitRefused(Exception):
         self.text = text
 
 
+class QueueLimitExceeded(Exception):
+    """The job asks for more than its queue allows and the scheduler would keep it waiting
+    forever instead of refusing it."""
+
+
 class LabScheduler(abc.ABC):
     name: ClassVar[str]  # as in --scheduler and in the lab record
     title: ClassVar[str]  # as users call it
-    # Present on PATH (with `detect_env` set) means this scheduler is the one here.
+    # Present on PATH means this scheduler is the one here.
     detect_command: ClassVar[str]
-    detect_env: ClassVar[str | None] = None
     lab_commands: ClassVar[tuple[str, ...]]  # what lab/status/stop run
+    interactive_commands: ClassVar[tuple[str, ...]] = ()  # what `lab --interactive` adds
     doctor_commands: ClassVar[tuple[str, ...]]  # what a user of the cluster needs
     load_hint: ClassVar[str]  # how users usually get the commands onto PATH
     directive_prefix: ClassVar[str]  # "#BSUB", "#SBATCH", "#$"
     batch_submit_shown: ClassVar[str]  # the batch submission, as --dry-run shows it
     query_command: ClassVar[str]  # for "see `<query_command> <id>`"
     queues_word: ClassVar[str] = "queues"
+    queue_word: ClassVar[str] = "queue"
+    queues_listed_by: ClassVar[str]  # the command that lists the queues
+    queue_limits_shown_by: ClassVar[str]  # the command that shows a queue's limits ({queue})
+    # Whether the scheduler accepts a job whose walltime is above its queue's limit and leaves
+    # it waiting forever (Slurm without EnforcePartLimits, Grid Engine) rather than refusing it.
+    pends_past_queue_limits: ClassVar[bool] = False
     # The environment variable that names, on the compute node, the host the scheduler reports
     # for the job: the ssh tunnel reaches that name, so JupyterLab binds what it resolves to.
     host_variable: ClassVar[str]
 
     client_class: ClassVar[type[SchedulerClient]]
+    _queues: list[QueueInfo] | None = None
 
     @functools.cached_property
     def client(self) -> SchedulerClient:
@@ -88,7 +99,46 @@ class LabScheduler(abc.ABC):
     def refusal_hint(self, error: str) -> str:
         return ""
 
-    def reached_walltime(self, info: JobInfo | None, log_tail: str) -> bool:
+    def check_queue_limits(self, options: LabOptions) -> None:
+        """QueueLimitExceeded when the walltime is above the limit of the queue the job goes
+        to; a scheduler that refuses such jobs itself is left to say so in its own words."""
+        if not self.pends_past_queue_limits:
+            return
+        try:
+            queues = self.queues()
+        except SchedulerCommandFailed:
+            return  # the submission will meet the same trouble and report it
+        if problem := self.queue_limit_problem(queues, options):
+            raise QueueLimitExceeded(problem)
+
+    def queue_limit_problem(self, queues: list[QueueInfo], options: LabOptions) -> str | None:
+        if options.queue:
+            queue = next((q for q in queues if q.name == options.queue), None)
+        else:
+            queue = next((q for q in queues if q.default), None)
+        if queue is None or queue.max_walltime_min is None:
+            return None  # an unknown queue is refused by the scheduler, in its words
+        if options.walltime_minutes <= queue.max_walltime_min:
+            return None
+        limit = format_walltime(queue.max_walltime_min)
+        return (
+            f"--walltime {format_walltime(options.walltime_minutes)} is above the {limit} "
+            f"limit of {self.queue_word} {queue.name}: {self.title} would keep the job "
+            f"waiting forever. Ask for at most --walltime {limit}, or another --queue "
+            f"(`{self.queue_limits_shown_by.format(queue=queue.name)}` shows the limits)."
+        )
+
+    def queues(self) -> list[QueueInfo]:
+        """The scheduler's queues, asked once per command."""
+        if self._queues is None:
+            self._queues = asyncio.run(self.client.queues())
+        return self._queues
+
+    def reached_walltime(
+        self, info: JobInfo | None, log_tail: str, walltime_minutes: int | None = None
+    ) -> bool:
+        """Whether the ended job was ended by its walltime, from the scheduler's record and the
+        end of its log."""
         return False
 
     # ---- the client's async calls, for this synchronous CLI ---------------------------------
@@ -124,10 +174,8 @@ class LabScheduler(abc.ABC):
     def missing(self, names: tuple[str, ...] | None = None, path: str | None = None) -> list[str]:
         return [n for n in names or self.lab_commands if shutil.which(n, path=path) is None]
 
-    def present(self, path: str | None, environ: Mapping[str, str]) -> bool:
-        if shutil.which(self.detect_command, path=path) is None:
-            return False
-        return self.detect_env is None or bool(environ.get(self.detect_env))
+    def present(self, path: str | None = None) -> bool:
+        return shutil.which(self.detect_command, path=path) is not None
 
     def no_commands_message(self, missing: list[str]) -> str:
         return (

@@ -25,6 +25,8 @@ class LSFLab(LabScheduler):
     # LSB_BSUB_PARSE_SCRIPT=Y.
     batch_submit_shown = "bsub < job.sh"
     query_command = "bjobs"
+    queues_listed_by = "bqueues"
+    queue_limits_shown_by = "bqueues -l"
     client_class = lsf.LSFClient
     # LSF lists the job's slots as LSB_HOSTS; its first host is bjobs' first EXEC_HOST.
     host_variable = "LSB_HOSTS"
@@ -70,6 +72,8 @@ class LSFLab(LabScheduler):
             return "`bqueues` lists the queues you can use."
         return ""
 
-    def reached_walltime(self, info: JobInfo | None, log_tail: str) -> bool:
+    def reached_walltime(
+        self, info: JobInfo | None, log_tail: str, walltime_minutes: int | None = None
+    ) -> bool:
         # LSF also writes the reason into the job report at the end of the -o file.
         return "TERM_RUNLIMIT" in ((info.reason or "") if info else "") + log_tail
