@@ -62,6 +62,10 @@ class ClusterNotFound(PangeoHPCError):
     pass
 
 
+class JobLogNotFound(PangeoHPCError):
+    """No output file of that job of that cluster (unknown job, no log directory, not written)."""
+
+
 class TooManyClusters(PangeoHPCError):
     pass
 

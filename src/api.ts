@@ -67,6 +67,12 @@ export interface ICluster {
   jobs: IJob[];
 }
 
+/** The last lines of a batch job's output files. */
+export interface IJobLog {
+  job_id: string;
+  files: { path: string; lines: string[]; truncated: boolean }[];
+}
+
 export interface ITlsFiles {
   ca_file: string;
   cert_file: string;
@@ -222,6 +228,13 @@ export class ClusterAPI {
 
   async close(id: string): Promise<void> {
     await this.request<null>(clusterPath(id), { method: 'DELETE' });
+  }
+
+  /** The tail of a job's output files (404 while it wrote none). */
+  jobLog(clusterId: string, jobId: string): Promise<IJobLog> {
+    return this.request<IJobLog>(
+      `clusters/${encodeURIComponent(clusterId)}/jobs/${encodeURIComponent(jobId)}/log`
+    );
   }
 
   /**

@@ -56,6 +56,7 @@ function activate(
     openDashboard: cluster =>
       run(CommandIDs.openDashboard, { clusterId: cluster.id }),
     loadPlots: cluster => api.individualPlots(cluster.dashboard_url ?? ''),
+    loadJobLog: (cluster, jobId) => api.jobLog(cluster.id, jobId),
     openPlot: (cluster, title, url) =>
       run(CommandIDs.openDashboard, {
         clusterId: cluster.id,

@@ -142,6 +142,17 @@ class TestWalltime:
         )
         assert cluster["status"] in ("running", "scaling") and cluster["error"] is None
 
+        # What the ended job wrote, on demand: the worker's log, the end of its story.
+        ended = cluster["jobs"][0]["job_id"]
+        code, log = await api.call("GET", "clusters", cid, "jobs", ended, "log")
+        assert code == 200, log
+        text = "\n".join(line for f in log["files"] for line in f["lines"])
+        assert "distributed" in text, log
+        assert all(f["path"].startswith(cluster["options"]["log_directory"]) for f in log["files"])
+        for job_id in ("999999", "..", "%2e%2e"):
+            code, answer = await api.call("GET", "clusters", cid, "jobs", job_id, "log")
+            assert code == 404, (job_id, answer)
+
 
 async def test_a_computation_outlives_two_walltimes(api: Api, lsf_env) -> None:
     """Workers retire by themselves before the walltime (--lifetime) and a replacement is

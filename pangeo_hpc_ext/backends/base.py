@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 from distributed.deploy import SpecCluster
@@ -94,6 +95,11 @@ class Backend(abc.ABC):
         """How long before its walltime ends a running job gets its replacement submitted, so
         that the connected workers do not drop; None when jobs have no walltime."""
         return None
+
+    def job_log_files(self, options: dict[str, Any], cluster_id: str, job_id: str) -> list[Path]:
+        """The files a batch job of this cluster wrote its output and errors to (those that
+        exist); none without batch jobs."""
+        return []
 
     def forget_ended_workers(self, cluster: SpecCluster, ended_job_ids: set[str]) -> None:
         """Drop what the cluster keeps of workers whose batch job ended, so they can be replaced.

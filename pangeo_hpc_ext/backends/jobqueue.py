@@ -26,6 +26,7 @@ from .option_types import (
     check_log_directory,
     check_memory,
     check_processes,
+    log_directory_path,
     memory_property,
 )
 
@@ -234,6 +235,27 @@ class JobqueueBackend(Backend):
     @classmethod
     def available(cls) -> bool:
         return shutil.which(cls.client.submit_command) is not None
+
+    # The names dask-jobqueue gives a job's -o/-e files in the log directory, as glob patterns:
+    # LSF's start with the worker's name, Slurm's with the job's; Grid Engine's differ.
+    log_file_names: ClassVar[tuple[str, ...]] = ("*-{job_id}.out", "*-{job_id}.err")
+
+    @staticmethod
+    def job_name(cluster_id: str) -> str:
+        return f"dask-{cluster_id}"
+
+    def job_log_files(self, options: dict[str, Any], cluster_id: str, job_id: str) -> list[Path]:
+        directory = options.get("log_directory")
+        if not directory:
+            return []
+        name, root = self.job_name(cluster_id), log_directory_path(directory)
+        # Job ids are the scheduler's (digits), never glob characters: the manager checks that
+        # the id is one of this cluster's before asking.
+        return sorted(
+            path
+            for pattern in self.log_file_names
+            for path in root.glob(pattern.format(name=name, job_id=job_id))
+        )
 
     def walltime_s(self, options: dict[str, Any]) -> float | None:
         """The walltime the options ask for, in seconds, in this scheduler's own format."""

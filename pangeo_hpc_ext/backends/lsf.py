@@ -97,7 +97,7 @@ class LSFBackend(JobqueueBackend):
             project=options.get("project") or None,
             job_extra_directives=list(options.get("job_extra_directives") or []),
             log_directory=str(log_directory_path(log_directory)) if log_directory else None,
-            job_name=f"dask-{name}",
+            job_name=self.job_name(name),
             job_cls=reporting_job_class(LSFJob, self.client, events, name),
             security=security,
             **self.start_options(options),

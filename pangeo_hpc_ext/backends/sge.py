@@ -77,6 +77,8 @@ class SGEBackend(JobqueueBackend):
 
     queue_title = "Queue"
     directive_prefix = "#$"
+    # `-o DIR/` and `-e DIR/`: Grid Engine names the files <job name>.o<id> and .e<id>.
+    log_file_names = ("{name}.o{job_id}", "{name}.e{job_id}")
     default_walltime = "00:30:00"
     walltime_property: ClassVar[dict[str, Any]] = {
         "type": "string",
@@ -191,7 +193,7 @@ class SGEBackend(JobqueueBackend):
         # The scheduler listens where the workers' interface says, as dask-jobqueue does.
         cluster = SGECluster(
             **self.job_options(options),
-            job_name=f"dask-{name}",
+            job_name=self.job_name(name),
             job_cls=reporting_job_class(SGEJob, self.client, events, name),
             security=security,
             **self.start_options(options),

@@ -151,7 +151,7 @@ class SlurmBackend(JobqueueBackend):
             interface=options.get("interface") or None,
             job_extra_directives=list(options.get("job_extra_directives") or []),
             log_directory=str(log_directory_path(log_directory)) if log_directory else None,
-            job_name=f"dask-{name}",
+            job_name=self.job_name(name),
             job_cls=reporting_job_class(SLURMJob, self.client, events, name),
             security=security,
             **self.start_options(options),

@@ -14,12 +14,14 @@ from distributed.deploy import SpecCluster
 from distributed.diagnostics.plugin import SchedulerPlugin
 
 from ..backends import Backend, JobEvents
+from ..backends.option_types import log_directory_path
 from ..backends.tls import ClusterCredentials
 from ..errors import (
     ClusterNotFound,
     ClusterNotReady,
     FieldError,
     InvalidOptions,
+    JobLogNotFound,
     PangeoHPCError,
     ProfileNotFound,
     SchedulerCommandFailed,
@@ -28,6 +30,7 @@ from ..errors import (
 from ..schedulers.base import JobState
 from ..script_safety import shorten
 from .cluster import AdaptBounds, ManagedCluster, Phase
+from .job_log import LogTail, read_tail, within
 from .ledger import JobLedger, job_alive_from
 from .profiles import Profile
 
@@ -125,6 +128,25 @@ class ClusterManager:
             raise ProfileNotFound(
                 f"no profile named {shorten(name)}; known profiles: {known}"
             ) from None
+
+    async def job_log(self, cluster_id: str, job_id: str) -> list[LogTail]:
+        """The tails of a job's output files: only jobs this cluster submitted, only files in its
+        log directory."""
+        managed = self.get(cluster_id)
+        if job_id not in managed.job_ids:
+            raise JobLogNotFound(f"cluster {cluster_id} has no job {shorten(job_id)}")
+        files = await asyncio.to_thread(
+            managed.backend.job_log_files, managed.options, managed.id, job_id
+        )
+        directory = log_directory_path(managed.options.get("log_directory") or "/nonexistent")
+        tails = [
+            await asyncio.to_thread(read_tail, path)
+            for path in files
+            if within(path, directory) and await asyncio.to_thread(path.is_file)
+        ]
+        if not tails:
+            raise JobLogNotFound(f"job {job_id} has written no output file (yet)")
+        return tails
 
     # -- commands ------------------------------------------------------------------------------
 

@@ -192,6 +192,13 @@ class ClusterHandler(ClusterAPIHandler):
         self.finish()
 
 
+class JobLogHandler(ClusterAPIHandler):
+    @api_method
+    async def get(self, cluster_id: str, job_id: str) -> None:
+        tails = await self.manager.job_log(cluster_id, job_id)
+        self.finish({"job_id": job_id, "files": [tail.to_json() for tail in tails]})
+
+
 class OpenAPIHandler(ClusterAPIHandler):
     @api_method
     async def get(self) -> None:
@@ -203,5 +210,6 @@ API_HANDLERS: list[tuple[str, type[ClusterAPIHandler]]] = [
     (url_path_join(API_PREFIX, "profiles"), ProfilesHandler),
     (url_path_join(API_PREFIX, "clusters"), ClustersHandler),
     (url_path_join(API_PREFIX, "clusters", r"([^/]+)"), ClusterHandler),
+    (url_path_join(API_PREFIX, "clusters", r"([^/]+)", "jobs", r"([^/]+)", "log"), JobLogHandler),
     (url_path_join(API_PREFIX, "openapi.json"), OpenAPIHandler),
 ]

@@ -24,6 +24,7 @@ from .schemas import (
     ERROR,
     FIELD_ERROR,
     JOB,
+    JOB_LOG,
     MAX_BODY_BYTES,
     MAX_BODY_DEPTH,
     PATCH_BODY,
@@ -41,6 +42,7 @@ COMPONENT_SCHEMAS: dict[str, Schema] = {
     "AdaptBounds": ADAPT_BOUNDS,
     "Cluster": CLUSTER,
     "Job": JOB,
+    "JobLog": JOB_LOG,
     "ClusterList": CLUSTER_LIST,
     "Profiles": PROFILES,
     "Error": ERROR,
@@ -342,6 +344,31 @@ def _paths(profiles: Iterable[str]) -> dict[str, Any]:
                     "403": FORBIDDEN,
                     "404": NO_CLUSTER,
                     "502": SCHEDULER_FAILED,
+                },
+            },
+        },
+        "/api/clusters/{id}/jobs/{job_id}/log": {
+            "parameters": [
+                CLUSTER_ID,
+                {
+                    "name": "job_id",
+                    "in": "path",
+                    "required": True,
+                    "description": "A batch job id of this cluster (`jobs[].job_id`).",
+                    "schema": {"type": "string"},
+                },
+            ],
+            "get": {
+                "operationId": "getJobLog",
+                "tags": ["clusters"],
+                "summary": "The last lines of a batch job's output files",
+                "description": "Only jobs this cluster submitted, only files in its log directory.",
+                "responses": {
+                    "200": _json("The tails of the job's files.", "JobLog"),
+                    "403": FORBIDDEN,
+                    "404": _error(
+                        "No such cluster, no such job of it, or no output file written yet."
+                    ),
                 },
             },
         },

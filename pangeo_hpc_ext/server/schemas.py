@@ -255,6 +255,31 @@ CLUSTER: Schema = {
     },
 }
 
+JOB_LOG: Schema = {
+    "type": "object",
+    "title": "Job log",
+    "additionalProperties": False,
+    "required": ["job_id", "files"],
+    "properties": {
+        "job_id": {"type": "string"},
+        "files": {
+            "type": "array",
+            "description": "The job's output and error files that exist, last lines of each "
+            "(at most 200 lines, 64 KiB).",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["path", "lines", "truncated"],
+                "properties": {
+                    "path": {"type": "string"},
+                    "lines": {"type": "array", "items": {"type": "string"}},
+                    "truncated": {"type": "boolean"},
+                },
+            },
+        },
+    },
+}
+
 CLUSTER_LIST: Schema = {
     "type": "object",
     "additionalProperties": False,

@@ -75,3 +75,21 @@ describe('JobTable', () => {
     expect(render([])).toContain('No batch jobs');
   });
 });
+
+describe('JobTable logs', () => {
+  it('offers the log of ended jobs only, when the card can load it', () => {
+    const jobs = [
+      makeJob('21'),
+      makeJob('22', { state: 'failed', native_state: 'EXIT' }),
+      makeJob('23', { state: 'finished', native_state: 'DONE' })
+    ];
+    const loadLog = () => Promise.resolve({ job_id: '22', files: [] });
+    const html = renderToStaticMarkup(
+      <JobTable jobs={jobs} receivedAt={Date.now()} loadLog={loadLog} />
+    );
+    expect(jobMarkup(html, '21')).not.toContain('pangeo-hpc-job-log-button');
+    expect(jobMarkup(html, '22')).toContain('pangeo-hpc-job-log-button');
+    expect(jobMarkup(html, '23')).toContain('pangeo-hpc-job-log-button');
+    expect(render(jobs)).not.toContain('pangeo-hpc-job-log-button');
+  });
+});

@@ -1,6 +1,6 @@
 import React from 'react';
 
-import type { IAdaptBounds, ICluster } from '../api';
+import type { IAdaptBounds, ICluster, IJobLog } from '../api';
 import { formatBytes } from '../format';
 import { ErrorMessage } from './ErrorMessage';
 import { JobTable } from './JobTable';
@@ -17,6 +17,8 @@ export interface IClusterCardProps {
   onOpenDashboard: () => void;
   /** Titles and URLs of the dashboard's individual plots (may reject). */
   loadPlots: () => Promise<Record<string, string>>;
+  /** The tail of an ended job's output files (may reject). */
+  loadJobLog: (jobId: string) => Promise<IJobLog>;
   onOpenPlot: (title: string, url: string) => void;
   onInsertCode: () => void;
   onShutdown: () => void;
@@ -175,7 +177,11 @@ export function ClusterCard(props: IClusterCardProps): JSX.Element {
           />
         </>
       )}
-      <JobTable jobs={cluster.jobs} receivedAt={props.receivedAt} />
+      <JobTable
+        jobs={cluster.jobs}
+        receivedAt={props.receivedAt}
+        loadLog={props.loadJobLog}
+      />
       <div className="pangeo-hpc-ClusterCard-actions">
         <button
           type="button"

@@ -1,12 +1,68 @@
 import React from 'react';
 
-import type { IJob } from '../api';
+import type { IJob, IJobLog } from '../api';
 import { formatDuration, walltimeLeft } from '../format';
 
 export interface IJobTableProps {
   jobs: IJob[];
   /** When the server described these jobs (ms), to count walltime down. */
   receivedAt: number;
+  /** The tail of a job's output files, shown on demand for ended jobs. */
+  loadLog?: (jobId: string) => Promise<IJobLog>;
+}
+
+type LogState =
+  | { kind: 'closed' }
+  | { kind: 'loading' }
+  | { kind: 'loaded'; text: string }
+  | { kind: 'failed'; message: string };
+
+/** "Log" on an ended job: its output's last lines, fetched when asked for. */
+function JobLog(props: {
+  jobId: string;
+  load: (jobId: string) => Promise<IJobLog>;
+}): JSX.Element {
+  const [state, setState] = React.useState<LogState>({ kind: 'closed' });
+  const toggle = () => {
+    if (state.kind !== 'closed') {
+      setState({ kind: 'closed' });
+      return;
+    }
+    setState({ kind: 'loading' });
+    props.load(props.jobId).then(
+      log =>
+        setState({
+          kind: 'loaded',
+          text: log.files
+            .map(f => `${f.truncated ? '…\n' : ''}${f.lines.join('\n')}`)
+            .join('\n')
+        }),
+      (error: Error) => setState({ kind: 'failed', message: error.message })
+    );
+  };
+  return (
+    <div className="pangeo-hpc-JobLog">
+      <button
+        type="button"
+        className="pangeo-hpc-JobLog-button"
+        data-testid="pangeo-hpc-job-log-button"
+        aria-expanded={state.kind !== 'closed'}
+        onClick={toggle}
+      >
+        {state.kind === 'closed' ? 'Show log' : 'Hide log'}
+      </button>
+      {state.kind === 'loading' && <span>Loading…</span>}
+      {state.kind === 'failed' && <span>{state.message}</span>}
+      {state.kind === 'loaded' && (
+        <pre
+          className="pangeo-hpc-JobLog-text"
+          data-testid="pangeo-hpc-job-log"
+        >
+          {state.text}
+        </pre>
+      )}
+    </div>
+  );
 }
 
 /** Re-renders every second while some job has walltime running down. */
@@ -31,8 +87,10 @@ function JobRows(props: {
   job: IJob;
   receivedAt: number;
   now: number;
+  loadLog?: (jobId: string) => Promise<IJobLog>;
 }): JSX.Element {
-  const { job, receivedAt, now } = props;
+  const { job, receivedAt, now, loadLog } = props;
+  const ended = job.state === 'finished' || job.state === 'failed';
   const hosts = job.hosts.join(' ');
   return (
     <tbody
@@ -80,12 +138,20 @@ function JobRows(props: {
           </td>
         </tr>
       )}
+      {ended && loadLog && (
+        <tr>
+          <td />
+          <td colSpan={3}>
+            <JobLog jobId={job.job_id} load={loadLog} />
+          </td>
+        </tr>
+      )}
     </tbody>
   );
 }
 
 export function JobTable(props: IJobTableProps): JSX.Element {
-  const { jobs, receivedAt } = props;
+  const { jobs, receivedAt, loadLog } = props;
   const ticking = jobs.some(
     job => job.walltime_left_s !== null && job.state === 'running'
   );
@@ -108,7 +174,13 @@ export function JobTable(props: IJobTableProps): JSX.Element {
         </tr>
       </thead>
       {jobs.map(job => (
-        <JobRows key={job.job_id} job={job} receivedAt={receivedAt} now={now} />
+        <JobRows
+          key={job.job_id}
+          job={job}
+          receivedAt={receivedAt}
+          now={now}
+          loadLog={loadLog}
+        />
       ))}
     </table>
   );

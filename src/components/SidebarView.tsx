@@ -1,6 +1,6 @@
 import React from 'react';
 
-import type { IAdaptBounds, ICluster, IProfile } from '../api';
+import type { IAdaptBounds, ICluster, IJobLog, IProfile } from '../api';
 import type { IDraft, IDraftErrors } from '../model';
 import { ClusterCard } from './ClusterCard';
 import { ErrorMessage } from './ErrorMessage';
@@ -26,6 +26,7 @@ export interface ISidebarViewProps {
   onAdapt: (id: string, bounds: IAdaptBounds | null) => Promise<unknown>;
   onOpenDashboard: (cluster: ICluster) => void;
   loadPlots: (cluster: ICluster) => Promise<Record<string, string>>;
+  loadJobLog: (cluster: ICluster, jobId: string) => Promise<IJobLog>;
   onOpenPlot: (cluster: ICluster, title: string, url: string) => void;
   onInsertCode: (cluster: ICluster) => void;
   onShutdown: (cluster: ICluster) => void;
@@ -72,6 +73,7 @@ export function SidebarView(props: ISidebarViewProps): JSX.Element {
             onAdapt={bounds => props.onAdapt(cluster.id, bounds)}
             onOpenDashboard={() => props.onOpenDashboard(cluster)}
             loadPlots={() => props.loadPlots(cluster)}
+            loadJobLog={jobId => props.loadJobLog(cluster, jobId)}
             onOpenPlot={(title, url) => props.onOpenPlot(cluster, title, url)}
             onInsertCode={() => props.onInsertCode(cluster)}
             onShutdown={() => props.onShutdown(cluster)}

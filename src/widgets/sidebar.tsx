@@ -2,7 +2,7 @@ import { ReactWidget, UseSignal } from '@jupyterlab/ui-components';
 import type { ISignal } from '@lumino/signaling';
 import React from 'react';
 
-import type { ICluster } from '../api';
+import type { ICluster, IJobLog } from '../api';
 import { SidebarView } from '../components/SidebarView';
 import { clusterIcon } from '../icon';
 import type { ClustersModel } from '../model';
@@ -14,6 +14,7 @@ export interface ISidebarActions {
   start: () => void;
   openDashboard: (cluster: ICluster) => void;
   loadPlots: (cluster: ICluster) => Promise<Record<string, string>>;
+  loadJobLog: (cluster: ICluster, jobId: string) => Promise<IJobLog>;
   openPlot: (cluster: ICluster, title: string, url: string) => void;
   insertCode: (cluster: ICluster) => void;
   shutdown: (cluster: ICluster) => void;
@@ -70,6 +71,7 @@ export class ClusterSidebar extends ReactWidget {
             onAdapt={(id, bounds) => sync.adapt(id, bounds)}
             onOpenDashboard={actions.openDashboard}
             loadPlots={actions.loadPlots}
+            loadJobLog={actions.loadJobLog}
             onOpenPlot={actions.openPlot}
             onInsertCode={actions.insertCode}
             onShutdown={actions.shutdown}
