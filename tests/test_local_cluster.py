@@ -84,6 +84,22 @@ async def test_tls_by_default_refuses_a_client_without_the_credentials(api: Api)
     assert not any_exists(tls.values())
 
 
+async def test_threads_instead_of_processes(api: Api) -> None:
+    """`processes: false` (workers as threads of the scheduler's process) still listens on TLS."""
+    code, cluster = await api.call(
+        "POST",
+        "clusters",
+        body={"profile": "local", "workers": 1, "options": {"processes": False}},
+    )
+    assert code == 201, cluster
+    cluster = await api.wait_for(cluster["id"], connected(1), "1 thread worker connecting")
+    assert cluster["scheduler_address"].startswith("tls://127.0.0.1:")
+    async with cluster_client(cluster) as client:
+        assert await client.submit(sum, [20, 22]) == 42
+    code, _ = await api.call("DELETE", "clusters", cluster["id"])
+    assert code == 204
+
+
 def any_exists(paths: Iterable[str]) -> bool:
     return any(Path(path).exists() for path in paths)
 

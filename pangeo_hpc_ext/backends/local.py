@@ -66,6 +66,9 @@ class LocalBackend(Backend):
             memory_limit=options["memory_limit"],
             processes=options["processes"],
             host="127.0.0.1",
+            # Named, or processes=False picks the in-process transport, which a host refuses and
+            # which notebooks could not connect to anyway.
+            protocol="tls://" if security is not None else "tcp://",
             dashboard_address="127.0.0.1:0",
             name=name,
             security=security,
