@@ -3,13 +3,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
 import statistics
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from tornado.httpclient import HTTPRequest
+from tornado.websocket import websocket_connect
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -58,3 +64,28 @@ def percentile(values: list[float], q: float) -> float:
 
 def median(values: list[float]) -> float:
     return statistics.median(values)
+
+
+async def seconds_to_running(proc: ServerProcess, body: dict[str, Any], workers: int) -> float:
+    """POST `body`, then wait for the push event that says the cluster is running (all workers
+    in), the way the sidebar learns it; the cluster is deleted afterwards."""
+    request = HTTPRequest(
+        f"ws://127.0.0.1:{proc.port}/api/events/subscribe",
+        headers={"Authorization": f"token {proc.token}"},
+    )
+    ws = await websocket_connect(request)
+    t0 = time.perf_counter()
+    code, cluster = await asyncio.to_thread(proc.api, "POST", "clusters", body)
+    assert code == 201, cluster
+    while True:
+        message = await asyncio.wait_for(ws.read_message(), 120)
+        assert message is not None, "event stream closed"
+        event = json.loads(message)
+        if event.get("cluster_id") == cluster["id"] and event.get("status") == "running":
+            break
+    elapsed = time.perf_counter() - t0
+    ws.close()
+    code, answer = await asyncio.to_thread(proc.api, "GET", f"clusters/{cluster['id']}")
+    assert answer["workers"]["connected"] == workers, answer
+    await asyncio.to_thread(proc.api, "DELETE", f"clusters/{cluster['id']}")
+    return elapsed

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import subprocess
 import sys
@@ -18,9 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness import median, server
-from tornado.httpclient import HTTPRequest
-from tornado.websocket import websocket_connect
+from harness import median, seconds_to_running, server
 
 from pangeo_hpc_ext.schedulers.slurm import SlurmClient
 
@@ -57,28 +54,7 @@ def plain_script(workers: int, log_directory: Path) -> float:
 
 
 async def through_extension(proc, workers: int) -> float:
-    """POST with the profile's options, then wait for the push event saying all workers are in,
-    the way the sidebar learns it. (p1_time_to_workers.py does the same with LSF's options.)"""
-    request = HTTPRequest(
-        f"ws://127.0.0.1:{proc.port}/api/events/subscribe",
-        headers={"Authorization": f"token {proc.token}"},
-    )
-    ws = await websocket_connect(request)
-    t0 = time.perf_counter()
-    code, cluster = await asyncio.to_thread(
-        proc.api, "POST", "clusters", {"profile": "slurm", "workers": workers}
-    )
-    assert code == 201, cluster
-    while True:
-        message = await asyncio.wait_for(ws.read_message(), 120)
-        assert message is not None, "event stream closed"
-        event = json.loads(message)
-        if event.get("cluster_id") == cluster["id"] and event.get("status") == "running":
-            break
-    elapsed = time.perf_counter() - t0
-    ws.close()
-    await asyncio.to_thread(proc.api, "DELETE", f"clusters/{cluster['id']}")
-    return elapsed
+    return await seconds_to_running(proc, {"profile": "slurm", "workers": workers}, workers)
 
 
 async def batched_vs_one_by_one(count: int, log_directory: Path) -> tuple[float, float]:

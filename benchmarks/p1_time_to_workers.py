@@ -10,15 +10,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import subprocess
 import sys
-import time
 
-from harness import LSF_OPTIONS, emulated_lsf, median, server
-from tornado.httpclient import HTTPRequest
-from tornado.websocket import websocket_connect
+from harness import LSF_OPTIONS, emulated_lsf, median, seconds_to_running, server
 
 PLAIN_SCRIPT = """
 import sys, time
@@ -52,27 +48,9 @@ def plain_script(env: dict[str, str], workers: int) -> float:
 
 
 async def through_extension(proc, workers: int) -> float:
-    """POST, then wait for the push event that says the cluster is running (all workers in),
-    the way the sidebar learns it."""
-    url = f"ws://127.0.0.1:{proc.port}/api/events/subscribe"
-    request = HTTPRequest(url, headers={"Authorization": f"token {proc.token}"})
-    ws = await websocket_connect(request)
-    t0 = time.perf_counter()
-    body = {"profile": "lsf", "workers": workers, "options": LSF_OPTIONS}
-    code, cluster = await asyncio.to_thread(proc.api, "POST", "clusters", body)
-    assert code == 201, cluster
-    while True:
-        message = await asyncio.wait_for(ws.read_message(), 120)
-        assert message is not None, "event stream closed"
-        event = json.loads(message)
-        if event.get("cluster_id") == cluster["id"] and event.get("status") == "running":
-            break
-    elapsed = time.perf_counter() - t0
-    ws.close()
-    code, answer = await asyncio.to_thread(proc.api, "GET", f"clusters/{cluster['id']}")
-    assert answer["workers"]["connected"] == workers, answer
-    await asyncio.to_thread(proc.api, "DELETE", f"clusters/{cluster['id']}")
-    return elapsed
+    return await seconds_to_running(
+        proc, {"profile": "lsf", "workers": workers, "options": LSF_OPTIONS}, workers
+    )
 
 
 def main() -> None:
