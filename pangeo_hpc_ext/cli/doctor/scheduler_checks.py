@@ -1,109 +1,22 @@
-"""`pangeo-hpc doctor`: a pass/fail table of what an HPC user's setup needs, each fail with its fix.
-
-Checks what breaks the seed's recipe in practice: the scheduler's commands missing on PATH or its
-queues (partitions) not answering, missing or down, memory requests in the wrong unit
-(dask-jobqueue writes LSF's `-M` in lsf.conf's LSF_UNIT_FOR_LIMITS, Slurm's --mem in MiB, Grid
-Engine's resources per slot), a profile naming a network interface (ib0) this host lacks, no
-dask jobqueue config, the proxy or our extension not enabled, and Jupyter security weakened by
-hand (allow_origin='*', ip='0.0.0.0'). The scheduler is --scheduler, else the one on PATH.
-"""
+"""Checks of the batch scheduler: its commands, queues (partitions) and memory units."""
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import shutil
 import subprocess
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
-from functools import partial
-from importlib import metadata
-from importlib.util import find_spec
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..errors import SchedulerCommandFailed
-from ..schedulers import lsf
-from ..schedulers.base import QueueInfo
-from .lab.adapters import LabScheduler, choose, scheduler_names, sge, slurm
+from ...errors import SchedulerCommandFailed
+from ...schedulers import lsf
+from ...schedulers.base import QueueInfo
+from ..lab.adapters import LabScheduler, sge, slurm
+from .dask_settings import dask_config
+from .report import Check
 
 QUEUES_SHOWN = 8
-EXTENSION_MODULE = "pangeo_hpc_ext"
-LABEXTENSION_NAME = "pangeo-hpc-ext"
-# Older jupyter-server-proxy releases have CVE-2024-28179 and CVE-2022-21697.
-PROXY_MIN_VERSION = (4, 2)
-OPEN_ADDRESSES = ("0.0.0.0", "::", "*")
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    ok: bool
-    detail: str
-    fix: str = ""
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    doctor = subparsers.add_parser(
-        "doctor",
-        help="check scheduler commands, lsf.conf units, interfaces and Jupyter setup",
-        description="Print a pass/fail table of what pangeo-hpc needs; exit 1 on any fail.",
-    )
-    doctor.add_argument(
-        "--scheduler",
-        choices=scheduler_names(),
-        help="batch scheduler to check (default: the one whose commands are on PATH)",
-    )
-    doctor.add_argument("--json", action="store_true", help="print the checks as JSON")
-    doctor.set_defaults(func=run_doctor)
-
-
-def run_doctor(args: argparse.Namespace) -> int:
-    checks = list(all_checks(choose(args.scheduler)))
-    if args.json:
-        print(json.dumps({"ok": all(c.ok for c in checks), "checks": [asdict(c) for c in checks]}))
-    else:
-        print(render(checks))
-    return 0 if all(check.ok for check in checks) else 1
-
-
-def render(checks: list[Check]) -> str:
-    width = max(len(check.name) for check in checks) + 2
-    lines = [f"{'CHECK':<{width}}RESULT  DETAIL"]
-    for check in checks:
-        lines.append(f"{check.name:<{width}}{'PASS' if check.ok else 'FAIL':<8}{check.detail}")
-        if not check.ok and check.fix:
-            lines.append(f"{'':<{width}}{'':<8}fix: {check.fix}")
-    failed = sum(not check.ok for check in checks)
-    lines.append("")
-    lines.append(f"{len(checks)} checks, {failed} failed." if failed else "All checks passed.")
-    return "\n".join(lines)
-
-
-def all_checks(scheduler: LabScheduler) -> Iterator[Check]:
-    jupyter_config, config_error = _jupyter_server_config()
-    # dask-jobqueue's config section has the scheduler's name (jobqueue.lsf, .slurm, .sge).
-    section = scheduler.name
-    checkers: list[Callable[[], Check | None]] = [
-        lambda: check_scheduler_commands(scheduler),
-        *(partial(check, scheduler) for check in SCHEDULER_CHECKS.get(scheduler.name, ())),
-        lambda: check_queues(scheduler, section),
-        lambda: check_interfaces(section, jupyter_config),
-        lambda: check_jobqueue_config(section),
-        check_server_proxy,
-        lambda: check_generic_proxy(jupyter_config),
-        check_our_extension,
-        lambda: check_jupyter_security(jupyter_config, config_error),
-    ]
-    for checker in checkers:
-        try:
-            check = checker()
-        except Exception as exc:  # a broken check is a fail to report, not a crash
-            name = getattr(getattr(checker, "func", checker), "__name__", "check")
-            check = Check(name, False, f"check crashed: {exc!r}")
-        if check is not None:
-            yield check
 
 
 def check_scheduler_commands(scheduler: LabScheduler) -> Check:
@@ -135,7 +48,7 @@ def check_queues(scheduler: LabScheduler, section: str) -> Check | None:
     shown = [_queue_label(queue) for queue in queues]
     more = f" and {len(shown) - QUEUES_SHOWN} more" if len(shown) > QUEUES_SHOWN else ""
     listing = ", ".join(shown[:QUEUES_SHOWN]) + more
-    configured = _dask_config(f"jobqueue.{section}.queue")
+    configured = dask_config(f"jobqueue.{section}.queue")
     by_name = {queue.name: queue for queue in queues}
     if configured and str(configured) not in by_name:
         return Check(
@@ -201,8 +114,8 @@ def _ask_admins(title: str) -> str:
 def check_lsf_units() -> Check:
     name = "lsf.conf units vs memory"
     conf = lsf.lsf_conf_path()
-    jq_units = _dask_config("jobqueue.lsf.lsf-units")
-    memory = _dask_config("jobqueue.lsf.memory")
+    jq_units = dask_config("jobqueue.lsf.lsf-units")
+    memory = dask_config("jobqueue.lsf.memory")
     if conf is None:
         return Check(
             name,
@@ -237,8 +150,8 @@ def check_slurm_memory(scheduler: LabScheduler) -> Check:
     sbatch cannot read, below what dask lets workers use, or above a node's memory breaks
     every worker."""
     name = "Slurm memory units"
-    memory = _dask_config("jobqueue.slurm.memory")
-    job_mem = _dask_config("jobqueue.slurm.job-mem")
+    memory = dask_config("jobqueue.slurm.memory")
+    job_mem = dask_config("jobqueue.slurm.job-mem")
     if job_mem is not None:
         requested = str(job_mem)
         mib = slurm.sbatch_mem_mib(requested)
@@ -295,7 +208,7 @@ def _slurm_partition(scheduler: LabScheduler) -> QueueInfo | None:
         partitions = scheduler.queues()
     except SchedulerCommandFailed:
         return None  # the partitions check reports it
-    configured = _dask_config("jobqueue.slurm.queue")
+    configured = dask_config("jobqueue.slurm.queue")
     if configured:
         return next((p for p in partitions if p.name == str(configured)), None)
     return _default_queue(partitions)
@@ -362,9 +275,9 @@ def check_sge_memory(scheduler: LabScheduler) -> Check | None:
             "leave --memory out (the queue's defaults apply) or ask your HPC admins which "
             "memory resource to request",
         )
-    spec = _dask_config("jobqueue.sge.resource-spec")
-    memory = _dask_config("jobqueue.sge.memory")
-    slots = int(_dask_config("jobqueue.sge.cores") or 1)
+    spec = dask_config("jobqueue.sge.resource-spec")
+    memory = dask_config("jobqueue.sge.memory")
+    slots = int(dask_config("jobqueue.sge.cores") or 1)
     units = "K/M/G are 1024-based, k/m/g 1000-based, per slot"
     if not spec:
         return Check(
@@ -423,7 +336,7 @@ def check_sge_parallel_environment(scheduler: LabScheduler) -> Check | None:
     listed = ", ".join(environments) or "none"
     if wanted in environments:
         return Check(name, True, f"{wanted} (jobs with several cores ask -pe {wanted} N)")
-    cores = int(_dask_config("jobqueue.sge.cores") or 1)
+    cores = int(dask_config("jobqueue.sge.cores") or 1)
     detail = f"no {wanted} parallel environment (there are: {listed})"
     if cores > 1:
         return Check(
@@ -442,230 +355,3 @@ SCHEDULER_CHECKS: dict[str, tuple[Callable[[LabScheduler], Check | None], ...]] 
     "slurm": (check_slurm_memory,),
     "sge": (check_sge_cell, check_sge_memory, check_sge_parallel_environment),
 }
-
-
-def check_interfaces(section: str, jupyter_config: dict[str, Any]) -> Check:
-    import psutil
-
-    named = _named_interfaces(section, jupyter_config)
-    present = sorted(psutil.net_if_addrs())
-    if not named:
-        return Check(
-            "network interface", True, "no profile names one (dask picks the default route)"
-        )
-    missing = {where: iface for where, iface in named.items() if iface not in present}
-    if missing:
-        listing = ", ".join(f"{iface!r} ({where})" for where, iface in missing.items())
-        return Check(
-            "network interface",
-            False,
-            f"{listing} not on this host; it has {', '.join(present)}",
-            "name an interface the nodes have (compute nodes may differ from this host: run "
-            "`pangeo-hpc doctor` inside a job to see theirs), e.g. set "
-            f"jobqueue.{section}.interface",
-        )
-    names = ", ".join(f"{iface} ({where})" for where, iface in named.items())
-    return Check("network interface", True, f"{names} present")
-
-
-def _named_interfaces(section: str, jupyter_config: dict[str, Any]) -> dict[str, str]:
-    named: dict[str, str] = {}
-    worker = _dask_config(f"jobqueue.{section}.interface")
-    if worker:
-        named[f"jobqueue.{section}.interface"] = str(worker)
-    scheduler = (_dask_config(f"jobqueue.{section}.scheduler-options") or {}).get("interface")
-    if scheduler:
-        named[f"jobqueue.{section}.scheduler-options"] = str(scheduler)
-    profiles = jupyter_config.get("PangeoHPC", {}).get("profiles", {}) or {}
-    for profile, spec in profiles.items():
-        iface = (spec or {}).get("defaults", {}).get("interface")
-        if iface:
-            named[f"profile {profile}"] = str(iface)
-    return named
-
-
-def check_jobqueue_config(section: str) -> Check:
-    import dask.config
-
-    name = "dask jobqueue config"
-    files = [
-        path
-        for directory in dask.config.paths
-        for path in _yaml_files(Path(directory))
-        if "jobqueue" in (_load_yaml(path) or {})
-    ]
-    cores = _dask_config(f"jobqueue.{section}.cores")
-    memory = _dask_config(f"jobqueue.{section}.memory")
-    example = (
-        f"write ~/.config/dask/jobqueue.yaml with `jobqueue: {{{section}: {{cores: 8, "
-        "memory: 20GB, queue: general, walltime: '01:00', interface: ib0}}`"
-    )
-    # DASK_JOBQUEUE__LSF__* environment variables count as much as YAML files.
-    source = ", ".join(map(str, files)) or "the environment"
-    if cores is None or memory is None:
-        if not files:
-            where = ", ".join(dask.config.paths)
-            return Check(name, False, f"no jobqueue section in {where}", example)
-        unset = " and ".join(k for k, v in (("cores", cores), ("memory", memory)) if v is None)
-        return Check(name, False, f"jobqueue.{section} {unset} not set ({source})", example)
-    return Check(name, True, f"{section}: cores={cores} memory={memory} from {source}")
-
-
-def _yaml_files(directory: Path) -> list[Path]:
-    if directory.is_file():
-        return [directory]
-    if not directory.is_dir():
-        return []
-    return sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml", ".json"))
-
-
-def _load_yaml(path: Path) -> dict | None:
-    import yaml
-
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _dask_config(key: str) -> Any:
-    import dask.config
-
-    # dask-jobqueue's defaults leave cores/memory None; importing it registers them.
-    import dask_jobqueue  # noqa: F401
-
-    return dask.config.get(key, default=None)
-
-
-def _enabled_server_extensions() -> dict[str, bool]:
-    from jupyter_core.paths import jupyter_config_path
-    from jupyter_server.extension.config import ExtensionConfigManager
-
-    manager = ExtensionConfigManager(read_config_path=jupyter_config_path())
-    return manager.get_jpserver_extensions()
-
-
-def check_server_proxy() -> Check:
-    name = "jupyter-server-proxy"
-    if find_spec("jupyter_server_proxy") is None:
-        return Check(name, False, "not installed", "pip install 'jupyter-server-proxy>=4.2'")
-    version = metadata.version("jupyter-server-proxy")
-    if _version_tuple(version) < PROXY_MIN_VERSION:
-        return Check(
-            name,
-            False,
-            f"{version} has known vulnerabilities (CVE-2024-28179, CVE-2022-21697)",
-            "pip install -U 'jupyter-server-proxy>=4.2'",
-        )
-    if not _enabled_server_extensions().get("jupyter_server_proxy"):
-        return Check(
-            name,
-            False,
-            f"{version} installed but not enabled as a server extension",
-            "jupyter server extension enable --user jupyter_server_proxy",
-        )
-    return Check(name, True, f"{version}, enabled")
-
-
-def check_generic_proxy(config: dict[str, Any]) -> Check:
-    """Which is in force: jupyter-server-proxy's /proxy/<port> closed (our default) or opened."""
-    name = "generic /proxy/<port> route"
-    enabled = _enabled_server_extensions()
-    if find_spec("jupyter_server_proxy") is None or not enabled.get("jupyter_server_proxy"):
-        return Check(name, True, "absent: jupyter-server-proxy is not enabled")
-    if not enabled.get(EXTENSION_MODULE):
-        return Check(
-            name,
-            False,
-            "open: it forwards your Jupyter credentials to any local port, and pangeo-hpc-ext "
-            "(which closes it) is not enabled",
-            f"jupyter server extension enable --user {EXTENSION_MODULE}",
-        )
-    if config.get("PangeoHPC", {}).get("allow_generic_proxy") is True:
-        return Check(
-            name,
-            True,
-            "open by choice (c.PangeoHPC.allow_generic_proxy = True): any local port is reachable "
-            "through Jupyter with your credentials",
-        )
-    return Check(name, True, "closed (default; c.PangeoHPC.allow_generic_proxy = True opens it)")
-
-
-def check_our_extension() -> Check:
-    from jupyter_core.paths import jupyter_path
-
-    name = "pangeo-hpc-ext extension"
-    problems: list[str] = []
-    fixes: list[str] = []
-    if not _enabled_server_extensions().get(EXTENSION_MODULE):
-        problems.append("server extension not enabled")
-        fixes.append(f"jupyter server extension enable --user {EXTENSION_MODULE}")
-    found = [
-        Path(root) / LABEXTENSION_NAME
-        for root in jupyter_path("labextensions")
-        if (Path(root) / LABEXTENSION_NAME / "package.json").is_file()
-    ]
-    if not found:
-        problems.append("labextension not installed")
-        fixes.append("pip install --force-reinstall pangeo-hpc-ext (the wheel ships it)")
-    if problems:
-        return Check(name, False, "; ".join(problems), "; ".join(fixes))
-    return Check(name, True, f"server extension enabled; labextension in {found[0]}")
-
-
-def _version_tuple(version: str) -> tuple[int, ...]:
-    parts = []
-    for piece in version.split(".")[:3]:
-        digits = "".join(ch for ch in piece if ch.isdigit())
-        parts.append(int(digits or 0))
-    return tuple(parts)
-
-
-def _jupyter_server_config() -> tuple[dict[str, Any], str]:
-    """The user's merged jupyter_server config (lowest priority first), and any load error."""
-    from jupyter_core.paths import jupyter_config_path
-    from traitlets.config import Config
-    from traitlets.config.loader import JSONFileConfigLoader, PyFileConfigLoader
-
-    merged = Config()
-    errors = []
-    for directory in reversed(jupyter_config_path()):
-        for filename, loader_class in (
-            ("jupyter_server_config.json", JSONFileConfigLoader),
-            ("jupyter_server_config.py", PyFileConfigLoader),
-        ):
-            if not (Path(directory) / filename).is_file():
-                continue
-            try:
-                merged.merge(loader_class(filename, path=directory).load_config())
-            except Exception as exc:  # the user's config file is theirs; report, don't crash
-                errors.append(f"{Path(directory) / filename}: {exc}")
-    return merged, "; ".join(errors)
-
-
-def check_jupyter_security(config: dict[str, Any], load_error: str) -> Check:
-    name = "Jupyter security settings"
-    if load_error:
-        return Check(name, False, f"cannot read Jupyter config: {load_error}", "fix that file")
-    weakened = []
-    for section in ("ServerApp", "NotebookApp"):
-        settings = config.get(section, {})
-        if settings.get("allow_origin") == "*":
-            weakened.append(f"{section}.allow_origin='*'")
-        if settings.get("ip") in OPEN_ADDRESSES:
-            weakened.append(f"{section}.ip={settings.get('ip')!r}")
-        if settings.get("token") == "" or settings.get("disable_check_xsrf"):
-            weakened.append(f"{section} token/xsrf protection off")
-    identity = config.get("IdentityProvider", {})
-    if identity.get("token") == "":
-        weakened.append("IdentityProvider.token=''")
-    if weakened:
-        return Check(
-            name,
-            False,
-            ", ".join(weakened),
-            "remove these lines from your jupyter_server_config: `pangeo-hpc lab` keeps the "
-            "token and binds the node's own address; the ssh tunnel makes them unnecessary",
-        )
-    return Check(name, True, "token auth on, no allow_origin='*', no ip='0.0.0.0'")
