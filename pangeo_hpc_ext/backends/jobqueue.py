@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import dask
-from dask_jobqueue.core import Job
+from dask_jobqueue.core import Job, JobQueueCluster
 from distributed.deploy import SpecCluster
+from distributed.security import Security
 
 from ..errors import FieldError, SchedulerCommandFailed
 from ..paths import default_data_dir
@@ -123,6 +124,9 @@ class JobqueueBackend(Backend):
 
     has_jobs = True
     client: ClassVar[SchedulerClient]
+    # dask-jobqueue's cluster and job classes for this scheduler (LSFCluster and LSFJob...).
+    cluster_class: ClassVar[type[JobQueueCluster]]
+    job_class: ClassVar[type[Job]]
     # Shown in the form: "Queue" or "Partition", "#BSUB", "[hh:]mm".
     queue_title: ClassVar[str] = "Queue"
     directive_prefix: ClassVar[str]
@@ -257,9 +261,17 @@ class JobqueueBackend(Backend):
             for path in root.glob(pattern.format(name=name, job_id=job_id))
         )
 
+    @staticmethod
+    def parse_walltime_s(value: str) -> int:
+        """Seconds of a walltime in this scheduler's own format; ValueError when it is not one."""
+        raise ValueError(f"no walltime format known for {value!r}")
+
     def walltime_s(self, options: dict[str, Any]) -> float | None:
-        """The walltime the options ask for, in seconds, in this scheduler's own format."""
-        return None
+        """The walltime the options ask for, in seconds; None when there is none."""
+        try:
+            return float(self.parse_walltime_s(options.get("walltime") or "")) or None
+        except ValueError:
+            return None
 
     def lifetime(self, options: dict[str, Any]) -> WorkerLifetime | None:
         walltime_s = self.walltime_s(options)
@@ -292,12 +304,40 @@ class JobqueueBackend(Backend):
                 cluster.worker_spec.pop(name, None)
                 cluster.workers.pop(name, None)
 
-    def start_options(self, options: dict[str, Any]) -> dict[str, Any]:
-        """Keyword arguments every jobqueue cluster gets: the dashboard is only ever reached
-        through our proxy, so it listens on loopback; workers retire before their walltime."""
-        lifetime = self.lifetime(options)
+    def job_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        """dask-jobqueue's job arguments every scheduler shares; subclasses add their own."""
+        log_directory = options.get("log_directory")
         return {
-            "scheduler_options": {"dashboard_address": "127.0.0.1:0"},
-            "worker_extra_args": lifetime.worker_args() if lifetime else [],
-            "asynchronous": True,
+            "cores": options["cores"],
+            "memory": options["memory"],
+            "processes": options["processes"],
+            "queue": options.get("queue") or None,
+            "walltime": options["walltime"],
+            # The scheduler listens where the workers' interface says, as dask-jobqueue does.
+            "interface": options.get("interface") or None,
+            "job_extra_directives": list(options.get("job_extra_directives") or []),
+            "log_directory": str(log_directory_path(log_directory)) if log_directory else None,
         }
+
+    async def start_cluster(
+        self,
+        options: dict[str, Any],
+        *,
+        name: str,
+        events: JobEvents,
+        security: Security | None = None,
+    ) -> SpecCluster:
+        # The dashboard is only ever reached through our proxy, so it listens on loopback;
+        # workers retire before their walltime.
+        lifetime = self.lifetime(options)
+        cluster = self.cluster_class(
+            **self.job_options(options),
+            job_name=self.job_name(name),
+            job_cls=reporting_job_class(self.job_class, self.client, events, name),
+            security=security,
+            scheduler_options={"dashboard_address": "127.0.0.1:0"},
+            worker_extra_args=lifetime.worker_args() if lifetime else [],
+            asynchronous=True,
+        )
+        await cluster
+        return cluster

@@ -7,16 +7,10 @@ from typing import Any, ClassVar
 
 import dask_jobqueue  # noqa: F401  (registers the jobqueue.* defaults in dask's config)
 from dask_jobqueue.lsf import LSFCluster, LSFJob
-from distributed.deploy import SpecCluster
-from distributed.security import Security
 
 from ..errors import FieldError
 from ..schedulers.lsf import WALLTIME_PATTERN, LSFClient, walltime_minutes
-from .base import JobEvents
-from .jobqueue import OPTIONAL_TEXT, JobqueueBackend, reporting_job_class
-from .option_types import (
-    log_directory_path,
-)
+from .jobqueue import OPTIONAL_TEXT, JobqueueBackend
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +33,8 @@ class LSFBackend(JobqueueBackend):
     name = "lsf"
     label = "LSF batch jobs"
     client = LSFClient()
+    cluster_class = LSFCluster
+    job_class = LSFJob
     # What LSFCluster already writes into the #BSUB header from validated options.
     overriding_directives = {
         "-q": "queue",
@@ -70,37 +66,15 @@ class LSFBackend(JobqueueBackend):
             "project": {**OPTIONAL_TEXT, "title": "Project (-P)", "default": defaults["project"]}
         }
 
-    def walltime_s(self, options: dict[str, Any]) -> float | None:
-        minutes = walltime_minutes(options.get("walltime") or "")
-        return minutes * 60.0 if minutes else None
+    @staticmethod
+    def parse_walltime_s(value: str) -> int:
+        minutes = walltime_minutes(value)
+        if minutes is None:
+            raise ValueError(f"{value!r} is not an LSF walltime ([hh:]mm)")
+        return minutes * 60
 
     def check_options(self, options: dict[str, Any]) -> list[FieldError]:
         return super().check_options(options) + check_walltime(options)
 
-    async def start_cluster(
-        self,
-        options: dict[str, Any],
-        *,
-        name: str,
-        events: JobEvents,
-        security: Security | None = None,
-    ) -> SpecCluster:
-        log_directory = options.get("log_directory")
-        cluster = LSFCluster(
-            cores=options["cores"],
-            memory=options["memory"],
-            processes=options["processes"],
-            queue=options.get("queue") or None,
-            walltime=options["walltime"],
-            # The scheduler listens where the workers' interface says, as dask-jobqueue does.
-            interface=options.get("interface") or None,
-            project=options.get("project") or None,
-            job_extra_directives=list(options.get("job_extra_directives") or []),
-            log_directory=str(log_directory_path(log_directory)) if log_directory else None,
-            job_name=self.job_name(name),
-            job_cls=reporting_job_class(LSFJob, self.client, events, name),
-            security=security,
-            **self.start_options(options),
-        )
-        await cluster
-        return cluster
+    def job_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        return {**super().job_options(options), "project": options.get("project") or None}

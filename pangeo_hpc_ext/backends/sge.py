@@ -10,17 +10,11 @@ from typing import Any, ClassVar
 import dask_jobqueue  # noqa: F401  (registers the jobqueue.* defaults in dask's config)
 from dask.utils import parse_bytes
 from dask_jobqueue.sge import SGECluster, SGEJob
-from distributed.deploy import SpecCluster
-from distributed.security import Security
 
 from ..errors import FieldError, SchedulerCommandFailed
 from ..schedulers.base import JobInfo
 from ..schedulers.sge import SGEClient, format_walltime, in_error_state, parse_walltime
-from .base import JobEvents
-from .jobqueue import JobqueueBackend, reporting_job_class
-from .option_types import (
-    log_directory_path,
-)
+from .jobqueue import JobqueueBackend
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +47,9 @@ class SGEBackend(JobqueueBackend):
     name = "sge"
     label = "Grid Engine batch jobs"
     client = SGEClient()
+    parse_walltime_s = staticmethod(parse_walltime)
+    cluster_class = SGECluster
+    job_class = SGEJob
     # Directives in job_extra_directives that would silently override an option: refused (422).
     # `-l` carries many independent resources (gpu=1, h=node01); check_options refuses only the
     # ones we set (h_rt and the memory resource).
@@ -63,17 +60,6 @@ class SGEBackend(JobqueueBackend):
         "-o": "log_directory",
         "-e": "log_directory",
     }
-
-    @classmethod
-    def available(cls) -> bool:
-        # qsub alone may be PBS/Torque's: Grid Engine's clients also need SGE_ROOT.
-        return super().available() and bool(os.environ.get("SGE_ROOT"))
-
-    def walltime_s(self, options: dict[str, Any]) -> float | None:
-        try:
-            return float(parse_walltime(options.get("walltime") or "")) or None
-        except ValueError:
-            return None
 
     queue_title = "Queue"
     directive_prefix = "#$"
@@ -86,6 +72,11 @@ class SGEBackend(JobqueueBackend):
         "pattern": WALLTIME_PATTERN,
         "errorMessage": "must be hh:mm:ss or seconds, such as 00:30:00 or 1800",
     }
+
+    @classmethod
+    def available(cls) -> bool:
+        # qsub alone may be PBS/Torque's: Grid Engine's clients also need SGE_ROOT.
+        return super().available() and bool(os.environ.get("SGE_ROOT"))
 
     def default_options(self) -> dict[str, Any]:
         return {
@@ -157,49 +148,21 @@ class SGEBackend(JobqueueBackend):
                 )
         return errors
 
-    @staticmethod
-    def job_options(options: dict[str, Any]) -> dict[str, Any]:
-        """dask-jobqueue's SGE job arguments for these options."""
+    def job_options(self, options: dict[str, Any]) -> dict[str, Any]:
         cores = options["cores"]
+        shared = super().job_options(options)
         # Several cores on one host: the parallel environment is how Grid Engine grants them.
-        directives = [f"-pe {options.get('pe') or 'smp'} {cores}"] if cores > 1 else []
+        parallel = [f"-pe {options.get('pe') or 'smp'} {cores}"] if cores > 1 else []
         resource_spec = None
         if options.get("memory_resource"):
             per_slot = memory_request(options["memory"], cores)
             resource_spec = f"{options['memory_resource']}={per_slot}"
         return {
-            "cores": cores,
-            "memory": options["memory"],
-            "processes": options["processes"],
-            "queue": options.get("queue") or None,
-            "walltime": options["walltime"],
+            **shared,
             "resource_spec": resource_spec,
-            "interface": options.get("interface") or None,
             "project": options.get("project") or None,
-            "job_extra_directives": directives + list(options.get("job_extra_directives") or []),
-            "log_directory": str(log_directory_path(options["log_directory"]))
-            if options.get("log_directory")
-            else None,
+            "job_extra_directives": parallel + shared["job_extra_directives"],
         }
-
-    async def start_cluster(
-        self,
-        options: dict[str, Any],
-        *,
-        name: str,
-        events: JobEvents,
-        security: Security | None = None,
-    ) -> SpecCluster:
-        # The scheduler listens where the workers' interface says, as dask-jobqueue does.
-        cluster = SGECluster(
-            **self.job_options(options),
-            job_name=self.job_name(name),
-            job_cls=reporting_job_class(SGEJob, self.client, events, name),
-            security=security,
-            **self.start_options(options),
-        )
-        await cluster
-        return cluster
 
     async def job_states(self, job_ids: list[str]) -> dict[str, JobInfo]:
         states = await self.client.job_states(job_ids)

@@ -9,17 +9,11 @@ from typing import Any, ClassVar
 import dask_jobqueue  # noqa: F401  (registers the jobqueue.* defaults in dask's config)
 from dask.utils import parse_bytes
 from dask_jobqueue.slurm import SLURMCluster, SLURMJob
-from distributed.deploy import SpecCluster
-from distributed.security import Security
 
 from ..errors import FieldError
 from ..schedulers.base import QueueInfo
 from ..schedulers.slurm import WALLTIME_PATTERN, SlurmClient, parse_walltime
-from .base import JobEvents
-from .jobqueue import OPTIONAL_TEXT, JobqueueBackend, reporting_job_class
-from .option_types import (
-    log_directory_path,
-)
+from .jobqueue import OPTIONAL_TEXT, JobqueueBackend
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +22,9 @@ class SlurmBackend(JobqueueBackend):
     name = "slurm"
     label = "Slurm batch jobs"
     client = SlurmClient()
+    parse_walltime_s = staticmethod(parse_walltime)
+    cluster_class = SLURMCluster
+    job_class = SLURMJob
     # sbatch directives that would set again an option validated here.
     overriding_directives: ClassVar[dict[str, str]] = {
         "-p": "queue",
@@ -85,12 +82,6 @@ class SlurmBackend(JobqueueBackend):
             errors += self._partition_errors(partition, options, walltime_s)
         return errors
 
-    def walltime_s(self, options: dict[str, Any]) -> float | None:
-        try:
-            return float(parse_walltime(options.get("walltime") or "")) or None
-        except ValueError:
-            return None
-
     @staticmethod
     def _partition_errors(
         partition: QueueInfo, options: dict[str, Any], walltime_s: int | None
@@ -131,30 +122,5 @@ class SlurmBackend(JobqueueBackend):
             )
         return errors
 
-    async def start_cluster(
-        self,
-        options: dict[str, Any],
-        *,
-        name: str,
-        events: JobEvents,
-        security: Security | None = None,
-    ) -> SpecCluster:
-        log_directory = options.get("log_directory")
-        cluster = SLURMCluster(
-            cores=options["cores"],
-            memory=options["memory"],
-            processes=options["processes"],
-            queue=options.get("queue") or None,
-            account=options.get("account") or None,
-            walltime=options["walltime"],
-            # The scheduler listens where the workers' interface says, as dask-jobqueue does.
-            interface=options.get("interface") or None,
-            job_extra_directives=list(options.get("job_extra_directives") or []),
-            log_directory=str(log_directory_path(log_directory)) if log_directory else None,
-            job_name=self.job_name(name),
-            job_cls=reporting_job_class(SLURMJob, self.client, events, name),
-            security=security,
-            **self.start_options(options),
-        )
-        await cluster
-        return cluster
+    def job_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        return {**super().job_options(options), "account": options.get("account") or None}

@@ -267,7 +267,7 @@ def test_backend_option_checks() -> None:
 def job_script(**options: object) -> str:
     base: dict[str, object] = {"cores": 1, "processes": 1, "memory": "1GB", "walltime": "00:10:00"}
     job = SGEJob(
-        scheduler="tcp://127.0.0.1:8786", name="w", **SGEBackend.job_options({**base, **options})
+        scheduler="tcp://127.0.0.1:8786", name="w", **SGEBackend().job_options({**base, **options})
     )
     return job.job_script()
 
