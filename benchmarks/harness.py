@@ -57,9 +57,10 @@ def server(root: Path, env: dict[str, str], **pangeo_config: Any) -> Iterator[Se
         proc.stop()
 
 
-def percentile(values: list[float], q: float) -> float:
+def percentile(values: list[float], fraction: float) -> float:
+    """The value below which `fraction` (0.99 for p99) of the values lie (nearest rank)."""
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 def median(values: list[float]) -> float:

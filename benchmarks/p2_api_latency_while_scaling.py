@@ -57,10 +57,12 @@ def main() -> None:
 
     print(f"P2 GET api/clusters latency, {args.jobs} jobs, bsub delay {args.delay} s:")
     print(
-        f"  idle    n={len(idle):5d} p50 {median(idle):6.1f} ms  p99 {percentile(idle, 99):6.1f} ms"
+        f"  idle    n={len(idle):5d} p50 {median(idle):6.1f} ms  "
+        f"p99 {percentile(idle, 0.99):6.1f} ms"
     )
     print(
-        f"  scaling n={len(busy):5d} p50 {median(busy):6.1f} ms  p99 {percentile(busy, 99):6.1f} ms"
+        f"  scaling n={len(busy):5d} p50 {median(busy):6.1f} ms  "
+        f"p99 {percentile(busy, 0.99):6.1f} ms"
         f"  max {max(busy):6.1f} ms  (target p99 < 50 ms)"
     )
     print(f"  {args.jobs} jobs submitted in {submit_s:.1f} s ({args.slots} slots, the rest PEND)")

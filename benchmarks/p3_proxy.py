@@ -21,7 +21,6 @@ import json
 import os
 import re
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,6 +30,9 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from harness import percentile
+
+from pangeo_hpc_ext.paths import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE_URL = "/user/bench/"
@@ -46,17 +48,6 @@ BOKEH_PAGES = ("individual-task-stream", "status")
 PAGE_PACING_S = 0.5
 BOKEH_TOKEN = re.compile(r'"token":\s*"([^"]+)"')
 START_TIMEOUT_S = 120.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 def start_server(port: int, token: str, tmp: Path) -> subprocess.Popen[bytes]:

@@ -21,6 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from harness import percentile
+
 from pangeo_hpc_ext.lsfsim import environment
 
 PRODUCT_FIELDS = (
@@ -28,11 +30,6 @@ PRODUCT_FIELDS = (
     "exit_reason job_name"
 )
 SCRIPT = "#!/usr/bin/env bash\n#BSUB -J bench\n#BSUB -q normal\n#BSUB -W 00:10\nsleep 60\n"
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 def timed(argv: list[str], env: dict[str, str], cwd: Path, stdin: str = "") -> tuple[float, str]:

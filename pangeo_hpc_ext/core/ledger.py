@@ -14,7 +14,6 @@ import logging
 import os
 import re
 import socket
-import tempfile
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any, Protocol
 import psutil
 
 from ..errors import SchedulerCommandFailed
+from ..paths import write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -247,10 +247,5 @@ class JobLedger:
         return data if isinstance(data, dict) else None
 
     def _write(self) -> None:
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        data = {"owner": self.owner.to_json(), "clusters": self._clusters}
-        # Write-then-rename: a crash mid-write must not lose the ids of running jobs.
-        fd, tmp = tempfile.mkstemp(dir=self.state_dir, prefix=".ledger-")
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f)
-        os.replace(tmp, self.path)
+        # Atomic: a crash mid-write must not lose the ids of running jobs.
+        write_json_atomic(self.path, {"owner": self.owner.to_json(), "clusters": self._clusters})
