@@ -229,12 +229,29 @@ class JobqueueBackend(Backend):
         return {}
 
     def check_options(self, options: dict[str, Any]) -> list[FieldError]:
-        return (
+        errors = (
             super().check_options(options)
             + check_memory(options, "memory")
             + check_processes(options)
             + check_log_directory(options)
         )
+        seconds: int | None = None
+        if options.get("walltime") is not None:
+            try:
+                seconds = self.parse_walltime_s(options["walltime"])
+            except ValueError as error:
+                errors.append(FieldError("walltime", f"walltime: {error}"))
+            else:
+                if not seconds:
+                    errors.append(FieldError("walltime", "walltime must be above zero"))
+        return errors + self.queue_limit_errors(options, seconds)
+
+    def queue_limit_errors(
+        self, options: dict[str, Any], walltime_s: int | None
+    ) -> list[FieldError]:
+        """What the chosen queue (partition) would accept but never run, such as a walltime above
+        its limit: schedulers leave such jobs pending forever instead of refusing them."""
+        return []
 
     @classmethod
     def available(cls) -> bool:

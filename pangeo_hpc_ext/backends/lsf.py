@@ -8,25 +8,10 @@ from typing import Any, ClassVar
 import dask_jobqueue  # noqa: F401  (registers the jobqueue.* defaults in dask's config)
 from dask_jobqueue.lsf import LSFCluster, LSFJob
 
-from ..errors import FieldError
 from ..schedulers.lsf import WALLTIME_PATTERN, LSFClient, walltime_minutes
 from .jobqueue import OPTIONAL_TEXT, JobqueueBackend
 
 log = logging.getLogger(__name__)
-
-
-def check_walltime(options: dict[str, Any], field: str = "walltime") -> list[FieldError]:
-    value = options.get(field)
-    if value is None:
-        return []
-    minutes = walltime_minutes(value)
-    if minutes is None:
-        return [
-            FieldError(field, f"{value!r} is not a walltime in [hh:]mm form such as 00:30 or 8:00")
-        ]
-    if minutes == 0:
-        return [FieldError(field, f"{field} must be at least one minute")]
-    return []
 
 
 class LSFBackend(JobqueueBackend):
@@ -70,11 +55,8 @@ class LSFBackend(JobqueueBackend):
     def parse_walltime_s(value: str) -> int:
         minutes = walltime_minutes(value)
         if minutes is None:
-            raise ValueError(f"{value!r} is not an LSF walltime ([hh:]mm)")
+            raise ValueError(f"{value!r} is not a walltime in [hh:]mm form such as 00:30 or 8:00")
         return minutes * 60
-
-    def check_options(self, options: dict[str, Any]) -> list[FieldError]:
-        return super().check_options(options) + check_walltime(options)
 
     def job_options(self, options: dict[str, Any]) -> dict[str, Any]:
         return {**super().job_options(options), "project": options.get("project") or None}

@@ -97,31 +97,22 @@ class SGEBackend(JobqueueBackend):
         }
 
     def check_options(self, options: dict[str, Any]) -> list[FieldError]:
-        errors = super().check_options(options)
-        errors += self._check_walltime(options)
-        errors += self._check_resources(options)
-        return errors
+        return super().check_options(options) + self._check_resources(options)
 
-    def _check_walltime(self, options: dict[str, Any]) -> list[FieldError]:
-        value = options.get("walltime")
-        if value is None:
-            return []
-        try:
-            seconds = parse_walltime(value)
-        except ValueError as error:
-            return [FieldError("walltime", f"walltime: {error}")]
-        if not seconds:
-            return [FieldError("walltime", "walltime must be at least one second")]
+    def queue_limit_errors(
+        self, options: dict[str, Any], walltime_s: int | None
+    ) -> list[FieldError]:
         # The queue limits were read (and cached) when the options were validated against the
         # schema, which lists the queues; a queue unknown here was refused there.
         queue = self.cached_queue(options.get("queue"))
         limit_min = queue.max_walltime_min if queue is not None else None
-        if limit_min is not None and seconds > limit_min * 60:
+        if walltime_s and limit_min is not None and walltime_s > limit_min * 60:
             return [
                 FieldError(
                     "walltime",
-                    f"walltime {value} is above the limit of queue {options['queue']}"
-                    f" ({format_walltime(limit_min * 60)}): such jobs would wait forever",
+                    f"walltime {options['walltime']} is above the limit of queue "
+                    f"{options['queue']} ({format_walltime(limit_min * 60)}): such jobs would wait "
+                    "forever",
                 )
             ]
         return []

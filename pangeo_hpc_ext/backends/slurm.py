@@ -66,21 +66,11 @@ class SlurmBackend(JobqueueBackend):
         account = {**OPTIONAL_TEXT, "title": "Account (-A)", "default": defaults["account"]}
         return {"account": account}
 
-    def check_options(self, options: dict[str, Any]) -> list[FieldError]:
-        errors = super().check_options(options)
-        walltime_s: int | None = None
-        if options.get("walltime") is not None:
-            try:
-                walltime_s = parse_walltime(options["walltime"])
-            except ValueError as error:
-                errors.append(FieldError("walltime", f"walltime: {error}"))
-            else:
-                if not walltime_s:
-                    errors.append(FieldError("walltime", "walltime must be a finite time above 0"))
+    def queue_limit_errors(
+        self, options: dict[str, Any], walltime_s: int | None
+    ) -> list[FieldError]:
         partition = self.cached_queue(options.get("queue"))
-        if partition is not None:
-            errors += self._partition_errors(partition, options, walltime_s)
-        return errors
+        return [] if partition is None else self._partition_errors(partition, options, walltime_s)
 
     @staticmethod
     def _partition_errors(
