@@ -80,3 +80,6 @@ class SchedulerCommandFailed(PangeoHPCError):
     def __init__(self, command: str, returncode: int | None, output: str) -> None:
         text = output.strip() or f"exit code {returncode}"
         super().__init__(f"{command}: {text}")
+        self.command = command
+        self.returncode = returncode
+        self.output = output
