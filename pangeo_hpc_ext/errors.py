@@ -59,7 +59,18 @@ class ProfileNotFound(PangeoHPCError):
 
 
 class ClusterNotFound(PangeoHPCError):
-    pass
+    """No such cluster. For one that existed, `ended` says which it was, when and why it ended,
+    so that a page still showing it (a restored dashboard tab) can say so."""
+
+    def __init__(self, message: str, ended: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.ended = ended
+
+    def to_json(self) -> dict[str, Any]:
+        body = super().to_json()
+        if self.ended is not None:
+            body["ended"] = self.ended
+        return body
 
 
 class JobLogNotFound(PangeoHPCError):
@@ -72,6 +83,11 @@ class TooManyClusters(PangeoHPCError):
 
 class ClusterNotReady(PangeoHPCError):
     """The operation needs a running cluster (e.g. scaling one that failed or is closing)."""
+
+
+class SupervisorFailed(PangeoHPCError):
+    """A cluster's supervisor process failed to start the cluster, refused a command, or did
+    not answer; the message says which, in the supervisor's words."""
 
 
 class SchedulerCommandFailed(PangeoHPCError):

@@ -1,12 +1,11 @@
-"""A real server process: a clean stop kills every job it submitted, and after a crash the next
-server start kills the orphans (nothing leaks)."""
+"""A real server process: a clean stop kills every job it submitted (what a crash does, and
+keeping clusters across restarts, is in test_cluster_lifetimes.py)."""
 
 from __future__ import annotations
 
 import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -58,35 +57,3 @@ def test_clean_stop_kills_every_job(servers, lsf_env) -> None:
     records = lsf_env.records()
     assert [r for r in records if r["STAT"] not in ("DONE", "EXIT")] == [], server.log_tail()
     assert {r["EXIT_REASON"] for r in records} == {"TERM_OWNER: job killed by owner"}
-
-
-class TestCrash:
-    @pytest.fixture
-    def lsf_knobs(self) -> dict[str, Any]:
-        return {"slots": 2}
-
-    def test_jobs_orphaned_by_a_crash_are_killed_at_next_start(self, servers, lsf_env) -> None:
-        crashed = servers()
-        cid = start_cluster_with_two_workers(crashed)
-        code, _ = crashed.api("PATCH", f"clusters/{cid}", {"workers": 4})
-        assert code == 200
-        wait_until(
-            lambda: (
-                sorted(r["STAT"] for r in unfinished_records(lsf_env))
-                == ["PEND", "PEND", "RUN", "RUN"]
-            ),
-            "2 jobs pending behind the 2 slots",
-        )
-        crashed.signal(signal.SIGKILL)
-        crashed.wait(timeout=WAIT_S)
-        # Workers of a dead scheduler leave by themselves; pending jobs would start later and
-        # hold slots for nothing. Nobody killed them: they are still queued.
-        pending = [r["JOBID"] for r in unfinished_records(lsf_env) if r["STAT"] == "PEND"]
-        assert len(pending) == 2
-
-        servers()
-        wait_until(
-            lambda: not unfinished_records(lsf_env), "the new server killing the orphaned jobs"
-        )
-        reasons = {r["JOBID"]: r["EXIT_REASON"] for r in lsf_env.records()}
-        assert {reasons[j] for j in pending} == {"TERM_OWNER: job killed by owner"}, reasons

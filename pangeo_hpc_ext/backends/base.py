@@ -91,6 +91,10 @@ class Backend(abc.ABC):
         """The batch job a connected worker runs in; None for clusters without batch jobs."""
         return None
 
+    def walltime_s(self, options: dict[str, Any]) -> float | None:
+        """The walltime the options ask for, in seconds; None when jobs have none."""
+        return None
+
     def replace_ahead_s(self, options: dict[str, Any]) -> float | None:
         """How long before its walltime ends a running job gets its replacement submitted, so
         that the connected workers do not drop; None when jobs have no walltime."""

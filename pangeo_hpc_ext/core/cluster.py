@@ -1,4 +1,5 @@
-"""One cluster as the manager keeps it: the dask cluster, our lifecycle phase, its batch jobs."""
+"""One cluster as the manager keeps it: the handle of its dask cluster, our lifecycle phase, its
+batch jobs."""
 
 from __future__ import annotations
 
@@ -8,11 +9,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from distributed.deploy import Adaptive, SpecCluster
-
 from ..backends import Backend
 from ..backends.tls import ClusterCredentials
 from ..schedulers.base import JobInfo, JobState
+from .handle import ClusterHandle, ClusterSpec
 from .profiles import Profile
 from .replacement import ReplacementPolicy
 
@@ -58,24 +58,35 @@ class ManagedCluster:
     """One cluster and what we know of it. `phase` is our lifecycle; `status` adds scaling."""
 
     def __init__(
-        self, cluster_id: str, name: str, profile: Profile, options: dict[str, Any], requested: int
+        self,
+        cluster_id: str,
+        name: str,
+        profile: Profile,
+        options: dict[str, Any],
+        requested: int,
+        *,
+        keep: bool = False,
+        created: str | None = None,
     ) -> None:
         self.id = cluster_id
         self.name = name
         self.profile = profile
         self.options = options
         self.requested = requested
-        self.created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        # Whether it outlives the server whatever the server's on_server_stop says.
+        self.keep = keep
+        self.created = created or datetime.now(timezone.utc).isoformat(timespec="seconds")
         self.phase = Phase.STARTING
         self.error: str | None = None
-        self.cluster: SpecCluster | None = None
-        self.adaptive: Adaptive | None = None
+        self.handle: ClusterHandle | None = None
         self.adapt_bounds: AdaptBounds | None = None
         self.job_ids: list[str] = []
         self.jobs: dict[str, JobInfo] = {}
         # Jobs whose worker connected at least once: their end is routine, not a failure.
         self.connected_jobs: set[str] = set()
         self.cancelled_jobs: set[str] = set()
+        # Ended jobs the cluster was told to drop (it is told once per job).
+        self.forgotten_jobs: set[str] = set()
         self.replacement = ReplacementPolicy()
         # Set when job states could not be read: what is shown may be stale.
         self.warning: str | None = None
@@ -88,12 +99,12 @@ class ManagedCluster:
 
     @property
     def connected(self) -> int:
-        return len(self.cluster.scheduler.workers) if self._has_scheduler() else 0
+        return self.handle.connected() if self.handle is not None else 0
 
     @property
     def target(self) -> int:
-        if self.adaptive is not None and self.cluster is not None:
-            return len(self.cluster.plan)
+        if self.adapt_bounds is not None and self.handle is not None:
+            return self.handle.planned()
         return self.requested
 
     @property
@@ -106,21 +117,32 @@ class ManagedCluster:
 
     @property
     def scheduler_address(self) -> str | None:
-        return self.cluster.scheduler_address if self._has_scheduler() else None
+        return self.handle.scheduler_address if self.handle is not None else None
 
     @property
     def dashboard_port(self) -> int | None:
-        if not self._has_scheduler():
-            return None
-        server = getattr(self.cluster.scheduler, "http_server", None)
-        return server.port if server is not None else None
+        return self.handle.dashboard_port if self.handle is not None else None
 
     def resources(self) -> tuple[int, int]:
         """Cores and memory (bytes) of the connected workers."""
-        if not self._has_scheduler():
-            return 0, 0
-        workers = self.cluster.scheduler.workers.values()
-        return sum(w.nthreads for w in workers), sum(w.memory_limit or 0 for w in workers)
+        return self.handle.resources() if self.handle is not None else (0, 0)
+
+    def spec(self) -> ClusterSpec:
+        """What a supervisor needs to start this cluster and a later server to know it again."""
+        bounds = self.adapt_bounds
+        return ClusterSpec(
+            id=self.id,
+            name=self.name,
+            profile=self.profile.name,
+            backend=self.backend.name,
+            options=self.options,
+            requested=self.requested,
+            created=self.created,
+            credentials_dir=str(self.credentials.directory) if self.credentials else None,
+            keep=self.keep,
+            adapt=(bounds.minimum, bounds.maximum) if bounds else None,
+            job_ids=list(self.job_ids),
+        )
 
     def visible_jobs(self) -> list[JobInfo]:
         jobs = [self.jobs.get(j) or submitted_job(j) for j in self.job_ids]
@@ -138,6 +160,3 @@ class ManagedCluster:
         """Job ids (of all ours, or of `among`) not known to have finished."""
         ids = self.job_ids if among is None else among
         return [j for j in ids if not (j in self.jobs and self.jobs[j].finished)]
-
-    def _has_scheduler(self) -> bool:
-        return self.cluster is not None and getattr(self.cluster, "scheduler", None) is not None

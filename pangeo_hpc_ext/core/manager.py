@@ -1,4 +1,6 @@
-"""ClusterManager: the async core that owns clusters by opaque id. It knows nothing of HTTP."""
+"""ClusterManager: the async core that owns clusters by opaque id. It knows nothing of HTTP, and
+nothing of where a cluster's scheduler runs: it drives each through a handle from its host (a
+supervisor process per cluster in the server)."""
 
 from __future__ import annotations
 
@@ -6,14 +8,13 @@ import asyncio
 import contextlib
 import logging
 import secrets
+from collections import OrderedDict
 from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from distributed.deploy import SpecCluster
-from distributed.diagnostics.plugin import SchedulerPlugin
-
-from ..backends import Backend, JobEvents
+from ..backends import BACKENDS, Backend, JobEvents
 from ..backends.option_types import log_directory_path
 from ..backends.tls import ClusterCredentials
 from ..errors import (
@@ -30,6 +31,7 @@ from ..errors import (
 from ..schedulers.base import JobState
 from ..script_safety import shorten
 from .cluster import AdaptBounds, ManagedCluster, Phase
+from .handle import ClusterEvents, ClusterHandle, ClusterHost, InProcessHost
 from .job_log import LogTail, read_tail, within
 from .ledger import JobLedger, job_alive_from
 from .profiles import Profile
@@ -37,26 +39,14 @@ from .profiles import Profile
 log = logging.getLogger(__name__)
 
 CLOSE_TIMEOUT_S = 60.0
+# Clusters that ended, remembered (in this server) so that a page still showing one can say so.
+ENDED_REMEMBERED = 200
+ON_SERVER_STOP = ("close", "keep")
 # After a kill, how long DELETE waits for the scheduler to report the jobs finished.
 KILL_CONFIRM_TIMEOUT_S = 15.0
 KILL_CONFIRM_POLL_S = 0.25
 
 ChangeListener = Callable[[str, str, str], None]  # (action, cluster_id, status)
-
-
-class WorkerChangeListener(SchedulerPlugin):
-    """Tells the manager the moment a worker joins or leaves, instead of at the next refresh."""
-
-    def __init__(self, joined: Callable[[str], None], left: Callable[[], None]) -> None:
-        self._joined = joined
-        self._left = left
-
-    def add_worker(self, scheduler: Any, worker: str) -> None:
-        state = scheduler.workers.get(worker)
-        self._joined(str(state.name) if state is not None else "")
-
-    def remove_worker(self, scheduler: Any, worker: str, **kwargs: Any) -> None:
-        self._left()
 
 
 class ClusterManager:
@@ -69,8 +59,16 @@ class ClusterManager:
         max_workers: int = 100,
         poll_interval: float = 2.0,
         credentials_dir: Path | None = None,
+        host: ClusterHost | None = None,
+        on_server_stop: str = "close",
     ) -> None:
+        if on_server_stop not in ON_SERVER_STOP:
+            raise ValueError(
+                f"on_server_stop must be one of {ON_SERVER_STOP}, not {on_server_stop!r}"
+            )
         self.profiles = profiles
+        self.host = host or InProcessHost()
+        self.on_server_stop = on_server_stop
         self.ledger = ledger
         # Per-cluster TLS credentials, one private directory each.
         self.credentials_dir = credentials_dir or ledger.state_dir / "tls"
@@ -84,10 +82,13 @@ class ClusterManager:
         self._poll_now = asyncio.Event()
         self._stopping = False
         self._fingerprints: dict[str, tuple[Any, ...]] = {}
+        self._ended: OrderedDict[str, dict[str, str]] = OrderedDict()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
+        # Reattach first: the leftovers are then only the jobs of processes that are gone.
+        await self._reattach()
         await self._kill_leftovers()
         self._poller = asyncio.create_task(self._poll_jobs_forever())
 
@@ -100,11 +101,27 @@ class ClusterManager:
             self._poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._poller
+        clusters = list(self._clusters.values())
         await asyncio.gather(
-            *(self.close(cid) for cid in list(self._clusters)), return_exceptions=True
+            *(self._detach(m) if self._kept(m) else self.close(m.id) for m in clusters),
+            return_exceptions=True,
         )
         for task in list(self._tasks):
             task.cancel()
+
+    def kept(self, managed: ManagedCluster) -> bool:
+        """Whether the cluster is to outlive this server."""
+        return self.on_server_stop == "keep" or managed.keep
+
+    def _kept(self, managed: ManagedCluster) -> bool:
+        return self.kept(managed) and managed.phase in (Phase.STARTING, Phase.RUNNING)
+
+    async def _detach(self, managed: ManagedCluster) -> None:
+        """Leave a kept cluster running for the next server (after its start, if it is starting)."""
+        async with managed.lock:
+            if managed.handle is not None:
+                await managed.handle.detach()
+                managed.handle = None
 
     def add_listener(self, listener: ChangeListener) -> None:
         self._listeners.append(listener)
@@ -115,7 +132,14 @@ class ClusterManager:
         try:
             return self._clusters[cluster_id]
         except KeyError:
-            raise ClusterNotFound(f"no cluster with id {cluster_id!r}") from None
+            ended = self._ended.get(cluster_id)
+            if ended is not None:
+                raise ClusterNotFound(
+                    f"cluster {ended['name']} ({cluster_id}) ended at {ended['ended']}: "
+                    f"{ended['reason']}",
+                    ended,
+                ) from None
+            raise ClusterNotFound(f"no cluster with id {shorten(cluster_id)}") from None
 
     def list(self) -> list[ManagedCluster]:
         return list(self._clusters.values())
@@ -151,7 +175,13 @@ class ClusterManager:
     # -- commands ------------------------------------------------------------------------------
 
     async def create(
-        self, profile_name: str, options: dict[str, Any], workers: int, name: str | None = None
+        self,
+        profile_name: str,
+        options: dict[str, Any],
+        workers: int,
+        name: str | None = None,
+        *,
+        keep: bool = False,
     ) -> ManagedCluster:
         profile = self.profile(profile_name)
         self._check_workers("workers", workers)
@@ -165,7 +195,12 @@ class ClusterManager:
             )
         cluster_id = secrets.token_hex(8)
         managed = ManagedCluster(
-            cluster_id, name or f"{profile.name}-{cluster_id[:6]}", profile, resolved, workers
+            cluster_id,
+            name or f"{profile.name}-{cluster_id[:6]}",
+            profile,
+            resolved,
+            workers,
+            keep=keep,
         )
         self._clusters[cluster_id] = managed
         self._spawn(self._start(managed))
@@ -176,13 +211,14 @@ class ClusterManager:
         managed = self.get(cluster_id)
         self._check_workers("workers", workers)
         async with managed.lock:
-            cluster = self._running(managed)
-            self._stop_adaptive(managed)
+            handle = self._running(managed)
+            await self._stop_adaptive(managed)
             managed.requested = workers
             managed.error = None
             managed.replacement.reset()
-            managed.backend.forget_ended_workers(cluster, managed.ended_job_ids())
-            cluster.scale(workers)
+            await self._forget_ended(managed, handle)
+            await handle.scale(workers)
+            await handle.note(managed.spec())
         self._notify("updated", managed)
         return managed
 
@@ -197,17 +233,17 @@ class ClusterManager:
                     [FieldError("adapt.minimum", "adapt.minimum must not exceed adapt.maximum")],
                 )
         async with managed.lock:
-            cluster = self._running(managed)
+            handle = self._running(managed)
             if bounds is None:
                 # Back to manual: hold the size adaptive mode had reached.
                 target = managed.target
-                self._stop_adaptive(managed)
+                await self._stop_adaptive(managed)
                 managed.requested = target
-                cluster.scale(target)
+                await handle.scale(target)
             else:
-                self._stop_adaptive(managed)
-                managed.adaptive = cluster.adapt(minimum=bounds.minimum, maximum=bounds.maximum)
+                await handle.adapt(bounds.minimum, bounds.maximum)
                 managed.adapt_bounds = bounds
+            await handle.note(managed.spec())
         self._notify("updated", managed)
         return managed
 
@@ -219,19 +255,32 @@ class ClusterManager:
         async with managed.lock:
             if managed.phase is Phase.CLOSED:  # a concurrent DELETE got here first
                 return
-            self._stop_adaptive(managed)
-            if managed.cluster is not None:
-                try:
-                    await asyncio.wait_for(managed.cluster.close(), CLOSE_TIMEOUT_S)
-                except Exception:
-                    log.exception("closing dask cluster %s", cluster_id)
+            await self._close_handle(managed)
             await self._kill_unfinished_jobs(managed)
+            reason = managed.error or "shut down"
             managed.phase = Phase.CLOSED
             if managed.credentials is not None:
                 managed.credentials.remove()
         self._clusters.pop(cluster_id, None)
         self.ledger.forget(cluster_id)
+        self._remember_ended(managed, reason)
         self._notify("deleted", managed)
+
+    def _remember_ended(self, managed: ManagedCluster, reason: str) -> None:
+        ended = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self._ended[managed.id] = {"name": managed.name, "ended": ended, "reason": reason}
+        while len(self._ended) > ENDED_REMEMBERED:
+            self._ended.popitem(last=False)
+
+    @staticmethod
+    async def _close_handle(managed: ManagedCluster) -> None:
+        handle, managed.handle = managed.handle, None
+        if handle is None:
+            return
+        try:
+            await asyncio.wait_for(handle.close(), CLOSE_TIMEOUT_S)
+        except Exception:
+            log.exception("closing dask cluster %s", managed.id)
 
     # -- internals -------------------------------------------------------------------------------
 
@@ -242,17 +291,24 @@ class ClusterManager:
                 [FieldError(field, f"{field} must be between 0 and {self.max_workers}")],
             )
 
-    def _running(self, managed: ManagedCluster) -> SpecCluster:
-        if managed.phase is not Phase.RUNNING or managed.cluster is None:
+    def _running(self, managed: ManagedCluster) -> ClusterHandle:
+        if managed.phase is not Phase.RUNNING or managed.handle is None:
             raise ClusterNotReady(f"cluster {managed.id} is {managed.phase.value}, not running")
-        return managed.cluster
+        return managed.handle
 
     @staticmethod
-    def _stop_adaptive(managed: ManagedCluster) -> None:
-        if managed.adaptive is not None:
-            managed.adaptive.stop()
-        managed.adaptive = None
+    async def _stop_adaptive(managed: ManagedCluster) -> None:
+        if managed.adapt_bounds is not None and managed.handle is not None:
+            await managed.handle.stop_adapt()
         managed.adapt_bounds = None
+
+    @staticmethod
+    async def _forget_ended(managed: ManagedCluster, handle: ClusterHandle) -> None:
+        """Tell the cluster, once each, which of its jobs ended, so scaling replaces them."""
+        ended = managed.ended_job_ids() - managed.forgotten_jobs
+        if ended:
+            await handle.forget_ended(ended)
+            managed.forgotten_jobs |= ended
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
@@ -266,12 +322,19 @@ class ClusterManager:
             except Exception:
                 log.exception("cluster change listener failed")
 
-    async def _start(self, managed: ManagedCluster) -> None:
-        events = JobEvents(
-            submitted=lambda job_id: self._job_submitted(managed, job_id),
-            submit_failed=lambda message: self._submit_failed(managed, message),
-            cancelled=managed.cancelled_jobs.add,
+    def _events(self, managed: ManagedCluster) -> ClusterEvents:
+        return ClusterEvents(
+            jobs=JobEvents(
+                submitted=lambda job_id: self._job_submitted(managed, job_id),
+                submit_failed=lambda message: self._submit_failed(managed, message),
+                cancelled=managed.cancelled_jobs.add,
+            ),
+            worker_joined=lambda job_id: self._worker_joined(managed, job_id),
+            worker_left=lambda: self._notify("updated", managed),
+            lost=lambda why: self._lost(managed, why),
         )
+
+    async def _start(self, managed: ManagedCluster) -> None:
         async with managed.lock:
             if managed.phase is not Phase.STARTING:
                 return
@@ -280,11 +343,8 @@ class ClusterManager:
                     managed.credentials = ClusterCredentials.create(
                         self.credentials_dir / managed.id
                     )
-                managed.cluster = await managed.backend.start_cluster(
-                    managed.options,
-                    name=managed.id,
-                    events=events,
-                    security=managed.credentials.security() if managed.credentials else None,
+                managed.handle = await self.host.start(
+                    managed.spec(), managed.backend, self._events(managed)
                 )
             except PangeoHPCError as error:
                 self._fail(managed, error.message)
@@ -296,23 +356,19 @@ class ClusterManager:
             if managed.phase is Phase.CLOSING:  # deleted while starting: close() takes it from here
                 return
             managed.phase = Phase.RUNNING
-            managed.cluster.scheduler.add_plugin(
-                WorkerChangeListener(
-                    joined=lambda name: self._worker_joined(managed, name),
-                    left=lambda: self._notify("updated", managed),
-                ),
-                name="pangeo-hpc-worker-changes",
-            )
             if managed.requested:
-                managed.cluster.scale(managed.requested)
+                await managed.handle.scale(managed.requested)
         self._notify("updated", managed)
 
-    def _worker_joined(self, managed: ManagedCluster, worker_name: str) -> None:
-        if managed.cluster is not None:
-            job_id = managed.backend.job_of_worker(managed.cluster, worker_name)
-            if job_id is not None:
-                managed.connected_jobs.add(job_id)
+    def _worker_joined(self, managed: ManagedCluster, job_id: str | None) -> None:
+        if job_id is not None:
+            managed.connected_jobs.add(job_id)
         self._notify("updated", managed)
+
+    def _lost(self, managed: ManagedCluster, why: str) -> None:
+        """The cluster's process is gone: its jobs are killed now, not at the next start."""
+        if managed.phase in (Phase.STARTING, Phase.RUNNING):
+            self._fail(managed, why)
 
     def _fail(self, managed: ManagedCluster, message: str) -> None:
         managed.phase = Phase.FAILED
@@ -326,19 +382,15 @@ class ClusterManager:
         async with managed.lock:
             if managed.phase is not Phase.FAILED:
                 return
-            self._stop_adaptive(managed)
-            cluster, managed.cluster = managed.cluster, None
-            if cluster is not None:
-                try:
-                    await asyncio.wait_for(cluster.close(), CLOSE_TIMEOUT_S)
-                except Exception:
-                    log.exception("closing failed dask cluster %s", managed.id)
+            managed.adapt_bounds = None
+            await self._close_handle(managed)
             await self._kill_unfinished_jobs(managed)
         self._notify("updated", managed)
 
     def _job_submitted(self, managed: ManagedCluster, job_id: str) -> None:
         managed.job_ids.append(job_id)
-        self.ledger.record(managed.id, managed.backend.name, managed.job_ids)
+        if not self.host.records_jobs:
+            self.ledger.record(managed.id, managed.backend.name, managed.job_ids)
         self._poll_now.set()
         self._notify("updated", managed)
 
@@ -371,6 +423,55 @@ class ClusterManager:
             doomed = managed.unfinished_job_ids(among=doomed)
         if doomed:
             log.warning("jobs %s of %s still not finished after bkill", doomed, managed.id)
+
+    async def _reattach(self) -> None:
+        """Take over the clusters an earlier server left running (same ids, same workers); those
+        whose process died are shown failed, with the cause, and their jobs killed."""
+        for found in await self.host.surviving():
+            spec = found.spec
+            if spec.id in self._clusters:
+                continue
+            managed = ManagedCluster(
+                spec.id,
+                spec.name,
+                self._profile_of(spec.profile, spec.backend),
+                spec.options,
+                spec.requested,
+                keep=spec.keep,
+                created=spec.created,
+            )
+            managed.job_ids = list(spec.job_ids)
+            managed.credentials = spec.credentials()
+            self._clusters[spec.id] = managed
+            if found.attach is None:
+                # Its jobs are in this server's hands now; the record has told all it can.
+                found.forget()
+                self._fail(managed, found.why)
+                continue
+            try:
+                managed.handle = await found.attach(self._events(managed))
+            except Exception as error:  # it died between being listed and being reached
+                found.forget()
+                self._fail(managed, f"{found.why}; it could not be reached: {error}")
+                continue
+            managed.phase = Phase.RUNNING
+            managed.connected_jobs |= managed.handle.connected_job_ids()
+            if spec.adapt is not None:
+                managed.adapt_bounds = AdaptBounds(*spec.adapt)
+            log.info("reattached cluster %s (%s): %s", spec.id, spec.name, found.why)
+            self._notify("created", managed)
+        self._poll_now.set()
+
+    def _profile_of(self, name: str, backend_name: str) -> Profile:
+        """The profile a surviving cluster was started from; if the configuration no longer has
+        it, one with the same backend, so that its jobs can still be read and killed."""
+        profile = self.profiles.get(name)
+        if profile is not None and profile.backend.name == backend_name:
+            return profile
+        for other in self.profiles.values():
+            if other.backend.name == backend_name:
+                return Profile(name, name, other.backend)
+        return Profile(name, name, BACKENDS[backend_name]())
 
     async def _kill_leftovers(self) -> None:
         backends = {p.backend.name: p.backend for p in self.profiles.values()}
@@ -450,11 +551,11 @@ class ClusterManager:
         if policy.gave_up is not None:
             managed.error = policy.gave_up
             return
-        cluster = managed.cluster
-        if cluster is None or managed.adaptive is not None:
-            if cluster is not None and managed.ended_job_ids():
+        handle = managed.handle
+        if handle is None or managed.adapt_bounds is not None:
+            if handle is not None:
                 # Adaptive mode replaces workers itself once the ended ones are forgotten.
-                managed.backend.forget_ended_workers(cluster, managed.ended_job_ids())
+                await self._forget_ended(managed, handle)
             return
         ahead_s = managed.backend.replace_ahead_s(managed.options)
         live = [managed.jobs.get(j) for j in managed.unfinished_job_ids()]
@@ -472,15 +573,15 @@ class ClusterManager:
         if len(live) >= wanted or not policy.may_submit(now):
             return
         async with managed.lock:
-            if managed.phase is not Phase.RUNNING or managed.cluster is not cluster:
+            if managed.phase is not Phase.RUNNING or managed.handle is not handle:
                 return
-            managed.backend.forget_ended_workers(cluster, managed.ended_job_ids())
+            await self._forget_ended(managed, handle)
             # Only ever up: specs beyond `live` are submissions still in flight.
-            if len(cluster.worker_spec) < wanted:
+            if handle.submissions() < wanted:
                 log.info(
                     "cluster %s: %d live jobs, submitting up to %d", managed.id, len(live), wanted
                 )
-                cluster.scale(wanted)
+                await handle.scale(wanted)
                 policy.submitted(now)
 
     @staticmethod

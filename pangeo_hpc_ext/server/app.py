@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Bool, Dict, Float, Integer, Unicode, default, validate
+from traitlets import Bool, Dict, Enum, Float, Integer, Unicode, default, validate
 
 from ..core.ledger import JobLedger
 from ..core.manager import ClusterManager
 from ..core.profiles import build_profiles
 from ..paths import default_data_dir
+from ..supervisor import SupervisorHost
 from .events import ClusterEventEmitter
 from .generic_proxy import OPT_IN, close_generic_routes
 from .handlers import API_HANDLERS
@@ -52,6 +53,20 @@ class PangeoHPC(ExtensionApp):
         killed and counted as failed; a submission may take twice as long. Job states then stay
         as last read, with a warning on the cluster, and the API keeps answering.""",
     ).tag(config=True)
+    on_server_stop = Enum(
+        ["close", "keep"],
+        "close",
+        help="""What a server stop does to the clusters it runs. "close": close each one and kill
+        its batch jobs (a cluster started with `keep` stays all the same). "keep": leave them all
+        running, each in its own supervisor process; the next server started with the same
+        state_dir on this host reattaches them, same ids and workers.""",
+    ).tag(config=True)
+    idle_timeout = Float(
+        3600.0,
+        help="""Seconds a cluster left running with no server attached and no Dask client
+        connected waits before it closes itself and kills its jobs (at most its jobs'
+        walltime). 0: never.""",
+    ).tag(config=True)
     kernel_dashboard_link = Bool(
         True,
         help="""Give kernels started by this server DASK_DISTRIBUTED__DASHBOARD__LINK pointing at
@@ -87,6 +102,12 @@ class PangeoHPC(ExtensionApp):
             raise ValueError(f"{proposal['trait'].name} must be at least 1")
         return proposal["value"]
 
+    @validate("idle_timeout")
+    def _not_negative(self, proposal: Any) -> float:
+        if proposal["value"] < 0:
+            raise ValueError("idle_timeout must be 0 (never) or positive")
+        return proposal["value"]
+
     @validate("job_poll_interval", "scheduler_timeout")
     def _positive_seconds(self, proposal: Any) -> float:
         if proposal["value"] <= 0:
@@ -105,6 +126,12 @@ class PangeoHPC(ExtensionApp):
             max_clusters=self.max_clusters,
             max_workers=self.max_workers,
             poll_interval=self.job_poll_interval,
+            host=SupervisorHost(
+                Path(self.state_dir),
+                idle_timeout=self.idle_timeout,
+                scheduler_timeout=self.scheduler_timeout,
+            ),
+            on_server_stop=self.on_server_stop,
         )
         # One directory per server process: two servers of one user list only their own kernels.
         registry = Path(self.state_dir) / "notebooks" / f"{os.getpid()}-{secrets.token_hex(4)}"

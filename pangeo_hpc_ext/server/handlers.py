@@ -123,6 +123,7 @@ class ClusterAPIHandler(ExtensionHandlerMixin, APIHandler):
             "error": managed.error,
             "warning": managed.warning,
             "jobs": [job.to_json() for job in managed.visible_jobs()],
+            "keep": self.manager.kept(managed),
         }
 
 
@@ -159,7 +160,11 @@ class ClustersHandler(ClusterAPIHandler):
     async def post(self) -> None:
         body = self.json_body(CREATE_BODY)
         managed = await self.manager.create(
-            body["profile"], body.get("options", {}), body.get("workers", 0), body.get("name")
+            body["profile"],
+            body.get("options", {}),
+            body.get("workers", 0),
+            body.get("name"),
+            keep=body.get("keep", False),
         )
         self.set_status(201)
         self.set_header(

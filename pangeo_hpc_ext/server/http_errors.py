@@ -12,6 +12,7 @@ from ..errors import (
     ProfileNotFound,
     RequestTooLarge,
     SchedulerCommandFailed,
+    SupervisorFailed,
     TooManyClusters,
 )
 
@@ -26,6 +27,7 @@ HTTP_STATUS: dict[type[PangeoHPCError], int] = {
     ClusterNotReady: 409,
     InvalidOptions: 422,
     SchedulerCommandFailed: 502,
+    SupervisorFailed: 502,
 }
 
 

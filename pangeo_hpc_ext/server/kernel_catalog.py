@@ -17,7 +17,6 @@ from ..core.manager import ClusterManager
 from ..kernel.registry import (
     CATALOG_FILE,
     FORMAT_VERSION,
-    client_credentials,
     private_directory_problem,
 )
 from ..paths import write_json_atomic
@@ -25,6 +24,18 @@ from .notebook_clusters import NotebookCluster, NotebookClusters
 from .proxy import cluster_dashboard_url, notebook_dashboard_url
 
 log = logging.getLogger(__name__)
+
+
+def cluster_credentials(managed: ManagedCluster) -> dict[str, str | None] | None:
+    """What a kernel's Client needs to reach the cluster's TLS scheduler (file paths)."""
+    credentials = managed.credentials
+    if credentials is None:
+        return None
+    return {
+        "ca_file": str(credentials.ca_file),
+        "cert": str(credentials.cert_file),
+        "key": str(credentials.key_file),
+    }
 
 
 def sidebar_entry(managed: ManagedCluster, base_url: str) -> dict[str, Any]:
@@ -39,7 +50,7 @@ def sidebar_entry(managed: ManagedCluster, base_url: str) -> dict[str, Any]:
         "scheduler_address": managed.scheduler_address,
         "dashboard_link": dashboard,
         "workers": {"requested": managed.target, "connected": managed.connected},
-        "tls": client_credentials(managed.cluster),
+        "tls": cluster_credentials(managed),
     }
 
 

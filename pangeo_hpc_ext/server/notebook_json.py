@@ -43,6 +43,7 @@ def notebook_cluster_json(
         "created": cluster.started,
         "error": None,
         "warning": None,
+        "keep": False,
         "jobs": [job.to_json() for job in notebooks.jobs(cluster)],
         "notebook": {
             "cluster_class": cluster.cluster_class,

@@ -86,14 +86,7 @@ def without_credentials(query: str) -> str:
 
 
 def worker_dashboards(managed: ManagedCluster) -> set[tuple[str, int]]:
-    scheduler = getattr(managed.cluster, "scheduler", None)
-    workers = getattr(scheduler, "workers", {})
-    found = set()
-    for worker in workers.values():
-        port = worker.services.get("dashboard")
-        if port:
-            found.add((worker.host, int(port)))
-    return found
+    return managed.handle.worker_dashboards() if managed.handle is not None else set()
 
 
 @dataclass(frozen=True)

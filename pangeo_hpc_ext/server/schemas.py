@@ -58,6 +58,11 @@ CREATE_BODY: Schema = {
             "maxLength": 100,
             "description": "Display name; default `<profile>-<first 6 characters of the id>`.",
         },
+        "keep": {
+            "type": "boolean",
+            "description": "Keep the cluster running when this server stops, whatever "
+            "`c.PangeoHPC.on_server_stop` says; the next server reattaches it. Default false.",
+        },
     },
 }
 
@@ -177,6 +182,7 @@ CLUSTER: Schema = {
         "jobs",
         "origin",
         "tls",
+        "keep",
     ],
     "properties": {
         "id": {"type": "string", "description": "Opaque id, used in every URL of this cluster."},
@@ -204,6 +210,11 @@ CLUSTER: Schema = {
         "warning": {
             **NULLABLE_STRING,
             "description": "Set while job states could not be read: what is shown may be stale.",
+        },
+        "keep": {
+            "type": "boolean",
+            "description": "Whether it outlives this server (its own `keep`, or "
+            "`on_server_stop` is `keep`); false for a notebook's cluster.",
         },
         "notebook": {
             "type": "object",

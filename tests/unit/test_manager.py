@@ -111,7 +111,7 @@ def test_refused_submission_fails_and_releases_the_cluster(tmp_path: Path) -> No
     async def scenario(manager: ClusterManager, backend: FakeBackend, seen: list) -> None:
         backend.refuse = "No such queue. Job not submitted."
         managed = await manager.create("fake", {}, 2)
-        await settled(lambda: managed.cluster is None and managed.phase is Phase.FAILED, "release")
+        await settled(lambda: managed.handle is None and managed.phase is Phase.FAILED, "release")
         assert managed.error == "fake: No such queue. Job not submitted."
         assert backend.clusters[0].closed == 1
         with pytest.raises(ClusterNotReady):
@@ -150,7 +150,7 @@ def test_bounds_and_unknowns(tmp_path: Path) -> None:
             await manager.adapt(managed.id, AdaptBounds(3, 2))
         await manager.adapt(managed.id, AdaptBounds(0, 4))
         assert managed.adapt_bounds == AdaptBounds(0, 4)
-        adaptive = managed.adaptive
+        adaptive = managed.handle.adaptive
         await manager.scale(managed.id, 2)  # manual scaling ends adaptive mode
         assert adaptive.stopped and managed.adapt_bounds is None
 

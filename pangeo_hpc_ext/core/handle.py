@@ -1,0 +1,295 @@
+"""A started cluster as the manager drives it, wherever its scheduler lives: in a supervisor
+process of its own (the server's default) or in the calling process (the supervisor itself, and
+the core's unit tests). The manager decides; a handle carries out and reports."""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from distributed.deploy import Adaptive, SpecCluster
+from distributed.diagnostics.plugin import SchedulerPlugin
+
+from ..backends import Backend, JobEvents
+from ..backends.tls import ClusterCredentials
+
+CLOSE_TIMEOUT_S = 60.0
+
+
+@dataclass
+class ClusterEvents:
+    """What a handle reports as it happens, besides the jobs its backend submits."""
+
+    jobs: JobEvents
+    # The batch job id of a worker that joined (None when it has no batch job).
+    worker_joined: Callable[[str | None], None]
+    worker_left: Callable[[], None]
+    # The cluster is gone without being closed (its supervisor died); the text says why.
+    lost: Callable[[str], None] = lambda why: None
+
+
+@dataclass
+class ClusterSpec:
+    """Everything needed to start one cluster, and to find it again after a server restart."""
+
+    id: str
+    name: str
+    profile: str
+    backend: str
+    options: dict[str, Any]
+    requested: int
+    created: str
+    credentials_dir: str | None = None
+    keep: bool = False
+    # Adaptive bounds (minimum, maximum) in force, or None for a manual size.
+    adapt: tuple[int, int] | None = None
+    job_ids: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "profile": self.profile,
+            "backend": self.backend,
+            "options": self.options,
+            "requested": self.requested,
+            "created": self.created,
+            "credentials_dir": self.credentials_dir,
+            "keep": self.keep,
+            "adapt": list(self.adapt) if self.adapt else None,
+            "job_ids": list(self.job_ids),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ClusterSpec:
+        adapt = data.get("adapt")
+        return cls(
+            id=str(data["id"]),
+            name=str(data["name"]),
+            profile=str(data["profile"]),
+            backend=str(data["backend"]),
+            options=dict(data.get("options") or {}),
+            requested=int(data.get("requested") or 0),
+            created=str(data["created"]),
+            credentials_dir=data.get("credentials_dir"),
+            keep=bool(data.get("keep", False)),
+            adapt=(int(adapt[0]), int(adapt[1])) if adapt else None,
+            job_ids=[str(j) for j in data.get("job_ids") or []],
+        )
+
+    def credentials(self) -> ClusterCredentials | None:
+        return ClusterCredentials(Path(self.credentials_dir)) if self.credentials_dir else None
+
+
+class ClusterHandle(abc.ABC):
+    """What the manager reads and asks of a started cluster. Reads answer at once from what the
+    handle knows; commands are carried out before they return."""
+
+    @property
+    @abc.abstractmethod
+    def scheduler_address(self) -> str | None: ...
+
+    @property
+    @abc.abstractmethod
+    def dashboard_port(self) -> int | None: ...
+
+    @abc.abstractmethod
+    def connected(self) -> int:
+        """Workers connected to the scheduler."""
+
+    @abc.abstractmethod
+    def resources(self) -> tuple[int, int]:
+        """Threads and memory limit (bytes) of the connected workers."""
+
+    @abc.abstractmethod
+    def worker_dashboards(self) -> set[tuple[str, int]]:
+        """(host, port) of each connected worker's own dashboard."""
+
+    @abc.abstractmethod
+    def connected_job_ids(self) -> set[str]:
+        """Batch jobs whose worker is connected now."""
+
+    @abc.abstractmethod
+    def planned(self) -> int:
+        """Workers the cluster aims for now (adaptive mode moves it)."""
+
+    @abc.abstractmethod
+    def submissions(self) -> int:
+        """Worker specs the cluster holds: live jobs plus submissions in flight."""
+
+    @abc.abstractmethod
+    async def scale(self, workers: int) -> None: ...
+
+    @abc.abstractmethod
+    async def adapt(self, minimum: int, maximum: int) -> None: ...
+
+    @abc.abstractmethod
+    async def stop_adapt(self) -> None: ...
+
+    @abc.abstractmethod
+    async def forget_ended(self, job_ids: set[str]) -> None:
+        """Drop the workers whose batch jobs ended, so that scaling replaces them."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Close the scheduler and the jobs it knows; the handle is done afterwards."""
+
+    async def note(self, spec: ClusterSpec) -> None:
+        """The manager changed what the cluster should be (size, adaptive bounds): kept where a
+        later server will read it."""
+        return None
+
+    async def detach(self) -> None:
+        """Stop driving the cluster but leave it running (a kept cluster at server stop). Only
+        a cluster in a process of its own can outlive its driver."""
+        await self.close()
+
+
+class WorkerChangeListener(SchedulerPlugin):
+    """Tells the handle's owner the moment a worker joins or leaves, instead of at a refresh."""
+
+    def __init__(self, joined: Callable[[str], None], left: Callable[[], None]) -> None:
+        self._joined = joined
+        self._left = left
+
+    def add_worker(self, scheduler: Any, worker: str) -> None:
+        state = scheduler.workers.get(worker)
+        self._joined(str(state.name) if state is not None else "")
+
+    def remove_worker(self, scheduler: Any, worker: str, **kwargs: Any) -> None:
+        self._left()
+
+
+class InProcessCluster(ClusterHandle):
+    """A dask cluster whose scheduler runs in this process."""
+
+    def __init__(self, cluster: SpecCluster, backend: Backend, events: ClusterEvents) -> None:
+        self.cluster = cluster
+        self.backend = backend
+        self.adaptive: Adaptive | None = None
+        cluster.scheduler.add_plugin(
+            WorkerChangeListener(
+                joined=lambda name: events.worker_joined(backend.job_of_worker(cluster, name)),
+                left=events.worker_left,
+            ),
+            name="pangeo-hpc-worker-changes",
+        )
+
+    @classmethod
+    async def start(
+        cls, spec: ClusterSpec, backend: Backend, events: ClusterEvents
+    ) -> InProcessCluster:
+        credentials = spec.credentials()
+        cluster = await backend.start_cluster(
+            spec.options,
+            name=spec.id,
+            events=events.jobs,
+            security=credentials.security() if credentials else None,
+        )
+        return cls(cluster, backend, events)
+
+    @property
+    def scheduler(self) -> Any:
+        return getattr(self.cluster, "scheduler", None)
+
+    @property
+    def scheduler_address(self) -> str | None:
+        return self.cluster.scheduler_address if self.scheduler is not None else None
+
+    @property
+    def dashboard_port(self) -> int | None:
+        server = getattr(self.scheduler, "http_server", None)
+        return server.port if server is not None else None
+
+    def connected(self) -> int:
+        return len(self.scheduler.workers) if self.scheduler is not None else 0
+
+    def resources(self) -> tuple[int, int]:
+        if self.scheduler is None:
+            return 0, 0
+        workers = self.scheduler.workers.values()
+        return sum(w.nthreads for w in workers), sum(w.memory_limit or 0 for w in workers)
+
+    def worker_dashboards(self) -> set[tuple[str, int]]:
+        found = set()
+        for worker in getattr(self.scheduler, "workers", {}).values():
+            port = worker.services.get("dashboard")
+            if port:
+                found.add((worker.host, int(port)))
+        return found
+
+    def connected_job_ids(self) -> set[str]:
+        workers = getattr(self.scheduler, "workers", {}).values()
+        found = (self.backend.job_of_worker(self.cluster, str(w.name)) for w in workers)
+        return {job_id for job_id in found if job_id is not None}
+
+    def clients(self) -> int:
+        """Dask clients connected to the scheduler (its own fire-and-forget entry aside)."""
+        if self.scheduler is None:
+            return 0
+        return sum(1 for name in self.scheduler.clients if name != "fire-and-forget")
+
+    def planned(self) -> int:
+        return len(self.cluster.plan)
+
+    def submissions(self) -> int:
+        return len(self.cluster.worker_spec)
+
+    async def scale(self, workers: int) -> None:
+        self.cluster.scale(workers)
+
+    async def adapt(self, minimum: int, maximum: int) -> None:
+        await self.stop_adapt()
+        self.adaptive = self.cluster.adapt(minimum=minimum, maximum=maximum)
+
+    async def stop_adapt(self) -> None:
+        if self.adaptive is not None:
+            self.adaptive.stop()
+        self.adaptive = None
+
+    async def forget_ended(self, job_ids: set[str]) -> None:
+        self.backend.forget_ended_workers(self.cluster, job_ids)
+
+    async def close(self) -> None:
+        await self.stop_adapt()
+        await asyncio.wait_for(self.cluster.close(), CLOSE_TIMEOUT_S)
+
+
+class ClusterHost(abc.ABC):
+    """Where clusters run: starts them, and finds those still running from before."""
+
+    # Whether the clusters' own processes record their batch jobs in a ledger (they outlive the
+    # server); otherwise the manager records them in the server's.
+    records_jobs: bool = False
+
+    @abc.abstractmethod
+    async def start(
+        self, spec: ClusterSpec, backend: Backend, events: ClusterEvents
+    ) -> ClusterHandle: ...
+
+    async def surviving(self) -> list[SurvivingCluster]:
+        """Clusters started by an earlier server: those still running and those whose process
+        died (their jobs are for the caller to cancel)."""
+        return []
+
+
+@dataclass
+class SurvivingCluster:
+    spec: ClusterSpec
+    # None when its process died; `why` then says how it was found.
+    attach: Callable[[ClusterEvents], Any] | None
+    why: str = ""
+    forget: Callable[[], None] = lambda: None
+
+
+class InProcessHost(ClusterHost):
+    """Clusters in the server's own process: they end with it."""
+
+    async def start(
+        self, spec: ClusterSpec, backend: Backend, events: ClusterEvents
+    ) -> ClusterHandle:
+        return await InProcessCluster.start(spec, backend, events)

@@ -1,0 +1,303 @@
+"""The supervisor process of one cluster: `python -m pangeo_hpc_ext.supervisor`, its settings and
+spec as JSON on stdin. It starts the cluster, serves the control channel to one server at a time,
+keeps its record and its job ledger current, and closes the cluster by itself (killing its jobs)
+when nobody has used it for `idle_timeout` seconds."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from ..backends import BACKENDS, JobEvents
+from ..core.handle import ClusterEvents, ClusterSpec, InProcessCluster
+from ..core.ledger import JobLedger
+from ..errors import PangeoHPCError, SchedulerCommandFailed
+from .channel import LINE_LIMIT, ChannelClosed, peer_is_this_user, receive, send, socket_dir
+from .records import SupervisorRecord
+
+log = logging.getLogger("pangeo_hpc_ext.supervisor")
+
+TICK_S = 0.5
+# A start failure is kept this long for the server to read before the process goes.
+FAILURE_KEPT_S = 30.0
+KILL_CONFIRM_TIMEOUT_S = 15.0
+
+
+def socket_path(cluster_id: str) -> Path:
+    return socket_dir() / f"{cluster_id}.sock"
+
+
+def error_text(error: BaseException) -> str:
+    if isinstance(error, PangeoHPCError):
+        return error.message
+    return f"{type(error).__name__}: {error}"
+
+
+class Supervisor:
+    def __init__(self, spec: ClusterSpec, settings: dict[str, Any]) -> None:
+        self.spec = spec
+        self.state_dir = Path(settings["state_dir"])
+        self.backend = BACKENDS[spec.backend]()
+        client = getattr(self.backend, "client", None)
+        if client is not None and settings.get("scheduler_timeout"):
+            client.timeout_s = float(settings["scheduler_timeout"])
+        idle_timeout = float(settings.get("idle_timeout") or 0) or float("inf")
+        # Once its jobs' walltime has passed nobody replaces them here: no reason to linger.
+        walltime = self.backend.walltime_s(spec.options)
+        self.idle_timeout = min(idle_timeout, walltime) if walltime else idle_timeout
+        self.ledger = JobLedger(self.state_dir)
+        me = psutil.Process()
+        self.record = SupervisorRecord(
+            spec, me.pid, me.create_time(), socket.gethostname(), str(socket_path(spec.id))
+        )
+        self.handle: InProcessCluster | None = None
+        self.phase = "starting"
+        self.error: str | None = None
+        self.peer: asyncio.StreamWriter | None = None
+        self.outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.done = asyncio.Event()
+        self.idle_since: float | None = time.monotonic()
+        self.last_state: dict[str, Any] | None = None
+
+    # -- what the server is told ---------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        handle = self.handle
+        if handle is None:
+            return {"phase": self.phase, "error": self.error}
+        threads, memory = handle.resources()
+        return {
+            "phase": self.phase,
+            "error": self.error,
+            "address": handle.scheduler_address,
+            "dashboard_port": handle.dashboard_port,
+            "connected": handle.connected(),
+            "threads": threads,
+            "memory": memory,
+            "worker_dashboards": sorted(handle.worker_dashboards()),
+            "connected_job_ids": sorted(handle.connected_job_ids()),
+            "planned": handle.planned(),
+            "submissions": handle.submissions(),
+            "clients": handle.clients(),
+        }
+
+    def emit(self, event: str, **fields: Any) -> None:
+        self.outbox.put_nowait({"event": event, **fields, "state": self.state()})
+
+    async def _deliver_forever(self) -> None:
+        # One writer, so events reach the server in the order they happened.
+        while True:
+            message = await self.outbox.get()
+            if "state" in message:
+                self.last_state = message["state"]
+            peer = self.peer
+            if peer is None:
+                continue  # the next server reads the record and a fresh state instead
+            try:
+                await send(peer, message)
+            except (ConnectionError, RuntimeError):
+                if self.peer is peer:
+                    self._lose_peer()
+
+    # -- the cluster's jobs --------------------------------------------------------------------
+
+    def _submitted(self, job_id: str) -> None:
+        self.spec.job_ids.append(job_id)
+        self.ledger.record(self.spec.id, self.backend.name, self.spec.job_ids)
+        self.record.write(self.state_dir)
+        self.emit("submitted", job_id=job_id)
+
+    def _events(self) -> ClusterEvents:
+        return ClusterEvents(
+            jobs=JobEvents(
+                submitted=self._submitted,
+                submit_failed=lambda message: self.emit("submit_failed", message=message),
+                cancelled=lambda job_id: self.emit("cancelled", job_id=job_id),
+            ),
+            worker_joined=lambda job_id: self.emit("worker_joined", job_id=job_id),
+            worker_left=lambda: self.emit("worker_left"),
+        )
+
+    async def _kill_jobs(self) -> None:
+        """Kill every job of this cluster that has not ended, and wait (bounded) for the
+        scheduler to agree: nothing is left behind when this process goes."""
+        job_ids = list(self.spec.job_ids)
+        if not job_ids or not self.backend.has_jobs:
+            return
+        deadline = time.monotonic() + KILL_CONFIRM_TIMEOUT_S
+        killed = False
+        while time.monotonic() < deadline:
+            try:
+                states = await self.backend.job_states(job_ids)
+            except SchedulerCommandFailed as error:
+                log.warning("job states unavailable, killing all: %s", error.message)
+                await self.backend.kill_jobs(job_ids)
+                return
+            job_ids = [j for j in job_ids if j in states and not states[j].finished]
+            if not job_ids:
+                return
+            if not killed:
+                with contextlib.suppress(SchedulerCommandFailed):
+                    await self.backend.kill_jobs(job_ids)
+                killed = True
+            await asyncio.sleep(0.25)
+        log.warning("jobs %s still not finished after the kill", job_ids)
+
+    async def close(self, why: str) -> None:
+        log.info("closing cluster %s: %s", self.spec.id, why)
+        self.phase = "closing"
+        if self.handle is not None:
+            try:
+                await self.handle.close()
+            except Exception:
+                log.exception("closing the dask cluster")
+        await self._kill_jobs()
+
+    async def _stop(self, why: str) -> None:
+        await self.close(why)
+        self.done.set()
+
+    # -- the control channel -------------------------------------------------------------------
+
+    def _lose_peer(self) -> None:
+        self.peer = None
+        self.idle_since = time.monotonic()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if not peer_is_this_user(writer.get_extra_info("socket")):
+            writer.close()
+            return
+        try:
+            hello = await receive(reader)
+            if hello.get("op") != "hello":
+                raise ChannelClosed("the first message must be hello")
+            if self.peer is not None:  # a newer server takes over (the old one is gone)
+                self.peer.close()
+            self.peer = writer
+            self.idle_since = None
+            await send(writer, self._reply(hello, spec=self.spec.to_json()))
+            while True:
+                message = await receive(reader)
+                await send(writer, await self._answer(message))
+                if message.get("op") == "close":
+                    self.done.set()  # only now: the server has its answer
+                    return
+        except (ChannelClosed, ConnectionError) as why:
+            log.info("server channel closed: %s", why)
+        finally:
+            if self.peer is writer:
+                self._lose_peer()
+            writer.close()
+
+    def _reply(self, message: dict[str, Any], **fields: Any) -> dict[str, Any]:
+        return {"reply": message.get("id"), "ok": True, **fields, "state": self.state()}
+
+    async def _answer(self, message: dict[str, Any]) -> dict[str, Any]:
+        op = message.get("op")
+        try:
+            await self._carry_out(op, message)
+        except Exception as error:
+            log.warning("%s failed: %s", op, error_text(error))
+            return {"reply": message.get("id"), "ok": False, "error": error_text(error)}
+        return self._reply(message)
+
+    async def _carry_out(self, op: Any, message: dict[str, Any]) -> None:
+        if op == "close":
+            await self.close("closed by the server")
+            return
+        if op == "detach":
+            return  # the server stops and leaves the cluster running
+        if op == "note":
+            # What the server decided (requested size, adaptive bounds), for the next server.
+            noted = ClusterSpec.from_json(message["spec"])
+            self.spec.requested, self.spec.adapt = noted.requested, noted.adapt
+            self.record.write(self.state_dir)
+            return
+        handle = self.handle
+        if handle is None:
+            raise PangeoHPCError(f"the cluster is {self.phase}, not running")
+        if op == "scale":
+            await handle.scale(int(message["workers"]))
+        elif op == "adapt":
+            await handle.adapt(int(message["minimum"]), int(message["maximum"]))
+        elif op == "stop_adapt":
+            await handle.stop_adapt()
+        elif op == "forget_ended":
+            await handle.forget_ended({str(j) for j in message["job_ids"]})
+        else:
+            raise PangeoHPCError(f"unknown operation {op!r}")
+
+    # -- the process -----------------------------------------------------------------------------
+
+    async def _watch_forever(self) -> None:
+        """Push state changes that no event announces (adaptive mode's plan), and close the
+        cluster once nobody has used it for idle_timeout."""
+        while not self.done.is_set():
+            await asyncio.sleep(TICK_S)
+            if self.handle is None:
+                continue
+            state = self.state()
+            if state != self.last_state:
+                self.outbox.put_nowait({"event": "state", "state": state})
+            if self.peer is not None or state["clients"]:
+                self.idle_since = None
+            elif self.idle_since is None:
+                self.idle_since = time.monotonic()
+            elif time.monotonic() - self.idle_since >= self.idle_timeout:
+                await self.close(f"idle for {self.idle_timeout:.0f} s with no server and no client")
+                self.done.set()
+
+    async def run(self) -> None:
+        path = self.record.socket
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)  # left by a supervisor of the same id that was killed
+        server = await asyncio.start_unix_server(self._serve, path=path, limit=LINE_LIMIT)
+        os.chmod(path, 0o600)
+        self.record.write(self.state_dir)
+        delivery = asyncio.create_task(self._deliver_forever())
+        watch = asyncio.create_task(self._watch_forever())
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.add_signal_handler(signum, lambda: asyncio.ensure_future(self._stop("signal")))
+        try:
+            self.handle = await InProcessCluster.start(self.spec, self.backend, self._events())
+        except Exception as error:
+            self.phase, self.error = "failed", error_text(error)
+            log.warning("cluster %s failed to start: %s", self.spec.id, self.error)
+            self.emit("failed")
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.done.wait(), FAILURE_KEPT_S)
+        else:
+            self.phase = "running"
+            self.emit("started")
+            await self.done.wait()
+        # Tell the server the last state, then go: nothing of this cluster is left.
+        await asyncio.sleep(0)
+        server.close()
+        for task in (watch, delivery):
+            task.cancel()
+        self.ledger.forget(self.spec.id)
+        self.record.remove(self.state_dir)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    settings = json.loads(sys.stdin.read())
+    spec = ClusterSpec.from_json(settings["spec"])
+    # No terminal and no stdin: this process outlives the server that started it.
+    sys.stdin.close()
+    os.environ.pop("JPY_SESSION_NAME", None)
+    asyncio.run(Supervisor(spec, settings).run())

@@ -1,0 +1,213 @@
+"""Clusters live in supervisor processes of their own: they outlive a server restart when asked
+to (or a server crash), close with the server by default, close themselves when nobody uses them,
+and a supervisor that dies leaves no job behind. Real server processes, real Dask, the LSF
+emulator."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from distributed import Client
+
+from tests.support.dask_client import cluster_security
+from tests.support.server_process import ServerProcess, wait_until
+from tests.test_lsf_cluster import LSF_OPTIONS, unfinished_records
+
+WAIT_S = 90.0
+REPO_ROOT = str(Path(__file__).resolve().parents[1])
+LOCAL_OPTIONS = {"threads_per_worker": 1, "memory_limit": "1GB"}
+
+
+def supervisor_pids(state_dir: Path) -> list[int]:
+    pids = []
+    for path in (state_dir / "clusters").glob("*.json"):
+        try:
+            pids.append(int(json.loads(path.read_text())["pid"]))
+        except (OSError, ValueError, KeyError):
+            continue
+    return pids
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.fixture
+def state_dir(tmp_path: Path) -> Iterator[Path]:
+    state = tmp_path / "state"
+    yield state
+    # Whatever a failed test left: supervisors close their cluster and kill its jobs on SIGTERM.
+    for pid in supervisor_pids(state):
+        if alive(pid):
+            os.kill(pid, signal.SIGTERM)
+    for pid in supervisor_pids(state):
+        wait_until(lambda p=pid: not alive(p), f"supervisor {pid} ending on SIGTERM", 60)
+
+
+@pytest.fixture
+def servers(tmp_path: Path, lsf_env, state_dir: Path) -> Iterator[Callable[..., ServerProcess]]:
+    started: list[ServerProcess] = []
+
+    def start(**config: Any) -> ServerProcess:
+        server = ServerProcess(
+            tmp_path / "server",
+            env={**lsf_env.env, "PYTHONPATH": REPO_ROOT},
+            pangeo_config={"state_dir": str(state_dir), "job_poll_interval": 0.25, **config},
+        ).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+def get(server: ServerProcess, cid: str) -> dict[str, Any]:
+    code, cluster = server.api("GET", f"clusters/{cid}")
+    assert code == 200, cluster
+    return cluster
+
+
+def start(server: ServerProcess, profile: str, workers: int, **body: Any) -> dict[str, Any]:
+    options = LSF_OPTIONS if profile == "lsf" else LOCAL_OPTIONS
+    code, cluster = server.api(
+        "POST", "clusters", {"profile": profile, "workers": workers, "options": options, **body}
+    )
+    assert code == 201, cluster
+    return wait_until(
+        lambda: (c := get(server, cluster["id"]))["workers"]["connected"] == workers and c,
+        f"{workers} {profile} workers connecting",
+    )
+
+
+def dashboard_status(server: ServerProcess, cluster: dict[str, Any]) -> int:
+    request = urllib.request.Request(
+        server.url.rstrip("/") + cluster["dashboard_url"],
+        headers={"Authorization": f"token {server.token}"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return response.status
+
+
+def test_kept_clusters_outlive_a_restart_and_close_with_the_next_stop(
+    servers, lsf_env, state_dir
+) -> None:
+    first = servers(on_server_stop="keep")
+    lsf = start(first, "lsf", 2)
+    local = start(first, "local", 1)
+    lsf_jobs = sorted(j["job_id"] for j in lsf["jobs"])
+    with Client(lsf["scheduler_address"], security=cluster_security(lsf), timeout=30) as client:
+        assert client.submit(sum, [1, 2]).result(timeout=60) == 3
+        first.stop()
+        assert first.proc is not None and first.proc.returncode == 0, first.log_tail()
+        # The server is gone; the cluster is not.
+        assert client.submit(sum, [3, 4]).result(timeout=60) == 7
+        assert sorted(r["JOBID"] for r in unfinished_records(lsf_env)) == lsf_jobs
+
+        second = servers()  # on_server_stop="close": this one closes them at its stop
+        listed = {c["id"]: c for c in second.api("GET", "clusters")[1]["clusters"]}
+        assert set(listed) == {lsf["id"], local["id"]}, listed
+        again = listed[lsf["id"]]
+        assert again["status"] == "running" and again["name"] == lsf["name"]
+        assert again["workers"] == {"requested": 2, "connected": 2}
+        assert sorted(j["job_id"] for j in again["jobs"]) == lsf_jobs
+        assert again["scheduler_address"] == lsf["scheduler_address"]
+        assert listed[local["id"]]["workers"]["connected"] == 1
+        # The held client computes on, and the dashboards open through the new server.
+        assert client.submit(sum, [5, 6]).result(timeout=60) == 11
+        assert dashboard_status(second, again) == 200
+        assert dashboard_status(second, listed[local["id"]]) == 200
+
+        code, _ = second.api("PATCH", f"clusters/{lsf['id']}", {"workers": 1})
+        assert code == 200
+        wait_until(lambda: len(unfinished_records(lsf_env)) == 1, "scaling the reattached down")
+        second.stop()
+    assert unfinished_records(lsf_env) == []
+    assert supervisor_pids(state_dir) == []
+
+
+def test_a_cluster_started_with_keep_outlives_a_closing_server(servers, lsf_env) -> None:
+    first = servers()
+    kept = start(first, "lsf", 1, keep=True)
+    closed = start(first, "lsf", 1)
+    assert kept["keep"] is True and closed["keep"] is False
+    first.stop()
+    assert [r["JOBID"] for r in unfinished_records(lsf_env)] == [kept["jobs"][0]["job_id"]]
+    second = servers()
+    assert [c["id"] for c in second.api("GET", "clusters")[1]["clusters"]] == [kept["id"]]
+    code, _ = second.api("DELETE", f"clusters/{kept['id']}")
+    assert code == 204
+    assert unfinished_records(lsf_env) == []
+
+
+def test_a_server_crash_loses_nothing(servers, lsf_env) -> None:
+    crashed = servers()
+    cluster = start(crashed, "lsf", 2)
+    crashed.signal(signal.SIGKILL)
+    crashed.wait(timeout=WAIT_S)
+    assert len(unfinished_records(lsf_env)) == 2
+    second = servers()
+    again = get(second, cluster["id"])
+    assert again["status"] == "running" and again["workers"]["connected"] == 2
+    second.stop()
+    assert unfinished_records(lsf_env) == []
+
+
+def test_a_killed_supervisor_leaves_no_job_and_says_why(servers, lsf_env, state_dir) -> None:
+    server = servers()
+    cluster = start(server, "lsf", 2)
+    local = start(server, "local", 1)
+    (pid,) = [
+        p
+        for p in supervisor_pids(state_dir)
+        if json.loads((state_dir / "clusters" / f"{cluster['id']}.json").read_text())["pid"] == p
+    ]
+    os.kill(pid, signal.SIGKILL)
+    failed = wait_until(
+        lambda: (c := get(server, cluster["id"]))["status"] == "failed" and c,
+        "the cluster shown failed after its supervisor was killed",
+    )
+    assert f"pid {pid}" in failed["error"] and "SIGKILL" in failed["error"], failed["error"]
+    wait_until(lambda: not unfinished_records(lsf_env), "the dead supervisor's jobs killed")
+    # The other cluster is untouched.
+    assert get(server, local["id"])["workers"]["connected"] == 1
+
+
+def test_jobs_of_a_supervisor_that_died_with_the_server_are_killed_at_next_start(
+    servers, lsf_env, state_dir
+) -> None:
+    crashed = servers()
+    cluster = start(crashed, "lsf", 2)
+    crashed.signal(signal.SIGKILL)
+    crashed.wait(timeout=WAIT_S)
+    for pid in supervisor_pids(state_dir):
+        os.kill(pid, signal.SIGKILL)
+    assert len(unfinished_records(lsf_env)) == 2
+    second = servers()
+    wait_until(lambda: not unfinished_records(lsf_env), "the next server killing the jobs")
+    failed = get(second, cluster["id"])
+    assert failed["status"] == "failed" and "no server watched it" in failed["error"], failed
+
+
+def test_a_kept_cluster_nobody_uses_closes_itself(servers, lsf_env, state_dir) -> None:
+    server = servers(on_server_stop="keep", idle_timeout=3)
+    cluster = start(server, "lsf", 1)
+    server.stop()
+    wait_until(lambda: not unfinished_records(lsf_env), "the idle cluster killing its job", 60)
+    wait_until(lambda: not supervisor_pids(state_dir), "the idle supervisor ending", 30)
+    # Killed by its supervisor for idleness, not closed by the server that stopped.
+    (record,) = lsf_env.records()
+    assert record["EXIT_REASON"] == "TERM_OWNER: job killed by owner", record
+    supervisor_log = (state_dir / "clusters" / f"{cluster['id']}.log").read_text()
+    assert "idle for 3 s with no server and no client" in supervisor_log, supervisor_log
