@@ -148,12 +148,11 @@ async def test_routing_attacks_reach_only_our_dashboards(
     a = await start_cluster(api, workers=1)
     b = await start_cluster(api, workers=0)
     port_a, port_b = dashboard_port(jp_serverapp, a["id"]), dashboard_port(jp_serverapp, b["id"])
-    process = psutil.Process()
-    sockets = getattr(process, "net_connections", process.connections)  # psutil < 6: connections
     for port in (port_a, port_b):
+        # The scheduler runs in its cluster's supervisor process: look at every process.
         listening = {
             c.laddr.ip
-            for c in sockets(kind="inet")
+            for c in psutil.net_connections(kind="inet")
             if c.status == psutil.CONN_LISTEN and c.laddr.port == port
         }
         assert listening == {"127.0.0.1"}, f"dashboard port {port} listens on {listening}"

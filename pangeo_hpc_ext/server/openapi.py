@@ -112,6 +112,7 @@ EXAMPLE_CLUSTER: dict[str, Any] = {
     "created": "2026-11-26T09:14:03+00:00",
     "error": None,
     "warning": None,
+    "keep": False,
     "jobs": [
         {
             "job_id": "4711",

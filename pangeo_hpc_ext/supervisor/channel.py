@@ -4,6 +4,7 @@ socket in a directory only this user can enter."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -26,7 +27,8 @@ def socket_dir() -> Path:
     107 bytes, and $HOME paths on HPC systems run long. Node-local, as the supervisors are."""
     base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
     directory = Path(base) / f"pangeo-hpc-{os.getuid()}"
-    directory.mkdir(mode=0o700, exist_ok=True)
+    with contextlib.suppress(FileExistsError):  # what exists is checked below
+        directory.mkdir(mode=0o700)
     info = directory.lstat()
     if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
         raise PermissionError(f"{directory} is not a directory of this user")

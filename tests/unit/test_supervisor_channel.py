@@ -1,0 +1,124 @@
+"""The control channel's framing and the supervisors' records: what a confused or hostile peer,
+a half-written record or another host's record does."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import stat
+from pathlib import Path
+
+import pytest
+
+from pangeo_hpc_ext.core.handle import ClusterSpec
+from pangeo_hpc_ext.supervisor.channel import (
+    LINE_LIMIT,
+    ChannelClosed,
+    peer_is_this_user,
+    receive,
+    send,
+    socket_dir,
+)
+from pangeo_hpc_ext.supervisor.records import (
+    SupervisorRecord,
+    records_dir,
+    records_of_this_host,
+)
+
+
+async def pair() -> tuple[asyncio.StreamReader, asyncio.StreamWriter, socket.socket]:
+    ours, theirs = socket.socketpair()
+    reader, writer = await asyncio.open_connection(sock=ours, limit=LINE_LIMIT)
+    return reader, writer, theirs
+
+
+def test_messages_arrive_whole_and_in_order() -> None:
+    async def main() -> None:
+        _, writer, theirs = await pair()
+        other_reader, other_writer = await asyncio.open_connection(sock=theirs)
+        await send(writer, {"id": 1, "op": "scale", "workers": 3})
+        await send(writer, {"id": 2, "op": "close"})
+        assert await receive(other_reader) == {"id": 1, "op": "scale", "workers": 3}
+        assert (await receive(other_reader))["op"] == "close"
+        writer.close()
+        with pytest.raises(ChannelClosed, match="end of stream"):
+            await receive(other_reader)
+        other_writer.close()
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize(
+    ("sent", "why"),
+    [(b"not json\n", "not JSON"), (b"[1, 2]\n", "not a JSON object"), (b"", "end of stream")],
+)
+def test_garbage_closes_the_channel(sent: bytes, why: str) -> None:
+    async def main() -> None:
+        reader, writer, theirs = await pair()
+        theirs.sendall(sent)
+        if not sent:
+            theirs.shutdown(socket.SHUT_WR)
+        with pytest.raises(ChannelClosed, match=why):
+            await receive(reader)
+        writer.close()
+        theirs.close()
+
+    asyncio.run(main())
+
+
+def test_a_line_beyond_the_limit_closes_the_channel() -> None:
+    async def main() -> None:
+        reader, writer, theirs = await pair()
+        theirs.setblocking(False)
+        loop = asyncio.get_running_loop()
+        sending = loop.create_task(loop.sock_sendall(theirs, b"x" * (LINE_LIMIT + 10) + b"\n"))
+        with pytest.raises(ChannelClosed):
+            await receive(reader)
+        sending.cancel()
+        writer.close()
+        theirs.close()
+
+    asyncio.run(main())
+
+
+def test_sockets_live_in_a_private_directory(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    directory = socket_dir()
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+    directory.chmod(0o755)  # someone loosened it: put right at the next use
+    assert stat.S_IMODE(socket_dir().stat().st_mode) == 0o700
+    directory.rmdir()
+    directory.write_text("a file where the directory should be")
+    with pytest.raises(PermissionError):
+        socket_dir()
+
+
+def test_peers_of_this_user_are_recognised() -> None:
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        assert peer_is_this_user(ours)
+
+
+def spec(cluster_id: str) -> ClusterSpec:
+    return ClusterSpec(cluster_id, "n", "lsf", "lsf", {}, 1, "2026-12-01T00:00:00+00:00")
+
+
+def test_records_of_other_hosts_and_unreadable_ones_are_left_alone(tmp_path: Path) -> None:
+    here = SupervisorRecord(spec("here"), os.getpid(), 0.0, socket.gethostname(), "/s/here")
+    there = SupervisorRecord(spec("there"), 1, 0.0, "another-node", "/s/there")
+    here.write(tmp_path)
+    there.write(tmp_path)
+    (records_dir(tmp_path) / "broken.json").write_text('{"spec": ')
+    (records_dir(tmp_path) / "partial.json").write_text(json.dumps({"pid": 3}))
+    assert [r.spec.id for r in records_of_this_host(tmp_path)] == ["here"]
+    assert stat.S_IMODE((records_dir(tmp_path) / "here.json").stat().st_mode) == 0o600
+
+
+def test_a_reused_pid_is_not_taken_for_the_supervisor(tmp_path: Path) -> None:
+    import psutil
+
+    me = psutil.Process()
+    assert SupervisorRecord(spec("a"), me.pid, me.create_time(), "h", "/s").alive()
+    assert not SupervisorRecord(spec("a"), me.pid, me.create_time() - 100, "h", "/s").alive()
