@@ -271,6 +271,14 @@ class ClusterHost(abc.ABC):
         self, spec: ClusterSpec, backend: Backend, events: ClusterEvents
     ) -> ClusterHandle: ...
 
+    async def open(self) -> None:
+        """Get ready to start clusters (at server start)."""
+        return None
+
+    async def close(self) -> None:
+        """Give back what `open` took (at server stop); running clusters are not touched."""
+        return None
+
     async def surviving(self) -> list[SurvivingCluster]:
         """Clusters started by an earlier server: those still running and those whose process
         died (their jobs are for the caller to cancel)."""

@@ -90,6 +90,7 @@ class ClusterManager:
         # Reattach first: the leftovers are then only the jobs of processes that are gone.
         await self._reattach()
         await self._kill_leftovers()
+        await self.host.open()
         self._poller = asyncio.create_task(self._poll_jobs_forever())
 
     async def stop(self) -> None:
@@ -108,6 +109,7 @@ class ClusterManager:
         )
         for task in list(self._tasks):
             task.cancel()
+        await self.host.close()
 
     def kept(self, managed: ManagedCluster) -> bool:
         """Whether the cluster is to outlive this server."""

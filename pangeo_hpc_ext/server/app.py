@@ -126,6 +126,7 @@ class PangeoHPC(ExtensionApp):
             max_clusters=self.max_clusters,
             max_workers=self.max_workers,
             poll_interval=self.job_poll_interval,
+            # Built before the kernels' variables are set below: supervisors must not get them.
             host=SupervisorHost(
                 Path(self.state_dir),
                 idle_timeout=self.idle_timeout,

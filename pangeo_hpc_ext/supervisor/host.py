@@ -218,20 +218,24 @@ class SupervisedCluster(ClusterHandle):
         )
 
 
-def launch(settings: dict[str, Any], log_path: Path) -> subprocess.Popen[bytes]:
+def spawn(log_path: Path, environ: dict[str, str]) -> subprocess.Popen[bytes]:
+    """A supervisor that imports what it needs, then waits on stdin for its cluster."""
     with log_path.open("ab") as log_file:
-        process = subprocess.Popen(
+        return subprocess.Popen(
             [sys.executable, "-m", "pangeo_hpc_ext.supervisor"],
             stdin=subprocess.PIPE,
             stdout=log_file,
             stderr=subprocess.STDOUT,
+            env=environ,
             # Its own session: a Ctrl-C or a kill of the server's group does not reach it.
             start_new_session=True,
         )
+
+
+def hand_over(process: subprocess.Popen[bytes], settings: dict[str, Any]) -> None:
     assert process.stdin is not None
     process.stdin.write(json.dumps(settings).encode())
     process.stdin.close()
-    return process
 
 
 class SupervisorHost(ClusterHost):
@@ -245,20 +249,51 @@ class SupervisorHost(ClusterHost):
         self.state_dir = state_dir
         self.idle_timeout = idle_timeout
         self.scheduler_timeout = scheduler_timeout
+        self._spare: subprocess.Popen[bytes] | None = None
+        # The server's environment before it adds what its kernels get (a scheduler preload
+        # that registers notebook clusters, a dashboard link): a supervisor's scheduler is ours.
+        self._environ = dict(os.environ)
+        # What a supervisor prints before it has a cluster (and so a log of its own).
+        self._spare_log = records_dir(state_dir) / "supervisor-start.log"
+
+    async def open(self) -> None:
+        await self._prepare_spare()
+
+    async def close(self) -> None:
+        spare, self._spare = self._spare, None
+        if spare is not None and spare.poll() is None:
+            spare.kill()  # ours, waiting on stdin: it holds nothing
+            await asyncio.to_thread(spare.wait)
+
+    async def _prepare_spare(self) -> None:
+        """Python and dask take seconds to import on a login node: a supervisor started ahead,
+        waiting for its cluster, takes them off the time to a cluster."""
+        directory = records_dir(self.state_dir)
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._spare = await asyncio.to_thread(spawn, self._spare_log, self._environ)
+
+    async def _take_spare(self) -> subprocess.Popen[bytes]:
+        spare, self._spare = self._spare, None
+        if spare is not None and spare.poll() is None:
+            return spare
+        await self._prepare_spare()
+        assert self._spare is not None
+        spare, self._spare = self._spare, None
+        return spare
 
     async def start(
         self, spec: ClusterSpec, backend: Backend, events: ClusterEvents
     ) -> ClusterHandle:
-        directory = records_dir(self.state_dir)
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        log_path = directory / f"{spec.id}.log"
+        log_path = records_dir(self.state_dir) / f"{spec.id}.log"
         settings = {
             "spec": spec.to_json(),
             "state_dir": str(self.state_dir),
+            "log": str(log_path),
             "idle_timeout": self.idle_timeout,
             "scheduler_timeout": self.scheduler_timeout,
         }
-        process = await asyncio.to_thread(launch, settings, log_path)
+        process = await self._take_spare()
+        await asyncio.to_thread(hand_over, process, settings)
         try:
             handle = await self._connect(
                 str(socket_path(spec.id)), process.pid, events, process, log_path
@@ -269,6 +304,9 @@ class SupervisorHost(ClusterHost):
             raise SupervisorFailed(
                 f"the cluster's supervisor did not start it in {START_TIMEOUT_S:.0f} s"
             ) from None
+        finally:
+            if self._spare is None:  # the next cluster's, once this one has started
+                await self._prepare_spare()
         if state.get("phase") == "failed":
             await handle.close()
             raise SupervisorFailed(str(state.get("error") or "the cluster failed to start"))

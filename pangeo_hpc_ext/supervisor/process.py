@@ -294,10 +294,17 @@ class Supervisor:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    settings = json.loads(sys.stdin.read())
-    spec = ClusterSpec.from_json(settings["spec"])
-    # No terminal and no stdin: this process outlives the server that started it.
+    # Started ahead of need as a spare (imports done), it waits here for its cluster; a spare
+    # whose server went away reads nothing and leaves.
+    text = sys.stdin.read()
     sys.stdin.close()
+    if not text.strip():
+        return
+    settings = json.loads(text)
+    log_file = os.open(settings["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    for fd in (1, 2):
+        os.dup2(log_file, fd)
+    os.close(log_file)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     os.environ.pop("JPY_SESSION_NAME", None)
-    asyncio.run(Supervisor(spec, settings).run())
+    asyncio.run(Supervisor(ClusterSpec.from_json(settings["spec"]), settings).run())
