@@ -647,21 +647,22 @@ function localClusterCell(name: string): string {
   ].join('\n');
 }
 
-async function runLastCell(
-  page: IJupyterLabPageFixture,
-  source: string
-): Promise<string> {
-  const count = await page.notebook.getCellCount();
-  const index = (await page.notebook.getCellTextInput(count - 1))
-    ? count
-    : count - 1;
-  if (index === count) {
-    await page.notebook.addCell('code', source);
-  } else {
-    await page.notebook.setCell(index, 'code', source);
-  }
-  await page.notebook.runCell(index);
-  return (await page.notebook.getCellTextOutput(index))?.join('') ?? '';
+/** Runs each source in a new cell of the active (new) notebook; the cell's output. */
+function cellRunner(
+  page: IJupyterLabPageFixture
+): (source: string) => Promise<string> {
+  let cells = 0;
+  return async source => {
+    const index = cells++;
+    if (index === 0) {
+      await page.notebook.setCell(0, 'code', source);
+    } else {
+      await page.notebook.addCell('code', source);
+    }
+    // In place: running the last cell must not add an empty one below it.
+    await page.notebook.runCell(index, true);
+    return (await page.notebook.getCellTextOutput(index))?.join('') ?? '';
+  };
 }
 
 test.describe('clusters started in notebooks', () => {
@@ -670,9 +671,8 @@ test.describe('clusters started in notebooks', () => {
   }, testInfo) => {
     const notebook = 'nb-clusters.ipynb';
     await page.notebook.createNew(notebook);
-    expect(await runLastCell(page, localClusterCell('nb-first'))).toMatch(
-      /workers: 1/
-    );
+    const run = cellRunner(page);
+    expect(await run(localClusterCell('nb-first'))).toMatch(/workers: 1/);
     const sidebar = await openSidebarIn(page);
     const section = sidebar.getByTestId('pangeo-hpc-notebook-list');
     const first = notebookCard(sidebar, 'nb-first');
@@ -712,18 +712,19 @@ test.describe('clusters started in notebooks', () => {
     await expect(first).toHaveCount(0, { timeout: JOB_TIMEOUT });
     await expect(section).toHaveCount(0);
     await page.notebook.activate(notebook);
-    expect(
-      await runLastCell(page, 'print("status:", cluster.status.name)')
-    ).toMatch(/status: closed/);
+    expect(await run('print("status:", cluster.status.name)')).toMatch(
+      /status: closed/
+    );
 
     // A second cluster goes away with its kernel.
-    expect(await runLastCell(page, localClusterCell('nb-second'))).toMatch(
-      /workers: 1/
-    );
+    expect(await run(localClusterCell('nb-second'))).toMatch(/workers: 1/);
     const second = notebookCard(sidebar, 'nb-second');
     await expect(second).toBeVisible({ timeout: JOB_TIMEOUT });
     const sessions = await (await page.request.get('/api/sessions')).json();
-    const session = sessions.find((s: { path: string }) => s.path === notebook);
+    const session = sessions.find(
+      (s: { path: string }) =>
+        s.path.endsWith(`/${notebook}`) || s.path === notebook
+    );
     expect(session, `no session for ${notebook}`).toBeTruthy();
     const stopped = await page.request.delete(
       `/api/kernels/${session.kernel.id}`
