@@ -1,5 +1,4 @@
-import { ServerConnection } from '@jupyterlab/services';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 
 import {
   APIError,
@@ -8,19 +7,16 @@ import {
   dashboardRoot,
   serverURL
 } from '../api';
-import { FakeServer, makeCluster } from './fakeserver';
+import { FakeServer, makeCluster, serveFake } from './fakeserver';
 
 describe('ClusterAPI over HTTP', () => {
+  const http = serveFake();
   let server: FakeServer;
   let api: ClusterAPI;
 
-  beforeEach(async () => {
-    server = new FakeServer();
-    const baseUrl = await server.start();
-    api = new ClusterAPI(ServerConnection.makeSettings({ baseUrl }));
+  beforeEach(() => {
+    ({ server, api } = http);
   });
-
-  afterEach(() => server.stop());
 
   it('lists profiles with the server limits', async () => {
     const answer = await api.profiles();
@@ -115,8 +111,8 @@ describe('ClusterAPI over HTTP', () => {
     const error = await api.clusters().catch(e => e);
     expect(error).toBeInstanceOf(APIError);
     expect(error.status).toBe(0);
-    server = new FakeServer(); // afterEach stops something
-    await server.start();
+    http.server = new FakeServer(); // afterEach stops something
+    await http.server.start();
   });
 
   it('lists individual plots as absolute URLs under the dashboard root', async () => {

@@ -5,7 +5,16 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-import type { ICluster, IEndedCluster, IJob, IProfiles } from '../api';
+import { ServerConnection } from '@jupyterlab/services';
+import { afterEach, beforeEach } from 'vitest';
+
+import {
+  ClusterAPI,
+  type ICluster,
+  type IEndedCluster,
+  type IJob,
+  type IProfiles
+} from '../api';
 
 export interface IRecordedRequest {
   method: string;
@@ -262,4 +271,16 @@ export class FakeServer {
   stop(): Promise<void> {
     return new Promise(resolve => this.server.close(() => resolve()));
   }
+}
+
+/** A fake server started before each test of the calling suite and stopped after it, with a client. */
+export function serveFake(): { server: FakeServer; api: ClusterAPI } {
+  const http = {} as { server: FakeServer; api: ClusterAPI };
+  beforeEach(async () => {
+    http.server = new FakeServer();
+    const baseUrl = await http.server.start();
+    http.api = new ClusterAPI(ServerConnection.makeSettings({ baseUrl }));
+  });
+  afterEach(() => http.server.stop());
+  return http;
 }

@@ -3,64 +3,51 @@
  * their card offers what works for them (workers, jobs, dashboard, plots,
  * client code, shut down) and says where scaling happens instead of a slider.
  */
-import { ServerConnection } from '@jupyterlab/services';
 import React from 'react';
 import { renderToStaticMarkup } from 'react-dom/server';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
-import { ClusterAPI, type ICluster } from '../api';
+import type { ICluster } from '../api';
 import { ClusterCard } from '../components/ClusterCard';
 import { ClusterSections } from '../components/ClusterSections';
 import { KeepRunning } from '../components/KeepRunning';
 import { clusterClientCode } from '../format';
 import { ClusterStore } from '../model';
 import {
-  FakeServer,
   makeCluster,
   makeJob,
-  makeNotebookCluster
+  makeNotebookCluster,
+  serveFake
 } from './fakeserver';
 import { CountingAPI, makeModel } from './helpers';
 
 const nothing = () => undefined;
 const never = () => new Promise<never>(nothing);
 
+/** Every action a no-op: these tests read what is drawn. */
+const ACTIONS = {
+  receivedAt: () => Date.now(),
+  maxWorkers: 8,
+  canInsertCode: true,
+  onScale: nothing,
+  onAdapt: never,
+  onOpenDashboard: nothing,
+  loadPlots: never,
+  loadJobLog: never,
+  onOpenPlot: nothing,
+  onInsertCode: nothing,
+  onShutdown: nothing
+};
+
 function renderCard(cluster: ICluster): string {
   return renderToStaticMarkup(
-    <ClusterCard
-      cluster={cluster}
-      maxWorkers={8}
-      receivedAt={Date.now()}
-      canInsertCode={true}
-      onScale={nothing}
-      onAdapt={never}
-      onOpenDashboard={nothing}
-      loadPlots={never}
-      loadJobLog={never}
-      onOpenPlot={nothing}
-      onInsertCode={nothing}
-      onShutdown={nothing}
-    />
+    <ClusterCard {...ACTIONS} cluster={cluster} receivedAt={Date.now()} />
   );
 }
 
 function renderSections(own: ICluster[], notebooks: ICluster[]): string {
   return renderToStaticMarkup(
-    <ClusterSections
-      clusters={own}
-      notebookClusters={notebooks}
-      receivedAt={() => Date.now()}
-      maxWorkers={8}
-      canInsertCode={true}
-      onScale={nothing}
-      onAdapt={never}
-      onOpenDashboard={nothing}
-      loadPlots={never}
-      loadJobLog={never}
-      onOpenPlot={nothing}
-      onInsertCode={nothing}
-      onShutdown={nothing}
-    />
+    <ClusterSections {...ACTIONS} clusters={own} notebookClusters={notebooks} />
   );
 }
 
@@ -215,25 +202,16 @@ describe('the sidebar', () => {
 });
 
 describe('keep running when JupyterLab stops', () => {
-  let server: FakeServer;
-  let api: ClusterAPI;
-
-  beforeEach(async () => {
-    server = new FakeServer();
-    const baseUrl = await server.start();
-    api = new ClusterAPI(ServerConnection.makeSettings({ baseUrl }));
-  });
-
-  afterEach(() => server.stop());
+  const http = serveFake();
 
   it('the checkbox sends a top-level keep; unchecked sends none', async () => {
-    const model = makeModel(api as never);
+    const model = makeModel(http.api as never);
     await model.sync.ready;
     model.draft.update({ name: 'kept', workers: 1, keep: true });
     const kept = await model.draft.submit();
     model.draft.update({ name: 'plain', keep: false });
     await model.draft.submit();
-    const posts = server.requests.filter(r => r.method === 'POST');
+    const posts = http.server.requests.filter(r => r.method === 'POST');
     expect(posts.map(p => p.body)).toEqual([
       {
         profile: 'lsf',
