@@ -43,10 +43,29 @@ export interface IAdaptBounds {
   maximum: number;
 }
 
+/** Where a cluster was started: from JupyterLab (sidebar or API), or in a notebook's kernel. */
+export type ClusterOrigin = 'jupyterlab' | 'notebook';
+
+/** Where a notebook's scheduler runs (only for `origin: "notebook"`). */
+export interface INotebookInfo {
+  /** The cluster object's class (LocalCluster, LSFCluster ...), when known. */
+  cluster_class: string | null;
+  kernel_id: string;
+  /** The notebook (or console) the kernel belongs to, when it has a session. */
+  path: string | null;
+  pid: number;
+}
+
 export interface ICluster {
   id: string;
   name: string;
-  profile: string;
+  /** Null for a notebook's cluster. */
+  profile: string | null;
+  /** Absent from servers that list only their own clusters. */
+  origin?: ClusterOrigin;
+  notebook?: INotebookInfo | null;
+  /** Left running when JupyterLab stops. */
+  keep?: boolean;
   status: ClusterStatus;
   scheduler_address: string | null;
   /** Files (readable by this user only) a client needs to reach a TLS scheduler. */
@@ -119,6 +138,16 @@ export interface ICreateRequest {
   options: Record<string, unknown>;
   workers: number;
   name?: string;
+  /** Keep the cluster running when JupyterLab stops. */
+  keep?: boolean;
+}
+
+/** How a cluster that existed ended (in the 404 for its id). */
+export interface IEndedCluster {
+  name: string;
+  /** ISO 8601. */
+  ended: string;
+  reason: string;
 }
 
 export interface IFieldError {
@@ -131,7 +160,9 @@ export class APIError extends Error {
   constructor(
     readonly status: number,
     message: string,
-    readonly errors: IFieldError[] = []
+    readonly errors: IFieldError[] = [],
+    /** A 404 for a cluster that existed says when and why it ended. */
+    readonly ended: IEndedCluster | null = null
   ) {
     super(message);
     this.name = 'APIError';
@@ -175,12 +206,27 @@ export class APIError extends Error {
     const errors = Array.isArray(body.errors)
       ? body.errors.filter(isFieldError)
       : [];
-    return new APIError(response.status, message, errors);
+    const ended = isEndedCluster(body.ended) ? body.ended : null;
+    return new APIError(response.status, message, errors, ended);
   }
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function isEndedCluster(value: unknown): value is IEndedCluster {
+  return (
+    isObject(value) &&
+    typeof value.name === 'string' &&
+    typeof value.ended === 'string' &&
+    typeof value.reason === 'string'
+  );
+}
+
+/** Whether a cluster was started in a notebook (its scaling stays there). */
+export function isNotebookCluster(cluster: ICluster): boolean {
+  return cluster.origin === 'notebook';
 }
 
 function isFieldError(value: unknown): value is IFieldError {
@@ -302,6 +348,32 @@ export class ClusterAPI {
       throw new APIError(response.status, `Invalid JSON from ${url}`);
     }
   }
+}
+
+/** Whether a dashboard's cluster still exists, and if not, what the server says of its end. */
+export type ClusterPresence =
+  { kind: 'live' } | { kind: 'gone'; ended: IEndedCluster | null };
+
+/**
+ * Asks the server about the tab's cluster. Only a 404 means gone: on any other
+ * failure the page is loaded anyway and shows what the proxy answers.
+ */
+export async function clusterPresence(
+  api: Pick<ClusterAPI, 'cluster'>,
+  clusterId: string
+): Promise<ClusterPresence> {
+  if (!clusterId) {
+    return { kind: 'live' };
+  }
+  try {
+    await api.cluster(clusterId);
+  } catch (error) {
+    const failure = APIError.from(error);
+    if (failure.status === 404) {
+      return { kind: 'gone', ended: failure.ended };
+    }
+  }
+  return { kind: 'live' };
 }
 
 function clusterPath(id: string): string {

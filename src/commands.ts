@@ -12,8 +12,8 @@ import {
 import type { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 import type { Widget } from '@lumino/widgets';
 
-import type { ICluster } from './api';
-import { clientCode } from './format';
+import { type ICluster, isNotebookCluster } from './api';
+import { clusterClientCode } from './format';
 import type { ClustersModel } from './model';
 import type { DashboardTabs } from './widgets/dashboard';
 
@@ -152,7 +152,8 @@ function insertClientCode(context: ICommandContext): Command {
     execute: args => {
       const cluster = findCluster(context, args);
       const panel = notebooks?.currentWidget;
-      if (!cluster?.scheduler_address) {
+      const code = cluster ? clusterClientCode(cluster) : null;
+      if (!code) {
         warn('the cluster has no scheduler address yet.');
         return;
       }
@@ -160,7 +161,7 @@ function insertClientCode(context: ICommandContext): Command {
         warn('open a notebook first.');
         return;
       }
-      insertCode(panel, clientCode(cluster.scheduler_address, cluster.tls));
+      insertCode(panel, code);
       shell.activateById(panel.id);
     }
   };
@@ -202,7 +203,7 @@ function shutDown(context: ICommandContext): Command {
         !cluster ||
         !(await confirm(
           'Shut down cluster?',
-          `Shut down "${cluster.name}" and cancel its ${cluster.jobs.length} batch job(s)?`,
+          shutdownQuestion(cluster),
           'Shut down'
         ))
       ) {
@@ -211,6 +212,15 @@ function shutDown(context: ICommandContext): Command {
       return context.model.sync.close(cluster.id);
     }
   };
+}
+
+function shutdownQuestion(cluster: ICluster): string {
+  const jobs = `${cluster.jobs.length} batch job(s)`;
+  if (!isNotebookCluster(cluster)) {
+    return `Shut down "${cluster.name}" and cancel its ${jobs}?`;
+  }
+  const where = cluster.notebook?.path ?? 'its notebook';
+  return `Ask the scheduler of "${cluster.name}" (started in ${where}) to close? Its cluster closes in the kernel and cancels its ${jobs}; the notebook's client loses it.`;
 }
 
 function shutDownAll({ model }: ICommandContext): Command {

@@ -1,6 +1,12 @@
 /** Display helpers shared by the components; pure, so they are unit-tested. */
 
-import type { ITlsFiles, JobState } from './api';
+import {
+  type ICluster,
+  type IEndedCluster,
+  type ITlsFiles,
+  type JobState,
+  isNotebookCluster
+} from './api';
 
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
 
@@ -66,4 +72,45 @@ export function clientCode(
     ')',
     `client = Client(${address}, security=security)`
   ].join('\n');
+}
+
+/**
+ * Client code for a cluster. A notebook's TLS scheduler keeps its credentials
+ * in its kernel, so the server cannot hand them out: the code looks them up by
+ * id from the registry the kernels of this server share.
+ */
+export function clusterClientCode(cluster: ICluster): string | null {
+  const address = cluster.scheduler_address;
+  if (!address) {
+    return null;
+  }
+  if (isNotebookCluster(cluster) && address.startsWith('tls://')) {
+    return [
+      'from pangeo_hpc_ext.kernel import connect',
+      `client = connect(${JSON.stringify(cluster.id)})  # ${cluster.name}, TLS credentials included`
+    ].join('\n');
+  }
+  return clientCode(address, cluster.tls);
+}
+
+/** What a dashboard tab says when its cluster is gone. */
+export function endedMessage(
+  label: string,
+  ended: IEndedCluster | null
+): { title: string; detail: string } {
+  const name = ended?.name || label;
+  const title = `Cluster "${name}" is gone`;
+  if (!ended) {
+    return {
+      title,
+      detail:
+        'The server no longer knows this cluster: it was shut down, or JupyterLab restarted without keeping it.'
+    };
+  }
+  const when = new Date(ended.ended);
+  const at = Number.isNaN(when.getTime()) ? ended.ended : when.toLocaleString();
+  return {
+    title,
+    detail: `It ended ${at}${ended.reason ? `: ${ended.reason}` : '.'}`
+  };
 }

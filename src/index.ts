@@ -47,7 +47,7 @@ function activate(
   model.failed.connect((_, error) => {
     Notification.error(`Dask HPC: ${error.message}`, { autoClose: 8000 });
   });
-  const dashboards = new DashboardTabs(shell, serverSettings.baseUrl);
+  const dashboards = new DashboardTabs(shell, api);
 
   const run = (id: string, args: Record<string, string> = {}) =>
     void commands.execute(id, args);

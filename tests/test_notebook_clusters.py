@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from tests.conftest import WAIT_TIMEOUT_S, Api
@@ -156,3 +157,55 @@ async def test_lsf_cluster_jobs_listed_and_closed_from_jupyterlab(
         records = {r["JOBID"]: r["STAT"] for r in lsf_env.records(*map(int, seen["jobs"]))}
     status = await kernel.run_json("print(json.dumps(str(cluster.status)))")
     assert status == "Status.closed"
+
+
+STUCK_CLOSE_TIMEOUT_S = 2.0
+SEED_ASYNC = """
+import json
+from distributed import LocalCluster
+cluster = await LocalCluster(n_workers=0, asynchronous=True, host="127.0.0.1",
+                             dashboard_address="127.0.0.1:0", name="seed-async")
+print(json.dumps({"address": cluster.scheduler_address}))
+"""
+
+
+async def test_a_scheduler_that_cannot_act_answers_502_and_is_not_closed_later(
+    kernel: Kernel, api: Api, started_server: Any, tmp_path: Path
+) -> None:
+    """A scheduler on the kernel's own event loop cannot act while a cell blocks that loop: the
+    DELETE answers 502 (never 500) within the wait, and the request is withdrawn, so the cluster
+    is still there once the cell ends."""
+    notebooks = started_server.web_app.settings["pangeo_hpc_ext"].notebook_clusters
+    notebooks.close_timeout = STUCK_CLOSE_TIMEOUT_S
+    await kernel.start()
+    seen = await kernel.run_json(SEED_ASYNC)
+    cluster = await api.wait_for_listing(
+        notebook_cluster(seen["address"]), "the kernel's asynchronous LocalCluster listed"
+    )
+
+    started = tmp_path / "cell-started"
+    blocked = asyncio.ensure_future(
+        kernel.run(
+            f"import pathlib, time; pathlib.Path({str(started)!r}).touch(); "
+            f"time.sleep({3 * STUCK_CLOSE_TIMEOUT_S})"
+        )
+    )
+    try:
+        deadline = time.monotonic() + WAIT_TIMEOUT_S
+        while not started.exists():  # from here on the kernel's loop sleeps with the cell
+            assert time.monotonic() < deadline, "the blocking cell never started"
+            await asyncio.sleep(0.05)
+        code, refused = await api.call("DELETE", "clusters", cluster["id"])
+    finally:
+        await blocked
+    assert code == 502, (code, refused)
+    assert "did not close within 2 s" in refused["message"]
+
+    status = await kernel.run_json("print(json.dumps(str(cluster.status)))")
+    assert status == "Status.running"
+    code, still = await api.call("GET", "clusters", cluster["id"])
+    assert code == 200 and still["status"] == "running"
+    # Once the kernel is free, the same request closes it.
+    code, _ = await api.call("DELETE", "clusters", cluster["id"])
+    assert code == 204
+    assert await kernel.run_json("print(json.dumps(str(cluster.status)))") == "Status.closed"

@@ -196,8 +196,10 @@ class NotebookClusters:
         kernel_pids: KernelPids,
         backends: Mapping[str, Backend],
         poll_interval: float = 2.0,
+        close_timeout: float = CLOSE_TIMEOUT_S,
     ) -> None:
         self.directory = directory
+        self.close_timeout = close_timeout
         self._kernel_pids = kernel_pids
         self._backends = backends
         self._poll_interval = poll_interval
@@ -274,22 +276,33 @@ class NotebookClusters:
 
     # -- commands --------------------------------------------------------------------------------
 
-    async def close(self, cluster_id: str, timeout: float = CLOSE_TIMEOUT_S) -> None:
+    async def close(self, cluster_id: str) -> None:
         """Ask the scheduler to close (its cluster, jobs included, when it lives in the kernel) and
-        wait until its entry is gone."""
+        wait until its entry is gone.
+
+        The request goes through the registry, not the network: a TLS scheduler whose credentials
+        stay in its kernel is reached all the same. One that does not act on it in time (its
+        kernel's event loop is blocked, say) gets the request withdrawn, so that a refusal
+        answered now does not turn into a close later."""
         self.get(cluster_id)
+        request = close_request_path(self.directory, cluster_id)
         write_json_atomic(
-            close_request_path(self.directory, cluster_id),
-            {"requested": datetime.now(timezone.utc).isoformat(timespec="seconds")},
+            request, {"requested": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         )
         self._closing.add(cluster_id)
         self.emit_changes()
+        timeout = self.close_timeout
         deadline = time.monotonic() + timeout
         while cluster_id in {c.id for c in self.list()}:
             if time.monotonic() > deadline:
+                request.unlink(missing_ok=True)
                 self._closing.discard(cluster_id)
+                self.emit_changes()
                 raise SchedulerCloseTimeout(
-                    "close scheduler", None, f"the scheduler did not close within {timeout:.0f} s"
+                    "close scheduler",
+                    None,
+                    f"the scheduler did not close within {timeout:g} s (is its kernel busy?); "
+                    "close it in its notebook (cluster.close())",
                 )
             await asyncio.sleep(CLOSE_POLL_S)
         self.emit_changes()

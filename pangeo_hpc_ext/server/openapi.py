@@ -324,7 +324,10 @@ def _paths(profiles: Iterable[str]) -> dict[str, Any]:
                     "400": MALFORMED,
                     "403": FORBIDDEN,
                     "404": NO_CLUSTER,
-                    "409": _error("The cluster is not running (starting, failed or closing)."),
+                    "409": _error(
+                        "The cluster is not running (starting, failed or closing), or it was "
+                        "started in a notebook (`origin: notebook`): scale it there."
+                    ),
                     "413": TOO_LARGE,
                     "422": _error(
                         "Not exactly one of `workers` and `adapt`, a value of the wrong type, a "
@@ -338,13 +341,18 @@ def _paths(profiles: Iterable[str]) -> dict[str, Any]:
                 "tags": ["clusters"],
                 "summary": "Shut a cluster down",
                 "description": "Answers once the Dask cluster is closed and every batch job it "
-                "submitted is killed and the scheduler reports it ended (bounded wait). Needs an "
+                "submitted is killed and the scheduler reports it ended (bounded wait). For a "
+                "notebook's cluster, asks its scheduler to close (through the kernels' private "
+                "registry, TLS or not) and answers once it is gone (bounded wait). Needs an "
                 "XSRF token with cookie auth.",
                 "responses": {
                     "204": {"description": "Closed; no job of this cluster is left."},
                     "403": FORBIDDEN,
                     "404": NO_CLUSTER,
-                    "502": SCHEDULER_FAILED,
+                    "502": _error(
+                        "A scheduler command failed (`message` is the scheduler's own text), or "
+                        "a notebook's scheduler did not close within the wait."
+                    ),
                 },
             },
         },

@@ -1,20 +1,22 @@
-import { ServerConnection } from '@jupyterlab/services';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 
-import { APIError, ClusterAPI, dashboardRoot, serverURL } from '../api';
-import { FakeServer, makeCluster } from './fakeserver';
+import {
+  APIError,
+  ClusterAPI,
+  clusterPresence,
+  dashboardRoot,
+  serverURL
+} from '../api';
+import { FakeServer, makeCluster, serveFake } from './fakeserver';
 
 describe('ClusterAPI over HTTP', () => {
+  const http = serveFake();
   let server: FakeServer;
   let api: ClusterAPI;
 
-  beforeEach(async () => {
-    server = new FakeServer();
-    const baseUrl = await server.start();
-    api = new ClusterAPI(ServerConnection.makeSettings({ baseUrl }));
+  beforeEach(() => {
+    ({ server, api } = http);
   });
-
-  afterEach(() => server.stop());
 
   it('lists profiles with the server limits', async () => {
     const answer = await api.profiles();
@@ -109,8 +111,8 @@ describe('ClusterAPI over HTTP', () => {
     const error = await api.clusters().catch(e => e);
     expect(error).toBeInstanceOf(APIError);
     expect(error.status).toBe(0);
-    server = new FakeServer(); // afterEach stops something
-    await server.start();
+    http.server = new FakeServer(); // afterEach stops something
+    await http.server.start();
   });
 
   it('lists individual plots as absolute URLs under the dashboard root', async () => {
@@ -122,6 +124,42 @@ describe('ClusterAPI over HTTP', () => {
     expect(plots).toEqual({
       'Task Stream': `${base}pangeo-hpc/clusters/c9/dashboard/individual-task-stream`,
       'Workers Memory': `${base}pangeo-hpc/clusters/c9/dashboard/individual-workers-memory`
+    });
+  });
+
+  it("a dashboard tab's cluster: live, gone with how it ended, or gone unknown", async () => {
+    const created = await api.create({
+      profile: 'lsf',
+      options: {},
+      workers: 0,
+      name: 'kept-tab'
+    });
+    expect(await clusterPresence(api, created.id)).toEqual({ kind: 'live' });
+    await api.close(created.id);
+    expect(await clusterPresence(api, created.id)).toEqual({
+      kind: 'gone',
+      ended: {
+        name: 'kept-tab',
+        ended: '2026-12-01T10:30:00+00:00',
+        reason: 'shut down from JupyterLab'
+      }
+    });
+    // A server without the `ended` contract, or an id it never had.
+    expect(await clusterPresence(api, 'never')).toEqual({
+      kind: 'gone',
+      ended: null
+    });
+    // Anything but a 404 does not declare the cluster gone: the page loads.
+    server.nextAnswer = { status: 502, body: '{"message": "bad gateway"}' };
+    expect(await clusterPresence(api, created.id)).toEqual({ kind: 'live' });
+    // A malformed `ended` is ignored rather than shown.
+    server.nextAnswer = {
+      status: 404,
+      body: '{"message": "gone", "ended": {"name": 3}}'
+    };
+    expect(await clusterPresence(api, created.id)).toEqual({
+      kind: 'gone',
+      ended: null
     });
   });
 

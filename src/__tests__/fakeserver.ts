@@ -5,7 +5,16 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-import type { ICluster, IJob, IProfiles } from '../api';
+import { ServerConnection } from '@jupyterlab/services';
+import { afterEach, beforeEach } from 'vitest';
+
+import {
+  ClusterAPI,
+  type ICluster,
+  type IEndedCluster,
+  type IJob,
+  type IProfiles
+} from '../api';
 
 export interface IRecordedRequest {
   method: string;
@@ -64,6 +73,8 @@ export function makeCluster(
     id,
     name: `cluster-${id}`,
     profile: 'lsf',
+    origin: 'jupyterlab',
+    keep: false,
     status: 'running',
     scheduler_address: 'tcp://127.0.0.1:8786',
     tls: null,
@@ -79,6 +90,26 @@ export function makeCluster(
     jobs: [],
     ...extra
   };
+}
+
+/** A cluster a notebook's kernel started, as the server lists it beside ours. */
+export function makeNotebookCluster(
+  id: string,
+  extra: Partial<ICluster> = {}
+): ICluster {
+  return makeCluster(id, {
+    name: `LocalCluster-${id}`,
+    profile: null,
+    origin: 'notebook',
+    dashboard_url: `/pangeo-hpc/dashboards/4${id.length}87/status`,
+    notebook: {
+      cluster_class: 'LocalCluster',
+      kernel_id: 'k-1',
+      path: 'analysis/seed.ipynb',
+      pid: 4242
+    },
+    ...extra
+  });
 }
 
 /** A job as the server describes it; running on one host unless told otherwise. */
@@ -98,6 +129,8 @@ export function makeJob(jobId: string, extra: Partial<IJob> = {}): IJob {
 
 export class FakeServer {
   clusters = new Map<string, ICluster>();
+  /** Clusters deleted here, as the 404 for their id describes them. */
+  ended = new Map<string, IEndedCluster>();
   requests: IRecordedRequest[] = [];
   /** Answer the next request with this status and body instead. */
   nextAnswer: { status: number; body: string; type?: string } | null = null;
@@ -167,6 +200,7 @@ export class FakeServer {
         name: body.name ?? id,
         profile: body.profile,
         status: 'starting',
+        keep: body.keep === true,
         options: body.options,
         workers: { requested: body.workers, connected: 0 },
         jobs: Array.from({ length: body.workers }, (_, i) =>
@@ -187,7 +221,11 @@ export class FakeServer {
     if (match) {
       const cluster = this.clusters.get(decodeURIComponent(match[1]));
       if (!cluster) {
-        return send(404, { message: 'no such cluster' });
+        const ended = this.ended.get(decodeURIComponent(match[1]));
+        return send(404, {
+          message: 'no such cluster',
+          ...(ended ? { ended } : {})
+        });
       }
       if (method === 'GET') {
         return send(200, cluster);
@@ -202,6 +240,11 @@ export class FakeServer {
       }
       if (method === 'DELETE') {
         this.clusters.delete(cluster.id);
+        this.ended.set(cluster.id, {
+          name: cluster.name,
+          ended: '2026-12-01T10:30:00+00:00',
+          reason: 'shut down from JupyterLab'
+        });
         return send(204);
       }
     }
@@ -228,4 +271,16 @@ export class FakeServer {
   stop(): Promise<void> {
     return new Promise(resolve => this.server.close(() => resolve()));
   }
+}
+
+/** A fake server started before each test of the calling suite and stopped after it, with a client. */
+export function serveFake(): { server: FakeServer; api: ClusterAPI } {
+  const http = {} as { server: FakeServer; api: ClusterAPI };
+  beforeEach(async () => {
+    http.server = new FakeServer();
+    const baseUrl = await http.server.start();
+    http.api = new ClusterAPI(ServerConnection.makeSettings({ baseUrl }));
+  });
+  afterEach(() => http.server.stop());
+  return http;
 }

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 
 import {
   clientCode,
+  endedMessage,
   formatBytes,
   formatDuration,
   walltimeLeft
@@ -47,6 +48,30 @@ describe('format', () => {
     expect(code).toContain('tls_ca_file="/h/tls/ca.pem"');
     expect(code).toContain('tls_client_key="/h/tls/key.pem"');
     expect(code).toContain('Client("tls://127.0.0.1:8786", security=security)');
+  });
+});
+
+describe('a dashboard tab whose cluster is gone', () => {
+  it('names the cluster, and when and why it ended when the server says', () => {
+    const ended = {
+      name: 'lsf-big',
+      ended: '2026-12-01T10:30:00+00:00',
+      reason: 'idle for 3600 s with no client'
+    };
+    const message = endedMessage('old label', ended);
+    expect(message.title).toBe('Cluster "lsf-big" is gone');
+    expect(message.detail).toBe(
+      `It ended ${new Date(ended.ended).toLocaleString()}: idle for 3600 s with no client`
+    );
+    expect(endedMessage('lsf-big', { ...ended, ended: 'soon' }).detail).toBe(
+      'It ended soon: idle for 3600 s with no client'
+    );
+  });
+
+  it("falls back to the tab's own name when the server says nothing more", () => {
+    const message = endedMessage('lsf-big', null);
+    expect(message.title).toBe('Cluster "lsf-big" is gone');
+    expect(message.detail).toMatch(/no longer knows this cluster/);
   });
 });
 

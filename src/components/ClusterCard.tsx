@@ -1,6 +1,11 @@
 import React from 'react';
 
-import type { IAdaptBounds, ICluster, IJobLog } from '../api';
+import {
+  type IAdaptBounds,
+  type ICluster,
+  type IJobLog,
+  isNotebookCluster
+} from '../api';
 import { formatBytes } from '../format';
 import { ErrorMessage } from './ErrorMessage';
 import { JobTable } from './JobTable';
@@ -99,16 +104,41 @@ function PlotsMenu(props: {
   );
 }
 
+/** Why a notebook's cluster has no scaling controls here, and where to scale it. */
+function NotebookScaling(props: { cluster: ICluster }): JSX.Element {
+  const path = props.cluster.notebook?.path;
+  return (
+    <div
+      className="pangeo-hpc-ClusterCard-notebook"
+      data-testid="pangeo-hpc-notebook-scaling"
+    >
+      Started in{' '}
+      {path ? (
+        <code data-testid="pangeo-hpc-notebook-path">{path}</code>
+      ) : (
+        'a notebook'
+      )}
+      : scaling stays in the notebook (<code>cluster.scale(n)</code>,{' '}
+      <code>cluster.adapt(...)</code>).
+    </div>
+  );
+}
+
 export function ClusterCard(props: IClusterCardProps): JSX.Element {
   const { cluster, maxWorkers } = props;
   const closing = cluster.status === 'closing' || cluster.status === 'closed';
   const live = cluster.status !== 'failed' && !closing;
+  const fromNotebook = isNotebookCluster(cluster);
+  const origin = fromNotebook
+    ? (cluster.notebook?.cluster_class ?? 'notebook')
+    : cluster.profile;
   return (
     <div
       className={`pangeo-hpc-ClusterCard pangeo-hpc-mod-${cluster.status}`}
       data-testid="pangeo-hpc-cluster-card"
       data-cluster-id={cluster.id}
       data-status={cluster.status}
+      data-origin={fromNotebook ? 'notebook' : 'jupyterlab'}
     >
       <div className="pangeo-hpc-ClusterCard-header">
         <span
@@ -117,6 +147,15 @@ export function ClusterCard(props: IClusterCardProps): JSX.Element {
         >
           {cluster.name}
         </span>
+        {cluster.keep && (
+          <span
+            className="pangeo-hpc-Badge"
+            data-testid="pangeo-hpc-kept-badge"
+            title="Keeps running when JupyterLab stops"
+          >
+            kept
+          </span>
+        )}
         <span
           className={`pangeo-hpc-Status pangeo-hpc-Status-${cluster.status}`}
           data-testid="pangeo-hpc-cluster-status"
@@ -125,7 +164,7 @@ export function ClusterCard(props: IClusterCardProps): JSX.Element {
         </span>
       </div>
       <div className="pangeo-hpc-ClusterCard-profile">
-        {cluster.profile}
+        {origin}
         {cluster.scheduler_address && (
           <code className="pangeo-hpc-ClusterCard-address">
             {cluster.scheduler_address}
@@ -160,7 +199,8 @@ export function ClusterCard(props: IClusterCardProps): JSX.Element {
           {formatBytes(cluster.memory)}
         </dd>
       </dl>
-      {live && (
+      {fromNotebook && <NotebookScaling cluster={cluster} />}
+      {live && !fromNotebook && (
         <>
           <ScaleControl
             requested={cluster.workers.requested}

@@ -7,6 +7,7 @@ import React from 'react';
 import type { IProfile } from '../api';
 import type { IDraft, IDraftErrors } from '../model';
 import { optionsValidator, toErrorSchema } from '../validator';
+import { KeepRunning } from './KeepRunning';
 
 export interface IStartFormProps {
   profiles: IProfile[];
@@ -171,6 +172,14 @@ export function StartForm(props: IStartFormProps): JSX.Element {
           }
         />
       </FormRow>
+      <KeepRunning
+        checked={draft.keep}
+        onChange={keep => props.onChange({ keep })}
+      />
+      <FieldErrors
+        messages={errors.fields.keep}
+        testid="pangeo-hpc-keep-error"
+      />
       {profile && (
         <details className="pangeo-hpc-OptionsDetails" open>
           <summary>Options</summary>

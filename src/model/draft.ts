@@ -21,13 +21,15 @@ export interface IDraft {
   name: string;
   workers: number;
   options: Record<string, unknown>;
+  /** Keep the cluster running when JupyterLab stops. */
+  keep: boolean;
 }
 
 /** Errors for the start form, split by where they are shown. */
 export interface IDraftErrors {
   /** Option fields, keyed like the options form (`memory`, `job_extra_directives.0`). */
   options: IFieldError[];
-  /** `workers`, `name`, `profile`. */
+  /** `workers`, `name`, `profile`, `keep`. */
   fields: Record<string, string[]>;
   /** Anything that names no field we show. */
   general: string[];
@@ -36,7 +38,7 @@ export interface IDraftErrors {
 export const NO_ERRORS: IDraftErrors = { options: [], fields: {}, general: [] };
 
 /** Fields of the create request itself rather than of the profile's options. */
-const REQUEST_FIELDS = new Set(['workers', 'name', 'profile']);
+const REQUEST_FIELDS = new Set(['workers', 'name', 'profile', 'keep']);
 
 const MAX_NAME_LENGTH = 100;
 
@@ -91,6 +93,9 @@ export class StartDraft {
     if (change.workers !== undefined) {
       this._draft = { ...this._draft, workers: change.workers };
       delete errors.fields.workers;
+    }
+    if (change.keep !== undefined) {
+      this._draft = { ...this._draft, keep: change.keep };
     }
     if (change.options !== undefined) {
       const before = this._draft.options;
@@ -156,6 +161,10 @@ export class StartDraft {
     if (draft.name.trim()) {
       request.name = draft.name.trim();
     }
+    // Only when asked for: a server without `keep` refuses the field, and false is its default.
+    if (draft.keep) {
+      request.keep = true;
+    }
     this._submitting = true;
     this._errors = NO_ERRORS;
     this._changed.emit();
@@ -198,7 +207,8 @@ export class StartDraft {
       profile: profileName,
       name: this._draft.name,
       workers: this._draft.workers,
-      options: profile ? initialOptions(profile) : {}
+      options: profile ? initialOptions(profile) : {},
+      keep: this._draft.keep
     };
     this._errors = NO_ERRORS;
   }
@@ -231,7 +241,13 @@ export class StartDraft {
   private _store: ClusterStore;
   private _sync: Pick<ClusterSync, 'create'>;
   private _defaultProfile: string;
-  private _draft: IDraft = { profile: '', name: '', workers: 1, options: {} };
+  private _draft: IDraft = {
+    profile: '',
+    name: '',
+    workers: 1,
+    options: {},
+    keep: false
+  };
   private _errors: IDraftErrors = NO_ERRORS;
   private _touched = false;
   private _profilesSeen = false;

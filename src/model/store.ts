@@ -5,7 +5,13 @@
  */
 import { type ISignal, Signal } from '@lumino/signaling';
 
-import type { APIError, ICluster, IProfile, IProfiles } from '../api';
+import {
+  type APIError,
+  type ICluster,
+  type IProfile,
+  type IProfiles,
+  isNotebookCluster
+} from '../api';
 
 /** Used when the server does not say how many workers a cluster may have. */
 export const DEFAULT_MAX_WORKERS = 100;
@@ -84,6 +90,16 @@ export class ClusterStore {
       }
     }
     return clusters;
+  }
+
+  /** The clusters started from JupyterLab: the sidebar scales and closes them. */
+  get ownClusters(): ICluster[] {
+    return this.clusters.filter(c => !isNotebookCluster(c));
+  }
+
+  /** The clusters started in notebooks: listed apart, scaled only in their notebook. */
+  get notebookClusters(): ICluster[] {
+    return this.clusters.filter(isNotebookCluster);
   }
 
   cluster(id: string): ICluster | undefined {

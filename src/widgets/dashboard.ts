@@ -2,7 +2,14 @@ import type { JupyterFrontEnd } from '@jupyterlab/application';
 import { MainAreaWidget, WidgetTracker } from '@jupyterlab/apputils';
 import { Widget } from '@lumino/widgets';
 
-import { serverURL } from '../api';
+import {
+  type ClusterAPI,
+  type ClusterPresence,
+  clusterPresence,
+  type IEndedCluster,
+  serverURL
+} from '../api';
+import { endedMessage } from '../format';
 import { clusterIcon } from '../icon';
 
 /** What a dashboard tab needs to be reopened after a reload (the layout restorer stores it). */
@@ -13,7 +20,7 @@ export interface IDashboardArgs {
    * relative so a restored tab follows the server's current address.
    */
   url: string;
-  /** Cluster name, shown in the tab title. */
+  /** Cluster name, shown in the tab title and in the message when the cluster is gone. */
   label: string;
   /** Individual plot title, or '' for the status page. */
   plot: string;
@@ -34,8 +41,26 @@ export type DashboardWidget = MainAreaWidget<DashboardFrame> & {
  * forwards none of them.
  */
 export class DashboardFrame extends Widget {
-  constructor(url: string) {
+  /**
+   * The page loads once `presence` says the cluster exists; a restored tab
+   * whose cluster is gone says so instead of showing Jupyter's 404 page.
+   */
+  constructor(url: string, label: string, presence: Promise<ClusterPresence>) {
     super();
+    this.addClass('pangeo-hpc-DashboardFrame');
+    void presence.then(found => {
+      if (this.isDisposed) {
+        return;
+      }
+      if (found.kind === 'gone') {
+        this._showGone(label, found.ended);
+      } else {
+        this._showPage(url);
+      }
+    });
+  }
+
+  private _showPage(url: string): void {
     const iframe = document.createElement('iframe');
     iframe.src = url;
     iframe.referrerPolicy = 'no-referrer';
@@ -44,7 +69,19 @@ export class DashboardFrame extends Widget {
     this.node.appendChild(iframe);
     // jp-IFrame: JupyterLab's own rule that lets drags pass over the frame.
     this.addClass('jp-IFrame');
-    this.addClass('pangeo-hpc-DashboardFrame');
+  }
+
+  private _showGone(label: string, ended: IEndedCluster | null): void {
+    const { title, detail } = endedMessage(label, ended);
+    const box = document.createElement('div');
+    box.className = 'pangeo-hpc-DashboardGone';
+    box.dataset.testid = 'pangeo-hpc-dashboard-gone';
+    const heading = document.createElement('h3');
+    heading.textContent = title;
+    const text = document.createElement('p');
+    text.textContent = detail;
+    box.append(heading, text);
+    this.node.appendChild(box);
   }
 }
 
@@ -57,9 +94,14 @@ export function dashboardWidgetId(
 
 export function createDashboard(
   args: IDashboardArgs,
-  baseUrl: string
+  baseUrl: string,
+  presence: Promise<ClusterPresence>
 ): DashboardWidget {
-  const content = new DashboardFrame(serverURL(args.url, baseUrl));
+  const content = new DashboardFrame(
+    serverURL(args.url, baseUrl),
+    args.label,
+    presence
+  );
   const widget = new MainAreaWidget({ content }) as DashboardWidget;
   widget.dashboardArgs = args;
   widget.id = dashboardWidgetId(args);
@@ -78,7 +120,7 @@ export function createDashboard(
 export class DashboardTabs {
   constructor(
     private readonly shell: JupyterFrontEnd.IShell,
-    private readonly baseUrl: string
+    private readonly api: Pick<ClusterAPI, 'cluster' | 'serverSettings'>
   ) {}
 
   readonly tracker = new WidgetTracker<DashboardWidget>({
@@ -93,7 +135,11 @@ export class DashboardTabs {
       this.shell.activateById(id);
       return existing;
     }
-    const widget = createDashboard(args, this.baseUrl);
+    const widget = createDashboard(
+      args,
+      this.api.serverSettings.baseUrl,
+      clusterPresence(this.api, args.clusterId)
+    );
     void this.tracker.add(widget);
     this.shell.add(widget, 'main');
     this.shell.activateById(id);

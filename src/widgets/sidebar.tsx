@@ -56,7 +56,8 @@ export class ClusterSidebar extends ReactWidget {
           <SidebarView
             loaded={store.loaded}
             connectionError={store.connectionError?.message ?? null}
-            clusters={store.clusters}
+            clusters={store.ownClusters}
+            notebookClusters={store.notebookClusters}
             receivedAt={id => store.receivedAt(id)}
             maxWorkers={store.maxWorkers}
             profiles={store.profiles}

@@ -628,3 +628,153 @@ test.describe.serial('an LSF cluster from start to shutdown', () => {
     await page.notebook.close(true);
   });
 });
+
+/** Where a notebook's LocalCluster shows, by the name the cell gives it. */
+function notebookCard(sidebar: Locator, name: string): Locator {
+  return sidebar
+    .getByTestId('pangeo-hpc-notebook-list')
+    .getByTestId('pangeo-hpc-cluster-card')
+    .filter({ hasText: name });
+}
+
+/** The seed's cell, on loopback; prints the worker count once the worker is in. */
+function localClusterCell(name: string): string {
+  return [
+    'from distributed import Client, LocalCluster',
+    `cluster = LocalCluster(n_workers=1, threads_per_worker=1, memory_limit="1GB", host="127.0.0.1", dashboard_address="127.0.0.1:0", name="${name}")`,
+    'client = Client(cluster)',
+    'print("workers:", len(client.scheduler_info()["workers"]))'
+  ].join('\n');
+}
+
+/** Runs each source in a new cell of the active (new) notebook; the cell's output. */
+function cellRunner(
+  page: IJupyterLabPageFixture
+): (source: string) => Promise<string> {
+  let cells = 0;
+  return async source => {
+    const index = cells++;
+    if (index === 0) {
+      await page.notebook.setCell(0, 'code', source);
+    } else {
+      await page.notebook.addCell('code', source);
+    }
+    // In place: running the last cell must not add an empty one below it.
+    await page.notebook.runCell(index, true);
+    return (await page.notebook.getCellTextOutput(index))?.join('') ?? '';
+  };
+}
+
+test.describe('clusters started in notebooks', () => {
+  test('a LocalCluster cell makes a "From notebooks" card; Shut down closes it; the kernel takes the next one with it', async ({
+    page
+  }, testInfo) => {
+    const notebook = 'nb-clusters.ipynb';
+    await page.notebook.createNew(notebook);
+    const run = cellRunner(page);
+    expect(await run(localClusterCell('nb-first'))).toMatch(/workers: 1/);
+    const sidebar = await openSidebarIn(page);
+    const section = sidebar.getByTestId('pangeo-hpc-notebook-list');
+    const first = notebookCard(sidebar, 'nb-first');
+    await expect(first).toBeVisible({ timeout: JOB_TIMEOUT });
+    await expect(section.locator('h3')).toHaveText('From notebooks (1)');
+    await expect(first.getByTestId('pangeo-hpc-workers-connected')).toHaveText(
+      '1'
+    );
+    await expect(first).toHaveAttribute('data-origin', 'notebook');
+    await expect(first.getByTestId('pangeo-hpc-notebook-path')).toHaveText(
+      new RegExp(notebook.replace('.', '\\.'))
+    );
+    await expect(
+      first.getByTestId('pangeo-hpc-notebook-scaling')
+    ).toContainText('scaling stays in the notebook');
+    await expect(first.getByTestId('pangeo-hpc-scale-slider')).toHaveCount(0);
+    await expect(first.getByTestId('pangeo-hpc-adapt-toggle')).toHaveCount(0);
+    await expect(
+      first.getByTestId('pangeo-hpc-dashboard-button')
+    ).toBeEnabled();
+    await expect(
+      first.getByTestId('pangeo-hpc-insert-code-button')
+    ).toBeEnabled();
+    await snapshot(page, testInfo, 'notebook-cluster', first);
+
+    // Shut down from the card: the scheduler closes in the kernel.
+    const deleted = page.waitForResponse(
+      r =>
+        r.request().method() === 'DELETE' &&
+        r.url().includes('/pangeo-hpc/api/clusters/nb-')
+    );
+    await first.getByTestId('pangeo-hpc-shutdown-button').click();
+    const dialog = page.locator('.jp-Dialog');
+    await expect(dialog).toContainText(notebook);
+    await dialog.locator('.jp-mod-warn').click();
+    expect((await deleted).status()).toBe(204);
+    await expect(first).toHaveCount(0, { timeout: JOB_TIMEOUT });
+    await expect(section).toHaveCount(0);
+    await page.notebook.activate(notebook);
+    expect(await run('print("status:", cluster.status.name)')).toMatch(
+      /status: closed/
+    );
+
+    // A second cluster goes away with its kernel.
+    expect(await run(localClusterCell('nb-second'))).toMatch(/workers: 1/);
+    const second = notebookCard(sidebar, 'nb-second');
+    await expect(second).toBeVisible({ timeout: JOB_TIMEOUT });
+    const sessions = await (await page.request.get('/api/sessions')).json();
+    const session = sessions.find(
+      (s: { path: string }) =>
+        s.path.endsWith(`/${notebook}`) || s.path === notebook
+    );
+    expect(session, `no session for ${notebook}`).toBeTruthy();
+    const stopped = await page.request.delete(
+      `/api/kernels/${session.kernel.id}`
+    );
+    expect(stopped.status()).toBe(204);
+    await expect(second).toHaveCount(0, { timeout: JOB_TIMEOUT });
+    await expect(section).toHaveCount(0);
+    await page.notebook.close(false);
+  });
+});
+
+test.describe('a restored dashboard tab', () => {
+  test('whose cluster was deleted says so, with its name, instead of a 404 page', async ({
+    page
+  }, testInfo) => {
+    const name = 'ended-ui';
+    const created = await page.request.post('/pangeo-hpc/api/clusters', {
+      data: { profile: 'local', workers: 0, name }
+    });
+    expect(created.status()).toBe(201);
+    const { id } = await created.json();
+    const sidebar = await openSidebarIn(page);
+    const cluster = sidebar
+      .getByTestId('pangeo-hpc-cluster-card')
+      .filter({ hasText: name });
+    const dashboard = cluster.getByTestId('pangeo-hpc-dashboard-button');
+    await expect(dashboard).toBeEnabled({ timeout: JOB_TIMEOUT });
+    await dashboard.click();
+    const tab = page.locator(`.pangeo-hpc-Dashboard[data-cluster-id="${id}"]`);
+    await expect(tab.locator('iframe')).toBeVisible();
+
+    const deleted = await page.request.delete(`/pangeo-hpc/api/clusters/${id}`);
+    expect(deleted.status()).toBe(204);
+    const answer = await page.request.get(`/pangeo-hpc/api/clusters/${id}`);
+    expect(answer.status()).toBe(404);
+    const { ended } = await answer.json();
+
+    await page.reload({ waitForIsReady: false });
+    await page.waitForSelector('#jupyterlab-splash', { state: 'detached' });
+    const gone = tab.getByTestId('pangeo-hpc-dashboard-gone');
+    await expect(gone).toBeVisible({ timeout: JOB_TIMEOUT });
+    await expect(gone.locator('h3')).toHaveText(`Cluster "${name}" is gone`);
+    if (ended) {
+      // The server's account of the end (the 404 carries it once it keeps one).
+      await expect(gone).toContainText(ended.reason);
+    } else {
+      await expect(gone).toContainText('no longer knows this cluster');
+    }
+    await expect(tab.locator('iframe')).toHaveCount(0);
+    await expect(page.locator('body')).not.toContainText('404 : Not Found');
+    await snapshot(page, testInfo, 'dashboard-gone', gone);
+  });
+});
