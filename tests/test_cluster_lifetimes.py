@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 from distributed import Client
 
@@ -36,11 +37,11 @@ def supervisor_pids(state_dir: Path) -> list[int]:
 
 
 def alive(pid: int) -> bool:
+    """Running, not a zombie that nobody reaped (a container's pid 1 may not)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
-    return True
 
 
 @pytest.fixture
@@ -98,6 +99,29 @@ def dashboard_status(server: ServerProcess, cluster: dict[str, Any]) -> int:
     )
     with urllib.request.urlopen(request, timeout=30) as response:
         return response.status
+
+
+def test_a_clean_stop_kills_every_job(servers, lsf_env, state_dir) -> None:
+    server = servers()
+    start(server, "lsf", 2)
+    start(server, "local", 1)
+    assert len(unfinished_records(lsf_env)) == 2
+    assert server.proc is not None
+    # Two clusters' supervisors and the spare one waiting for the next cluster.
+    supervisors = [
+        child.pid
+        for child in psutil.Process(server.proc.pid).children()
+        if "pangeo_hpc_ext.supervisor" in child.cmdline()
+    ]
+    assert len(supervisors) == 3, supervisors
+    server.signal(signal.SIGTERM)
+    server.wait(timeout=WAIT_S)
+    records = lsf_env.records()
+    assert [r for r in records if r["STAT"] not in ("DONE", "EXIT")] == [], server.log_tail()
+    assert {r["EXIT_REASON"] for r in records} == {"TERM_OWNER: job killed by owner"}
+    assert supervisor_pids(state_dir) == []
+    for pid in supervisors:
+        wait_until(lambda p=pid: not alive(p), f"supervisor {pid} ending with the server", 30)
 
 
 def test_kept_clusters_outlive_a_restart_and_close_with_the_next_stop(
