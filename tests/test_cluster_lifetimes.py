@@ -5,6 +5,7 @@ emulator."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -16,8 +17,11 @@ from typing import Any
 import psutil
 import pytest
 from distributed import Client
+from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+from tornado.websocket import websocket_connect
 
 from tests.support.dask_client import cluster_security
+from tests.support.kernel import Kernel
 from tests.support.server_process import ServerProcess, wait_until
 from tests.test_lsf_cluster import LSF_OPTIONS, unfinished_records
 
@@ -235,3 +239,48 @@ def test_a_kept_cluster_nobody_uses_closes_itself(servers, lsf_env, state_dir) -
     assert record["EXIT_REASON"] == "TERM_OWNER: job killed by owner", record
     supervisor_log = (state_dir / "clusters" / f"{cluster['id']}.log").read_text()
     assert "idle for 3 s with no server and no client" in supervisor_log, supervisor_log
+
+
+KEPT_BY_NAME = """
+import json
+from pangeo_hpc_ext.kernel import clusters, connect
+listed = [(c.name, c.origin, c.status, c.workers) for c in clusters()]
+client = connect("kept-one")
+answer = client.submit(sum, [40, 2]).result(timeout=60)
+print(json.dumps({"listed": listed, "answer": answer}))
+client.close()
+"""
+
+
+def process_fetchers(server: ServerProcess) -> tuple[Any, Any]:
+    """jp_fetch and jp_ws_fetch for a server in a child process."""
+    headers = {"Authorization": f"token {server.token}"}
+
+    async def fetch(*parts: str, method: str = "GET", body: str | None = None) -> Any:
+        return await AsyncHTTPClient().fetch(
+            server.url + "/".join(parts), method=method, body=body, headers=headers
+        )
+
+    async def ws_fetch(*parts: str) -> Any:
+        url = server.url.replace("http://", "ws://") + "/".join(parts)
+        return await websocket_connect(HTTPRequest(url, headers=headers))
+
+    return fetch, ws_fetch
+
+
+def test_a_kernel_of_the_next_server_lists_and_uses_a_kept_cluster(servers, lsf_env) -> None:
+    first = servers(on_server_stop="keep")
+    start(first, "lsf", 1, name="kept-one")
+    first.stop()
+    second = servers()
+
+    async def in_a_kernel() -> Any:
+        kernel = Kernel(*process_fetchers(second))
+        await kernel.start()
+        try:
+            return await kernel.run_json(KEPT_BY_NAME)
+        finally:
+            await kernel.shutdown()
+
+    seen = asyncio.run(in_a_kernel())
+    assert seen == {"listed": [["kept-one", "jupyterlab", "running", 1]], "answer": 42}
