@@ -107,13 +107,19 @@ class TestQueues:
         assert cluster["error"] == "bsub: ghost: No such queue. Job not submitted."
 
 
-async def test_no_lsf_commands_on_path(api: Api, lsf_env, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PATH", "/usr/bin:/bin")
-    code, _ = await api.call("GET", "profiles")
-    assert code == 200  # without bqueues the queue is free text, not an error
-    cid = (await start_lsf(api, 1))["id"]
-    cluster = await api.wait_for(cid, failed, "the cluster failing without bsub")
-    assert "bsub: command not found on PATH" in cluster["error"]
+class TestNoLSFCommands:
+    @pytest.fixture
+    def pangeo_config(self, lsf_env, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+        # Before the server starts: its supervisors get the environment it started with.
+        monkeypatch.setenv("PATH", "/usr/bin:/bin")
+        return {"profiles": {"lsf": {"backend": "lsf"}}}
+
+    async def test_no_lsf_commands_on_path(self, api: Api) -> None:
+        code, _ = await api.call("GET", "profiles")
+        assert code == 200  # without bqueues the queue is free text, not an error
+        cid = (await start_lsf(api, 1))["id"]
+        cluster = await api.wait_for(cid, failed, "the cluster failing without bsub")
+        assert "bsub: command not found on PATH" in cluster["error"]
 
 
 class TestWalltime:
