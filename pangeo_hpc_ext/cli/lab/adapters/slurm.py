@@ -45,7 +45,6 @@ def memory_mib(memory_bytes: int) -> int:
 class SlurmLab(LabScheduler):
     name = "slurm"
     title = "Slurm"
-    detect_command = "sbatch"
     lab_commands = ("sbatch", "squeue", "scancel")
     interactive_commands = ("srun",)
     doctor_commands = ("sbatch", "squeue", "scancel", "sinfo", "srun")
