@@ -10,20 +10,11 @@ import { expect, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
 import type { Locator, Page, Request, TestInfo } from '@playwright/test';
 import * as fs from 'fs';
 import * as path from 'path';
+import { JOB_TIMEOUT, jobStates, openSidebar, SIDEBAR } from './helpers';
 
-const SIDEBAR = 'pangeo-hpc-sidebar';
 const CLUSTER_NAME = 'ui-test';
-/** Worker jobs start Python processes: allow for a loaded 2-core machine. */
-const JOB_TIMEOUT = 60_000;
 /** The sidebar's poll interval (settings default: 5 s). */
 const POLL_INTERVAL_MS = 5_000;
-
-async function openSidebar(page: IJupyterLabPageFixture): Promise<Locator> {
-  await page.sidebar.openTab(SIDEBAR);
-  const sidebar = page.locator(`#${SIDEBAR}`);
-  await expect(sidebar.getByTestId('pangeo-hpc-start-form')).toBeVisible();
-  return sidebar;
-}
 
 /** Open the sidebar in any page, whether the layout restorer left it open or not. */
 async function openSidebarIn(tab: Page): Promise<Locator> {
@@ -109,10 +100,6 @@ function card(sidebar: Locator): Locator {
   return sidebar
     .getByTestId('pangeo-hpc-cluster-card')
     .filter({ hasText: CLUSTER_NAME });
-}
-
-function jobStates(cluster: Locator): Locator {
-  return cluster.getByTestId('pangeo-hpc-job-state');
 }
 
 /** Cluster creations the page sent. */
