@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.server_process import ServerProcess, wait_until
+from tests.support.server_process import ServerProcess, Servers, wait_until
 from tests.test_sge_cluster import SGE_DEFAULTS
 from tests.test_sge_jobs import qstat_job_ids, require_sge
 from tests.test_slurm_client_live import require_slurm
@@ -75,27 +75,20 @@ def scheduler(request: pytest.FixtureRequest) -> RealScheduler:
 def servers(tmp_path: Path, scheduler: RealScheduler) -> Iterator[Callable[[], ServerProcess]]:
     """Servers on one state directory with the scheduler's profile, each in its own process
     group; whatever a test leaves running is stopped (SIGTERM closes clusters) at the end."""
-    started: list[ServerProcess] = []
     defaults = {**scheduler.defaults, "log_directory": str(tmp_path / "job-logs")}
     config = {
         "state_dir": str(tmp_path / "state"),
         "job_poll_interval": 0.25,
         "profiles": {scheduler.name: {"backend": scheduler.name, "defaults": defaults}},
     }
-
-    def start() -> ServerProcess:
-        server = ServerProcess(
-            tmp_path / "server",
-            env={"PYTHONPATH": REPO_ROOT},
-            pangeo_config=config,
-            own_process_group=True,
-        ).start()
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
+    servers = Servers(
+        tmp_path / "server",
+        env={"PYTHONPATH": REPO_ROOT},
+        pangeo_config=config,
+        own_process_group=True,
+    )
+    yield servers.start
+    servers.stop_all()
 
 
 def job_ids_in_state(

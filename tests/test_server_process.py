@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.server_process import ServerProcess, wait_until
+from tests.support.server_process import ServerProcess, Servers, wait_until
 from tests.test_lsf_cluster import LSF_OPTIONS, unfinished_records
 
 WAIT_S = 90.0
@@ -20,20 +20,13 @@ REPO_ROOT = str(Path(__file__).resolve().parents[1])
 
 @pytest.fixture
 def servers(tmp_path: Path, lsf_env) -> Iterator[Callable[[], ServerProcess]]:
-    started: list[ServerProcess] = []
-
-    def start() -> ServerProcess:
-        server = ServerProcess(
-            tmp_path / "server",
-            env={**lsf_env.env, "PYTHONPATH": REPO_ROOT},
-            pangeo_config={"state_dir": str(tmp_path / "state"), "job_poll_interval": 0.25},
-        ).start()
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
+    servers = Servers(
+        tmp_path / "server",
+        env={**lsf_env.env, "PYTHONPATH": REPO_ROOT},
+        pangeo_config={"state_dir": str(tmp_path / "state"), "job_poll_interval": 0.25},
+    )
+    yield servers.start
+    servers.stop_all()
 
 
 def start_cluster_with_two_workers(server: ServerProcess) -> str:

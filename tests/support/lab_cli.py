@@ -22,7 +22,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import psutil
 import pytest
@@ -62,16 +62,14 @@ class LabCLI:
             check=False,
         )
 
-    def cli_background(self, *args: str) -> LineReader:
-        proc = subprocess.Popen(
-            [*CLI, *args],
-            env=self.env,
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+    def _start(self, args: tuple[str, ...], **popen: Any) -> subprocess.Popen:
+        """The CLI in the background; ended at the end of the test if still running."""
+        proc = subprocess.Popen([*CLI, *args], env=self.env, cwd=REPO, **popen)
         self.started.append(proc)
+        return proc
+
+    def cli_background(self, *args: str) -> LineReader:
+        proc = self._start(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         return LineReader(proc)
 
     def cli_in_terminal(self, *args: str) -> Terminal:
@@ -79,10 +77,8 @@ class LabCLI:
         stderr and controlling terminal, so what is typed there (Ctrl-C) reaches it through the
         terminal's line discipline."""
         master, slave = pty.openpty()
-        proc = subprocess.Popen(
-            [*CLI, *args],
-            env=self.env,
-            cwd=REPO,
+        proc = self._start(
+            args,
             stdin=slave,
             stdout=slave,
             stderr=slave,
@@ -91,7 +87,6 @@ class LabCLI:
             preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),
         )
         os.close(slave)
-        self.started.append(proc)
         # The reader owns the master side and reads it to the end.
         stream = open(master, errors="replace", newline="")
         return Terminal(LineReader(proc, stream), master)

@@ -150,3 +150,22 @@ class ServerProcess:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return ""
+
+
+class Servers:
+    """Servers one test starts one after another on the same settings (a crashed one, then its
+    successor); at the end those still running are stopped (SIGTERM closes their clusters)."""
+
+    def __init__(self, workdir: Path, **settings: Any) -> None:
+        self.workdir = workdir
+        self.settings = settings
+        self.started: list[ServerProcess] = []
+
+    def start(self) -> ServerProcess:
+        server = ServerProcess(self.workdir, **self.settings).start()
+        self.started.append(server)
+        return server
+
+    def stop_all(self) -> None:
+        for server in self.started:
+            server.stop()

@@ -10,7 +10,14 @@ import { expect, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
 import type { Locator, Page, Request, TestInfo } from '@playwright/test';
 import * as fs from 'fs';
 import * as path from 'path';
-import { JOB_TIMEOUT, jobStates, openSidebar, SIDEBAR } from './helpers';
+import {
+  dashboardPlot,
+  deleteEveryCluster,
+  JOB_TIMEOUT,
+  jobStates,
+  openSidebar,
+  SIDEBAR
+} from './helpers';
 
 const CLUSTER_NAME = 'ui-test';
 /** The sidebar's poll interval (settings default: 5 s). */
@@ -249,13 +256,7 @@ test.describe('pangeo-hpc sidebar', () => {
 });
 
 test.describe.serial('an LSF cluster from start to shutdown', () => {
-  test.afterAll(async ({ request }) => {
-    // Leave no workers behind if a step failed half-way.
-    const answer = await request.get('/pangeo-hpc/api/clusters');
-    for (const cluster of (await answer.json()).clusters ?? []) {
-      await request.delete(`/pangeo-hpc/api/clusters/${cluster.id}`);
-    }
-  });
+  test.afterAll(async ({ request }) => deleteEveryCluster(request));
 
   test('start from the form: the job goes PEND -> RUN and a worker connects', async ({
     page
@@ -469,12 +470,7 @@ test.describe.serial('an LSF cluster from start to shutdown', () => {
     await cluster.getByTestId('pangeo-hpc-dashboard-button').click();
     const tab = page.locator('.pangeo-hpc-Dashboard');
     await expect(tab).toBeVisible();
-    const frame = page.frameLocator('.pangeo-hpc-Dashboard iframe');
-    // Plots are canvases drawn by BokehJS from a document it gets over the
-    // proxied websocket: scripts ran and the websocket went through.
-    await expect(frame.locator('canvas').first()).toBeVisible({
-      timeout: JOB_TIMEOUT
-    });
+    await expect(dashboardPlot(page)).toBeVisible({ timeout: JOB_TIMEOUT });
     // No sandbox in name only: a same-origin page allowed scripts could lift it.
     await expect(
       page.locator('.pangeo-hpc-Dashboard iframe')
@@ -490,12 +486,7 @@ test.describe.serial('an LSF cluster from start to shutdown', () => {
         hasText: 'Dask dashboard'
       })
     ).toBeVisible();
-    await expect(
-      page
-        .frameLocator('.pangeo-hpc-Dashboard iframe')
-        .locator('canvas')
-        .first()
-    ).toBeVisible({ timeout: JOB_TIMEOUT });
+    await expect(dashboardPlot(page)).toBeVisible({ timeout: JOB_TIMEOUT });
     await snapshot(page, testInfo, 'dashboard-after-reload');
   });
 

@@ -5,7 +5,13 @@
  * fail instead.
  */
 import { expect, test } from '@jupyterlab/galata';
-import { JOB_TIMEOUT, jobStates, openSidebar } from './helpers';
+import {
+  dashboardPlot,
+  deleteEveryCluster,
+  JOB_TIMEOUT,
+  jobStates,
+  openSidebar
+} from './helpers';
 
 const LABEL = 'Slurm: Dask workers as batch jobs';
 const CLUSTER_NAME = 'slurm-ui';
@@ -33,13 +39,7 @@ test.describe.serial('a Slurm cluster from the sidebar', () => {
     test.skip(true, NO_SLURM);
   });
 
-  test.afterAll(async ({ request }) => {
-    // DELETE answers once Slurm confirmed every job ended: no job is left.
-    const answer = await request.get('/pangeo-hpc/api/clusters');
-    for (const cluster of (await answer.json()).clusters ?? []) {
-      await request.delete(`/pangeo-hpc/api/clusters/${cluster.id}`);
-    }
-  });
+  test.afterAll(async ({ request }) => deleteEveryCluster(request));
 
   test('form -> RUNNING jobs in the table -> dashboard tab', async ({
     page
@@ -98,12 +98,6 @@ test.describe.serial('a Slurm cluster from the sidebar', () => {
 
     await cluster.getByTestId('pangeo-hpc-dashboard-button').click();
     await expect(page.locator('.pangeo-hpc-Dashboard')).toBeVisible();
-    // BokehJS drew the plots from what came over the proxied websocket.
-    await expect(
-      page
-        .frameLocator('.pangeo-hpc-Dashboard iframe')
-        .locator('canvas')
-        .first()
-    ).toBeVisible({ timeout: JOB_TIMEOUT });
+    await expect(dashboardPlot(page)).toBeVisible({ timeout: JOB_TIMEOUT });
   });
 });
