@@ -71,13 +71,14 @@ def overriding_directive_errors(
     directives: Iterable[str],
     overriding: Mapping[str, str],
     *,
-    glued_short_flags: bool = False,
+    getopt_long: bool = False,
     trusted: Collection[str] = (),
     field: str = DIRECTIVES_OPTION,
 ) -> list[FieldError]:
     """Directives that would set again an option we validate (a queue the admin did not allow,
     a walltime above the limit...). `overriding` maps a flag to the option it overrides.
-    With `glued_short_flags` (getopt schedulers such as Slurm), `-pbigmem` is `-p bigmem`.
+    With `getopt_long` (schedulers that parse options with it, such as Slurm), `-pbigmem` is
+    `-p bigmem` and `--part=bigmem` is `--partition=bigmem`.
     `trusted` directives (the admin's own defaults) may override."""
     errors: list[FieldError] = []
     for index, directive in enumerate(directives):
@@ -85,8 +86,8 @@ def overriding_directive_errors(
             continue
         flag = directive_flag(directive)
         option = overriding.get(flag)
-        if option is None and glued_short_flags and not flag.startswith("--"):
-            option = overriding.get(flag[:2])
+        if option is None and getopt_long:
+            option = _getopt_long_option(flag, overriding)
         if option is not None:
             errors.append(
                 FieldError(
@@ -96,3 +97,15 @@ def overriding_directive_errors(
                 )
             )
     return errors
+
+
+def _getopt_long_option(flag: str, overriding: Mapping[str, str]) -> str | None:
+    """The overridden option a flag reaches the way getopt_long reads it: a short flag with
+    its value glued on, or a long flag cut short. getopt_long takes any unambiguous prefix of a
+    long option, and only the scheduler knows all its options: every prefix of one of ours is
+    refused (one the scheduler finds ambiguous it refuses itself)."""
+    if not flag.startswith("--"):
+        return overriding.get(flag[:2])
+    if len(flag) <= 2:  # "--" ends the options
+        return None
+    return next((o for f, o in overriding.items() if f.startswith(flag)), None)

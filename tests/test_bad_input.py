@@ -4,12 +4,12 @@ submitted."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from typing import Any
 
 import pytest
 
+from pangeo_hpc_ext.schedulers.sge import SGEClient
+from pangeo_hpc_ext.schedulers.slurm import SlurmClient
 from tests.conftest import Api
 
 GOOD_LSF = {"cores": 1, "memory": "1GB", "queue": "normal", "walltime": "00:30", "interface": "lo"}
@@ -183,9 +183,9 @@ async def test_profiles_publish_schemas_with_defaults(api: Api, lsf_env) -> None
     code, body = await api.call("GET", "profiles")
     assert code == 200
     profiles = {p["name"]: p for p in body["profiles"]}
-    # Default profiles: local, and each scheduler whose submit command is on PATH.
-    expected = {"local", "lsf"} | ({"slurm"} if shutil.which("sbatch") else set())
-    expected |= {"sge"} if shutil.which("qsub") and os.environ.get("SGE_ROOT") else set()
+    # Default profiles: local, and each scheduler whose commands are on PATH.
+    expected = {"local", "lsf"} | ({"slurm"} if SlurmClient.present() else set())
+    expected |= {"sge"} if SGEClient.present() else set()
     assert set(profiles) == expected
     assert body["max_workers"] == 8
     lsf = profiles["lsf"]

@@ -4,6 +4,8 @@ PANGEO_HPC_REQUIRE_SLURM=1."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import sys
 from collections.abc import Iterator
@@ -12,9 +14,13 @@ from pathlib import Path
 import psutil
 import pytest
 
+from pangeo_hpc_ext.paths import free_port
 from tests.support.lab_cli import (
     SchedulerLab,
+    announced,
+    answers_only_with_its_token,
     doctor_table,
+    ended,
     fails_only,
     interactive_ends_with_stop,
     lab_env,
@@ -27,6 +33,7 @@ from tests.support.lab_cli import (
     status_of,
     stop_lab,
     tidy,
+    wait_for,
     with_setting,
 )
 from tests.test_doctor import ENABLED, doctor, user_setup
@@ -90,6 +97,38 @@ def test_interactive_lab_on_slurm_is_held_by_srun_and_ends_with_stop(slurm: Slur
     assert status["interactive"] is True
 
     interactive_ends_with_stop(slurm, reader, status, srun[0])
+
+
+def test_interactive_lab_from_a_terminal_keeps_it_and_ends_with_ctrl_c(slurm: SlurmLab) -> None:
+    # A user runs `lab --interactive` in a terminal. The terminal is the CLI's: it shows the
+    # progress, URL and tunnel line, and its Ctrl-C ends the job. srun holds the allocation
+    # without a pseudo-terminal (no --pty): JupyterLab's output goes to the session log that
+    # `lab` reads for the URL, and a --pty srun would only say it disregards it.
+    terminal = slurm.cli_in_terminal(
+        *("lab", "--scheduler", "slurm", "--interactive", "--walltime", "00:30"),
+        *("--ip", "127.0.0.1", "--port", str(free_port())),
+    )
+    before = terminal.settings()
+    terminal.reader.expect("This terminal holds the interactive job")
+    lab = announced(terminal.reader.text)
+    answers_only_with_its_token(lab)
+    (srun,) = [p for p in psutil.Process(terminal.reader.proc.pid).children() if p.name() == "srun"]
+    assert "--pty" not in srun.cmdline()
+    status = status_of(slurm, lab, "slurm", "RUNNING")
+    log = Path(status["log"])
+    assert {os.readlink(f"/proc/{srun.pid}/fd/{fd}") for fd in (0, 1, 2)} == {
+        os.devnull,
+        str(log),
+    }
+    assert "pseudo-terminal" not in log.read_text(errors="replace")
+    assert terminal.settings() == before  # echo and line editing as the user left them
+
+    terminal.type(b"\x03")  # Ctrl-C: SIGINT to the terminal's foreground process group
+    assert terminal.reader.finish() == 130, terminal.reader.text
+    assert f"interrupted: killed job {lab.job_id} (it was RUNNING)" in terminal.reader.text
+    assert slurm.squeue(lab.job_id, "all")["state"] == "CANCELLED"
+    wait_for(lambda: ended(srun), f"the end of srun {srun.pid}")
+    assert json.loads(slurm.cli("status", "--json").stdout)["server"] == "none"
 
 
 def test_walltime_above_the_partition_limit_is_refused_before_submitting(

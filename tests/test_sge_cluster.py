@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Api
+from tests.support.adaptive import check_adaptive_scales_up_then_holds
 from tests.support.dask_client import cluster_client
 from tests.test_sge_jobs import qstat_job_ids, require_sge
 
@@ -129,3 +130,7 @@ async def test_profile_schema_lists_grid_engine_queues(api: Api, sge: None) -> N
     assert properties["queue"]["enum"] == ["all.q", "short.q"]
     assert properties["pe"]["default"] == "smp"
     assert profile["defaults"]["walltime"] == "00:10:00"
+
+
+async def test_sge_adaptive_scales_up_under_load_then_holds(api: Api, sge: None) -> None:
+    await check_adaptive_scales_up_then_holds(api, "sge")

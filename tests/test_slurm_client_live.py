@@ -38,14 +38,19 @@ def slurm_problem() -> str | None:
     return None
 
 
-@pytest.fixture
-def slurm() -> None:
+def require_slurm() -> None:
+    """Skip without Slurm, unless PANGEO_HPC_REQUIRE_SLURM=1 says it must be there (CI)."""
     problem = slurm_problem()
     if problem is None:
         return
     if os.environ.get("PANGEO_HPC_REQUIRE_SLURM") == "1":
         pytest.fail(f"PANGEO_HPC_REQUIRE_SLURM=1 but {problem}")
     pytest.skip(problem)
+
+
+@pytest.fixture
+def slurm() -> None:
+    require_slurm()
 
 
 class Jobs:

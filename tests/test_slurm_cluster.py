@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Api
+from tests.support.adaptive import check_adaptive_scales_up_then_holds
 from tests.support.dask_client import cluster_client
 from tests.test_slurm_client_live import slurm  # noqa: F401  (the fixture that skips without Slurm)
 
@@ -149,3 +150,7 @@ async def test_sbatch_refusal_reaches_the_cluster_in_slurms_words(api: Api) -> N
     assert cluster["jobs"] == []
     code, _ = await api.call("DELETE", "clusters", cluster["id"])
     assert code == 204
+
+
+async def test_slurm_adaptive_scales_up_under_load_then_holds(api: Api) -> None:
+    await check_adaptive_scales_up_then_holds(api, "slurm")

@@ -1,5 +1,6 @@
 """JupyterLab server for the Galata tests: our extension on, the LSF emulator on PATH
-for this server only (2 job slots, so a third worker job stays PEND), loopback only."""
+for this server only (2 job slots, so a third worker job stays PEND), a profile on real Slurm
+when Slurm is here, loopback only."""
 
 import os
 import tempfile
@@ -27,6 +28,27 @@ from pangeo_hpc_ext.cli.demo import configure_demo_server  # noqa: E402
 
 # Emulator state and shims under this run's directory, not the user's demo ones.
 configure_demo_server(c, slots=2, home=Path(_run_dir) / "demo")  # noqa: F821
+
+from pangeo_hpc_ext.schedulers.slurm import SlurmClient  # noqa: E402
+
+# Where real Slurm is here (.ci/slurm.sh), a Slurm profile too, for slurm.spec.ts; that spec
+# skips without it (fails under PANGEO_HPC_REQUIRE_SLURM=1). Last, so LSF stays the default.
+if SlurmClient.present():
+    c.PangeoHPC.profiles = {  # noqa: F821
+        **c.PangeoHPC.profiles,  # noqa: F821
+        "slurm": {
+            "backend": "slurm",
+            "label": "Slurm: Dask workers as batch jobs",
+            "defaults": {
+                "queue": "debug",
+                "cores": 1,
+                "memory": "1GB",
+                "walltime": "00:10:00",
+                "interface": "lo",
+                "log_directory": os.path.join(_run_dir, "slurm-logs"),
+            },
+        },
+    }
 
 # A checkout built with `jlpm build:prod` but not installed: show its labextension to this
 # server only (no link in the system's share directory).

@@ -36,8 +36,9 @@ class Backend(abc.ABC):
     has_jobs: bool = False
     # Directive flags that would set again an option this backend validates, e.g. {"-q": "queue"}.
     overriding_directives: ClassVar[dict[str, str]] = {}
-    # getopt-style schedulers read `-pdebug` as `-p debug`.
-    glued_short_flags: ClassVar[bool] = False
+    # Schedulers that parse options with getopt_long read `-pdebug` as `-p debug` and
+    # `--part=debug` as `--partition=debug`.
+    getopt_long: ClassVar[bool] = False
 
     @classmethod
     def available(cls) -> bool:
@@ -65,7 +66,7 @@ class Backend(abc.ABC):
         return overriding_directive_errors(
             directives,
             self.overriding_directives,
-            glued_short_flags=self.glued_short_flags,
+            getopt_long=self.getopt_long,
             trusted=trusted,
         )
 

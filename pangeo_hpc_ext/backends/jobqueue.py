@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -255,7 +254,7 @@ class JobqueueBackend(Backend):
 
     @classmethod
     def available(cls) -> bool:
-        return shutil.which(cls.client.submit_command) is not None
+        return cls.client.present()
 
     # The names dask-jobqueue gives a job's -o/-e files in the log directory, as glob patterns:
     # LSF's start with the worker's name, Slurm's with the job's; Grid Engine's differ.

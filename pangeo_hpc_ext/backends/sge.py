@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from typing import Any, ClassVar
 
 import dask_jobqueue  # noqa: F401  (registers the jobqueue.* defaults in dask's config)
@@ -72,11 +71,6 @@ class SGEBackend(JobqueueBackend):
         "pattern": WALLTIME_PATTERN,
         "errorMessage": "must be hh:mm:ss or seconds, such as 00:30:00 or 1800",
     }
-
-    @classmethod
-    def available(cls) -> bool:
-        # qsub alone may be PBS/Torque's: Grid Engine's clients also need SGE_ROOT.
-        return super().available() and bool(os.environ.get("SGE_ROOT"))
 
     def default_options(self) -> dict[str, Any]:
         return {

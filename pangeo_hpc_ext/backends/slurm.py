@@ -46,8 +46,9 @@ class SlurmBackend(JobqueueBackend):
         "-e": "log_directory",
         "--error": "log_directory",
     }
-    # sbatch parses its options with getopt: `-pbigmem` is `-p bigmem`.
-    glued_short_flags: ClassVar[bool] = True
+    # sbatch parses its options (and #SBATCH lines) with getopt_long: `-pbigmem` is
+    # `-p bigmem`, `--part=bigmem` is `--partition=bigmem`.
+    getopt_long: ClassVar[bool] = True
 
     queue_title = "Partition"
     directive_prefix = "#SBATCH"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import abc
 import enum
+import shutil
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 
 class JobState(str, enum.Enum):
@@ -77,11 +78,17 @@ class SchedulerClient(abc.ABC):
     on PATH; a command that cannot run or times out raises SchedulerCommandFailed."""
 
     name: str
-    # The command whose presence on PATH says this scheduler is here (bsub, sbatch, qsub).
-    submit_command: str
+    # Commands whose presence on PATH, all of them, says this scheduler is here.
+    detect_commands: ClassVar[tuple[str, ...]]
     # A scheduler command that hangs (a stuck mbatchd/slurmctld/qmaster) fails after this long;
     # a submission may take twice as long.
     timeout_s: float = 30.0
+
+    @classmethod
+    def present(cls, path: str | None = None) -> bool:
+        """Whether this scheduler is here: its commands are on PATH (or on `path`). The one test
+        behind the server's default profiles, `pangeo-hpc lab`'s detection and `doctor`."""
+        return all(shutil.which(command, path=path) for command in cls.detect_commands)
 
     @abc.abstractmethod
     async def submit(self, script: str) -> str:

@@ -3,15 +3,18 @@ lab tests. Every JupyterLab they start binds 127.0.0.1."""
 
 from __future__ import annotations
 
+import fcntl
 import getpass
 import json
 import os
+import pty
 import queue
 import re
 import shutil
 import signal
 import subprocess
 import sys
+import termios
 import threading
 import time
 import urllib.error
@@ -19,6 +22,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO, Any
 
 import psutil
 import pytest
@@ -58,17 +62,34 @@ class LabCLI:
             check=False,
         )
 
-    def cli_background(self, *args: str) -> LineReader:
-        proc = subprocess.Popen(
-            [*CLI, *args],
-            env=self.env,
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+    def _start(self, args: tuple[str, ...], **popen: Any) -> subprocess.Popen:
+        """The CLI in the background; ended at the end of the test if still running."""
+        proc = subprocess.Popen([*CLI, *args], env=self.env, cwd=REPO, **popen)
         self.started.append(proc)
+        return proc
+
+    def cli_background(self, *args: str) -> LineReader:
+        proc = self._start(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         return LineReader(proc)
+
+    def cli_in_terminal(self, *args: str) -> Terminal:
+        """The CLI as a user runs it from a terminal: a pseudo-terminal is its stdin, stdout,
+        stderr and controlling terminal, so what is typed there (Ctrl-C) reaches it through the
+        terminal's line discipline."""
+        master, slave = pty.openpty()
+        proc = self._start(
+            args,
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            start_new_session=True,
+            # After setsid: the new session takes the terminal as its controlling terminal.
+            preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),
+        )
+        os.close(slave)
+        # The reader owns the master side and reads it to the end.
+        stream = open(master, errors="replace", newline="")
+        return Terminal(LineReader(proc, stream), master)
 
     def command(self, *argv: str) -> subprocess.CompletedProcess:
         """A scheduler command, with the environment the CLI gets."""
@@ -93,16 +114,20 @@ class LabCLI:
 class LineReader:
     """Output of a CLI we started, read line by line so a test can wait for a given line."""
 
-    def __init__(self, proc: subprocess.Popen) -> None:
+    def __init__(self, proc: subprocess.Popen, stream: IO[str] | None = None) -> None:
         self.proc = proc
+        self._stream = stream if stream is not None else proc.stdout
         self.lines: list[str] = []
         self._queue: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=self._pump, daemon=True).start()
 
     def _pump(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self._queue.put(line)
+        assert self._stream is not None
+        try:
+            for line in self._stream:
+                self._queue.put(line)
+        except OSError:  # a terminal's side reads EIO once every process closed the other side
+            pass
         self._queue.put(None)
 
     def expect(self, pattern: str, timeout: float = LAB_TIMEOUT) -> re.Match:
@@ -132,6 +157,21 @@ class LineReader:
     @property
     def text(self) -> str:
         return "".join(self.lines)
+
+
+@dataclass
+class Terminal:
+    """A CLI running in a pseudo-terminal: its output, and the keyboard."""
+
+    reader: LineReader
+    master: int
+
+    def type(self, keys: bytes) -> None:
+        os.write(self.master, keys)
+
+    def settings(self) -> list:
+        """The terminal's line settings (termios), to see that nothing changed them."""
+        return termios.tcgetattr(self.master)
 
 
 def api_status(port: int, token: str | None, timeout: float = 10) -> int:

@@ -42,6 +42,7 @@ class ServerProcess:
         env: dict[str, str] | None = None,
         pangeo_config: dict[str, Any] | None = None,
         app_module: str = "jupyter_server",
+        own_process_group: bool = False,
     ) -> None:
         self.workdir = workdir
         self.port = free_port()
@@ -49,6 +50,9 @@ class ServerProcess:
         self.env = {**os.environ, **(env or {})}
         self.pangeo_config = pangeo_config or {}
         self.app_module = app_module
+        # A group of its own can be SIGKILLed whole, like a crash takes a server and its children,
+        # without reaching the test runner (which shares the group otherwise).
+        self.own_process_group = own_process_group
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = workdir / f"server-{self.port}.log"
 
@@ -83,6 +87,7 @@ class ServerProcess:
                 stderr=subprocess.STDOUT,
                 env=env,
                 cwd=self.workdir,
+                start_new_session=self.own_process_group,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -120,6 +125,11 @@ class ServerProcess:
         assert self.proc is not None
         self.proc.send_signal(signum)
 
+    def kill_process_group(self) -> None:
+        """SIGKILL the server and every process of its group: a crash, nothing cleaned up."""
+        assert self.proc is not None and self.own_process_group, "needs own_process_group=True"
+        os.killpg(self.proc.pid, signal.SIGKILL)
+
     def wait(self, timeout: float = 60.0) -> int:
         assert self.proc is not None
         return self.proc.wait(timeout)
@@ -140,3 +150,22 @@ class ServerProcess:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return ""
+
+
+class Servers:
+    """Servers one test starts one after another on the same settings (a crashed one, then its
+    successor); at the end those still running are stopped (SIGTERM closes their clusters)."""
+
+    def __init__(self, workdir: Path, **settings: Any) -> None:
+        self.workdir = workdir
+        self.settings = settings
+        self.started: list[ServerProcess] = []
+
+    def start(self) -> ServerProcess:
+        server = ServerProcess(self.workdir, **self.settings).start()
+        self.started.append(server)
+        return server
+
+    def stop_all(self) -> None:
+        for server in self.started:
+            server.stop()

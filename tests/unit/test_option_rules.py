@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from pangeo_hpc_ext.backends.lsf import LSFBackend
+from pangeo_hpc_ext.backends.slurm import SlurmBackend
 from pangeo_hpc_ext.core.profiles import Profile
 from pangeo_hpc_ext.core.validation import validate
 from pangeo_hpc_ext.errors import InvalidOptions, InvalidRequest
@@ -144,10 +145,48 @@ def test_profile_can_forbid_extra_directives(tmp_path: Path) -> None:
 def test_glued_short_flags_are_caught_where_the_scheduler_reads_them() -> None:
     overriding = {"-p": "queue", "--partition": "queue"}
     for directive in ("-pbigmem", "-p bigmem", "--partition=bigmem", "--partition bigmem"):
-        assert overriding_directive_errors([directive], overriding, glued_short_flags=True)
-    assert not overriding_directive_errors(["--parsable"], overriding, glued_short_flags=True)
-    assert not overriding_directive_errors(["-pbigmem"], overriding, glued_short_flags=False)
+        assert overriding_directive_errors([directive], overriding, getopt_long=True)
+    assert not overriding_directive_errors(["--parsable"], overriding, getopt_long=True)
+    assert not overriding_directive_errors(["-pbigmem"], overriding, getopt_long=False)
     assert directive_flag("--time=10") == "--time"
+
+
+# Each accepted by Slurm 22.05's sbatch in a #SBATCH line as the option it abbreviates
+# (checked with `sbatch --test-only`); getopt_long takes any unambiguous prefix.
+@pytest.mark.parametrize(
+    ("directive", "option"),
+    [
+        ("--part=bigmem", "queue"),
+        ("--partit bigmem", "queue"),
+        ("--accou=proj", "account"),
+        ("--job-n=other", "job_name"),
+        ("--mem-per-c=100G", "memory"),
+        ("--cpus-per-t=64", "cores"),
+        ("--outp=/tmp/elsewhere", "log_directory"),
+        ("--erro /tmp/elsewhere", "log_directory"),
+        # Ambiguous for sbatch (--time, --time-min), which refuses it: refusing it first is fine.
+        ("--tim=99:00:00", "walltime"),
+    ],
+)
+def test_abbreviated_long_flags_are_caught_where_sbatch_reads_them(
+    directive: str, option: str
+) -> None:
+    errors = SlurmBackend().directive_errors([directive])
+    assert [e.field for e in errors] == ["job_extra_directives.0"], errors
+    assert f"would override the {option!r} option" in errors[0].message
+
+
+@pytest.mark.parametrize(
+    "directive",
+    ["--time-min=10", "--mem-bind=local", "--ntasks-per-node=1", "--qos=low", "--exclusive", "--"],
+)
+def test_longer_flags_that_start_like_ours_are_not_abbreviations(directive: str) -> None:
+    assert SlurmBackend().directive_errors([directive]) == []
+
+
+def test_schedulers_without_getopt_long_take_flags_whole() -> None:
+    # bsub and qsub have no abbreviations: an unknown flag is theirs to refuse.
+    assert LSFBackend().directive_errors(["--part=bigmem", "-qbigmem"]) == []
 
 
 def test_processes_may_not_exceed_cores(tmp_path: Path) -> None:

@@ -10,20 +10,18 @@ import { expect, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
 import type { Locator, Page, Request, TestInfo } from '@playwright/test';
 import * as fs from 'fs';
 import * as path from 'path';
+import {
+  dashboardPlot,
+  deleteEveryCluster,
+  JOB_TIMEOUT,
+  jobStates,
+  openSidebar,
+  SIDEBAR
+} from './helpers';
 
-const SIDEBAR = 'pangeo-hpc-sidebar';
 const CLUSTER_NAME = 'ui-test';
-/** Worker jobs start Python processes: allow for a loaded 2-core machine. */
-const JOB_TIMEOUT = 60_000;
 /** The sidebar's poll interval (settings default: 5 s). */
 const POLL_INTERVAL_MS = 5_000;
-
-async function openSidebar(page: IJupyterLabPageFixture): Promise<Locator> {
-  await page.sidebar.openTab(SIDEBAR);
-  const sidebar = page.locator(`#${SIDEBAR}`);
-  await expect(sidebar.getByTestId('pangeo-hpc-start-form')).toBeVisible();
-  return sidebar;
-}
 
 /** Open the sidebar in any page, whether the layout restorer left it open or not. */
 async function openSidebarIn(tab: Page): Promise<Locator> {
@@ -109,10 +107,6 @@ function card(sidebar: Locator): Locator {
   return sidebar
     .getByTestId('pangeo-hpc-cluster-card')
     .filter({ hasText: CLUSTER_NAME });
-}
-
-function jobStates(cluster: Locator): Locator {
-  return cluster.getByTestId('pangeo-hpc-job-state');
 }
 
 /** Cluster creations the page sent. */
@@ -262,13 +256,7 @@ test.describe('pangeo-hpc sidebar', () => {
 });
 
 test.describe.serial('an LSF cluster from start to shutdown', () => {
-  test.afterAll(async ({ request }) => {
-    // Leave no workers behind if a step failed half-way.
-    const answer = await request.get('/pangeo-hpc/api/clusters');
-    for (const cluster of (await answer.json()).clusters ?? []) {
-      await request.delete(`/pangeo-hpc/api/clusters/${cluster.id}`);
-    }
-  });
+  test.afterAll(async ({ request }) => deleteEveryCluster(request));
 
   test('start from the form: the job goes PEND -> RUN and a worker connects', async ({
     page
@@ -482,12 +470,7 @@ test.describe.serial('an LSF cluster from start to shutdown', () => {
     await cluster.getByTestId('pangeo-hpc-dashboard-button').click();
     const tab = page.locator('.pangeo-hpc-Dashboard');
     await expect(tab).toBeVisible();
-    const frame = page.frameLocator('.pangeo-hpc-Dashboard iframe');
-    // Plots are canvases drawn by BokehJS from a document it gets over the
-    // proxied websocket: scripts ran and the websocket went through.
-    await expect(frame.locator('canvas').first()).toBeVisible({
-      timeout: JOB_TIMEOUT
-    });
+    await expect(dashboardPlot(page)).toBeVisible({ timeout: JOB_TIMEOUT });
     // No sandbox in name only: a same-origin page allowed scripts could lift it.
     await expect(
       page.locator('.pangeo-hpc-Dashboard iframe')
@@ -503,12 +486,7 @@ test.describe.serial('an LSF cluster from start to shutdown', () => {
         hasText: 'Dask dashboard'
       })
     ).toBeVisible();
-    await expect(
-      page
-        .frameLocator('.pangeo-hpc-Dashboard iframe')
-        .locator('canvas')
-        .first()
-    ).toBeVisible({ timeout: JOB_TIMEOUT });
+    await expect(dashboardPlot(page)).toBeVisible({ timeout: JOB_TIMEOUT });
     await snapshot(page, testInfo, 'dashboard-after-reload');
   });
 

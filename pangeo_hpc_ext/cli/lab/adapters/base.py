@@ -46,8 +46,6 @@ class QueueLimitExceeded(Exception):
 class LabScheduler(abc.ABC):
     name: ClassVar[str]  # as in --scheduler and in the lab record
     title: ClassVar[str]  # as users call it
-    # Present on PATH means this scheduler is the one here.
-    detect_command: ClassVar[str]
     lab_commands: ClassVar[tuple[str, ...]]  # what lab/status/stop run
     interactive_commands: ClassVar[tuple[str, ...]] = ()  # what `lab --interactive` adds
     doctor_commands: ClassVar[tuple[str, ...]]  # what a user of the cluster needs
@@ -175,7 +173,7 @@ class LabScheduler(abc.ABC):
         return [n for n in names or self.lab_commands if shutil.which(n, path=path) is None]
 
     def present(self, path: str | None = None) -> bool:
-        return shutil.which(self.detect_command, path=path) is not None
+        return self.client_class.present(path)
 
     def no_commands_message(self, missing: list[str]) -> str:
         return (

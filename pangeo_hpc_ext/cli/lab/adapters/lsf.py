@@ -16,7 +16,6 @@ JOB_NAME = "pangeo-hpc-lab"
 class LSFLab(LabScheduler):
     name = "lsf"
     title = "LSF"
-    detect_command = "bsub"
     lab_commands = ("bsub", "bjobs", "bkill")
     doctor_commands = ("bsub", "bjobs", "bkill", "bqueues", "bhosts", "lsid")
     load_hint = "load LSF first (e.g. `module load lsf` or `source $LSF_ENVDIR/profile.lsf`)"

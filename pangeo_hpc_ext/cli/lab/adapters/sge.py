@@ -85,9 +85,6 @@ def resource_items(spec: str) -> list[tuple[str, str]]:
 class SGELab(LabScheduler):
     name = "sge"
     title = "Grid Engine"
-    # PBS and Slurm's wrappers ship a qsub too, but no qconf. SGE_ROOT is no sign: Debian's
-    # wrappers work without it.
-    detect_command = "qconf"
     lab_commands = ("qsub", "qstat", "qdel")
     # qrsh prints its job id through stdio, block-buffered into a file: stdbuf -oL makes it
     # print the id when the job is submitted rather than when it ends.

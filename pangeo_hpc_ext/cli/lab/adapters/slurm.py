@@ -45,7 +45,6 @@ def memory_mib(memory_bytes: int) -> int:
 class SlurmLab(LabScheduler):
     name = "slurm"
     title = "Slurm"
-    detect_command = "sbatch"
     lab_commands = ("sbatch", "squeue", "scancel")
     interactive_commands = ("srun",)
     doctor_commands = ("sbatch", "squeue", "scancel", "sinfo", "srun")
@@ -85,8 +84,9 @@ class SlurmLab(LabScheduler):
 
     def interactive_argv(self, options: LabOptions, script: Path) -> list[str]:
         # srun in the foreground holds the allocation: the job ends when srun ends, as with
-        # `srun --pty bash`. No --pty: srun's output goes to the job log that `lab` reads for the
-        # job id, not to a terminal, and srun would only print that it disregards --pty.
+        # `srun --pty bash`. No --pty, even when `lab` runs in a terminal: the terminal stays
+        # the CLI's (progress, URL, Ctrl-C), srun's output goes to the job log that `lab` reads
+        # for the job id, and srun without a terminal only prints that it disregards --pty.
         return ["srun", "-v", *self.option_words(options), "/bin/bash", str(script)]
 
     def interactive_submission(self, output: str) -> Submission | None:

@@ -1,0 +1,48 @@
+/**
+ * What every spec needs of the sidebar: opening it, and reading its job table.
+ */
+import { expect, IJupyterLabPageFixture } from '@jupyterlab/galata';
+import type { APIRequestContext, Locator, Page } from '@playwright/test';
+
+export const SIDEBAR = 'pangeo-hpc-sidebar';
+/** Worker jobs start Python processes: allow for a loaded 2-core machine. */
+export const JOB_TIMEOUT = 60_000;
+
+export async function openSidebar(
+  page: IJupyterLabPageFixture
+): Promise<Locator> {
+  await page.sidebar.openTab(SIDEBAR);
+  const sidebar = page.locator(`#${SIDEBAR}`);
+  await expect(sidebar.getByTestId('pangeo-hpc-start-form')).toBeVisible();
+  return sidebar;
+}
+
+/** The scheduler's own state word of each job in a cluster card's table. */
+export function jobStates(cluster: Locator): Locator {
+  return cluster.getByTestId('pangeo-hpc-job-state');
+}
+
+/**
+ * The first plot of the dashboard tab: a canvas BokehJS draws from the document
+ * it gets over the proxied websocket, so scripts ran and the websocket went
+ * through.
+ */
+export function dashboardPlot(page: Page): Locator {
+  return page
+    .frameLocator('.pangeo-hpc-Dashboard iframe')
+    .locator('canvas')
+    .first();
+}
+
+/**
+ * Shut down every cluster, so no worker job outlives a spec that failed
+ * half-way (DELETE answers once the scheduler confirmed the jobs ended).
+ */
+export async function deleteEveryCluster(
+  request: APIRequestContext
+): Promise<void> {
+  const answer = await request.get('/pangeo-hpc/api/clusters');
+  for (const cluster of (await answer.json()).clusters ?? []) {
+    await request.delete(`/pangeo-hpc/api/clusters/${cluster.id}`);
+  }
+}
