@@ -199,7 +199,9 @@ test.describe('a kept cluster across a JupyterLab restart', () => {
     const base = `http://127.0.0.1:${port}`;
     const context = await browser.newContext();
     const page = await context.newPage();
-    let lab = startLab(port, runDir);
+    const labs = [startLab(port, runDir)];
+    let lab = labs[0];
+    let passed = false;
     try {
       await waitUntilServing(lab, base);
       await openLab(page, base);
@@ -243,6 +245,7 @@ test.describe('a kept cluster across a JupyterLab restart', () => {
 
       await stopLab(lab);
       lab = startLab(port, runDir);
+      labs.push(lab);
       await waitUntilServing(lab, base);
       const answer = await api(base, `/pangeo-hpc/api/clusters/${clusterId}`);
       expect(answer.status, 'the kept cluster was not reattached').toBe(200);
@@ -300,6 +303,7 @@ test.describe('a kept cluster across a JupyterLab restart', () => {
       for (const state of states) {
         expect(['DONE', 'EXIT'], `bjobs -a said:\n${bjobs}`).toContain(state);
       }
+      passed = true;
     } finally {
       await context.close();
       // Whatever failed, leave no cluster running: close them all, then the server.
@@ -318,6 +322,16 @@ test.describe('a kept cluster across a JupyterLab restart', () => {
         } finally {
           await stopLab(lab);
         }
+      }
+      for (const [i, { output }] of labs.entries()) {
+        await testInfo.attach(`server-${i + 1}.log`, {
+          body: output.join(''),
+          contentType: 'text/plain'
+        });
+      }
+      // A failed run keeps its directory (emulator, records, supervisor logs) to look into.
+      if (passed) {
+        fs.rmSync(runDir, { recursive: true, force: true });
       }
     }
   });
