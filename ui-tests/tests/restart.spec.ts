@@ -243,10 +243,14 @@ test.describe('a kept cluster across a JupyterLab restart', () => {
         path: testInfo.outputPath('before-restart.png')
       });
 
+      // Figures for the report only, never asserted.
+      const t0 = Date.now();
       await stopLab(lab);
+      const t1 = Date.now();
       lab = startLab(port, runDir);
       labs.push(lab);
       await waitUntilServing(lab, base);
+      const t2 = Date.now();
       const answer = await api(base, `/pangeo-hpc/api/clusters/${clusterId}`);
       expect(answer.status, 'the kept cluster was not reattached').toBe(200);
       const reattached = await answer.json();
@@ -268,6 +272,10 @@ test.describe('a kept cluster across a JupyterLab restart', () => {
       await expect(dashboardCanvas(page, clusterId)).toBeVisible({
         timeout: JOB_TIMEOUT
       });
+      console.log(
+        `restart: stop ${t1 - t0} ms, start to cluster listed ${t2 - t1} ms, ` +
+          `reload to card and dashboard back ${Date.now() - t2} ms`
+      );
       const shot = testInfo.outputPath('after-restart.png');
       await page.screenshot({ path: shot });
       await testInfo.attach('after-restart', {
