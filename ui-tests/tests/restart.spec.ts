@@ -13,8 +13,8 @@ import * as fs from 'fs';
 import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
+import { openSidebarIn } from './helpers';
 
-const SIDEBAR = 'pangeo-hpc-sidebar';
 const CLUSTER_NAME = 'kept-ui';
 const WORKSPACE = 'restart';
 const TOKEN = 'pangeo-hpc-restart-test';
@@ -132,18 +132,6 @@ async function stopLab(lab: ILab): Promise<void> {
   }
 }
 
-/** Open the sidebar, whether the layout restorer left it open or not. */
-async function openSidebar(page: Page): Promise<Locator> {
-  const button = page.locator(`.jp-SideBar [data-id="${SIDEBAR}"]`);
-  await expect(button).toBeVisible({ timeout: SERVER_TIMEOUT });
-  if (!/lm-mod-current/.test((await button.getAttribute('class')) ?? '')) {
-    await button.click();
-  }
-  const sidebar = page.locator(`#${SIDEBAR}`);
-  await expect(sidebar).toBeVisible();
-  return sidebar;
-}
-
 /** The same workspace URL on both servers: the second restores the first's layout. */
 async function openLab(page: Page, base: string): Promise<void> {
   await page.goto(`${base}/lab/workspaces/${WORKSPACE}?token=${TOKEN}`);
@@ -205,7 +193,7 @@ test.describe('a kept cluster across a JupyterLab restart', () => {
     try {
       await waitUntilServing(lab, base);
       await openLab(page, base);
-      const sidebar = await openSidebar(page);
+      const sidebar = await openSidebarIn(page, SERVER_TIMEOUT);
       await sidebar.getByTestId('pangeo-hpc-name').fill(CLUSTER_NAME);
       await sidebar.getByTestId('pangeo-hpc-workers').fill('1');
       await sidebar.getByTestId('pangeo-hpc-start').click();
@@ -259,7 +247,7 @@ test.describe('a kept cluster across a JupyterLab restart', () => {
       ).toEqual([...jobIds].sort());
 
       await openLab(page, base);
-      const after = card(await openSidebar(page));
+      const after = card(await openSidebarIn(page, SERVER_TIMEOUT));
       await expect(after).toHaveAttribute('data-cluster-id', clusterId, {
         timeout: JOB_TIMEOUT
       });

@@ -10,8 +10,8 @@ import { expect, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
 import type { Locator, Page, Request, TestInfo } from '@playwright/test';
 import * as fs from 'fs';
 import * as path from 'path';
+import { openSidebarIn, SIDEBAR } from './helpers';
 
-const SIDEBAR = 'pangeo-hpc-sidebar';
 const CLUSTER_NAME = 'ui-test';
 /** Worker jobs start Python processes: allow for a loaded 2-core machine. */
 const JOB_TIMEOUT = 60_000;
@@ -22,18 +22,6 @@ async function openSidebar(page: IJupyterLabPageFixture): Promise<Locator> {
   await page.sidebar.openTab(SIDEBAR);
   const sidebar = page.locator(`#${SIDEBAR}`);
   await expect(sidebar.getByTestId('pangeo-hpc-start-form')).toBeVisible();
-  return sidebar;
-}
-
-/** Open the sidebar in any page, whether the layout restorer left it open or not. */
-async function openSidebarIn(tab: Page): Promise<Locator> {
-  const button = tab.locator(`.jp-SideBar [data-id="${SIDEBAR}"]`);
-  await expect(button).toBeVisible({ timeout: JOB_TIMEOUT });
-  if (!/lm-mod-current/.test((await button.getAttribute('class')) ?? '')) {
-    await button.click();
-  }
-  const sidebar = tab.locator(`#${SIDEBAR}`);
-  await expect(sidebar).toBeVisible();
   return sidebar;
 }
 
@@ -375,7 +363,7 @@ test.describe.serial('an LSF cluster from start to shutdown', () => {
     const sidebars = [first];
     for (const other of tabs.slice(1)) {
       await other.goto('lab');
-      const sidebar = await openSidebarIn(other);
+      const sidebar = await openSidebarIn(other, JOB_TIMEOUT);
       await expect(card(sidebar)).toBeVisible();
       sidebars.push(sidebar);
     }
@@ -673,7 +661,7 @@ test.describe('clusters started in notebooks', () => {
     await page.notebook.createNew(notebook);
     const run = cellRunner(page);
     expect(await run(localClusterCell('nb-first'))).toMatch(/workers: 1/);
-    const sidebar = await openSidebarIn(page);
+    const sidebar = await openSidebarIn(page, JOB_TIMEOUT);
     const section = sidebar.getByTestId('pangeo-hpc-notebook-list');
     const first = notebookCard(sidebar, 'nb-first');
     await expect(first).toBeVisible({ timeout: JOB_TIMEOUT });
@@ -746,7 +734,7 @@ test.describe('a restored dashboard tab', () => {
     });
     expect(created.status()).toBe(201);
     const { id } = await created.json();
-    const sidebar = await openSidebarIn(page);
+    const sidebar = await openSidebarIn(page, JOB_TIMEOUT);
     const cluster = sidebar
       .getByTestId('pangeo-hpc-cluster-card')
       .filter({ hasText: name });
