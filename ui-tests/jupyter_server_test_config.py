@@ -18,8 +18,12 @@ c.ServerApp.jpserver_extensions.update({"pangeo_hpc_ext": True})  # noqa: F821
 c.LabApp.news_url = None  # noqa: F821
 c.LabApp.check_for_updates_class = "jupyterlab.NeverCheckForUpdate"  # noqa: F821
 
-# Each run starts with its own emulator state and job ledger.
-_run_dir = tempfile.mkdtemp(prefix="pangeo-hpc-ui-tests-")
+# Each run starts with its own emulator state and job ledger, unless PANGEO_HPC_UI_RUN_DIR names
+# one: servers started one after the other on it (tests/restart.spec.ts) share the emulator's jobs
+# and the clusters' records, as a user's server restarted on the same host would.
+_run_dir = os.environ.get("PANGEO_HPC_UI_RUN_DIR") or tempfile.mkdtemp(
+    prefix="pangeo-hpc-ui-tests-"
+)
 c.PangeoHPC.state_dir = os.path.join(_run_dir, "server")  # noqa: F821
 # Job states are read every half second so PEND -> RUN shows up quickly.
 c.PangeoHPC.job_poll_interval = 0.5  # noqa: F821
@@ -58,8 +62,9 @@ _installed = any(
 )
 if not _installed and (_built / "package.json").exists():
     _extensions = Path(_run_dir) / "labextensions"
-    _extensions.mkdir()
-    (_extensions / "pangeo-hpc-ext").symlink_to(_built, target_is_directory=True)
+    _extensions.mkdir(exist_ok=True)
+    if not (_extensions / "pangeo-hpc-ext").is_symlink():
+        (_extensions / "pangeo-hpc-ext").symlink_to(_built, target_is_directory=True)
     _galata = c.LabServerApp.extra_labextensions_path  # noqa: F821
     c.LabServerApp.extra_labextensions_path = [  # noqa: F821
         *([_galata] if isinstance(_galata, str) else list(_galata)),

@@ -16,24 +16,13 @@ import {
   JOB_TIMEOUT,
   jobStates,
   openSidebar,
+  openSidebarIn,
   SIDEBAR
 } from './helpers';
 
 const CLUSTER_NAME = 'ui-test';
 /** The sidebar's poll interval (settings default: 5 s). */
 const POLL_INTERVAL_MS = 5_000;
-
-/** Open the sidebar in any page, whether the layout restorer left it open or not. */
-async function openSidebarIn(tab: Page): Promise<Locator> {
-  const button = tab.locator(`.jp-SideBar [data-id="${SIDEBAR}"]`);
-  await expect(button).toBeVisible({ timeout: JOB_TIMEOUT });
-  if (!/lm-mod-current/.test((await button.getAttribute('class')) ?? '')) {
-    await button.click();
-  }
-  const sidebar = tab.locator(`#${SIDEBAR}`);
-  await expect(sidebar).toBeVisible();
-  return sidebar;
-}
 
 async function snapshot(
   page: IJupyterLabPageFixture,
@@ -363,7 +352,7 @@ test.describe.serial('an LSF cluster from start to shutdown', () => {
     const sidebars = [first];
     for (const other of tabs.slice(1)) {
       await other.goto('lab');
-      const sidebar = await openSidebarIn(other);
+      const sidebar = await openSidebarIn(other, JOB_TIMEOUT);
       await expect(card(sidebar)).toBeVisible();
       sidebars.push(sidebar);
     }
@@ -651,7 +640,7 @@ test.describe('clusters started in notebooks', () => {
     await page.notebook.createNew(notebook);
     const run = cellRunner(page);
     expect(await run(localClusterCell('nb-first'))).toMatch(/workers: 1/);
-    const sidebar = await openSidebarIn(page);
+    const sidebar = await openSidebarIn(page, JOB_TIMEOUT);
     const section = sidebar.getByTestId('pangeo-hpc-notebook-list');
     const first = notebookCard(sidebar, 'nb-first');
     await expect(first).toBeVisible({ timeout: JOB_TIMEOUT });
@@ -724,7 +713,7 @@ test.describe('a restored dashboard tab', () => {
     });
     expect(created.status()).toBe(201);
     const { id } = await created.json();
-    const sidebar = await openSidebarIn(page);
+    const sidebar = await openSidebarIn(page, JOB_TIMEOUT);
     const cluster = sidebar
       .getByTestId('pangeo-hpc-cluster-card')
       .filter({ hasText: name });
