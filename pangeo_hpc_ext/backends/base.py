@@ -92,6 +92,10 @@ class Backend(abc.ABC):
         """The batch job a connected worker runs in; None for clusters without batch jobs."""
         return None
 
+    def jobs_cancelled(self, job_ids: list[str]) -> None:
+        """Jobs of ours that another process (a cluster's supervisor) ended on purpose."""
+        return None
+
     def walltime_s(self, options: dict[str, Any]) -> float | None:
         """The walltime the options ask for, in seconds; None when jobs have none."""
         return None

@@ -134,6 +134,9 @@ class JobqueueBackend(Backend):
     _queue_infos: list[QueueInfo]
     _queues_read_at: float = float("-inf")
 
+    def jobs_cancelled(self, job_ids: list[str]) -> None:
+        self.client.killed_elsewhere(job_ids)
+
     def jobqueue_default(self, key: str) -> Any:
         return dask.config.get(f"jobqueue.{self.name}.{key}", None)
 

@@ -329,7 +329,7 @@ class ClusterManager:
             jobs=JobEvents(
                 submitted=lambda job_id: self._job_submitted(managed, job_id),
                 submit_failed=lambda message: self._submit_failed(managed, message),
-                cancelled=managed.cancelled_jobs.add,
+                cancelled=lambda job_id: self._job_cancelled(managed, job_id),
             ),
             worker_joined=lambda job_id: self._worker_joined(managed, job_id),
             worker_left=lambda: self._notify("updated", managed),
@@ -395,6 +395,11 @@ class ClusterManager:
             self.ledger.record(managed.id, managed.backend.name, managed.job_ids)
         self._poll_now.set()
         self._notify("updated", managed)
+
+    def _job_cancelled(self, managed: ManagedCluster, job_id: str) -> None:
+        managed.cancelled_jobs.add(job_id)
+        if self.host.records_jobs:  # ended by the cluster's own process, not by our backend
+            managed.backend.jobs_cancelled([job_id])
 
     def _submit_failed(self, managed: ManagedCluster, message: str) -> None:
         managed.error = message

@@ -103,6 +103,11 @@ class SchedulerClient(abc.ABC):
     async def kill(self, job_ids: list[str]) -> None:
         """Ask the scheduler to end these jobs; jobs that already ended are not an error."""
 
+    def killed_elsewhere(self, job_ids: list[str]) -> None:
+        """Another process of ours (a cluster's supervisor) killed these jobs on purpose: read
+        their end as asked for, as if `kill` had been called here."""
+        return None
+
     @abc.abstractmethod
     async def queues(self) -> list[QueueInfo]:
         """The queues (partitions) users may submit to."""

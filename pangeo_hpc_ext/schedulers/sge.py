@@ -532,6 +532,9 @@ class SGEClient(SchedulerClient):
         log.info("Grid Engine accounting unavailable, end reasons unknown: %s", why)
         self._accounting_readable = False
 
+    def killed_elsewhere(self, job_ids: list[str]) -> None:
+        self._killed.update(job_ids)
+
     async def kill(self, job_ids: list[str]) -> None:
         if not job_ids:
             return

@@ -83,6 +83,7 @@ class FakeBackend(Backend):
         self.states: dict[str, JobInfo] = {}
         self.owner: dict[str, FakeCluster] = {}
         self.killed: list[str] = []
+        self.cancelled_elsewhere: list[str] = []
         self.clusters: list[FakeCluster] = []
         self.forgotten: list[set[str]] = []
         self.ahead_s: float | None = None
@@ -143,6 +144,9 @@ class FakeBackend(Backend):
         for job_id in job_ids:
             self.killed.append(job_id)
             self.states[job_id] = JobInfo(job_id, JobState.FAILED, "EXIT", reason="TERM_OWNER")
+
+    def jobs_cancelled(self, job_ids: list[str]) -> None:
+        self.cancelled_elsewhere.extend(job_ids)
 
     def forget_ended_workers(self, cluster: Any, ended_job_ids: set[str]) -> None:
         self.forgotten.append(set(ended_job_ids))

@@ -189,3 +189,27 @@ def test_a_cluster_that_ended_is_named_in_the_404(tmp_path: Path) -> None:
 def test_a_spec_survives_its_json(tmp_path: Path) -> None:
     original = spec("abc", ["1", "2"], adapt=(0, 4), keep=True, credentials_dir="/x/tls/abc")
     assert ClusterSpec.from_json(original.to_json()) == original
+
+
+@pytest.mark.parametrize("records_jobs", [False, True])
+def test_jobs_a_cluster_process_cancelled_are_told_to_the_backend(
+    tmp_path: Path, records_jobs: bool
+) -> None:
+    """A scale-down's kill happens where the cluster lives: when that is another process, the
+    server's scheduler client must still read those jobs' end as asked for (Grid Engine's
+    accounting calls a qdel "failed")."""
+
+    async def main() -> None:
+        backend, host = FakeBackend(), FakeHost()
+        host.records_jobs = records_jobs
+        manager = manager_for(tmp_path, backend, host)
+        await manager.start()
+        managed = await manager.create("fake", {}, 1)
+        await until(lambda: managed.phase is Phase.RUNNING, "the cluster starting")
+        (job_id,) = managed.job_ids
+        manager._events(managed).jobs.cancelled(job_id)
+        assert job_id in managed.cancelled_jobs
+        assert backend.cancelled_elsewhere == ([job_id] if records_jobs else [])
+        await manager.stop()
+
+    asyncio.run(main())
