@@ -31,6 +31,7 @@ COMMAND_TIMEOUT_S = 60.0
 # Closing kills and confirms every job, which a busy scheduler makes slow.
 CLOSE_COMMAND_TIMEOUT_S = 120.0
 LOG_TAIL_BYTES = 4000
+SPARE_DELAY_S = 30.0
 
 
 def log_tail(path: Path) -> str:
@@ -250,6 +251,8 @@ class SupervisorHost(ClusterHost):
         self.idle_timeout = idle_timeout
         self.scheduler_timeout = scheduler_timeout
         self._spare: subprocess.Popen[bytes] | None = None
+        self._spare_timer: asyncio.TimerHandle | None = None
+        self._spare_task: asyncio.Future[None] | None = None
         # The server's environment before it adds what its kernels get (a scheduler preload
         # that registers notebook clusters, a dashboard link): a supervisor's scheduler is ours.
         self._environ = dict(os.environ)
@@ -260,6 +263,10 @@ class SupervisorHost(ClusterHost):
         await self._prepare_spare()
 
     async def close(self) -> None:
+        if self._spare_timer is not None:
+            self._spare_timer.cancel()
+        if self._spare_task is not None:
+            await self._spare_task
         spare, self._spare = self._spare, None
         if spare is not None and spare.poll() is None:
             spare.kill()  # ours, waiting on stdin: it holds nothing
@@ -271,6 +278,19 @@ class SupervisorHost(ClusterHost):
         directory = records_dir(self.state_dir)
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._spare = await asyncio.to_thread(spawn, self._spare_log, self._environ)
+
+    def _spare_later(self) -> None:
+        """The next cluster's spare, once this one's workers are likely up: its imports would
+        take CPU from them on a small login node."""
+        if self._spare_timer is not None:
+            self._spare_timer.cancel()
+
+        def prepare() -> None:
+            self._spare_timer = None
+            if self._spare is None:
+                self._spare_task = asyncio.ensure_future(self._prepare_spare())
+
+        self._spare_timer = asyncio.get_running_loop().call_later(SPARE_DELAY_S, prepare)
 
     async def _take_spare(self) -> subprocess.Popen[bytes]:
         spare, self._spare = self._spare, None
@@ -305,8 +325,7 @@ class SupervisorHost(ClusterHost):
                 f"the cluster's supervisor did not start it in {START_TIMEOUT_S:.0f} s"
             ) from None
         finally:
-            if self._spare is None:  # the next cluster's, once this one has started
-                await self._prepare_spare()
+            self._spare_later()
         if state.get("phase") == "failed":
             await handle.close()
             raise SupervisorFailed(str(state.get("error") or "the cluster failed to start"))
