@@ -14,13 +14,17 @@ the dashboard closed while it was idle is sent once more on a new one.
 from __future__ import annotations
 
 import asyncio
+import base64
+import os
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tornado import httputil, iostream
 from tornado.http1connection import HTTP1Connection, HTTP1ConnectionParameters
 from tornado.ioloop import PeriodicCallback
+from tornado.websocket import WebSocketProtocol13
 
 UPSTREAM_HOST = "127.0.0.1"
 # A page loads a handful of assets at once; more idle connections than that only hold fds.
@@ -32,6 +36,8 @@ IDLE_TIMEOUT_S = 30.0
 MAX_BODY_BYTES = 64 * 1024 * 1024
 CONNECT_TIMEOUT_S = 10.0
 RESPONSE_TIMEOUT_S = 300.0
+# Websocket bytes are copied in chunks of up to this size.
+SPLICE_CHUNK_BYTES = 256 * 1024
 # Answers without a body, whatever their headers say.
 BODYLESS_CODES = frozenset({204, 304})
 
@@ -122,7 +128,7 @@ class UpstreamPool:
             except _Stale:
                 pass  # closed by the dashboard while idle: once more on a new connection
         try:
-            return await self._exchange(port, await self._connect(port), method, target, headers)
+            return await self._exchange(port, await _connect(port), method, target, headers)
         except _Stale as stale:
             raise UpstreamError(str(stale)) from None
 
@@ -139,21 +145,6 @@ class UpstreamPool:
         if port is not None:
             return len(self._idle.get(port, ()))
         return sum(len(idle) for idle in self._idle.values())
-
-    async def _connect(self, port: int) -> iostream.IOStream:
-        # No resolver: the host is always a literal loopback address.
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        stream = iostream.IOStream(sock)
-        try:
-            await asyncio.wait_for(stream.connect((UPSTREAM_HOST, port)), CONNECT_TIMEOUT_S)
-        except (OSError, iostream.StreamClosedError, TimeoutError) as error:
-            stream.close()
-            cause = stream.error or error
-            raise UpstreamError(
-                f"the dashboard on port {port} refused the connection ({cause})"
-            ) from None
-        return stream
 
     async def _exchange(
         self,
@@ -230,5 +221,79 @@ class UpstreamPool:
                 del self._idle[port]
 
 
+async def _connect(port: int) -> iostream.IOStream:
+    # No resolver: the host is always a literal loopback address.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    stream = iostream.IOStream(sock)
+    try:
+        await asyncio.wait_for(stream.connect((UPSTREAM_HOST, port)), CONNECT_TIMEOUT_S)
+    except (OSError, iostream.StreamClosedError, TimeoutError) as error:
+        stream.close()
+        cause = stream.error or error
+        raise UpstreamError(
+            f"the dashboard on port {port} refused the connection ({cause})"
+        ) from None
+    return stream
+
+
 class _Stale(Exception):
     """The connection closed before any byte of the response."""
+
+
+async def open_websocket(
+    port: int, target: str, headers: httputil.HTTPHeaders, subprotocols: list[str] | None
+) -> iostream.IOStream:
+    """A websocket handshake with the dashboard; the stream then carries its frames as bytes.
+
+    Neither leg negotiates an extension (the browser's leg offers none, this one asks for none),
+    so frames are valid on both legs unchanged: the browser's are masked as a server expects,
+    the dashboard's unmasked as a browser expects."""
+    key = base64.b64encode(os.urandom(16)).decode()
+    headers["Host"] = f"{UPSTREAM_HOST}:{port}"
+    headers["Upgrade"] = "websocket"
+    headers["Connection"] = "Upgrade"
+    headers["Sec-WebSocket-Key"] = key
+    headers["Sec-WebSocket-Version"] = "13"
+    if subprotocols:
+        headers["Sec-WebSocket-Protocol"] = ", ".join(subprotocols)
+    lines = [f"GET {target} HTTP/1.1", *(f"{k}: {v}" for k, v in headers.get_all())]
+    stream = await _connect(port)
+    try:
+        await stream.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin1"))
+        head = await asyncio.wait_for(
+            stream.read_until_regex(b"\r?\n\r?\n", max_bytes=65536), RESPONSE_TIMEOUT_S
+        )
+    except (iostream.StreamClosedError, iostream.UnsatisfiableReadError, TimeoutError):
+        stream.close()
+        raise UpstreamError(
+            f"the dashboard on port {port} broke off the websocket handshake"
+        ) from None
+    status, _, rest = head.decode("latin1").partition("\n")
+    answer = httputil.HTTPHeaders.parse(rest)
+    if (
+        httputil.parse_response_start_line(status.strip()).code != 101
+        or answer.get("Sec-WebSocket-Accept") != WebSocketProtocol13.compute_accept_value(key)
+        or "Sec-WebSocket-Extensions" in answer
+    ):
+        stream.close()
+        raise UpstreamError(f"the dashboard on port {port} refused the websocket ({status})")
+    return stream
+
+
+async def splice(a: iostream.IOStream, b: iostream.IOStream, on_data: Callable[[], None]) -> None:
+    """Copies bytes both ways until either side closes; then closes both."""
+
+    async def copy(source: iostream.IOStream, sink: iostream.IOStream) -> None:
+        try:
+            while True:
+                chunk = await source.read_bytes(SPLICE_CHUNK_BYTES, partial=True)
+                on_data()
+                await sink.write(chunk)  # a slow reader holds back its writer
+        except iostream.StreamClosedError:
+            pass
+        finally:
+            a.close()
+            b.close()
+
+    await asyncio.gather(copy(a, b), copy(b, a))
