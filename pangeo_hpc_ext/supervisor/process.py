@@ -22,7 +22,7 @@ import psutil
 from ..backends import BACKENDS, JobEvents
 from ..core.handle import ClusterEvents, ClusterSpec, InProcessCluster
 from ..core.ledger import JobLedger
-from ..errors import PangeoHPCError, SchedulerCommandFailed
+from ..errors import PangeoHPCError, SchedulerCommandFailed, StateNotWritable
 from .channel import LINE_LIMIT, ChannelClosed, peer_is_this_user, receive, send, socket_dir
 from .records import SupervisorRecord
 
@@ -69,6 +69,7 @@ class Supervisor:
         self.done = asyncio.Event()
         self.idle_since: float | None = time.monotonic()
         self.last_state: dict[str, Any] | None = None
+        self.stopping: asyncio.Task[None] | None = None
 
     # -- what the server is told ---------------------------------------------------------------
 
@@ -114,9 +115,24 @@ class Supervisor:
 
     def _submitted(self, job_id: str) -> None:
         self.spec.job_ids.append(job_id)
-        self.ledger.record(self.spec.id, self.backend.name, self.spec.job_ids)
-        self.record.write(self.state_dir)
-        self.emit("submitted", job_id=job_id)
+        self.emit("submitted", job_id=job_id)  # first: the server can kill it whatever follows
+        try:
+            self.ledger.record(self.spec.id, self.backend.name, self.spec.job_ids)
+            self.record.write(self.state_dir)
+        except (StateNotWritable, OSError) as error:
+            # A job that no server restarted after a crash could find: the cluster fails, and
+            # the server (or, with none attached, this process) kills its jobs.
+            self.phase = "failed"
+            self.error = (
+                error.message
+                if isinstance(error, StateNotWritable)
+                else f"the cluster's record in state_dir {self.state_dir} cannot be written "
+                f"({error.strerror or error})"
+            )
+            log.warning("cluster %s: %s", self.spec.id, self.error)
+            self.emit("failed", message=self.error)
+            if self.peer is None and self.stopping is None:
+                self.stopping = asyncio.ensure_future(self._stop(self.error))
 
     def _events(self) -> ClusterEvents:
         return ClusterEvents(
