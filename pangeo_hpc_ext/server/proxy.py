@@ -98,6 +98,14 @@ def without_credentials(query: str) -> str:
     return "&".join(kept)
 
 
+def request_target(proxied_path: str, query: str) -> str:
+    """Path and query to request from the dashboard: the decoded path quoted again (so an
+    encoded "?" or "#" stays in the path), no dot segments, no credential arguments."""
+    path = quote(upstream_path(proxied_path), safe=PATH_SAFE)
+    kept = without_credentials(query)
+    return f"{path}?{kept}" if kept else path
+
+
 def worker_dashboards(managed: ManagedCluster) -> set[tuple[str, int]]:
     return managed.handle.worker_dashboards() if managed.handle is not None else set()
 
@@ -331,10 +339,7 @@ class DashboardProxyHandler(ExtensionHandlerMixin, ProxyHandler):
         return self.request.headers.get("Upgrade", "").lower() == "websocket"
 
     def request_target(self, proxied_path: str) -> str:
-        """Path and query to request from the dashboard: quoted, without credentials."""
-        path = quote(upstream_path(proxied_path), safe=PATH_SAFE)
-        query = without_credentials(self.request.query)
-        return f"{path}?{query}" if query else path
+        return request_target(proxied_path, self.request.query)
 
     def get_client_uri(self, protocol: str, host: str, port: int, proxied_path: str) -> str:
         return f"{protocol}://{UPSTREAM_HOST}:{port}{self.request_target(proxied_path)}"
