@@ -1,9 +1,10 @@
 """Dask dashboards proxied through Jupyter: by cluster id (clusters we started) and by port (the
 link kernels print, for those clusters and for schedulers registered by this server's kernels).
 
-jupyter-server-proxy's ProxyHandler does the proxying (HTTP, websockets, subprotocols); one
-subclass, given how a route finds its upstream, decides where a request may go and what of it may
-leave Jupyter:
+One subclass of jupyter-server-proxy's ProxyHandler (its authentication, subprotocol and
+redirect handling), given how a route finds its upstream, decides where a request may go and what
+of it may leave Jupyter. The transport is ours (upstream.py): HTTP over pooled keep-alive
+connections, and websockets spliced as bytes after both handshakes. The rules:
 
 - The upstream is always 127.0.0.1:<dashboard port of a running cluster of ours, or of a scheduler
   that this server's kernel registered and that this user's process listens on>, looked up

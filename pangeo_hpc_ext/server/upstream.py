@@ -111,8 +111,6 @@ class UpstreamPool:
         self._params = HTTP1ConnectionParameters(
             decompress=False,  # the browser asked for the encoding; pass the body as it is
             max_body_size=MAX_BODY_BYTES,
-            header_timeout=RESPONSE_TIMEOUT_S,
-            body_timeout=RESPONSE_TIMEOUT_S,
         )
         self._sweeper: PeriodicCallback | None = None
 
@@ -156,6 +154,16 @@ class UpstreamPool:
     ) -> UpstreamResponse:
         connection = HTTP1Connection(stream, True, self._params)
         response = _Collector()
+        expired: list[bool] = []
+        timeout = f"the dashboard on port {port} did not answer within {RESPONSE_TIMEOUT_S:.0f} s"
+
+        def expire() -> None:
+            expired.append(True)
+            stream.close()
+
+        # One timer for the whole exchange: tornado's header and body timeouts wrap every read
+        # in a timeout future, a fifth of the time this exchange takes.
+        timer = asyncio.get_running_loop().call_later(RESPONSE_TIMEOUT_S, expire)
         try:
             await connection.write_headers(
                 httputil.RequestStartLine(method, target, "HTTP/1.1"), headers
@@ -164,11 +172,19 @@ class UpstreamPool:
             await connection.read_response(response)
         except (iostream.StreamClosedError, OSError) as error:
             stream.close()
+            if expired:
+                raise UpstreamError(
+                    f"the dashboard on port {port} did not answer within {RESPONSE_TIMEOUT_S:.0f} s"
+                ) from None
             if response.start_line is None:
                 raise _Stale(f"the dashboard on port {port} closed the connection") from error
             raise UpstreamError(
                 f"the dashboard on port {port} closed the connection mid-response"
             ) from error
+        finally:
+            timer.cancel()
+        if expired:  # a body that ends with the connection looks complete when the timer closes it
+            raise UpstreamError(timeout)
         if response.start_line is None or response.headers is None:
             stream.close()
             raise UpstreamError(f"the dashboard on port {port} sent no valid HTTP response")
