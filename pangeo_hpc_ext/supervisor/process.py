@@ -113,22 +113,25 @@ class Supervisor:
 
     # -- the cluster's jobs --------------------------------------------------------------------
 
+    def _write_record(self) -> None:
+        try:
+            self.record.write(self.state_dir)
+        except OSError as error:
+            raise StateNotWritable(
+                f"the cluster's record in state_dir {self.state_dir} cannot be written "
+                f"({error.strerror or error})"
+            ) from error
+
     def _submitted(self, job_id: str) -> None:
         self.spec.job_ids.append(job_id)
         self.emit("submitted", job_id=job_id)  # first: the server can kill it whatever follows
         try:
             self.ledger.record(self.spec.id, self.backend.name, self.spec.job_ids)
-            self.record.write(self.state_dir)
-        except (StateNotWritable, OSError) as error:
+            self._write_record()
+        except StateNotWritable as error:
             # A job that no server restarted after a crash could find: the cluster fails, and
             # the server (or, with none attached, this process) kills its jobs.
-            self.phase = "failed"
-            self.error = (
-                error.message
-                if isinstance(error, StateNotWritable)
-                else f"the cluster's record in state_dir {self.state_dir} cannot be written "
-                f"({error.strerror or error})"
-            )
+            self.phase, self.error = "failed", error.message
             log.warning("cluster %s: %s", self.spec.id, self.error)
             self.emit("failed", message=self.error)
             if self.peer is None and self.stopping is None:
@@ -238,7 +241,7 @@ class Supervisor:
             # What the server decided (requested size, adaptive bounds), for the next server.
             noted = ClusterSpec.from_json(message["spec"])
             self.spec.requested, self.spec.adapt = noted.requested, noted.adapt
-            self.record.write(self.state_dir)
+            self._write_record()
             return
         handle = self.handle
         if handle is None:
@@ -280,13 +283,13 @@ class Supervisor:
             os.unlink(path)  # left by a supervisor of the same id that was killed
         server = await asyncio.start_unix_server(self._serve, path=path, limit=LINE_LIMIT)
         os.chmod(path, 0o600)
-        self.record.write(self.state_dir)
         delivery = asyncio.create_task(self._deliver_forever())
         watch = asyncio.create_task(self._watch_forever())
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.add_signal_handler(signum, lambda: asyncio.ensure_future(self._stop("signal")))
         try:
+            self._write_record()
             self.handle = await InProcessCluster.start(self.spec, self.backend, self._events())
         except Exception as error:
             self.phase, self.error = "failed", error_text(error)
