@@ -242,11 +242,10 @@ async def run(args: argparse.Namespace, port: int, token: str, pid: int) -> None
         f"\n2. {args.sessions} dashboard websocket sessions through the proxy, "
         f"{SESSION_BATCH} at a time: {worked} answered (Bokeh ACK) and closed"
     )
-    # The schedulers run in the server: a pooled keep-alive connection to a dashboard is two
-    # of its fds (both ends), closed after 30 s idle.
+    # The proxy keeps idle connections to a dashboard for the next request (closed after 30 s).
     print(
         f"  server RSS {before[0]:.0f} -> {after[0]:.0f} MiB, fds {before[1]} -> {after[1]}"
-        " (an idle pooled connection to a dashboard: 2 fds)"
+        " (idle keep-alive connections to the dashboard included)"
     )
     print(f"  errors: {dict(load.errors) or 'none'}")
 
