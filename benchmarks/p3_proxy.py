@@ -140,11 +140,15 @@ class Bench:
         return (time.perf_counter() - start) * 1000, body
 
 
-async def dashboard_port(scheduler_address: str) -> int:
-    # What a user's Client sees; the Cluster JSON deliberately has only the proxied link.
+async def dashboard_port(scheduler_address: str, credentials: Path) -> int:
+    # What a user's Client sees; the Cluster JSON deliberately has only the proxied link. The
+    # cluster speaks TLS with the credentials the server keeps under state_dir/tls/<id>/.
     from distributed import Client
 
-    async with Client(scheduler_address, asynchronous=True) as client:
+    from pangeo_hpc_ext.backends.tls import ClusterCredentials
+
+    security = ClusterCredentials(credentials).security()
+    async with Client(scheduler_address, asynchronous=True, security=security) as client:
         return client.scheduler_info()["services"]["dashboard"]
 
 
@@ -254,7 +258,9 @@ async def run(args: argparse.Namespace) -> None:
                 bench = Bench(session, port, token)
                 await bench.wait_for_server(process)
                 cluster = await bench.start_cluster()
-                direct_port = await dashboard_port(cluster["scheduler_address"])
+                direct_port = await dashboard_port(
+                    cluster["scheduler_address"], Path(tmp) / "state" / "tls" / cluster["id"]
+                )
                 bases = {
                     "direct": f"http://127.0.0.1:{direct_port}",
                     "proxy": bench.server + cluster["dashboard_url"].removesuffix("/status"),

@@ -81,6 +81,11 @@ class TooManyClusters(PangeoHPCError):
     pass
 
 
+class StateNotWritable(PangeoHPCError):
+    """state_dir (job ledger, TLS credentials) cannot be written: full, read-only, or not a
+    directory. The message names the path and the system's reason."""
+
+
 class ClusterNotReady(PangeoHPCError):
     """The operation needs a running cluster (e.g. scaling one that failed or is closing)."""
 

@@ -19,14 +19,19 @@ def default_data_dir() -> Path:
 
 
 def write_json_atomic(path: Path, data: Any, *, mode: int = 0o600) -> None:
-    """Write-then-rename: a reader, or a crash mid-write, never sees half a file. The file is
-    private from its first byte (it may hold job ids, tokens or credentials' paths)."""
+    """Write-then-rename: a reader, or a crash mid-write, never sees half a file, and a failed
+    write (disk full, read-only, quota) leaves the previous file as it was and no temporary one.
+    The file is private from its first byte (it may hold job ids, tokens or credentials' paths)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        os.fchmod(fd, mode)
         with os.fdopen(fd, "w") as f:
+            os.fchmod(fd, mode)
             json.dump(data, f)
+            f.flush()
+            # Before the rename: a full disk (or NFS, which reports write errors late) fails
+            # here, and after a power cut the new name never points at unwritten blocks.
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from distributed.security import Security
 
+from ..errors import StateNotWritable
+
 
 @dataclass(frozen=True)
 class ClusterCredentials:
@@ -30,19 +32,27 @@ class ClusterCredentials:
 
     @classmethod
     def create(cls, directory: Path) -> ClusterCredentials:
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        directory.chmod(0o700)
+        """Raises StateNotWritable (nothing left behind) when the directory cannot be written."""
         credentials = cls(directory)
         # One certificate for scheduler, workers and clients, as Security.temporary() makes it.
         temporary = Security.temporary()
-        for path, text in (
-            (credentials.ca_file, temporary.tls_ca_file),
-            (credentials.cert_file, temporary.tls_client_cert),
-            (credentials.key_file, temporary.tls_client_key),
-        ):
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as f:
-                f.write(text)
+        try:
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            directory.chmod(0o700)
+            for path, text in (
+                (credentials.ca_file, temporary.tls_ca_file),
+                (credentials.cert_file, temporary.tls_client_cert),
+                (credentials.key_file, temporary.tls_client_key),
+            ):
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "w") as f:
+                    f.write(text)
+        except OSError as error:
+            credentials.remove()
+            raise StateNotWritable(
+                f"the cluster's TLS credentials cannot be written under {directory} "
+                f"({error.strerror or error}); check that state_dir has space and is writable"
+            ) from error
         return credentials
 
     def security(self) -> Security:

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 import psutil
 
-from ..errors import SchedulerCommandFailed
+from ..errors import SchedulerCommandFailed, StateNotWritable
 from ..paths import write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -227,16 +227,22 @@ class JobLedger:
         return judge_owner(owner, self.host, process_alive=alive, job_alive=job)
 
     def record(self, cluster_id: str, backend: str, job_ids: list[str]) -> None:
+        """Raises StateNotWritable; the ledger on disk then stays as it was."""
         self._clusters[cluster_id] = {"backend": backend, "job_ids": list(job_ids)}
         self._write()
 
     def forget(self, cluster_id: str) -> None:
         if self._clusters.pop(cluster_id, None) is None:
             return
-        if self._clusters:
-            self._write()
-        else:  # nothing left to reconcile: a clean stop leaves no ledger behind
-            self.path.unlink(missing_ok=True)
+        try:
+            if self._clusters:
+                self._write()
+            else:  # nothing left to reconcile: a clean stop leaves no ledger behind
+                self.path.unlink(missing_ok=True)
+        except (StateNotWritable, OSError) as error:
+            # The cluster's jobs are killed already; a stale entry only has a later server
+            # ask the scheduler about jobs that have ended.
+            log.warning("job ledger %s not updated: %s", self.path, error)
 
     @staticmethod
     def _read(path: Path) -> dict[str, Any] | None:
@@ -248,4 +254,13 @@ class JobLedger:
 
     def _write(self) -> None:
         # Atomic: a crash mid-write must not lose the ids of running jobs.
-        write_json_atomic(self.path, {"owner": self.owner.to_json(), "clusters": self._clusters})
+        try:
+            write_json_atomic(
+                self.path, {"owner": self.owner.to_json(), "clusters": self._clusters}
+            )
+        except OSError as error:
+            raise StateNotWritable(
+                f"the job ledger in state_dir {self.state_dir} cannot be written "
+                f"({error.strerror or error}): no batch job may run that a server restarted "
+                "after a crash could not find and kill"
+            ) from error

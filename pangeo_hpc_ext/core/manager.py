@@ -26,6 +26,7 @@ from ..errors import (
     PangeoHPCError,
     ProfileNotFound,
     SchedulerCommandFailed,
+    StateNotWritable,
     TooManyClusters,
 )
 from ..schedulers.base import JobState
@@ -391,8 +392,12 @@ class ClusterManager:
 
     def _job_submitted(self, managed: ManagedCluster, job_id: str) -> None:
         managed.job_ids.append(job_id)
-        if not self.host.records_jobs:
-            self.ledger.record(managed.id, managed.backend.name, managed.job_ids)
+        if not self.host.records_jobs:  # a supervisor records its own (and fails likewise)
+            try:
+                self.ledger.record(managed.id, managed.backend.name, managed.job_ids)
+            except StateNotWritable as error:  # a job no restarted server could find: kill it
+                self._fail(managed, error.message)
+                return
         self._poll_now.set()
         self._notify("updated", managed)
 

@@ -25,6 +25,7 @@ from .kernel_link import KernelEnvironment
 from .notebook_clusters import NotebookClusters, local_kernel_pids
 from .notebook_handlers import NOTEBOOK_API_HANDLERS
 from .proxy import DASHBOARD_HANDLERS
+from .upstream import UpstreamPool
 
 
 class PangeoHPC(ExtensionApp):
@@ -157,6 +158,8 @@ class PangeoHPC(ExtensionApp):
             self.kernel_environment.install_dashboard_link(self.serverapp.base_url)
         if self.register_notebook_clusters:
             self.kernel_environment.install_preload()
+        # Keep-alive connections to dashboards, shared by every proxied request.
+        self.upstream_pool = UpstreamPool()
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(NOTEBOOK_API_HANDLERS)
@@ -215,3 +218,4 @@ class PangeoHPC(ExtensionApp):
             signal.signal(signal.SIGINT, replaced)
         await self.notebook_clusters.stop()
         self.kernel_environment.uninstall()
+        self.upstream_pool.close()

@@ -1,9 +1,10 @@
 """Dask dashboards proxied through Jupyter: by cluster id (clusters we started) and by port (the
 link kernels print, for those clusters and for schedulers registered by this server's kernels).
 
-jupyter-server-proxy's ProxyHandler does the proxying (HTTP, websockets, subprotocols); one
-subclass, given how a route finds its upstream, decides where a request may go and what of it may
-leave Jupyter:
+One subclass of jupyter-server-proxy's ProxyHandler (its authentication, subprotocol and
+redirect handling), given how a route finds its upstream, decides where a request may go and what
+of it may leave Jupyter. The transport is ours (upstream.py): HTTP over pooled keep-alive
+connections, and websockets spliced as bytes after both handshakes. The rules:
 
 - The upstream is always 127.0.0.1:<dashboard port of a running cluster of ours, or of a scheduler
   that this server's kernel registered and that this user's process listens on>, looked up
@@ -34,8 +35,7 @@ from ..errors import ClusterNotFound
 from .http_errors import http_status
 from .notebook_clusters import NotebookCluster, NotebookClusters
 from .routes import AUTH_RESOURCE, DASHBOARD_PREFIX, PORT_DASHBOARD_PREFIX
-
-UPSTREAM_HOST = "127.0.0.1"
+from .upstream import BODYLESS_CODES, UPSTREAM_HOST, UpstreamError, open_websocket, splice
 
 # What a browser sends that a dashboard may use. Everything else stays in Jupyter: credentials
 # (Authorization, Cookie, custom auth headers of an IdentityProvider or of JupyterHub's proxy),
@@ -61,6 +61,20 @@ DROPPED_RESPONSE_HEADERS = (
     "Access-Control-Allow-Origin",
     "Access-Control-Allow-Credentials",
 )
+# Hop-by-hop headers, the length (tornado sets its own) and what would act on Jupyter's origin.
+UNFORWARDED_RESPONSE_HEADERS = frozenset(
+    {"Connection", "Keep-Alive", "Transfer-Encoding", "Content-Length", *DROPPED_RESPONSE_HEADERS}
+)
+CONTEXT_HEADERS = ("X-Forwarded-Context", "X-ProxyContextPath", "X-Forwarded-Prefix")
+REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
+# The dashboard's files (distributed's /statics/, Bokeh's /static/): Tornado's file handler sends
+# ETag and Last-Modified but no Cache-Control, so a browser refetches them on every page. Under a
+# cluster id they cannot change (the URL names one scheduler, gone when the cluster closes); a
+# port may later serve another scheduler of another version, so there they are revalidated
+# (a 304 without a body).
+STATIC_PREFIXES = ("/statics/", "/static/")
+CLUSTER_STATIC_CACHE = "private, max-age=86400"
+PORT_STATIC_CACHE = "private, no-cache"
 # RFC 3986 path characters; "?" and "#" are not among them, so a decoded "%3F" cannot start a query.
 PATH_SAFE = "/:@!$&'()*+,;=-._~"
 # The scheduler dashboard's own route to worker dashboards: distributed.http.proxy, which checks
@@ -85,6 +99,14 @@ def without_credentials(query: str) -> str:
     return "&".join(kept)
 
 
+def request_target(proxied_path: str, query: str) -> str:
+    """Path and query to request from the dashboard: the decoded path quoted again (so an
+    encoded "?" or "#" stays in the path), no dot segments, no credential arguments."""
+    path = quote(upstream_path(proxied_path), safe=PATH_SAFE)
+    kept = without_credentials(query)
+    return f"{path}?{kept}" if kept else path
+
+
 def worker_dashboards(managed: ManagedCluster) -> set[tuple[str, int]]:
     return managed.handle.worker_dashboards() if managed.handle is not None else set()
 
@@ -92,11 +114,13 @@ def worker_dashboards(managed: ManagedCluster) -> set[tuple[str, int]]:
 @dataclass(frozen=True)
 class Upstream:
     """Where one dashboard request goes: the port on 127.0.0.1, our route to it (for redirects
-    and X-Forwarded-Prefix), and the worker dashboards its /proxy/<port>/<host>/ pages may reach."""
+    and X-Forwarded-Prefix), the worker dashboards its /proxy/<port>/<host>/ pages may reach, and
+    how long a browser may keep its static files."""
 
     port: int
     route: str
     worker_dashboards: Callable[[], set[tuple[str, int]]]
+    static_cache_control: str
 
 
 class DashboardSources(Protocol):
@@ -127,11 +151,11 @@ def notebook_dashboard_url(base_url: str, cluster: NotebookCluster) -> str | Non
     return url_path_join(base_url, port_dashboard_route(cluster.dashboard_port), "status")
 
 
-def _upstream_of(managed: ManagedCluster, route: str) -> Upstream | None:
+def _upstream_of(managed: ManagedCluster, route: str, static_cache: str) -> Upstream | None:
     port = managed.dashboard_port
     if managed.phase is not Phase.RUNNING or port is None:
         return None
-    return Upstream(port, route, lambda: worker_dashboards(managed))
+    return Upstream(port, route, lambda: worker_dashboards(managed), static_cache)
 
 
 def by_cluster_id(sources: DashboardSources, cluster_id: str) -> Upstream:
@@ -141,7 +165,7 @@ def by_cluster_id(sources: DashboardSources, cluster_id: str) -> Upstream:
     except ClusterNotFound as error:
         # The message would echo the id from the URL; the page needs none.
         raise web.HTTPError(http_status(error), "no such cluster") from None
-    upstream = _upstream_of(managed, cluster_dashboard_route(cluster_id))
+    upstream = _upstream_of(managed, cluster_dashboard_route(cluster_id), CLUSTER_STATIC_CACHE)
     if upstream is None:
         raise web.HTTPError(404, "this cluster has no dashboard (%s)", managed.phase.value)
     return upstream
@@ -154,13 +178,13 @@ def by_port(sources: DashboardSources, port_text: str) -> Upstream:
     route = port_dashboard_route(port)
     for managed in sources.manager.list():
         if managed.dashboard_port == port:
-            upstream = _upstream_of(managed, route)
+            upstream = _upstream_of(managed, route, PORT_STATIC_CACHE)
             if upstream is not None:
                 return upstream
     registered = sources.notebook_clusters.by_dashboard_port(port)
     if registered is None:
         raise web.HTTPError(404, "no dashboard of a cluster of yours listens on this port")
-    return Upstream(port, route, registered.worker_dashboards)
+    return Upstream(port, route, registered.worker_dashboards, PORT_STATIC_CACHE)
 
 
 def drop_response_headers(response: Any) -> None:
@@ -178,6 +202,7 @@ class DashboardProxyHandler(ExtensionHandlerMixin, ProxyHandler):
         super().__init__(*args, **kwargs)
         self.find_upstream = resolve
         self.upstream_port: int | None = None
+        self.static_cache_control = PORT_STATIC_CACHE
 
     async def prepare(self, *args: Any, **kwargs: Any) -> None:
         # The base authenticates (and checks Host); see get_login_url for the anonymous answer.
@@ -234,22 +259,69 @@ class DashboardProxyHandler(ExtensionHandlerMixin, ProxyHandler):
     put = delete = patch = options = post
 
     async def open(self, key: str, proxied_path: str) -> None:
-        assert self.upstream_port is not None
+        """Tornado has answered the browser's handshake; now the dashboard's, then the two
+        connections are spliced until either ends. Frames pass as bytes: parsing and
+        re-framing every Bokeh message twice cost a quarter of the dashboard's throughput."""
+        port = self.upstream_port
+        assert port is not None
+        client = self.ws_connection.stream  # type: ignore[union-attr]
         # Bokeh sends each message as several small frames: without this, Nagle's algorithm holds
         # the later frames until the browser's delayed ACK, up to 40 ms per message.
         self.set_nodelay(True)
-        await self.proxy_open(UPSTREAM_HOST, self.upstream_port, proxied_path)
-        upstream = getattr(self, "ws", None)  # the base's connection to the dashboard
-        if upstream is not None and upstream.protocol is not None:
-            upstream.protocol.set_nodelay(True)
+        try:
+            upstream = await open_websocket(
+                port,
+                self.request_target(proxied_path),
+                self.proxy_request_headers(),
+                self._requested_subprotocols,
+            )
+        except UpstreamError as error:
+            self.log.warning("dashboard websocket %s: %s", self.request.path, error)
+            client.close()
+            return
+        self._record_activity()
+        await splice(client, upstream, self._record_activity)
+
+    @property
+    def ping_interval(self) -> None:
+        # Tornado's pings would land between the dashboard's bytes; the browser's and the
+        # dashboard's own pings pass through the splice.
+        return None
 
     async def _proxy_http(self, path: str) -> None:
-        assert self.upstream_port is not None
-        await self.proxy(UPSTREAM_HOST, self.upstream_port, path)
-        # The base replaced Jupyter's default headers with the dashboard's; restore the ones
-        # that protect Jupyter's origin (e.g. frame-ancestors).
+        port = self.upstream_port
+        assert port is not None
+        headers = self.proxy_request_headers()
+        # Where the dashboard is mounted, for links it writes (what the base sends too).
+        context = self._get_context_path(UPSTREAM_HOST, port)
+        for name in CONTEXT_HEADERS:
+            headers[name] = context
+        self._record_activity()
+        try:
+            response = await self.extensionapp.upstream_pool.fetch(
+                port, self.request.method, self.request_target(path), headers
+            )
+        except UpstreamError as error:
+            # The dashboard (its scheduler) went away or broke off: a bad gateway, not our bug.
+            raise web.HTTPError(502, "%s", error) from None
+        self._record_activity()
+        self.set_status(response.code, response.reason)
+        # The dashboard's headers replace Jupyter's defaults, less those that describe the
+        # connection or would act on Jupyter's origin.
+        self._headers = httputil.HTTPHeaders()
+        for name, value in response.headers.get_all():
+            if name in UNFORWARDED_RESPONSE_HEADERS:
+                continue
+            if name == "Location" and response.code in REDIRECT_CODES:
+                value = self._rewrite_location_header(value, UPSTREAM_HOST, port, path)
+            self.add_header(name, value)
+        if path.startswith(STATIC_PREFIXES) and "Cache-Control" not in response.headers:
+            self.set_header("Cache-Control", self.static_cache_control)
+        # Restore the headers that protect Jupyter's origin (e.g. frame-ancestors).
         self.set_header("Content-Security-Policy", self.content_security_policy)
         self.set_header("X-Content-Type-Options", "nosniff")
+        if response.body and response.code not in BODYLESS_CODES:
+            self.write(response.body)
 
     def _resolve(self, key: str, proxied_path: str) -> int:
         """The upstream port for this request, or a 404."""
@@ -261,16 +333,17 @@ class DashboardProxyHandler(ExtensionHandlerMixin, ProxyHandler):
                 raise web.HTTPError(404, "not a worker dashboard of this cluster")
         # Context path for Location rewriting and X-Forwarded-Prefix: our route, not /proxy/<port>.
         self.proxy_base = upstream.route
+        self.static_cache_control = upstream.static_cache_control
         return upstream.port
 
     def _is_websocket_upgrade(self) -> bool:
         return self.request.headers.get("Upgrade", "").lower() == "websocket"
 
+    def request_target(self, proxied_path: str) -> str:
+        return request_target(proxied_path, self.request.query)
+
     def get_client_uri(self, protocol: str, host: str, port: int, proxied_path: str) -> str:
-        path = quote(upstream_path(proxied_path), safe=PATH_SAFE)
-        uri = f"{protocol}://{UPSTREAM_HOST}:{port}{path}"
-        query = without_credentials(self.request.query)
-        return f"{uri}?{query}" if query else uri
+        return f"{protocol}://{UPSTREAM_HOST}:{port}{self.request_target(proxied_path)}"
 
     def proxy_request_headers(self) -> httputil.HTTPHeaders:
         headers = httputil.HTTPHeaders()

@@ -200,6 +200,8 @@ class SupervisedCluster(ClusterHandle):
             self._events.worker_joined(str(job_id) if job_id is not None else None)
         elif event == "worker_left":
             self._events.worker_left()
+        elif event == "failed" and self.started.done():  # after it ran, e.g. state_dir full
+            self._events.lost(str(message.get("message") or "the cluster failed"))
         if event in ("started", "failed") and not self.started.done():
             self.started.set_result(self._state)
 

@@ -22,7 +22,7 @@ import psutil
 from ..backends import BACKENDS, JobEvents
 from ..core.handle import ClusterEvents, ClusterSpec, InProcessCluster
 from ..core.ledger import JobLedger
-from ..errors import PangeoHPCError, SchedulerCommandFailed
+from ..errors import PangeoHPCError, SchedulerCommandFailed, StateNotWritable
 from .channel import LINE_LIMIT, ChannelClosed, peer_is_this_user, receive, send, socket_dir
 from .records import SupervisorRecord
 
@@ -69,6 +69,7 @@ class Supervisor:
         self.done = asyncio.Event()
         self.idle_since: float | None = time.monotonic()
         self.last_state: dict[str, Any] | None = None
+        self.stopping: asyncio.Task[None] | None = None
 
     # -- what the server is told ---------------------------------------------------------------
 
@@ -112,11 +113,29 @@ class Supervisor:
 
     # -- the cluster's jobs --------------------------------------------------------------------
 
+    def _write_record(self) -> None:
+        try:
+            self.record.write(self.state_dir)
+        except OSError as error:
+            raise StateNotWritable(
+                f"the cluster's record in state_dir {self.state_dir} cannot be written "
+                f"({error.strerror or error})"
+            ) from error
+
     def _submitted(self, job_id: str) -> None:
         self.spec.job_ids.append(job_id)
-        self.ledger.record(self.spec.id, self.backend.name, self.spec.job_ids)
-        self.record.write(self.state_dir)
-        self.emit("submitted", job_id=job_id)
+        self.emit("submitted", job_id=job_id)  # first: the server can kill it whatever follows
+        try:
+            self.ledger.record(self.spec.id, self.backend.name, self.spec.job_ids)
+            self._write_record()
+        except StateNotWritable as error:
+            # A job that no server restarted after a crash could find: the cluster fails, and
+            # the server (or, with none attached, this process) kills its jobs.
+            self.phase, self.error = "failed", error.message
+            log.warning("cluster %s: %s", self.spec.id, self.error)
+            self.emit("failed", message=self.error)
+            if self.peer is None and self.stopping is None:
+                self.stopping = asyncio.ensure_future(self._stop(self.error))
 
     def _events(self) -> ClusterEvents:
         return ClusterEvents(
@@ -222,7 +241,7 @@ class Supervisor:
             # What the server decided (requested size, adaptive bounds), for the next server.
             noted = ClusterSpec.from_json(message["spec"])
             self.spec.requested, self.spec.adapt = noted.requested, noted.adapt
-            self.record.write(self.state_dir)
+            self._write_record()
             return
         handle = self.handle
         if handle is None:
@@ -264,13 +283,13 @@ class Supervisor:
             os.unlink(path)  # left by a supervisor of the same id that was killed
         server = await asyncio.start_unix_server(self._serve, path=path, limit=LINE_LIMIT)
         os.chmod(path, 0o600)
-        self.record.write(self.state_dir)
         delivery = asyncio.create_task(self._deliver_forever())
         watch = asyncio.create_task(self._watch_forever())
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.add_signal_handler(signum, lambda: asyncio.ensure_future(self._stop("signal")))
         try:
+            self._write_record()
             self.handle = await InProcessCluster.start(self.spec, self.backend, self._events())
         except Exception as error:
             self.phase, self.error = "failed", error_text(error)
