@@ -216,6 +216,7 @@ class PangeoHPC(ExtensionApp):
         replaced = getattr(self, "_replaced_sigint", None)
         if replaced is not None:  # for a process that embeds the server and goes on
             signal.signal(signal.SIGINT, replaced)
+        await self.kernel_catalog.close()
         await self.notebook_clusters.stop()
         self.kernel_environment.uninstall()
         self.upstream_pool.close()

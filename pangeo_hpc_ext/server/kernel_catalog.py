@@ -25,6 +25,8 @@ from .proxy import cluster_dashboard_url, notebook_dashboard_url
 
 log = logging.getLogger(__name__)
 
+WRITE_DELAY_S = 0.1
+
 
 def cluster_credentials(managed: ManagedCluster) -> dict[str, str | None] | None:
     """What a kernel's Client needs to reach the cluster's TLS scheduler (file paths)."""
@@ -76,20 +78,45 @@ class KernelCatalog:
         self._notebooks = notebooks
         self._base_url = base_url
         self._pending = False
+        self._writing: asyncio.Future[None] | None = None
+        self._closed = False
 
     def changed(self, *_event: str) -> None:
-        """A change listener of the manager and of the notebook registry."""
+        """A change listener of the manager and of the notebook registry. Scaling to 100 jobs
+        is hundreds of changes: they are written together, off the event loop (the write is
+        fsynced), a moment later."""
         if not self._pending:
             self._pending = True
-            asyncio.get_running_loop().call_soon(self.write)
+            asyncio.get_running_loop().call_later(WRITE_DELAY_S, self._write_soon)
+
+    def _write_soon(self) -> None:
+        self._pending = False
+        if self._closed:
+            return
+        catalog = self._catalog()
+        if catalog is not None:
+            self._writing = asyncio.ensure_future(asyncio.to_thread(self._write, catalog))
+
+    async def close(self) -> None:
+        """No write after this (the directory is about to go): the one under way finishes."""
+        self._closed = True
+        if self._writing is not None:
+            await self._writing
 
     def write(self) -> None:
-        self._pending = False
+        catalog = self._catalog()
+        if catalog is not None:
+            self._write(catalog)
+
+    def _catalog(self) -> dict[str, Any] | None:
         if private_directory_problem(self.path.parent) is not None:
-            return  # removed at server stop: never recreate it with the umask's mode
+            return None  # removed at server stop: never recreate it with the umask's mode
         clusters = [sidebar_entry(m, self._base_url) for m in self._manager.list()]
         clusters += [notebook_entry(c, self._base_url) for c in self._notebooks.list()]
+        return {"version": FORMAT_VERSION, "clusters": clusters}
+
+    def _write(self, catalog: dict[str, Any]) -> None:
         try:
-            write_json_atomic(self.path, {"version": FORMAT_VERSION, "clusters": clusters})
+            write_json_atomic(self.path, catalog)
         except OSError as error:
             log.warning("could not write %s: %s", self.path, error)

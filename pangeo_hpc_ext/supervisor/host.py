@@ -77,6 +77,11 @@ class SupervisedCluster(ClusterHandle):
     # -- reads -----------------------------------------------------------------------------------
 
     @property
+    def phase(self) -> str:
+        """The supervisor's word: starting, running, failed or closing."""
+        return str(self._state.get("phase"))
+
+    @property
     def scheduler_address(self) -> str | None:
         return self._state.get("address")
 
@@ -388,9 +393,9 @@ class SupervisorHost(ClusterHost):
 
         async def attach(events: ClusterEvents) -> ClusterHandle:
             handle = await self._connect(record.socket, record.pid, events)
-            if handle._state.get("phase") != "running":
+            if handle.phase != "running":
                 await handle.close()
-                raise SupervisorFailed(f"it is {handle._state.get('phase')}, not running")
+                raise SupervisorFailed(f"it is {handle.phase}, not running")
             return handle
 
         return SurvivingCluster(
