@@ -39,7 +39,6 @@ from .profiles import Profile
 
 log = logging.getLogger(__name__)
 
-CLOSE_TIMEOUT_S = 60.0
 # Clusters that ended, remembered (in this server) so that a page still showing one can say so.
 ENDED_REMEMBERED = 200
 ON_SERVER_STOP = ("close", "keep")
@@ -277,11 +276,13 @@ class ClusterManager:
 
     @staticmethod
     async def _close_handle(managed: ManagedCluster) -> None:
+        # Each handle bounds its own close: a supervisor gets longer (it kills and confirms
+        # every job) and is killed itself if it does not answer in time.
         handle, managed.handle = managed.handle, None
         if handle is None:
             return
         try:
-            await asyncio.wait_for(handle.close(), CLOSE_TIMEOUT_S)
+            await handle.close()
         except Exception:
             log.exception("closing dask cluster %s", managed.id)
 
