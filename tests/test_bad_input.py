@@ -97,6 +97,7 @@ CREATE_CASES = [
         "processes",
     ),
     ("workers-float", {"profile": "lsf", "workers": 1.0}, 422, "workers"),
+    ("keep-not-boolean", {"profile": "lsf", "keep": "yes"}, 422, "keep"),
     ("cores-float", {"profile": "lsf", "options": {**GOOD_LSF, "cores": 2.0}}, 422, "cores"),
     (
         "deeply-nested",
