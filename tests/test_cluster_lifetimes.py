@@ -78,6 +78,20 @@ def servers(tmp_path: Path, lsf_env, state_dir: Path) -> Iterator[Callable[..., 
         server.stop()
 
 
+def listed(server: ServerProcess, ids: set[str]) -> dict[str, dict[str, Any]]:
+    """The clusters once all of `ids` are listed: a new server reattaches them as it starts,
+    which may finish after its API first answers."""
+    clusters = wait_until(
+        lambda: (
+            (found := {c["id"]: c for c in server.api("GET", "clusters")[1]["clusters"]})
+            and ids <= set(found)
+            and found
+        ),
+        f"clusters {sorted(ids)} listed by the new server",
+    )
+    return clusters
+
+
 def get(server: ServerProcess, cid: str) -> dict[str, Any]:
     code, cluster = server.api("GET", f"clusters/{cid}")
     assert code == 200, cluster
@@ -145,18 +159,18 @@ def test_kept_clusters_outlive_a_restart_and_close_with_the_next_stop(
         assert sorted(r["JOBID"] for r in unfinished_records(lsf_env)) == lsf_jobs
 
         second = servers()  # on_server_stop="close": this one closes them at its stop
-        listed = {c["id"]: c for c in second.api("GET", "clusters")[1]["clusters"]}
-        assert set(listed) == {lsf["id"], local["id"]}, listed
-        again = listed[lsf["id"]]
+        clusters = listed(second, {lsf["id"], local["id"]})
+        assert set(clusters) == {lsf["id"], local["id"]}, clusters
+        again = clusters[lsf["id"]]
         assert again["status"] == "running" and again["name"] == lsf["name"]
         assert again["workers"] == {"requested": 2, "connected": 2}
         assert sorted(j["job_id"] for j in again["jobs"]) == lsf_jobs
         assert again["scheduler_address"] == lsf["scheduler_address"]
-        assert listed[local["id"]]["workers"]["connected"] == 1
+        assert clusters[local["id"]]["workers"]["connected"] == 1
         # The held client computes on, and the dashboards open through the new server.
         assert client.submit(sum, [5, 6]).result(timeout=60) == 11
         assert dashboard_status(second, again) == 200
-        assert dashboard_status(second, listed[local["id"]]) == 200
+        assert dashboard_status(second, clusters[local["id"]]) == 200
 
         code, _ = second.api("PATCH", f"clusters/{lsf['id']}", {"workers": 1})
         assert code == 200
@@ -174,7 +188,7 @@ def test_a_cluster_started_with_keep_outlives_a_closing_server(servers, lsf_env)
     first.stop()
     assert [r["JOBID"] for r in unfinished_records(lsf_env)] == [kept["jobs"][0]["job_id"]]
     second = servers()
-    assert [c["id"] for c in second.api("GET", "clusters")[1]["clusters"]] == [kept["id"]]
+    assert list(listed(second, {kept["id"]})) == [kept["id"]]
     code, _ = second.api("DELETE", f"clusters/{kept['id']}")
     assert code == 204
     assert unfinished_records(lsf_env) == []
@@ -187,7 +201,7 @@ def test_a_server_crash_loses_nothing(servers, lsf_env) -> None:
     crashed.wait(timeout=WAIT_S)
     assert len(unfinished_records(lsf_env)) == 2
     second = servers()
-    again = get(second, cluster["id"])
+    again = listed(second, {cluster["id"]})[cluster["id"]]
     assert again["status"] == "running" and again["workers"]["connected"] == 2
     second.stop()
     assert unfinished_records(lsf_env) == []
