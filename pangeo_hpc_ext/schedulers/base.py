@@ -35,6 +35,9 @@ class JobInfo:
     submitted: str | None = None  # ISO 8601
     started: str | None = None  # ISO 8601
     walltime_left_s: int | None = None
+    # The job name the scheduler reports (None where it cannot tell): records and ledgers are
+    # untrusted, so a job is killed on their word only when this name is the one we gave it.
+    name: str | None = None
 
     @property
     def finished(self) -> bool:
