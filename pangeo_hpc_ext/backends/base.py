@@ -6,14 +6,15 @@ import abc
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
-
-from distributed.deploy import SpecCluster
-from distributed.security import Security
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import FieldError
 from ..schedulers.base import JobInfo
 from ..script_safety import overriding_directive_errors, unsafe_value_errors
+
+if TYPE_CHECKING:
+    from distributed.deploy import SpecCluster
+    from distributed.security import Security
 
 
 @dataclass

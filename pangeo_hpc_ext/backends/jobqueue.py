@@ -6,17 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import dask
-from dask_jobqueue.core import Job, JobQueueCluster
-from distributed.deploy import SpecCluster
-from distributed.security import Security
 
+from .. import dask_defaults
 from ..errors import FieldError, SchedulerCommandFailed
 from ..paths import default_data_dir
 from ..schedulers.base import JobInfo, QueueInfo, SchedulerClient
@@ -29,6 +28,11 @@ from .option_types import (
     log_directory_path,
     memory_property,
 )
+
+if TYPE_CHECKING:
+    from dask_jobqueue.core import Job, JobQueueCluster
+    from distributed.deploy import SpecCluster
+    from distributed.security import Security
 
 log = logging.getLogger(__name__)
 
@@ -123,9 +127,9 @@ class JobqueueBackend(Backend):
 
     has_jobs = True
     client: ClassVar[SchedulerClient]
-    # dask-jobqueue's cluster and job classes for this scheduler (LSFCluster and LSFJob...).
-    cluster_class: ClassVar[type[JobQueueCluster]]
-    job_class: ClassVar[type[Job]]
+    # dask-jobqueue's cluster class for this scheduler, "module:Class", imported only where a
+    # cluster starts (its job class is the cluster class's job_cls).
+    jobqueue_class: ClassVar[str]
     # Shown in the form: "Queue" or "Partition", "#BSUB", "[hh:]mm".
     queue_title: ClassVar[str] = "Queue"
     directive_prefix: ClassVar[str]
@@ -137,7 +141,12 @@ class JobqueueBackend(Backend):
     def jobs_cancelled(self, job_ids: list[str]) -> None:
         self.client.killed_elsewhere(job_ids)
 
+    def cluster_class(self) -> type[JobQueueCluster]:
+        module, _, name = self.jobqueue_class.partition(":")
+        return getattr(importlib.import_module(module), name)
+
     def jobqueue_default(self, key: str) -> Any:
+        dask_defaults.register_jobqueue()
         return dask.config.get(f"jobqueue.{self.name}.{key}", None)
 
     def default_options(self) -> dict[str, Any]:
@@ -349,10 +358,11 @@ class JobqueueBackend(Backend):
         # The dashboard is only ever reached through our proxy, so it listens on loopback;
         # workers retire before their walltime.
         lifetime = self.lifetime(options)
-        cluster = self.cluster_class(
+        cluster_class = self.cluster_class()
+        cluster = cluster_class(
             **self.job_options(options),
             job_name=self.job_name(name),
-            job_cls=reporting_job_class(self.job_class, self.client, events, name),
+            job_cls=reporting_job_class(cluster_class.job_cls, self.client, events, name),
             security=security,
             scheduler_options={"dashboard_address": "127.0.0.1:0"},
             worker_extra_args=lifetime.worker_args() if lifetime else [],

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from distributed import LocalCluster
-from distributed.deploy import SpecCluster
-from distributed.security import Security
+from typing import TYPE_CHECKING, Any
 
 from ..errors import FieldError
 from .base import Backend, JobEvents
 from .option_types import check_memory, memory_property
+
+if TYPE_CHECKING:
+    from distributed.deploy import SpecCluster
+    from distributed.security import Security
 
 
 class LocalBackend(Backend):
@@ -60,6 +60,8 @@ class LocalBackend(Backend):
         events: JobEvents,
         security: Security | None = None,
     ) -> SpecCluster:
+        from distributed import LocalCluster
+
         cluster = LocalCluster(
             n_workers=0,
             threads_per_worker=options["threads_per_worker"],

@@ -5,9 +5,6 @@ from __future__ import annotations
 import logging
 from typing import Any, ClassVar
 
-import dask_jobqueue  # noqa: F401  (registers the jobqueue.* defaults in dask's config)
-from dask_jobqueue.lsf import LSFCluster, LSFJob
-
 from ..schedulers.lsf import WALLTIME_PATTERN, LSFClient, walltime_minutes
 from .jobqueue import OPTIONAL_TEXT, JobqueueBackend
 
@@ -18,8 +15,7 @@ class LSFBackend(JobqueueBackend):
     name = "lsf"
     label = "LSF batch jobs"
     client = LSFClient()
-    cluster_class = LSFCluster
-    job_class = LSFJob
+    jobqueue_class = "dask_jobqueue.lsf:LSFCluster"
     # What LSFCluster already writes into the #BSUB header from validated options.
     overriding_directives = {
         "-q": "queue",

@@ -6,9 +6,7 @@ import logging
 import math
 from typing import Any, ClassVar
 
-import dask_jobqueue  # noqa: F401  (registers the jobqueue.* defaults in dask's config)
 from dask.utils import parse_bytes
-from dask_jobqueue.sge import SGECluster, SGEJob
 
 from ..errors import FieldError, SchedulerCommandFailed
 from ..schedulers.base import JobInfo
@@ -47,8 +45,7 @@ class SGEBackend(JobqueueBackend):
     label = "Grid Engine batch jobs"
     client = SGEClient()
     parse_walltime_s = staticmethod(parse_walltime)
-    cluster_class = SGECluster
-    job_class = SGEJob
+    jobqueue_class = "dask_jobqueue.sge:SGECluster"
     # Directives in job_extra_directives that would silently override an option: refused (422).
     # `-l` carries many independent resources (gpu=1, h=node01); check_options refuses only the
     # ones we set (h_rt and the memory resource).

@@ -6,9 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any, ClassVar
 
-import dask_jobqueue  # noqa: F401  (registers the jobqueue.* defaults in dask's config)
 from dask.utils import parse_bytes
-from dask_jobqueue.slurm import SLURMCluster, SLURMJob
 
 from ..errors import FieldError
 from ..schedulers.base import QueueInfo
@@ -23,8 +21,7 @@ class SlurmBackend(JobqueueBackend):
     label = "Slurm batch jobs"
     client = SlurmClient()
     parse_walltime_s = staticmethod(parse_walltime)
-    cluster_class = SLURMCluster
-    job_class = SLURMJob
+    jobqueue_class = "dask_jobqueue.slurm:SLURMCluster"
     # sbatch directives that would set again an option validated here.
     overriding_directives: ClassVar[dict[str, str]] = {
         "-p": "queue",

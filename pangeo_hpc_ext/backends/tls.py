@@ -8,10 +8,12 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-
-from distributed.security import Security
+from typing import TYPE_CHECKING
 
 from ..errors import StateNotWritable
+
+if TYPE_CHECKING:
+    from distributed.security import Security
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,8 @@ class ClusterCredentials:
     @classmethod
     def create(cls, directory: Path) -> ClusterCredentials:
         """Raises StateNotWritable (nothing left behind) when the directory cannot be written."""
+        from distributed.security import Security
+
         credentials = cls(directory)
         # One certificate for scheduler, workers and clients, as Security.temporary() makes it.
         temporary = Security.temporary()
@@ -56,6 +60,8 @@ class ClusterCredentials:
         return credentials
 
     def security(self) -> Security:
+        from distributed.security import Security
+
         ca, cert, key = str(self.ca_file), str(self.cert_file), str(self.key_file)
         return Security(
             tls_ca_file=ca,

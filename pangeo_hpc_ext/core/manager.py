@@ -32,7 +32,7 @@ from ..errors import (
 from ..schedulers.base import JobState
 from ..script_safety import shorten
 from .cluster import AdaptBounds, ManagedCluster, Phase
-from .handle import ClusterEvents, ClusterHandle, ClusterHost, InProcessHost
+from .handle import ClusterEvents, ClusterHandle, ClusterHost
 from .job_log import LogTail, read_tail, within
 from .ledger import JobLedger, job_alive_from
 from .profiles import Profile
@@ -59,7 +59,7 @@ class ClusterManager:
         max_workers: int = 100,
         poll_interval: float = 2.0,
         credentials_dir: Path | None = None,
-        host: ClusterHost | None = None,
+        host: ClusterHost,
         on_server_stop: str = "close",
     ) -> None:
         if on_server_stop not in ON_SERVER_STOP:
@@ -67,7 +67,7 @@ class ClusterManager:
                 f"on_server_stop must be one of {ON_SERVER_STOP}, not {on_server_stop!r}"
             )
         self.profiles = profiles
-        self.host = host or InProcessHost()
+        self.host = host
         self.on_server_stop = on_server_stop
         self.ledger = ledger
         # Per-cluster TLS credentials, one private directory each.
@@ -344,8 +344,9 @@ class ClusterManager:
                 return
             try:
                 if managed.profile.tls:
-                    managed.credentials = ClusterCredentials.create(
-                        self.credentials_dir / managed.id
+                    # Key generation (and distributed's import, the first time) off the loop.
+                    managed.credentials = await asyncio.to_thread(
+                        ClusterCredentials.create, self.credentials_dir / managed.id
                     )
                 managed.handle = await self.host.start(
                     managed.spec(), managed.backend, self._events(managed)

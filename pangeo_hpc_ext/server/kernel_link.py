@@ -24,9 +24,9 @@ import os
 from pathlib import Path
 
 import dask.config
-import distributed  # noqa: F401  (registers distributed's config defaults)
 from jupyter_server.utils import url_path_join
 
+from .. import dask_defaults
 from ..kernel.registry import REGISTRY_VAR
 from .proxy import port_dashboard_route
 
@@ -53,6 +53,7 @@ def user_chose_link() -> str | None:
     """Where the user set the dashboard link themselves, if they did."""
     if DASHBOARD_LINK_VAR in os.environ:
         return f"${DASHBOARD_LINK_VAR}"
+    dask_defaults.register_distributed()
     default = dask.config.get(LINK_KEY, config=dask.config.merge(*dask.config.defaults))
     if dask.config.get(LINK_KEY) != default:
         return f"dask config {LINK_KEY}"

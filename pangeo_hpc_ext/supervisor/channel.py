@@ -37,6 +37,10 @@ def socket_dir() -> Path:
     return directory
 
 
+def socket_path(cluster_id: str) -> Path:
+    return socket_dir() / f"{cluster_id}.sock"
+
+
 def peer_is_this_user(sock: socket.socket) -> bool:
     """Whether the process at the other end runs as this user (SO_PEERCRED, Linux)."""
     try:

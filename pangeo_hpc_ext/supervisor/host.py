@@ -18,8 +18,7 @@ from typing import Any
 from ..backends import Backend
 from ..core.handle import ClusterEvents, ClusterHandle, ClusterHost, ClusterSpec, SurvivingCluster
 from ..errors import SupervisorFailed
-from .channel import LINE_LIMIT, ChannelClosed, receive, send
-from .process import socket_path
+from .channel import LINE_LIMIT, ChannelClosed, receive, send, socket_path
 from .records import SupervisorRecord, records_dir, records_of_this_host
 
 log = logging.getLogger(__name__)

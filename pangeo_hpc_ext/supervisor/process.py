@@ -20,11 +20,12 @@ from typing import Any
 import psutil
 
 from ..backends import BACKENDS, JobEvents
-from ..core.handle import ClusterEvents, ClusterSpec, InProcessCluster
+from ..core.handle import ClusterEvents, ClusterSpec
 from ..core.ledger import JobLedger
 from ..errors import PangeoHPCError, SchedulerCommandFailed, StateNotWritable
-from .channel import LINE_LIMIT, ChannelClosed, peer_is_this_user, receive, send, socket_dir
+from .channel import LINE_LIMIT, ChannelClosed, peer_is_this_user, receive, send, socket_path
 from .records import SupervisorRecord
+from .runtime import InProcessCluster
 
 log = logging.getLogger("pangeo_hpc_ext.supervisor")
 
@@ -32,10 +33,6 @@ TICK_S = 0.5
 # A start failure is kept this long for the server to read before the process goes.
 FAILURE_KEPT_S = 30.0
 KILL_CONFIRM_TIMEOUT_S = 15.0
-
-
-def socket_path(cluster_id: str) -> Path:
-    return socket_dir() / f"{cluster_id}.sock"
 
 
 def error_text(error: BaseException) -> str:

@@ -43,6 +43,7 @@ class ServerProcess:
         pangeo_config: dict[str, Any] | None = None,
         app_module: str = "jupyter_server",
         own_process_group: bool = False,
+        extension: bool = True,
     ) -> None:
         self.workdir = workdir
         self.port = free_port()
@@ -53,6 +54,8 @@ class ServerProcess:
         # A group of its own can be SIGKILLed whole, like a crash takes a server and its children,
         # without reaching the test runner (which shares the group otherwise).
         self.own_process_group = own_process_group
+        # False: the same server without pangeo_hpc_ext (a baseline for what the extension costs).
+        self.extension = extension
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = workdir / f"server-{self.port}.log"
 
@@ -70,7 +73,7 @@ class ServerProcess:
                 "open_browser": False,
                 "root_dir": str(self.workdir),
                 "allow_root": True,
-                "jpserver_extensions": {"pangeo_hpc_ext": True},
+                "jpserver_extensions": {"pangeo_hpc_ext": self.extension},
             },
             "IdentityProvider": {"token": self.token},
             "PangeoHPC": self.pangeo_config,

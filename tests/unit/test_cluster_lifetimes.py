@@ -12,18 +12,12 @@ import pytest
 
 from pangeo_hpc_ext.backends import Backend, JobEvents
 from pangeo_hpc_ext.core.cluster import Phase
-from pangeo_hpc_ext.core.handle import (
-    ClusterEvents,
-    ClusterHandle,
-    ClusterSpec,
-    InProcessCluster,
-    InProcessHost,
-    SurvivingCluster,
-)
+from pangeo_hpc_ext.core.handle import ClusterEvents, ClusterHandle, ClusterSpec, SurvivingCluster
 from pangeo_hpc_ext.core.ledger import JobLedger
 from pangeo_hpc_ext.core.manager import ClusterManager
 from pangeo_hpc_ext.core.profiles import Profile
 from pangeo_hpc_ext.errors import ClusterNotFound
+from pangeo_hpc_ext.supervisor.runtime import InProcessCluster, InProcessHost
 from tests.unit.fake_backend import FakeBackend
 
 

@@ -21,6 +21,7 @@ from pangeo_hpc_ext.errors import (
     ProfileNotFound,
     TooManyClusters,
 )
+from pangeo_hpc_ext.supervisor.runtime import InProcessHost
 from tests.unit.fake_backend import FakeBackend
 
 Scenario = Callable[[ClusterManager, FakeBackend, list[tuple[str, str, str]]], Awaitable[None]]
@@ -33,6 +34,7 @@ def run(tmp_path: Path, scenario: Scenario, tls: bool = False, **limits: Any) ->
             {"fake": Profile("fake", "Fake", backend, tls=tls)},
             ledger=JobLedger(tmp_path / "state"),
             poll_interval=3600,
+            host=InProcessHost(),
             **limits,
         )
         seen: list[tuple[str, str, str]] = []

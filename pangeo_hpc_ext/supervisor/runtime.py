@@ -1,0 +1,135 @@
+"""The runtime that holds a dask cluster in the calling process: the supervisor's, and the
+host the core's unit tests drive. Only processes that run a cluster import distributed."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from distributed.deploy import Adaptive, SpecCluster
+from distributed.diagnostics.plugin import SchedulerPlugin
+
+from ..backends import Backend
+from ..core.handle import ClusterEvents, ClusterHandle, ClusterHost, ClusterSpec
+
+CLOSE_TIMEOUT_S = 60.0
+
+
+class WorkerChangeListener(SchedulerPlugin):
+    """Tells the handle's owner the moment a worker joins or leaves, instead of at a refresh."""
+
+    def __init__(self, joined: Callable[[str], None], left: Callable[[], None]) -> None:
+        self._joined = joined
+        self._left = left
+
+    def add_worker(self, scheduler: Any, worker: str) -> None:
+        state = scheduler.workers.get(worker)
+        self._joined(str(state.name) if state is not None else "")
+
+    def remove_worker(self, scheduler: Any, worker: str, **kwargs: Any) -> None:
+        self._left()
+
+
+class InProcessCluster(ClusterHandle):
+    """A dask cluster whose scheduler runs in this process."""
+
+    def __init__(self, cluster: SpecCluster, backend: Backend, events: ClusterEvents) -> None:
+        self.cluster = cluster
+        self.backend = backend
+        self.adaptive: Adaptive | None = None
+        cluster.scheduler.add_plugin(
+            WorkerChangeListener(
+                joined=lambda name: events.worker_joined(backend.job_of_worker(cluster, name)),
+                left=events.worker_left,
+            ),
+            name="pangeo-hpc-worker-changes",
+        )
+
+    @classmethod
+    async def start(
+        cls, spec: ClusterSpec, backend: Backend, events: ClusterEvents
+    ) -> InProcessCluster:
+        credentials = spec.credentials()
+        cluster = await backend.start_cluster(
+            spec.options,
+            name=spec.id,
+            events=events.jobs,
+            security=credentials.security() if credentials else None,
+        )
+        return cls(cluster, backend, events)
+
+    @property
+    def scheduler(self) -> Any:
+        return getattr(self.cluster, "scheduler", None)
+
+    @property
+    def scheduler_address(self) -> str | None:
+        return self.cluster.scheduler_address if self.scheduler is not None else None
+
+    @property
+    def dashboard_port(self) -> int | None:
+        server = getattr(self.scheduler, "http_server", None)
+        return server.port if server is not None else None
+
+    def connected(self) -> int:
+        return len(self.scheduler.workers) if self.scheduler is not None else 0
+
+    def resources(self) -> tuple[int, int]:
+        if self.scheduler is None:
+            return 0, 0
+        workers = self.scheduler.workers.values()
+        return sum(w.nthreads for w in workers), sum(w.memory_limit or 0 for w in workers)
+
+    def worker_dashboards(self) -> set[tuple[str, int]]:
+        found = set()
+        for worker in getattr(self.scheduler, "workers", {}).values():
+            port = worker.services.get("dashboard")
+            if port:
+                found.add((worker.host, int(port)))
+        return found
+
+    def connected_job_ids(self) -> set[str]:
+        workers = getattr(self.scheduler, "workers", {}).values()
+        found = (self.backend.job_of_worker(self.cluster, str(w.name)) for w in workers)
+        return {job_id for job_id in found if job_id is not None}
+
+    def clients(self) -> int:
+        """Dask clients connected to the scheduler (its own fire-and-forget entry aside)."""
+        if self.scheduler is None:
+            return 0
+        return sum(1 for name in self.scheduler.clients if name != "fire-and-forget")
+
+    def planned(self) -> int:
+        return len(self.cluster.plan)
+
+    def submissions(self) -> int:
+        return len(self.cluster.worker_spec)
+
+    async def scale(self, workers: int) -> None:
+        self.cluster.scale(workers)
+
+    async def adapt(self, minimum: int, maximum: int) -> None:
+        await self.stop_adapt()
+        self.adaptive = self.cluster.adapt(minimum=minimum, maximum=maximum)
+
+    async def stop_adapt(self) -> None:
+        if self.adaptive is not None:
+            self.adaptive.stop()
+        self.adaptive = None
+
+    async def forget_ended(self, job_ids: set[str]) -> None:
+        self.backend.forget_ended_workers(self.cluster, job_ids)
+
+    async def close(self) -> None:
+        await self.stop_adapt()
+        await asyncio.wait_for(self.cluster.close(), CLOSE_TIMEOUT_S)
+
+
+class InProcessHost(ClusterHost):
+    """Clusters in the server's own process: they end with it."""
+
+    async def start(
+        self, spec: ClusterSpec, backend: Backend, events: ClusterEvents
+    ) -> ClusterHandle:
+        return await InProcessCluster.start(spec, backend, events)
