@@ -62,11 +62,6 @@ class Profile:
         return self.backend.directive_errors(directives, trusted=trusted)
 
 
-PROFILE_KEYS = frozenset(
-    {"backend", "label", "defaults", "choices", "allow_extra_directives", "tls"}
-)
-
-
 def build_profiles(config: dict[str, dict[str, Any]]) -> dict[str, Profile]:
     """Profiles from `c.PangeoHPC.profiles`; with none configured, `local` and one for each
     scheduler whose submit command is on PATH."""

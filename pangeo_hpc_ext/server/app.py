@@ -33,9 +33,10 @@ class PangeoHPC(ExtensionApp):
 
     profiles = Dict(
         help="""Cluster profiles offered to users, by name. Each value is a dict with
-        `backend` ("local" or "lsf"), optional `label`, `defaults` (option values) and `choices`
-        (allowed values per option, e.g. {"queue": ["normal", "bigmem"]}). Empty: one profile per
-        backend with defaults from the user's dask `jobqueue` config.""",
+        `backend` (a backend's name: "local", "lsf", "slurm", "sge"), optional `label`,
+        `defaults` (option values) and `choices` (allowed values per option, e.g.
+        {"queue": ["normal", "bigmem"]}). Empty: `local` and one profile per scheduler found
+        here, with defaults from the user's dask `jobqueue` config.""",
     ).tag(config=True)
 
     max_clusters = Integer(10, help="Clusters one server may run at once.").tag(config=True)

@@ -14,6 +14,7 @@ from typing import Any
 from jupyter_server.utils import url_path_join
 
 from .. import __version__
+from ..backends import BACKENDS
 from .events import CLUSTER_EVENT_SCHEMA_ID
 from .routes import AUTH_RESOURCE
 from .schemas import (
@@ -33,8 +34,8 @@ from .schemas import (
 )
 
 OPENAPI_VERSION = "3.1.0"
-# The profiles a server has when none is configured: one per backend.
-DEFAULT_PROFILE_NAMES = ("local", "lsf")
+# The profiles a server may have when none is configured: one per backend.
+DEFAULT_PROFILE_NAMES = tuple(BACKENDS)
 
 COMPONENT_SCHEMAS: dict[str, Schema] = {
     "CreateClusterBody": CREATE_BODY,
@@ -49,9 +50,11 @@ COMPONENT_SCHEMAS: dict[str, Schema] = {
     "FieldError": FIELD_ERROR,
 }
 
+BATCH_BACKENDS = ", ".join(f"`{name}`" for name, cls in BACKENDS.items() if cls.has_jobs)
+
 DESCRIPTION = f"""\
-Start, scale and stop Dask clusters on HPC batch schedulers (LSF, ...) or on the Jupyter node,
-from a Jupyter server running the `pangeo_hpc_ext` extension.
+Start, scale and stop Dask clusters on HPC batch schedulers (backends {BATCH_BACKENDS}) or on the
+Jupyter node, from a Jupyter server running the `pangeo_hpc_ext` extension.
 
 Every path is relative to `{{base_url}}pangeo-hpc/` of the Jupyter server. Bodies are JSON.
 
