@@ -26,6 +26,7 @@ from .option_types import (
     check_log_directory,
     check_memory,
     check_processes,
+    create_log_directory,
     log_directory_path,
     memory_property,
 )
@@ -346,6 +347,10 @@ class JobqueueBackend(Backend):
         events: JobEvents,
         security: Security | None = None,
     ) -> SpecCluster:
+        # Made only now that every option was accepted: a refused request creates nothing.
+        # dask-jobqueue would make it too, but readable by everyone.
+        if options.get("log_directory"):
+            await asyncio.to_thread(create_log_directory, options["log_directory"])
         # The dashboard is only ever reached through our proxy, so it listens on loopback;
         # workers retire before their walltime.
         lifetime = self.lifetime(options)

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 import dask_jobqueue  # noqa: F401  (registers the jobqueue.* defaults in dask's config)
 from dask_jobqueue.lsf import LSFCluster, LSFJob
 
+from ..directive_policy import LSF
 from ..schedulers.lsf import WALLTIME_PATTERN, LSFClient, walltime_minutes
 from .jobqueue import OPTIONAL_TEXT, JobqueueBackend
 
@@ -20,18 +21,8 @@ class LSFBackend(JobqueueBackend):
     client = LSFClient()
     cluster_class = LSFCluster
     job_class = LSFJob
-    # What LSFCluster already writes into the #BSUB header from validated options.
-    overriding_directives = {
-        "-q": "queue",
-        "-P": "project",
-        "-n": "cores",
-        "-R": "cores",
-        "-M": "memory",
-        "-W": "walltime",
-        "-J": "name",
-        "-o": "log_directory",
-        "-e": "log_directory",
-    }
+    # What LSFCluster writes into the #BSUB header from validated options may not be set again.
+    directive_syntax = LSF
 
     queue_title = "Queue"
     directive_prefix = "#BSUB"

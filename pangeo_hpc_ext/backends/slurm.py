@@ -10,6 +10,7 @@ import dask_jobqueue  # noqa: F401  (registers the jobqueue.* defaults in dask's
 from dask.utils import parse_bytes
 from dask_jobqueue.slurm import SLURMCluster, SLURMJob
 
+from ..directive_policy import SLURM
 from ..errors import FieldError
 from ..schedulers.base import QueueInfo
 from ..schedulers.slurm import WALLTIME_PATTERN, SlurmClient, parse_walltime
@@ -25,30 +26,8 @@ class SlurmBackend(JobqueueBackend):
     parse_walltime_s = staticmethod(parse_walltime)
     cluster_class = SLURMCluster
     job_class = SLURMJob
-    # sbatch directives that would set again an option validated here.
-    overriding_directives: ClassVar[dict[str, str]] = {
-        "-p": "queue",
-        "--partition": "queue",
-        "-A": "account",
-        "--account": "account",
-        "-t": "walltime",
-        "--time": "walltime",
-        "--mem": "memory",
-        "--mem-per-cpu": "memory",
-        "-c": "cores",
-        "--cpus-per-task": "cores",
-        "-n": "cores",
-        "--ntasks": "cores",
-        "-J": "job_name",
-        "--job-name": "job_name",
-        "-o": "log_directory",
-        "--output": "log_directory",
-        "-e": "log_directory",
-        "--error": "log_directory",
-    }
-    # sbatch parses its options (and #SBATCH lines) with getopt_long: `-pbigmem` is
-    # `-p bigmem`, `--part=bigmem` is `--partition=bigmem`.
-    getopt_long: ClassVar[bool] = True
+    # sbatch reads #SBATCH lines with getopt_long: every option of a line is checked.
+    directive_syntax = SLURM
 
     queue_title = "Partition"
     directive_prefix = "#SBATCH"

@@ -59,7 +59,7 @@ class Profile:
         if not self.allow_extra_directives and not set(directives) <= trusted:
             message = f"profile {self.name!r} does not allow extra directives"
             return [FieldError(DIRECTIVES_OPTION, f"{DIRECTIVES_OPTION}: {message}")]
-        return self.backend.directive_errors(directives, trusted=trusted)
+        return self.backend.directive_errors(directives, merged, trusted=trusted)
 
 
 PROFILE_KEYS = frozenset(
