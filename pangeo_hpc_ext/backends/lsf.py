@@ -24,6 +24,9 @@ class LSFBackend(JobqueueBackend):
     # What LSFCluster writes into the #BSUB header from validated options may not be set again.
     directive_syntax = LSF
 
+    # `-o DIR/<worker name>-%J.out`, and workers are named "<job name>-<n>".
+    log_file_names = (r"{name}-[0-9]+-{job_id}\.out", r"{name}-[0-9]+-{job_id}\.err")
+
     queue_title = "Queue"
     directive_prefix = "#BSUB"
     default_walltime = "00:30"

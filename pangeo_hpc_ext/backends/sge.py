@@ -56,7 +56,7 @@ class SGEBackend(JobqueueBackend):
     queue_title = "Queue"
     directive_prefix = "#$"
     # `-o DIR/` and `-e DIR/`: Grid Engine names the files <job name>.o<id> and .e<id>.
-    log_file_names = ("{name}.o{job_id}", "{name}.e{job_id}")
+    log_file_names = (r"{name}\.o{job_id}", r"{name}\.e{job_id}")
     default_walltime = "00:30:00"
     walltime_property: ClassVar[dict[str, Any]] = {
         "type": "string",
