@@ -28,8 +28,10 @@ from __future__ import annotations
 
 import re
 import shlex
+from bisect import bisect_left
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Literal
 
 from .errors import FieldError
@@ -66,6 +68,26 @@ class DirectiveSyntax:
     # lsf: OpenLava's bsub template, in its order (the first option that begins a word wins).
     template: tuple[str, ...] = ()
 
+    # Lookups built once: a request may hold 64 KiB of directive words, each read in several
+    # ways, and the reading happens in the server's event loop.
+    @cached_property
+    def long_options(self) -> tuple[str, ...]:
+        return tuple(sorted(o for o in self.arguments if o.startswith("--")))
+
+    @cached_property
+    def longest(self) -> int:
+        return max(map(len, self.arguments), default=0)
+
+    @cached_property
+    def template_rank(self) -> dict[str, int]:
+        return {option: rank for rank, option in enumerate(self.template)}
+
+    def prefixes(self, word: str) -> Iterator[str]:
+        """The known options that begin `word` and are shorter than it."""
+        for end in range(2, min(len(word) - 1, self.longest) + 1):
+            if word[:end] in self.arguments:
+                yield word[:end]
+
     def refusing_resources(self, extra: Mapping[str, str]) -> DirectiveSyntax:
         """This syntax with more resource names refused (a site's memory resource)."""
         merged = {**self.refused_resources, **{k.lower(): v for k, v in extra.items()}}
@@ -93,7 +115,7 @@ def readings(line: str) -> list[list[str]]:
     except ValueError as error:
         raise Unsplittable(str(error)) from None
     plain_words = [word.replace('"', "").replace("'", "") for word in line.split()]
-    return [shell_words, plain_words]
+    return [shell_words] if plain_words == shell_words else [shell_words, plain_words]
 
 
 def settings(line: str, syntax: DirectiveSyntax) -> list[Setting]:
@@ -129,8 +151,8 @@ def option_readings(
             return
     elif syntax.style == "words":
         # qsub refuses glued arguments; another reader might not: `-qbigmem.q`, `-lh_rt=9:0:0`.
-        for option, n in syntax.arguments.items():
-            if n >= 1 and word.startswith(option) and len(word) > len(option):
+        for option in syntax.prefixes(word):
+            if syntax.arguments[option] >= 1:
                 yield option, word[len(option) :]
         return
     yield from _template_readings(word, following, syntax)
@@ -148,7 +170,12 @@ def _long_readings(
         # getopt_long takes any unambiguous prefix; only the scheduler knows all its options,
         # so every option of ours the prefix could stand for counts (an ambiguous one the
         # scheduler refuses itself).
-        candidates = [o for o in syntax.arguments if o.startswith("--") and o.startswith(name)]
+        longs = syntax.long_options
+        start = bisect_left(longs, name)
+        candidates = []
+        while start < len(longs) and longs[start].startswith(name):
+            candidates.append(longs[start])
+            start += 1
     for option in candidates:
         arity = syntax.arguments[option]
         yield option, (value if eq else following if arity >= 1 else None)
@@ -182,14 +209,15 @@ def _template_readings(
 ) -> Iterator[tuple[str, str | None]]:
     """OpenLava's my_getopt: the first option of the template that is the word or begins it;
     the rest of the word is its argument (an option without one is an error)."""
-    for option in syntax.template:
-        if word == option:
-            yield option, (following if syntax.arguments.get(option, 0) >= 1 else None)
-            return
-        if word.startswith(option):
-            if syntax.arguments.get(option, 0) >= 1:
-                yield option, word[len(option) :]
-            return
+    rank = syntax.template_rank
+    if word in rank and not any(rank[p] < rank[word] for p in syntax.prefixes(word) if p in rank):
+        yield word, (following if syntax.arguments.get(word, 0) >= 1 else None)
+        return
+    matches = [p for p in syntax.prefixes(word) if p in rank]
+    if matches:
+        option = min(matches, key=rank.__getitem__)
+        if syntax.arguments.get(option, 0) >= 1:
+            yield option, word[len(option) :]
 
 
 def _refused(option: str, argument: str | None, syntax: DirectiveSyntax) -> Iterator[Setting]:

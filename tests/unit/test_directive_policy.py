@@ -161,3 +161,11 @@ def test_the_measured_lsf_bypasses_are_422(tmp_path: Path, directive: str) -> No
         asyncio.run(profile.resolve_options({"job_extra_directives": [directive]}))
     assert [e.field for e in caught.value.errors] == ["job_extra_directives.0"]
     assert "job_extra_directives" in caught.value.message
+
+
+@pytest.mark.parametrize("syntax", [LSF, SLURM, SGE, PBS], ids=lambda s: s.scheduler)
+def test_tables_name_only_options_they_know(syntax: DirectiveSyntax) -> None:
+    # A refused or template option missing from `arguments` would be read with no arity.
+    assert set(syntax.refused) <= set(syntax.arguments)
+    assert set(syntax.template) <= set(syntax.arguments)
+    assert syntax.resource_options <= set(syntax.arguments)
