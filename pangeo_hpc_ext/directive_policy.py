@@ -69,7 +69,7 @@ class DirectiveSyntax:
     template: tuple[str, ...] = ()
 
     # Lookups built once: a request may hold 64 KiB of directive words, each read in several
-    # ways, and the reading happens in the server's event loop.
+    # ways (off the event loop, but on the server's CPU all the same).
     @cached_property
     def long_options(self) -> tuple[str, ...]:
         return tuple(sorted(o for o in self.arguments if o.startswith("--")))
