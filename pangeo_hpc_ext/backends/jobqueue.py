@@ -8,6 +8,8 @@ import asyncio
 import contextlib
 import importlib
 import logging
+import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +27,7 @@ from .option_types import (
     check_log_directory,
     check_memory,
     check_processes,
+    create_log_directory,
     log_directory_path,
     memory_property,
 )
@@ -268,26 +271,33 @@ class JobqueueBackend(Backend):
     def available(cls) -> bool:
         return cls.client.present()
 
-    # The names dask-jobqueue gives a job's -o/-e files in the log directory, as glob patterns:
-    # LSF's start with the worker's name, Slurm's with the job's; Grid Engine's differ.
-    log_file_names: ClassVar[tuple[str, ...]] = ("*-{job_id}.out", "*-{job_id}.err")
+    # The names dask-jobqueue gives a job's -o/-e files in the log directory, as regular
+    # expressions of the job name ({name}: dask-<cluster id>) and the job id. Slurm's start with
+    # the job's name (`-o DIR/<job name>-%J.out`); LSF's and Grid Engine's differ.
+    log_file_names: ClassVar[tuple[str, ...]] = (r"{name}-{job_id}\.out", r"{name}-{job_id}\.err")
 
     @staticmethod
     def job_name(cluster_id: str) -> str:
         return f"dask-{cluster_id}"
 
     def job_log_files(self, options: dict[str, Any], cluster_id: str, job_id: str) -> list[Path]:
+        """This cluster's files of the job: only names dask-jobqueue gives them, with the
+        cluster's own name, never another file that merely ends in the job id (`big-5.out`)."""
         directory = options.get("log_directory")
         if not directory:
             return []
-        name, root = self.job_name(cluster_id), log_directory_path(directory)
-        # Job ids are the scheduler's (digits), never glob characters: the manager checks that
-        # the id is one of this cluster's before asking.
-        return sorted(
-            path
-            for pattern in self.log_file_names
-            for path in root.glob(pattern.format(name=name, job_id=job_id))
-        )
+        root = log_directory_path(directory)
+        name = re.escape(self.job_name(cluster_id))
+        patterns = [
+            re.compile(template.format(name=name, job_id=re.escape(job_id)))
+            for template in self.log_file_names
+        ]
+        try:
+            with os.scandir(root) as entries:
+                names = [e.name for e in entries if any(p.fullmatch(e.name) for p in patterns)]
+        except OSError:  # no directory (yet), or not one we can read
+            return []
+        return sorted(root / file_name for file_name in names)
 
     @staticmethod
     def parse_walltime_s(value: str) -> int:
@@ -355,12 +365,19 @@ class JobqueueBackend(Backend):
         events: JobEvents,
         security: Security | None = None,
     ) -> SpecCluster:
+        # Made only now that every option was accepted: a refused request creates nothing.
+        # dask-jobqueue would make it too, but readable by everyone.
+        if options.get("log_directory"):
+            await asyncio.to_thread(create_log_directory, options["log_directory"])
         # The dashboard is only ever reached through our proxy, so it listens on loopback;
         # workers retire before their walltime.
         lifetime = self.lifetime(options)
         cluster_class = self.cluster_class()
         cluster = cluster_class(
             **self.job_options(options),
+            # Workers (and LSF's -o/-e files, named after them) are "dask-<id>-<n>": this
+            # cluster's own, not "LSFCluster-<n>" like every other cluster's.
+            name=self.job_name(name),
             job_name=self.job_name(name),
             job_cls=reporting_job_class(cluster_class.job_cls, self.client, events, name),
             security=security,

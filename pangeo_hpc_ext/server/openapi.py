@@ -374,7 +374,10 @@ def _paths(profiles: Iterable[str]) -> dict[str, Any]:
                 "operationId": "getJobLog",
                 "tags": ["clusters"],
                 "summary": "The last lines of a batch job's output files",
-                "description": "Only jobs this cluster submitted, only files in its log directory.",
+                "description": (
+                    "Only jobs this cluster submitted, only files in its log directory under "
+                    "the names dask-jobqueue gives that job's files."
+                ),
                 "responses": {
                     "200": _json("The tails of the job's files.", "JobLog"),
                     "403": FORBIDDEN,
