@@ -78,9 +78,11 @@ class Backend(abc.ABC):
         name: str,
         events: JobEvents,
         security: Security | None = None,
+        dashboard_key: str | None = None,
     ) -> SpecCluster:
         """A started cluster without workers: scheduler on this host, dashboard on 127.0.0.1;
-        with `security`, every connection of the cluster uses TLS with those credentials."""
+        with `security`, every connection of the cluster uses TLS with those credentials; with
+        `dashboard_key`, the dashboard answers only requests that carry it (dashboard_access)."""
 
     async def job_states(self, job_ids: list[str]) -> dict[str, JobInfo]:
         return {}

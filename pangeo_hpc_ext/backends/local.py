@@ -8,6 +8,7 @@ from distributed import LocalCluster
 from distributed.deploy import SpecCluster
 from distributed.security import Security
 
+from ..dashboard_access import DASHBOARD_ADDRESS, with_key
 from ..errors import FieldError
 from .base import Backend, JobEvents
 from .option_types import check_memory, memory_property
@@ -59,6 +60,7 @@ class LocalBackend(Backend):
         name: str,
         events: JobEvents,
         security: Security | None = None,
+        dashboard_key: str | None = None,
     ) -> SpecCluster:
         cluster = LocalCluster(
             n_workers=0,
@@ -69,10 +71,15 @@ class LocalBackend(Backend):
             # Named, or processes=False picks the in-process transport, which a host refuses and
             # which notebooks could not connect to anyway.
             protocol="tls://" if security is not None else "tcp://",
-            dashboard_address="127.0.0.1:0",
+            dashboard_address=DASHBOARD_ADDRESS,
+            # No worker dashboards (LocalCluster's default), and no worker HTTP routes either:
+            # a worker's HTTP server listens on 127.0.0.1 whatever, for any local user to read.
+            worker_dashboard_address=None,
             name=name,
             security=security,
             asynchronous=True,
         )
+        # Not started yet (asynchronous): the scheduler is made, guarded, by the await.
+        cluster.scheduler_spec = with_key(cluster.scheduler_spec, dashboard_key)
         await cluster
         return cluster

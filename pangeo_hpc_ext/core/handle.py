@@ -16,6 +16,7 @@ from distributed.diagnostics.plugin import SchedulerPlugin
 
 from ..backends import Backend, JobEvents
 from ..backends.tls import ClusterCredentials
+from ..dashboard_access import new_key
 
 CLOSE_TIMEOUT_S = 60.0
 
@@ -97,6 +98,12 @@ class ClusterHandle(abc.ABC):
     @abc.abstractmethod
     def dashboard_port(self) -> int | None: ...
 
+    @property
+    def dashboard_key(self) -> str | None:
+        """What the proxy must send for the dashboard to answer (dashboard_access); None when
+        the dashboard asks for nothing."""
+        return None
+
     @abc.abstractmethod
     def connected(self) -> int:
         """Workers connected to the scheduler."""
@@ -167,9 +174,16 @@ class WorkerChangeListener(SchedulerPlugin):
 class InProcessCluster(ClusterHandle):
     """A dask cluster whose scheduler runs in this process."""
 
-    def __init__(self, cluster: SpecCluster, backend: Backend, events: ClusterEvents) -> None:
+    def __init__(
+        self,
+        cluster: SpecCluster,
+        backend: Backend,
+        events: ClusterEvents,
+        dashboard_key: str | None = None,
+    ) -> None:
         self.cluster = cluster
         self.backend = backend
+        self._dashboard_key = dashboard_key
         self.adaptive: Adaptive | None = None
         cluster.scheduler.add_plugin(
             WorkerChangeListener(
@@ -184,13 +198,17 @@ class InProcessCluster(ClusterHandle):
         cls, spec: ClusterSpec, backend: Backend, events: ClusterEvents
     ) -> InProcessCluster:
         credentials = spec.credentials()
+        # A new key per start, never written to disk: a server that reattaches learns it from
+        # the supervisor, over its socket.
+        key = new_key()
         cluster = await backend.start_cluster(
             spec.options,
             name=spec.id,
             events=events.jobs,
             security=credentials.security() if credentials else None,
+            dashboard_key=key,
         )
-        return cls(cluster, backend, events)
+        return cls(cluster, backend, events, key)
 
     @property
     def scheduler(self) -> Any:
@@ -204,6 +222,10 @@ class InProcessCluster(ClusterHandle):
     def dashboard_port(self) -> int | None:
         server = getattr(self.scheduler, "http_server", None)
         return server.port if server is not None else None
+
+    @property
+    def dashboard_key(self) -> str | None:
+        return self._dashboard_key
 
     def connected(self) -> int:
         return len(self.scheduler.workers) if self.scheduler is not None else 0

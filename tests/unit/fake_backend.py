@@ -96,7 +96,13 @@ class FakeBackend(Backend):
         return {"type": "object", "additionalProperties": False, "properties": {}}
 
     async def start_cluster(
-        self, options: dict[str, Any], *, name: str, events: JobEvents, security: Any = None
+        self,
+        options: dict[str, Any],
+        *,
+        name: str,
+        events: JobEvents,
+        security: Any = None,
+        dashboard_key: str | None = None,
     ) -> FakeCluster:  # type: ignore[override]
         self.security = security
         if self.start_gate is not None:
