@@ -170,6 +170,49 @@ async def test_another_user_reaches_no_dashboard_of_our_clusters(
     assert not [target for target, answer in answers.items() if answer == 200], answers
 
 
+async def test_batch_workers_serve_nothing_to_another_user(
+    api: Api, server: Server, attacker: str
+) -> None:
+    # dask-jobqueue's workers would run a dashboard on 0.0.0.0, whatever the interface.
+    code, cluster = await api.call(
+        "POST",
+        "clusters",
+        body={
+            "profile": "lsf",
+            "workers": 1,
+            "options": {"cores": 1, "memory": "1GB", "walltime": "00:30", "interface": "lo"},
+        },
+    )
+    assert code == 201, cluster
+    await api.wait_for(
+        cluster["id"], lambda c: c["workers"]["connected"] == 1, "an LSF worker connected"
+    )
+    identity = await server.fetch(server.dashboard(cluster["id"], "/json/identity.json"))
+    [(address, worker)] = json.loads(identity.body)["workers"].items()
+    assert "dashboard" not in worker["services"], worker["services"]
+    # The scheduler's pages about the worker, its logs included, through the proxy.
+    for page in ("worker", "logs"):
+        path = f"/info/{page}/{quote(address, safe='')}.html"
+        response = await server.fetch(server.dashboard(cluster["id"], path))
+        assert response.code == 200, (path, response.code)
+    table = await server.fetch(server.dashboard(cluster["id"], "/info/main/workers.html"))
+    assert b"/proxy/" not in table.body, "the worker table links to a worker dashboard"
+
+    # The job's processes: the one serving the worker's comm port, its parent (the nanny or the
+    # job script) and their children.
+    comm_port = int(address.rsplit(":", 1)[1])
+    [serving] = {
+        c.pid
+        for c in psutil.net_connections(kind="tcp")
+        if c.status == psutil.CONN_LISTEN and c.laddr.port == comm_port
+    }
+    ports = listening_ports(psutil.Process(serving).parent().pid)
+    assert all(addresses == {"127.0.0.1"} for addresses in ports.values()), ports
+    targets: list[Target] = [(p, path, False, None) for p in ports for path in WORKER_PATHS]
+    answers = attack(attacker, targets)
+    assert not [target for target, answer in answers.items() if answer == 200], answers
+
+
 NOTEBOOK_CELL = """
 import json
 from distributed import LocalCluster
