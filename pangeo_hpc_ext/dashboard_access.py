@@ -114,17 +114,14 @@ class SchedulerFactory:
     options: dict[str, Any] = field(default_factory=dict)
 
 
-def scheduler_options(key: str | None) -> SchedulerFactory:
-    """A scheduler with its dashboard on loopback, guarded by `key` when one is given."""
-    options: dict[str, Any] = {"dashboard_address": DASHBOARD_ADDRESS}
-    if key is None:
-        return SchedulerFactory(Scheduler, options)
-    return SchedulerFactory(guarded_scheduler, {**options, KEY_OPTION: key})
+def guarded_scheduler_options() -> SchedulerFactory:
+    """A scheduler with its dashboard on loopback, guarded by a new key."""
+    options = {"dashboard_address": DASHBOARD_ADDRESS, KEY_OPTION: new_key()}
+    return SchedulerFactory(guarded_scheduler, options)
 
 
-def with_key(scheduler_spec: dict[str, Any], key: str | None) -> dict[str, Any]:
-    """A not yet started SpecCluster's scheduler spec (as LocalCluster builds it), guarded."""
-    if key is None:
-        return scheduler_spec
-    options = {**scheduler_spec.get("options", {}), KEY_OPTION: key}
+def guarded(scheduler_spec: dict[str, Any]) -> dict[str, Any]:
+    """A not yet started SpecCluster's scheduler spec (as LocalCluster builds it), guarded by a
+    new key."""
+    options = {**scheduler_spec.get("options", {}), KEY_OPTION: new_key()}
     return {"cls": guarded_scheduler, "options": options}

@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 from distributed.deploy import SpecCluster
 from distributed.security import Security
 
+from ..dashboard_access import key_of
 from ..errors import FieldError
 from ..schedulers.base import JobInfo
 from ..script_safety import overriding_directive_errors, unsafe_value_errors
@@ -78,11 +79,15 @@ class Backend(abc.ABC):
         name: str,
         events: JobEvents,
         security: Security | None = None,
-        dashboard_key: str | None = None,
     ) -> SpecCluster:
-        """A started cluster without workers: scheduler on this host, dashboard on 127.0.0.1;
-        with `security`, every connection of the cluster uses TLS with those credentials; with
-        `dashboard_key`, the dashboard answers only requests that carry it (dashboard_access)."""
+        """A started cluster without workers: scheduler on this host, dashboard on 127.0.0.1
+        answering only requests that carry its key (dashboard_access); with `security`, every
+        connection of the cluster uses TLS with those credentials."""
+
+    def dashboard_key(self, cluster: SpecCluster) -> str | None:
+        """What the proxy must send for the cluster's dashboard to answer; None when it asks
+        for nothing."""
+        return key_of(getattr(cluster, "scheduler", None))
 
     async def job_states(self, job_ids: list[str]) -> dict[str, JobInfo]:
         return {}

@@ -17,7 +17,7 @@ from dask_jobqueue.core import Job, JobQueueCluster
 from distributed.deploy import SpecCluster
 from distributed.security import Security
 
-from ..dashboard_access import scheduler_options
+from ..dashboard_access import guarded_scheduler_options
 from ..errors import FieldError, SchedulerCommandFailed
 from ..paths import default_data_dir
 from ..schedulers.base import JobInfo, QueueInfo, SchedulerClient
@@ -361,12 +361,11 @@ class JobqueueBackend(Backend):
         name: str,
         events: JobEvents,
         security: Security | None = None,
-        dashboard_key: str | None = None,
     ) -> SpecCluster:
-        # The dashboard is only ever reached through our proxy, so it listens on loopback and,
-        # with a key, answers only the proxy; workers retire before their walltime.
+        # The dashboard is only ever reached through our proxy, so it listens on loopback and
+        # answers only the proxy; workers retire before their walltime.
         lifetime = self.lifetime(options)
-        scheduler = scheduler_options(dashboard_key)
+        scheduler = guarded_scheduler_options()
         cluster = self.cluster_class(
             **self.job_options(options),
             job_name=self.job_name(name),

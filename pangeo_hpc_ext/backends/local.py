@@ -8,7 +8,7 @@ from distributed import LocalCluster
 from distributed.deploy import SpecCluster
 from distributed.security import Security
 
-from ..dashboard_access import DASHBOARD_ADDRESS, with_key
+from ..dashboard_access import DASHBOARD_ADDRESS, guarded
 from ..errors import FieldError
 from .base import Backend, JobEvents
 from .option_types import check_memory, memory_property
@@ -60,7 +60,6 @@ class LocalBackend(Backend):
         name: str,
         events: JobEvents,
         security: Security | None = None,
-        dashboard_key: str | None = None,
     ) -> SpecCluster:
         cluster = LocalCluster(
             n_workers=0,
@@ -80,6 +79,6 @@ class LocalBackend(Backend):
             asynchronous=True,
         )
         # Not started yet (asynchronous): the scheduler is made, guarded, by the await.
-        cluster.scheduler_spec = with_key(cluster.scheduler_spec, dashboard_key)
+        cluster.scheduler_spec = guarded(cluster.scheduler_spec)
         await cluster
         return cluster

@@ -16,7 +16,6 @@ from distributed.diagnostics.plugin import SchedulerPlugin
 
 from ..backends import Backend, JobEvents
 from ..backends.tls import ClusterCredentials
-from ..dashboard_access import new_key
 
 CLOSE_TIMEOUT_S = 60.0
 
@@ -174,16 +173,9 @@ class WorkerChangeListener(SchedulerPlugin):
 class InProcessCluster(ClusterHandle):
     """A dask cluster whose scheduler runs in this process."""
 
-    def __init__(
-        self,
-        cluster: SpecCluster,
-        backend: Backend,
-        events: ClusterEvents,
-        dashboard_key: str | None = None,
-    ) -> None:
+    def __init__(self, cluster: SpecCluster, backend: Backend, events: ClusterEvents) -> None:
         self.cluster = cluster
         self.backend = backend
-        self._dashboard_key = dashboard_key
         self.adaptive: Adaptive | None = None
         cluster.scheduler.add_plugin(
             WorkerChangeListener(
@@ -198,17 +190,13 @@ class InProcessCluster(ClusterHandle):
         cls, spec: ClusterSpec, backend: Backend, events: ClusterEvents
     ) -> InProcessCluster:
         credentials = spec.credentials()
-        # A new key per start, never written to disk: a server that reattaches learns it from
-        # the supervisor, over its socket.
-        key = new_key()
         cluster = await backend.start_cluster(
             spec.options,
             name=spec.id,
             events=events.jobs,
             security=credentials.security() if credentials else None,
-            dashboard_key=key,
         )
-        return cls(cluster, backend, events, key)
+        return cls(cluster, backend, events)
 
     @property
     def scheduler(self) -> Any:
@@ -225,7 +213,9 @@ class InProcessCluster(ClusterHandle):
 
     @property
     def dashboard_key(self) -> str | None:
-        return self._dashboard_key
+        # New at each start and never written to disk: a server that reattaches learns it from
+        # the supervisor's state, over its socket.
+        return self.backend.dashboard_key(self.cluster)
 
     def connected(self) -> int:
         return len(self.scheduler.workers) if self.scheduler is not None else 0

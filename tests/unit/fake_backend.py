@@ -96,13 +96,7 @@ class FakeBackend(Backend):
         return {"type": "object", "additionalProperties": False, "properties": {}}
 
     async def start_cluster(
-        self,
-        options: dict[str, Any],
-        *,
-        name: str,
-        events: JobEvents,
-        security: Any = None,
-        dashboard_key: str | None = None,
+        self, options: dict[str, Any], *, name: str, events: JobEvents, security: Any = None
     ) -> FakeCluster:  # type: ignore[override]
         self.security = security
         if self.start_gate is not None:
