@@ -7,12 +7,16 @@ import asyncio
 import json
 from typing import Any
 
+import dask
 import pytest
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient
 from tornado.httpserver import HTTPServer
+from tornado.httputil import HTTPHeaders
 from tornado.testing import bind_unused_port
 
+from pangeo_hpc_ext.backends.jobqueue import WORKER_HTTP_ROUTES_LINE
+from pangeo_hpc_ext.backends.slurm import SlurmBackend
 from pangeo_hpc_ext.dashboard_access import KEY_HEADER, guard, key_of
 
 KEY = "the-right-key"
@@ -68,8 +72,6 @@ def test_without_the_key_no_handler_runs(headers: dict[str, str]) -> None:
 
 
 def test_two_copies_of_the_key_are_refused() -> None:
-    from tornado.httputil import HTTPHeaders
-
     headers = HTTPHeaders()
     headers.add(KEY_HEADER, KEY)
     headers.add(KEY_HEADER, KEY)
@@ -94,3 +96,19 @@ def test_the_key_is_read_back_from_the_server() -> None:
     assert key_of(Node()) is None
     guard(Node.http_application, KEY)
     assert key_of(Node()) == KEY
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {},
+        {"jobqueue.slurm.job-script-prologue": ["module load python"]},
+        {"jobqueue.slurm.env-extra": ["module load python"]},
+    ],
+)
+def test_worker_jobs_get_no_http_routes_after_the_users_prologue(config: dict[str, Any]) -> None:
+    with dask.config.set(
+        {"jobqueue.slurm.job-script-prologue": None, "jobqueue.slurm.env-extra": None, **config}
+    ):
+        prologue = SlurmBackend().job_script_prologue()
+    assert prologue == [*next(iter(config.values()), []), WORKER_HTTP_ROUTES_LINE]
