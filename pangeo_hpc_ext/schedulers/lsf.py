@@ -25,8 +25,8 @@ SUBMITTED = re.compile(
     r"Job <(?P<job_id>\d+)> is submitted to (?:default )?queue <(?P<queue>[^>]*)>"
 )
 BJOBS_FIELDS = (
-    "jobid stat queue exec_host submit_time start_time run_time runtimelimit exit_code "
-    "exit_reason pend_reason"
+    "jobid stat queue job_name exec_host submit_time start_time run_time runtimelimit "
+    "exit_code exit_reason pend_reason"
 )
 # Every STAT LSF prints, mapped once. UNKWN: mbatchd lost the host, the job may well still run.
 # ZOMBI: killed while its host was unreachable; LSF finishes it off when the host returns.
@@ -142,6 +142,7 @@ def parse_bjobs_json(text: str, now: float | None = None) -> dict[str, JobInfo]:
             submitted=lsf_timestamp(record.get("SUBMIT_TIME", ""), now),
             started=lsf_timestamp(record.get("START_TIME", ""), now),
             walltime_left_s=_walltime_left(record, state),
+            name=record.get("JOB_NAME") or None,
         )
     return jobs
 
