@@ -113,6 +113,11 @@ class TestOtherDialects:
             assert job["hosts"] in (["node01"], ["node02"])
             assert job["started"] and job["submitted"]
             assert 0 < job["walltime_left_s"] <= 30 * 60
+            assert job["reason"] is None
+        # 1GB is -M 1000 in MB: lsf.conf's unit for lsf9; volclava's own default (no
+        # LSF_UNIT_FOR_LIMITS) for openlava, where dask-jobqueue alone would assume KB.
+        job_id = int(cluster["jobs"][0]["job_id"])
+        assert lsf_env.records(job_id, fields="jobid memlimit")[0]["MEMLIMIT"] == "1000 M"
         code, _ = await api.call("PATCH", "clusters", cid, body={"workers": 3})
         assert code == 200
         await api.wait_for(

@@ -49,6 +49,10 @@ class BjobsForm(str, enum.Enum):
     PLAIN = "plain"  # older LSF and OpenLava: bjobs -w, plus -l for the rest
 
     @property
+    def json(self) -> bool:
+        return self in (BjobsForm.JSON, BjobsForm.OPENLAVA)
+
+    @property
     def reads_long(self) -> bool:
         """Whether reasons, the run limit and every host come from `bjobs -l`."""
         return self in (BjobsForm.OPENLAVA, BjobsForm.PLAIN)
@@ -454,6 +458,12 @@ def unit_for_limits(conf: Path | None) -> str | None:
     return None
 
 
+def default_limits_unit(banner: str | None) -> str:
+    """The unit of bare memory limits (-M) when lsf.conf sets no LSF_UNIT_FOR_LIMITS: KB for IBM
+    LSF, MB for OpenLava/volclava (recorded: `bsub -M 1024` gives MEMLIMIT `1048576 K`)."""
+    return "MB" if form_for_banner(banner) is BjobsForm.OPENLAVA else "KB"
+
+
 def memory_in_units(n_bytes: int, unit: str) -> int:
     # The same rounding as dask-jobqueue's lsf_format_bytes_ceil, so `lab` and LSFCluster agree.
     return math.ceil(n_bytes / 1024 ** _UNIT_EXPONENT[unit.upper()[0]])
@@ -525,6 +535,15 @@ class LSFClient(SchedulerClient):
             known = _DIALECTS[key] = LSFDialect(banner, form_for_banner(banner))
         return known
 
+    def limits_unit(self) -> str | None:
+        """The unit of bare -M numbers here: lsf.conf's LSF_UNIT_FOR_LIMITS, else this LSF's
+        default once `dialect()` has been asked; None when neither is known yet."""
+        unit = unit_for_limits(lsf_conf_path())
+        known = _DIALECTS.get(self._installation())
+        if unit is None and known is not None:
+            return default_limits_unit(known.banner)
+        return unit
+
     async def probe(self, job_ids: list[str] | None = None) -> LSFDialect:
         """Try the forms on these jobs (else the user's recent ones, `-a`) until bjobs takes one:
         what `doctor` shows. OpenLava checks -o fields only against a job it prints, so with no
@@ -572,7 +591,11 @@ class LSFClient(SchedulerClient):
             jobs = parse(None)
         except ValueError:
             raise SchedulerCommandFailed("bjobs", returncode, err or out) from None
-        if not jobs and returncode != 0 and not NOTHING_FOUND.search(err):
+        # A JSON answer is an answer whatever the exit code (volclava exits 255 with
+        # `"RECORDS":[]` when nothing is unfinished, and when every id is unknown); text forms
+        # say "No unfinished job found" (volclava: exit 254) or "Job <N> is not found" (255).
+        answered = form.json or NOTHING_FOUND.search(err)
+        if not jobs and returncode != 0 and not answered:
             raise SchedulerCommandFailed("bjobs", returncode, err or out)
         if not form.reads_long:
             return jobs
