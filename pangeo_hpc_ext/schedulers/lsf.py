@@ -225,8 +225,8 @@ class LongRecord:
 
 
 # -l wraps its lines at 79 columns, breaking words anywhere, and continues them 21 spaces in
-# (26 with LSB_DISPLAY_YEAR).
-_CONTINUATION = re.compile(r"^ {21}\S|^ {26}\S")
+# (26 with LSB_DISPLAY_YEAR, when event stamps carry the year); volclava does not wrap.
+_YEAR_STAMPS = re.compile(r"(?m)^[A-Z][a-z]{2} [A-Z][a-z]{2}\s+\d{1,2} \d{2}:\d{2}:\d{2} \d{4}:")
 _EVENT = r"^(?P<stamp>(?:[A-Z][a-z]{2} )?[A-Z][a-z]{2}\s+\d{1,2} \d{2}:\d{2}:\d{2}(?: \d{4})?): +"
 _STARTED = re.compile(_EVENT + r"(?:Started|Dispatched|started|dispatched)(?P<rest>.*)$")
 _SUBMITTED = re.compile(_EVENT + r"Submitted from host")
@@ -235,13 +235,15 @@ _EXIT_CODE = re.compile(r"Exited with exit code (?P<code>\d+)")
 _EXIT_SIGNAL = re.compile(r"Exited by signal (?P<signal>\d+)")
 
 
-def _unwrap(lines: list[str]) -> list[str]:
+def _unwrap(block: str) -> list[str]:
+    indent = 26 if _YEAR_STAMPS.search(block) else 21
+    continuation = re.compile(rf"^ {{{indent}}}\S")
     out: list[str] = []
-    for line in lines:
-        if out and out[-1].strip() and _CONTINUATION.match(line):
-            out[-1] += line.strip()
+    for line in block.splitlines():
+        if out and out[-1].strip() and continuation.match(line):
+            out[-1] += line[indent:]  # the break may fall on a space at either side
         else:
-            out.append(line.rstrip())
+            out.append(line)
     return out
 
 
@@ -262,7 +264,7 @@ def _runlimit(lines: list[str], index: int) -> float | None:
 
 
 def _long_block(block: str, now: float | None) -> LongRecord | None:
-    lines = _unwrap(block.splitlines())
+    lines = _unwrap(block)
     header = next((line for line in lines if line.startswith("Job <")), None)
     job = re.match(r"Job <(\d+(?:\[\d+\])?)>", header or "")
     if header is None or job is None:
@@ -311,8 +313,10 @@ def _long_block(block: str, now: float | None) -> LongRecord | None:
 
 
 def parse_bjobs_long(text: str, now: float | None = None) -> dict[str, LongRecord]:
-    """Jobs of `bjobs -l ID...`, whose blocks are separated by a row of dashes."""
-    records = (_long_block(block, now) for block in re.split(r"(?m)^-{20,}\s*$", text))
+    """Jobs of `bjobs -l ID...`."""
+    # A row of dashes separates jobs; a new `Job <N>,` header starts one in any case.
+    blocks = re.split(r"(?m)^-{20,}\s*$|^(?=Job <\d)", text)
+    records = (_long_block(block, now) for block in blocks)
     return {record.job_id: record for record in records if record is not None}
 
 
@@ -360,7 +364,7 @@ def job_info(
     if long and long.started:
         started = long.started.isoformat()
     submitted = lsf_timestamp(record.get("SUBMIT_TIME", ""), now)
-    if submitted is None and long and long.submitted:
+    if long and long.submitted:  # -l's stamps have the seconds
         submitted = long.submitted.isoformat()
     return JobInfo(
         job_id=record.get("JOBID") or (long.job_id if long else ""),
