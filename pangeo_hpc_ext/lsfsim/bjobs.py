@@ -203,6 +203,14 @@ def openlava_value(job: Job, field: str, as_json: bool) -> str:
     return field_value(job, field.lower(), time.time())
 
 
+def json_text(document: dict[str, object], speaks: str) -> str:
+    import json
+
+    if speaks == "openlava":  # cJSON_Print: tab indents, a tab after each colon
+        return json.dumps(document, indent="\t", separators=(",", ":\t")) + "\n"
+    return json.dumps(document, indent=2, separators=(",", ":")) + "\n"
+
+
 def usage_error(letter: str) -> int:
     # glibc getopt's complaint, then the command's usage (volclava; LSF 9.1's wording for -json
     # is UNCONFIRMED, taken to be the same getopt behaviour).
@@ -296,12 +304,14 @@ def pending_reason(job: Job, speaks: str, hosts: int) -> str:
     return reason
 
 
-def long_record(job: Job, now: float, speaks: str = "lsf10", hosts: int = 1) -> list[str]:
+def long_record(job: Job, now: float, speaks: str = "lsf10", host_count: int = 1) -> list[str]:
     """The main lines of `bjobs -l` (LSF-REFERENCE 2.4; OpenLava's as recorded from volclava,
     which does not wrap them)."""
     wrap = unwrapped if speaks == "openlava" else wrap_long
     stamp = lambda t: time.ctime(t)[:19] + ": "  # noqa: E731 - "Tue Jul 24 10:03:15: "
     command = job["command"] if job.get("argv") else job["name"]
+    if speaks == "openlava" and not job.get("argv"):
+        command = ";".join(job["command"].splitlines())  # volclava: a script's lines joined
     out = wrap(
         f"Job <{job['id']}>, Job Name <{job['name']}>, User <{job['user']}>, Project "
         f"<{job.get('project') or 'default'}>, Status <{job['status']}>, Queue <{job['queue']}>, "
@@ -334,7 +344,8 @@ def long_record(job: Job, now: float, speaks: str = "lsf10", hosts: int = 1) -> 
             f"<{job.get('exec_home') or ''}>, Execution CWD <{job['cwd']}>;"
         )
     if job["status"] == "PEND":
-        out += ["", " PENDING REASONS:", f" {pending_reason(job, speaks, hosts)}"]
+        reasons = [" PENDING REASONS:", f" {pending_reason(job, speaks, host_count)}"]
+        out += reasons if speaks == "openlava" else ["", *reasons]
     if job.get("runlimit_min") and speaks == "openlava":
         # prtResourceLimit: a " %-24s" header, the value " %-.1f min" padded to 25 columns.
         value = f" {float(job['runlimit_min']):.1f} min"
@@ -379,15 +390,13 @@ def openlava_output(
         return 99
     names = list(dict.fromkeys(names))
     if as_json:
-        import json
-
         jobs = iter(found)
         records = []
         for record in ordered or [{}] * len(found):
             job = record or next(jobs)
             records.append(record or {n: openlava_value(job, n, True) for n in names})
         document = {"COMMAND": "bjobs", "JOBS": len(records), "RECORDS": records}
-        sys.stdout.write(json.dumps(document, indent="\t", separators=(",", ":\t")) + "\n")
+        sys.stdout.write(json_text(document, "openlava"))
         return 0
     rows = [" ".join(names)]
     rows += [" ".join(openlava_value(job, n, False) for n in names) for job in found]
@@ -505,8 +514,6 @@ def main(args: list[str]) -> int:
             print(message, file=sys.stderr)
         return 255 if errors else 0
     if as_json:
-        import json
-
         records = []
         jobs_iter = iter(found)
         if ids:
@@ -519,7 +526,7 @@ def main(args: list[str]) -> int:
         else:
             records = [{n.upper(): field_value(job, n, now) for n, _, _ in fields} for job in found]
         document = {"COMMAND": "bjobs", "JOBS": len(records), "RECORDS": records}
-        sys.stdout.write(json.dumps(document, indent=2, separators=(",", ":")) + "\n")
+        sys.stdout.write(json_text(document, speaks))
     elif found and long_format and not fields:
         hosts = len(config.get("hosts", {}))
         blocks = ["\n".join(["", *long_record(job, now, speaks, hosts)]) for job in found]
