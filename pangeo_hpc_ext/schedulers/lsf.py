@@ -534,9 +534,12 @@ class LSFClient(SchedulerClient):
         a form bjobs refuses is stepped down from, once, and remembered)."""
         key = self._installation()
         known = _DIALECTS.get(key)
-        if known is None:
+        # An lsid that did not answer is asked again next time: its banner decides the unit of
+        # bare -M numbers too.
+        if known is None or (known.banner is None and not missing_commands(("lsid",))):
             banner = await self.banner()
-            known = _DIALECTS[key] = LSFDialect(banner, form_for_banner(banner))
+            form = known.form if known is not None else form_for_banner(banner)
+            known = _DIALECTS[key] = LSFDialect(banner, form)
         return known
 
     def limits_unit(self) -> str | None:
