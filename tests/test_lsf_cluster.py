@@ -135,14 +135,16 @@ async def delete_while_bjobs_fails(api: Api, lsf_env) -> str:
     await api.wait_for(cid, connected(2), "2 workers connected")
     failing = lsf_env.home / "bjobs_fail"
     failing.write_text("")
-    # Answers after the cluster's close and the 15 s bound on confirming the jobs ended.
-    code, body = await api.call("DELETE", "clusters", cid, request_timeout=120)
-    assert code == 502, body
-    assert "bjobs: LSF is down" in body["message"]
-    cluster = await api.cluster(cid)
-    assert cluster["status"] == "closing"
-    assert "bjobs: LSF is down" in cluster["error"]
-    failing.unlink()
+    try:
+        # Answers after the cluster's close and the 15 s bound on confirming the jobs ended.
+        code, body = await api.call("DELETE", "clusters", cid, request_timeout=120)
+        assert code == 502, body
+        assert "bjobs: LSF is down" in body["message"]
+        cluster = await api.cluster(cid)
+        assert cluster["status"] == "closing"
+        assert "bjobs: LSF is down" in cluster["error"]
+    finally:
+        failing.unlink()
     return cid
 
 
