@@ -93,6 +93,59 @@ async def test_lsf_lifecycle_scale_up_down_delete(api: Api, lsf_env) -> None:
     assert unfinished_records(lsf_env) == []
 
 
+class TestOtherDialects:
+    """The LSFs of the field besides IBM 10.1 (the whole suite's default): LSF 9.1 (-o without
+    -json) and OpenLava/volclava (15 -o fields; reasons, run limit and hosts from bjobs -l)."""
+
+    @pytest.fixture(params=["lsf9", "openlava"])
+    def lsf_knobs(self, request: pytest.FixtureRequest) -> dict[str, Any]:
+        return {"dialect": request.param}
+
+    async def test_lifecycle(self, api: Api, lsf_env) -> None:
+        cid = (await start_lsf(api, 2))["id"]
+        cluster = await api.wait_for(
+            cid,
+            lambda c: connected(2)(c) and job_states(c) == ["RUN", "RUN"],
+            "2 LSF jobs running with 2 workers connected",
+        )
+        assert cluster["warning"] is None
+        for job in cluster["jobs"]:
+            assert job["hosts"] in (["node01"], ["node02"])
+            assert job["started"] and job["submitted"]
+            assert 0 < job["walltime_left_s"] <= 30 * 60
+        code, _ = await api.call("PATCH", "clusters", cid, body={"workers": 3})
+        assert code == 200
+        await api.wait_for(
+            cid, lambda c: connected(3)(c) and job_states(c).count("RUN") == 3, "3 jobs, 3 workers"
+        )
+        code, _ = await api.call("DELETE", "clusters", cid)
+        assert code == 204
+        assert unfinished_records(lsf_env) == []
+
+
+async def test_delete_answers_204_only_once_the_scheduler_confirms(api: Api, lsf_env) -> None:
+    cid = (await start_lsf(api, 2))["id"]
+    await api.wait_for(
+        cid, lambda c: connected(2)(c) and job_states(c) == ["RUN", "RUN"], "2 jobs running"
+    )
+    # bjobs fails (mbatchd too loaded to answer queries) while bkill still gets through.
+    failing = lsf_env.home / "bjobs_fail"
+    failing.write_text("")
+    code, body = await api.call("DELETE", "clusters", cid)
+    assert code == 502, body
+    assert "bjobs: LSF is down" in body["message"]
+    cluster = await api.cluster(cid)
+    assert cluster["status"] == "closing"
+    assert "bjobs: LSF is down" in cluster["error"]
+
+    failing.unlink()
+    # The job refresh now reads the jobs ended and completes the close.
+    await api.wait_for_listing(
+        lambda clusters: all(c["id"] != cid for c in clusters), "the close completed"
+    )
+    assert unfinished_records(lsf_env) == []
+
+
 class TestTwoSlots:
     @pytest.fixture
     def lsf_knobs(self) -> dict[str, Any]:

@@ -3,8 +3,10 @@
 It is only ever used through shim executables put on PATH (`pangeo-hpc lsfsim shims DIR`, or
 `environment()` for tests, demos and benchmarks). Test/benchmark knobs read from each command's
 environment: LSFSIM_HOME, LSFSIM_SLOTS, LSFSIM_SUBMIT_DELAY, LSFSIM_SUBMIT_FAIL,
-LSFSIM_MINUTE_SECONDS (seconds per minute of -W/RUNLIMIT, to test walltimes quickly), and the
-outages LSFSIM_DOWN (every command fails: LSF is down) and LSFSIM_HANG (commands never answer).
+LSFSIM_MINUTE_SECONDS (seconds per minute of -W/RUNLIMIT, to test walltimes quickly),
+LSFSIM_DIALECT (lsf10, lsf9 or openlava: which LSF's bjobs/lsid forms it speaks), and the
+outages LSFSIM_DOWN (every command fails: LSF is down), LSFSIM_HANG (commands never answer) and
+LSFSIM_BJOBS_FAIL (bjobs fails; also while a file `bjobs_fail` exists in LSFSIM_HOME).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ def environment(
     submit_delay: float | None = None,
     submit_fail: bool | str | None = None,
     minute_seconds: float | None = None,
+    dialect: str | None = None,
     base_path: str | None = None,
 ) -> dict[str, str]:
     """Write shims and default config (if missing); return the variables to add to a process env."""
@@ -52,6 +55,8 @@ def environment(
         env["LSFSIM_SUBMIT_FAIL"] = submit_fail if isinstance(submit_fail, str) else "1"
     if minute_seconds is not None:
         env["LSFSIM_MINUTE_SECONDS"] = str(minute_seconds)
+    if dialect is not None:
+        env["LSFSIM_DIALECT"] = dialect
     return env
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 
-from .config import ensure_config, home, user_name
+from .config import dialect, ensure_config, home, user_name
 from .options import scan_options
 from .state import ACTIVE, FINISHED, TERM_TEXT, expired, jobs_sorted, read_state
 
@@ -62,6 +62,19 @@ FIELD_WIDTHS = {
     "max_req_proc": 12,
     "job_description": 17,
 }
+# OpenLava/volclava's -o knows these 15 fields only (`fields[]` in lsbatch/cmd/bjobs.c), takes no
+# widths and no delimiter=, and prints them space separated under a header row.
+OPENLAVA_FIELDS = (
+    "JOBID USER STAT QUEUE FROM_HOST EXEC_HOST JOB_NAME SUBMIT_TIME PROJ_NAME CPU_USED MEM SWAP "
+    "PIDS START_TIME FINISH_TIME"
+).split()
+# volclava's usage() (getopt has already said which option it does not know).
+OPENLAVA_USAGE = (
+    "Usage: bjobs [-h] [-V] [-w |-l |-UF] [-a] [-d] [-p] [-s] [-r] [-o] [-json] [-A]\n"
+    "             [-m host_name] [-q queue_name] [-u user_name | -u all]\n"
+    "             [-P project_name] [-N host_spec]\n"
+    '             [-J name_spec] [jobId | "jobId[idxList]" ...]'
+)
 FIELD_ALIASES = {"id": "jobid", "name": "job_name", "proj": "proj_name", "project": "proj_name"}
 
 
@@ -163,6 +176,41 @@ def field_value(job: Job, field: str, now: float) -> str:
     return ""
 
 
+def openlava_time(stamp: float | None) -> str:
+    """volclava's Time2String: `MM/DD-HH:MM:SS`, "-" when there is none."""
+    return time.strftime("%m/%d-%H:%M:%S", time.localtime(stamp)) if stamp else "-"
+
+
+def openlava_value(job: Job, field: str, as_json: bool) -> str:
+    """One of OpenLava's 15 -o fields, as volclava's displayO/displayJson print it."""
+    status = job["status"]
+    hosts = job.get("hosts") or []
+    if field == "EXEC_HOST":
+        # The first host only; "-" (JSON "") while pending, "   -   " for a job that never ran.
+        if status in ("PEND", "PSUSP"):
+            return "" if as_json else "-"
+        return hosts[0] if hosts else "   -   "
+    if field == "CPU_USED":
+        return "000:00:00.00"
+    if field in ("MEM", "SWAP"):
+        return "0"  # KB, as an integer
+    if field == "PIDS":
+        return str(job["pid"]) if job.get("pid") and status == "RUN" else "-"
+    if field == "START_TIME":
+        return openlava_time(job.get("start_time"))
+    if field == "FINISH_TIME":
+        return openlava_time(job.get("finish_time"))
+    return field_value(job, field.lower(), time.time())
+
+
+def usage_error(letter: str) -> int:
+    # glibc getopt's complaint, then the command's usage (volclava; LSF 9.1's wording for -json
+    # is UNCONFIRMED, taken to be the same getopt behaviour).
+    print(f"bjobs: invalid option -- '{letter}'", file=sys.stderr)
+    print(OPENLAVA_USAGE, file=sys.stderr)
+    return 255
+
+
 def parse_format(spec: str) -> tuple[list[tuple[str, int | None, bool]], str | None]:
     """'jobid stat:-8 exec_host delimiter=\'^\'' -> [(field, width, right_justified)], delimiter."""
     fields: list[tuple[str, int | None, bool]] = []
@@ -233,8 +281,8 @@ def host_counts(hosts: list[str]) -> str:
     return "".join(f"<{n}*{h}>" if n > 1 else f"<{h}>" for h, n in counts.items())
 
 
-def long_record(job: Job, now: float) -> list[str]:
-    """The main lines of `bjobs -l` (LSF-REFERENCE 2.4)."""
+def long_record(job: Job, now: float, speaks: str = "lsf10") -> list[str]:
+    """The main lines of `bjobs -l` (LSF-REFERENCE 2.4; OpenLava's from volclava's cmd.job.c)."""
     stamp = lambda t: time.ctime(t)[:19] + ": "  # noqa: E731 - "Tue Jul 24 10:03:15: "
     command = job["command"] if job.get("argv") else job["name"]
     out = wrap_long(
@@ -253,7 +301,14 @@ def long_record(job: Job, now: float) -> list[str]:
         submitted += f", Requested Resources <{job['resources']}>"
     out += wrap_long(stamp(job["submit_time"]) + submitted + ";")
     hosts = job.get("hosts") or []
-    if job.get("start_time") and hosts:
+    if job.get("start_time") and hosts and speaks == "openlava":
+        many = f" {len(hosts)} Hosts/Processors" if len(hosts) > 1 else ""
+        out += wrap_long(
+            stamp(job["start_time"])
+            + f"Started on{many} {' '.join(f'<{h}>' for h in hosts)}, Execution Home "
+            f"<{job.get('exec_home') or ''}>, Execution CWD <{job['cwd']}>;"
+        )
+    elif job.get("start_time") and hosts:
         out += wrap_long(
             stamp(job["start_time"])
             + f"Started {len(hosts)} Task(s) on Host(s) {host_counts(hosts)}, Allocated "
@@ -262,7 +317,11 @@ def long_record(job: Job, now: float) -> list[str]:
         )
     if job["status"] == "PEND":
         out += ["", " PENDING REASONS:", f" {job.get('pend_reason') or ''}"]
-    if job.get("runlimit_min"):
+    if job.get("runlimit_min") and speaks == "openlava":
+        # prtResourceLimit: a " %-24s" header, the value " %-.1f min" padded to 25 columns.
+        value = f" {float(job['runlimit_min']):.1f} min"
+        out += ["", f" {'RUNLIMIT':<24s}", f"{value:<25s}"]
+    elif job.get("runlimit_min"):
         out += ["", " RUNLIMIT", f" {float(job['runlimit_min']):.1f} min"]
     if job.get("memlimit_kb"):
         out += ["", " MEMLIMIT", f" {job['memlimit_kb'] / 1024 / 1024:6.1f} G"]
@@ -276,8 +335,9 @@ def long_record(job: Job, now: float) -> list[str]:
                 exited = f"Exited with exit code {code}. The CPU time used is 0.0 seconds."
                 out += ["", *wrap_long(done + exited)]
             reason = job.get("exit_reason")
-            tail = f"; {reason}: {TERM_TEXT.get(reason, '')}." if reason else "."
-            out += wrap_long(done + "Completed <exit>" + tail)
+            if speaks != "openlava":  # volclava's bjobs -l names no termination reason
+                tail = f"; {reason}: {TERM_TEXT.get(reason, '')}." if reason else "."
+                out += wrap_long(done + "Completed <exit>" + tail)
     out += [
         "",
         " SCHEDULING PARAMETERS:",
@@ -286,6 +346,33 @@ def long_record(job: Job, now: float) -> list[str]:
         " loadStop    -     -     -     -       -     -    -     -     -      -      -",
     ]
     return out
+
+
+def openlava_output(
+    found: list[Job], names: list[str], ordered: list[dict[str, str]], as_json: bool
+) -> int:
+    """volclava's -o: fields are checked when the first job is shown (so a bad field with no job
+    to show goes unnoticed), then a header row and space-separated values, or JSON."""
+    bad = next((name for name in names if name not in OPENLAVA_FIELDS), None)
+    if bad is not None:
+        print(f"<{bad}> in the format string is not a valid field name.", file=sys.stderr)
+        return 99
+    names = list(dict.fromkeys(names))
+    if as_json:
+        import json
+
+        jobs = iter(found)
+        records = []
+        for record in ordered or [{}] * len(found):
+            job = record or next(jobs)
+            records.append(record or {n: openlava_value(job, n, True) for n in names})
+        document = {"COMMAND": "bjobs", "JOBS": len(records), "RECORDS": records}
+        sys.stdout.write(json.dumps(document, indent="\t", separators=(",", ":\t")) + "\n")
+        return 0
+    rows = [" ".join(names)]
+    rows += [" ".join(openlava_value(job, n, False) for n in names) for job in found]
+    sys.stdout.write("\n".join(rows) + "\n")
+    return 0
 
 
 def order(jobs: list[Job]) -> list[Job]:
@@ -299,6 +386,9 @@ def main(args: list[str]) -> int:
     values: dict[str, str] = {}
     states: set[str] | None = None
     ids: list[str] = []
+    base = home()
+    config = ensure_config(base)
+    speaks = dialect(config)
     for arg, value in scan_options(args, ("-o", "-u", "-q")):
         if value is not None:
             values[arg] = value
@@ -307,8 +397,12 @@ def main(args: list[str]) -> int:
         elif arg == "-w":
             wide = True
         elif arg == "-noheader":
+            if speaks == "openlava":
+                return usage_error("n")
             noheader = True
         elif arg == "-json":
+            if speaks == "lsf9":  # -json came with LSF 10.1 Fix Pack 2
+                return usage_error("j")
             as_json = True
         elif arg == "-r":
             states = {"RUN"}
@@ -331,7 +425,10 @@ def main(args: list[str]) -> int:
 
     fields: list[tuple[str, int | None, bool]] = []
     delimiter = None
-    if fmt is not None:
+    openlava_fields: list[str] = []
+    if fmt is not None and speaks == "openlava":
+        openlava_fields = [word.upper() for word in fmt.split()]
+    elif fmt is not None:
         try:
             fields, delimiter = parse_format(fmt)
         except ValueError as error:
@@ -341,10 +438,9 @@ def main(args: list[str]) -> int:
         print("The -json option must be used together with the -o option.", file=sys.stderr)
         return 255
 
-    base = home()
     state = read_state(base)
     now = time.time()
-    clean_period = float(ensure_config(base).get("clean_period_s", 3600))
+    clean_period = float(config.get("clean_period_s", 3600))
     state["jobs"] = {
         key: job for key, job in state["jobs"].items() if not expired(job, clean_period, now)
     }
@@ -376,6 +472,8 @@ def main(args: list[str]) -> int:
             found.append(job)
         found = order(found)
 
+    if openlava_fields and found:
+        return openlava_output(found, openlava_fields, json_records if ids else [], as_json)
     if as_json:
         import json
 
@@ -393,7 +491,7 @@ def main(args: list[str]) -> int:
         document = {"COMMAND": "bjobs", "JOBS": len(records), "RECORDS": records}
         sys.stdout.write(json.dumps(document, indent=2, separators=(",", ":")) + "\n")
     elif found and long_format and not fields:
-        blocks = ["\n".join(["", *long_record(job, now)]) for job in found]
+        blocks = ["\n".join(["", *long_record(job, now, speaks)]) for job in found]
         sys.stdout.write(("\n" + "-" * 78 + "\n").join(blocks) + "\n")
     elif found:
         out: list[str] = []

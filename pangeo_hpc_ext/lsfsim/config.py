@@ -57,6 +57,22 @@ DEFAULT_CONFIG: dict[str, Any] = {
     },
 }
 
+# The LSF the emulator speaks (LSFSIM_DIALECT in a command's environment, else config "dialect"):
+# IBM LSF 10.1 (-o with -json), LSF 9.1 (-o, no -json), OpenLava/volclava (15 -o fields, -json).
+DIALECTS = ("lsf10", "lsf9", "openlava")
+BANNERS = {
+    "lsf10": "IBM Spectrum LSF Standard 10.1.0.13, Apr 15 2022",
+    "lsf9": "IBM Platform LSF Standard 9.1.3.0, Jul 04 2014",
+    # volclava's _LS_VERSION_ ("volclava project 2.2, <date>\n"), printed with puts().
+    "openlava": "volclava project 2.2, Jun 30 2026\n",
+}
+
+
+def dialect(config: dict[str, Any]) -> str:
+    value = os.environ.get("LSFSIM_DIALECT") or config.get("dialect") or "lsf10"
+    return value if value in DIALECTS else "lsf10"
+
+
 UNIT_FACTORS_KB = {"KB": 1, "MB": 1024, "GB": 1024**2, "TB": 1024**3, "PB": 1024**4, "EB": 1024**5}
 
 
@@ -103,9 +119,11 @@ def ensure_config(base: str) -> dict[str, Any]:
 
 def write_lsf_conf(base: str, config: dict[str, Any]) -> None:
     os.makedirs(conf_dir(base), exist_ok=True)
-    lines = [
-        "# Written by the pangeo-hpc LSF emulator (lsfsim).",
-        f"LSF_UNIT_FOR_LIMITS={config.get('unit_for_limits', 'MB')}",
+    lines = ["# Written by the pangeo-hpc LSF emulator (lsfsim)."]
+    # "unit_for_limits": null leaves it out, as volclava's lsf.conf does: limits are then KB.
+    if config.get("unit_for_limits", "MB") is not None:
+        lines.append(f"LSF_UNIT_FOR_LIMITS={config.get('unit_for_limits', 'MB')}")
+    lines += [
         f"LSF_CLUSTER_NAME={config.get('cluster_name', 'lsfsim')}",
         f'LSF_MASTER_LIST="{config.get("master_host", "master01")}"',
     ]

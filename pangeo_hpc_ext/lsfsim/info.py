@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from .config import ensure_config, home, host_slots
+from .config import BANNERS, dialect, ensure_config, home, host_slots
 from .state import read_state
 
 BQUEUES_HEADER = "QUEUE_NAME      PRIO STATUS          MAX JL/U JL/P JL/H NJOBS  PEND   RUN  SUSP"
@@ -149,7 +149,17 @@ def _slots_from_env(state: dict[str, Any]) -> int | None:
 
 def lsid(args: list[str]) -> int:
     config = ensure_config(home())
-    version = str(config.get("lsf_version"))
+    speaks = dialect(config)
+    if speaks == "openlava":
+        # volclava's lsid.c: puts(_LS_VERSION_) (which ends in a newline), then the two names.
+        if "-V" in args:
+            sys.stdout.write(BANNERS[speaks])
+            return 0
+        print(BANNERS[speaks])
+        print(f"My cluster name is {config.get('cluster_name')}")
+        print(f"My master name is {config.get('master_host')}")
+        return 0
+    version = str(config.get("lsf_version")) if speaks == "lsf10" else BANNERS[speaks]
     if "-V" in args:
         print(version, file=sys.stderr)
         return 0

@@ -66,7 +66,8 @@ class LsfSim:
 
     def records(self, *ids: int, fields: str = JSON_FIELDS) -> list[dict[str, str]]:
         args = [str(i) for i in ids] or ["-a", "-u", "all"]
-        result = self.run("bjobs", "-o", fields, "-json", *args)
+        # Checks read the emulator's whole truth, whatever LSF it speaks to the product.
+        result = self.run("bjobs", "-o", fields, "-json", *args, env={"LSFSIM_DIALECT": "lsf10"})
         assert result.returncode in (0, 255), result.stderr
         return json.loads(result.stdout)["RECORDS"]
 
