@@ -14,7 +14,8 @@ from pathlib import Path
 
 from tests.support.lab_cli import require_daemon
 
-# Written by `.ci/volclava.sh up`; CI sources it (LSF_ENVDIR, ..., PANGEO_HPC_VOLCLAVA_BIN).
+# Written by `.ci/volclava.sh up` (LSF_ENVDIR, ..., PANGEO_HPC_VOLCLAVA_BIN); CI sources it too.
+# PANGEO_HPC_VOLCLAVA_ENV names another such file.
 ENV_FILE = Path("/opt/volclava/ci-env.sh")
 REQUIRE_VARIABLE = "PANGEO_HPC_REQUIRE_LSF"
 LSF_VARIABLES = ("LSF_ENVDIR", "LSF_SERVERDIR", "LSF_BINDIR", "LSF_LIBDIR")
@@ -34,15 +35,14 @@ LSF_DEFAULTS = {
 
 
 def volclava_variables() -> dict[str, str] | None:
-    """volclava's LSF_* variables and bin directory: from this environment when CI sourced the
-    file, else from the file; None when volclava was never set up here."""
-    if os.environ.get("PANGEO_HPC_VOLCLAVA_BIN"):
-        names = (*LSF_VARIABLES, "PANGEO_HPC_VOLCLAVA_BIN")
-        return {k: os.environ[k] for k in names if k in os.environ}
-    if not ENV_FILE.is_file():
+    """volclava's LSF_* variables and bin directory, from the file `.ci/volclava.sh up` wrote
+    (not from this environment: the suite's emulator fixture may have changed LSF_ENVDIR);
+    None when volclava was never set up here."""
+    env_file = Path(os.environ.get("PANGEO_HPC_VOLCLAVA_ENV") or ENV_FILE)
+    if not env_file.is_file():
         return None
     found: dict[str, str] = {}
-    for line in ENV_FILE.read_text().splitlines():
+    for line in env_file.read_text().splitlines():
         words = shlex.split(line)
         if words[:1] == ["export"]:
             found.update(w.split("=", 1) for w in words[1:] if "=" in w)
@@ -51,14 +51,17 @@ def volclava_variables() -> dict[str, str] | None:
 
 def lsf_environ(base: Mapping[str, str] | None = None) -> dict[str, str]:
     """`base` (this process's environment) as a volclava user has it: volclava's commands first
-    on PATH, its LSF_ENVDIR, no emulator variables. Empty LSF values when volclava is absent,
-    so that a skipped test cannot reach another LSF by accident."""
+    on PATH and no other LSF's (no directory holding a bsub, as the emulator's shims do), its
+    LSF_ENVDIR, no emulator variables. Empty LSF values when volclava is absent, so that a
+    skipped test cannot reach another LSF by accident."""
     env = {k: v for k, v in (base or os.environ).items() if not k.startswith("LSFSIM_")}
     found = volclava_variables() or {}
     env.update({k: found.get(k, "") for k in LSF_VARIABLES})
+    others = [
+        d for d in env.get("PATH", "").split(os.pathsep) if d and not Path(d, "bsub").exists()
+    ]
     bin_dir = found.get("PANGEO_HPC_VOLCLAVA_BIN")
-    if bin_dir:
-        env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", "")])
+    env["PATH"] = os.pathsep.join([bin_dir, *others] if bin_dir else others)
     return env
 
 
