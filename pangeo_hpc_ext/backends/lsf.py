@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 import dask_jobqueue  # noqa: F401  (registers the jobqueue.* defaults in dask's config)
 from dask_jobqueue.lsf import LSFCluster, LSFJob
+from distributed import SpecCluster
 
 from ..schedulers.lsf import WALLTIME_PATTERN, LSFClient, walltime_minutes
 from .jobqueue import OPTIONAL_TEXT, JobqueueBackend
@@ -59,4 +60,13 @@ class LSFBackend(JobqueueBackend):
         return minutes * 60
 
     def job_options(self, options: dict[str, Any]) -> dict[str, Any]:
-        return {**super().job_options(options), "project": options.get("project") or None}
+        return {
+            **super().job_options(options),
+            "project": options.get("project") or None,
+            # None lets dask-jobqueue read lsf.conf, and assume KB: wrong on volclava (MB).
+            "lsf_units": self.client.limits_unit(),
+        }
+
+    async def start_cluster(self, options: dict[str, Any], **kwargs: Any) -> SpecCluster:
+        await self.client.dialect()  # which LSF this is decides the unit of -M
+        return await super().start_cluster(options, **kwargs)

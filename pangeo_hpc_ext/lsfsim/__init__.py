@@ -11,6 +11,7 @@ LSFSIM_BJOBS_FAIL (bjobs fails; also while a file `bjobs_fail` exists in LSFSIM_
 
 from __future__ import annotations
 
+import json
 import os
 
 # pathlib and typing cost every emulated command start-up time; annotations need them only
@@ -40,7 +41,14 @@ def environment(
     home = Path(home).resolve()
     shim_dir = Path(shim_dir).resolve()
     write_shims(shim_dir)
-    ensure_config(str(home))
+    config = ensure_config(str(home))
+    if dialect == "openlava" and config.get("unit_for_limits", "MB") is not None:
+        # As volclava installs itself: no LSF_UNIT_FOR_LIMITS in lsf.conf (its limits are MB).
+        from .config import config_path, write_atomic
+
+        config["unit_for_limits"] = None
+        write_atomic(config_path(str(home)), json.dumps(config, indent=2) + "\n")
+        ensure_config(str(home))
     path = base_path if base_path is not None else os.environ.get("PATH", "")
     env = {
         "PATH": f"{shim_dir}{os.pathsep}{path}" if path else str(shim_dir),

@@ -131,7 +131,10 @@ def write_lsf_conf(base: str, config: dict[str, Any]) -> None:
 
 
 def unit_for_limits(base: str, config: dict[str, Any]) -> str:
-    """The unit of bare -M numbers: lsf.conf is authoritative (as for LSF), KB when unset."""
+    """The unit of bare -M numbers: lsf.conf is authoritative (as for LSF); when it is unset,
+    KB for IBM LSF but MB for volclava (recorded: `bsub -M 1024` shows MEMLIMIT `1048576 K`;
+    its daemons start from `unitForLimits = Megabytes`)."""
+    unset = "MB" if dialect(config) == "openlava" else "KB"
     try:
         with open(os.path.join(conf_dir(base), "lsf.conf"), encoding="utf-8") as handle:
             for line in handle:
@@ -141,8 +144,8 @@ def unit_for_limits(base: str, config: dict[str, Any]) -> str:
                     if unit in UNIT_FACTORS_KB:
                         return unit
     except FileNotFoundError:
-        return str(config.get("unit_for_limits", "KB")).upper()
-    return "KB"
+        return str(config.get("unit_for_limits") or unset).upper()
+    return unset
 
 
 def minute_seconds(config: dict[str, Any]) -> float:

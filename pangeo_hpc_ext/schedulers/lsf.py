@@ -49,6 +49,10 @@ class BjobsForm(str, enum.Enum):
     PLAIN = "plain"  # older LSF and OpenLava: bjobs -w, plus -l for the rest
 
     @property
+    def json(self) -> bool:
+        return self in (BjobsForm.JSON, BjobsForm.OPENLAVA)
+
+    @property
     def reads_long(self) -> bool:
         """Whether reasons, the run limit and every host come from `bjobs -l`."""
         return self in (BjobsForm.OPENLAVA, BjobsForm.PLAIN)
@@ -221,8 +225,8 @@ class LongRecord:
 
 
 # -l wraps its lines at 79 columns, breaking words anywhere, and continues them 21 spaces in
-# (26 with LSB_DISPLAY_YEAR).
-_CONTINUATION = re.compile(r"^ {21}\S|^ {26}\S")
+# (26 with LSB_DISPLAY_YEAR, when event stamps carry the year); volclava does not wrap.
+_YEAR_STAMPS = re.compile(r"(?m)^[A-Z][a-z]{2} [A-Z][a-z]{2}\s+\d{1,2} \d{2}:\d{2}:\d{2} \d{4}:")
 _EVENT = r"^(?P<stamp>(?:[A-Z][a-z]{2} )?[A-Z][a-z]{2}\s+\d{1,2} \d{2}:\d{2}:\d{2}(?: \d{4})?): +"
 _STARTED = re.compile(_EVENT + r"(?:Started|Dispatched|started|dispatched)(?P<rest>.*)$")
 _SUBMITTED = re.compile(_EVENT + r"Submitted from host")
@@ -231,13 +235,15 @@ _EXIT_CODE = re.compile(r"Exited with exit code (?P<code>\d+)")
 _EXIT_SIGNAL = re.compile(r"Exited by signal (?P<signal>\d+)")
 
 
-def _unwrap(lines: list[str]) -> list[str]:
+def _unwrap(block: str) -> list[str]:
+    indent = 26 if _YEAR_STAMPS.search(block) else 21
+    continuation = re.compile(rf"^ {{{indent}}}\S")
     out: list[str] = []
-    for line in lines:
-        if out and out[-1].strip() and _CONTINUATION.match(line):
-            out[-1] += line.strip()
+    for line in block.splitlines():
+        if out and out[-1].strip() and continuation.match(line):
+            out[-1] += line[indent:]  # the break may fall on a space at either side
         else:
-            out.append(line.rstrip())
+            out.append(line)
     return out
 
 
@@ -258,7 +264,7 @@ def _runlimit(lines: list[str], index: int) -> float | None:
 
 
 def _long_block(block: str, now: float | None) -> LongRecord | None:
-    lines = _unwrap(block.splitlines())
+    lines = _unwrap(block)
     header = next((line for line in lines if line.startswith("Job <")), None)
     job = re.match(r"Job <(\d+(?:\[\d+\])?)>", header or "")
     if header is None or job is None:
@@ -307,8 +313,10 @@ def _long_block(block: str, now: float | None) -> LongRecord | None:
 
 
 def parse_bjobs_long(text: str, now: float | None = None) -> dict[str, LongRecord]:
-    """Jobs of `bjobs -l ID...`, whose blocks are separated by a row of dashes."""
-    records = (_long_block(block, now) for block in re.split(r"(?m)^-{20,}\s*$", text))
+    """Jobs of `bjobs -l ID...`."""
+    # A row of dashes separates jobs; a new `Job <N>,` header starts one in any case.
+    blocks = re.split(r"(?m)^-{20,}\s*$|^(?=Job <\d)", text)
+    records = (_long_block(block, now) for block in blocks)
     return {record.job_id: record for record in records if record is not None}
 
 
@@ -356,7 +364,7 @@ def job_info(
     if long and long.started:
         started = long.started.isoformat()
     submitted = lsf_timestamp(record.get("SUBMIT_TIME", ""), now)
-    if submitted is None and long and long.submitted:
+    if long and long.submitted:  # -l's stamps have the seconds
         submitted = long.submitted.isoformat()
     return JobInfo(
         job_id=record.get("JOBID") or (long.job_id if long else ""),
@@ -454,6 +462,12 @@ def unit_for_limits(conf: Path | None) -> str | None:
     return None
 
 
+def default_limits_unit(banner: str | None) -> str:
+    """The unit of bare memory limits (-M) when lsf.conf sets no LSF_UNIT_FOR_LIMITS: KB for IBM
+    LSF, MB for OpenLava/volclava (recorded: `bsub -M 1024` gives MEMLIMIT `1048576 K`)."""
+    return "MB" if form_for_banner(banner) is BjobsForm.OPENLAVA else "KB"
+
+
 def memory_in_units(n_bytes: int, unit: str) -> int:
     # The same rounding as dask-jobqueue's lsf_format_bytes_ceil, so `lab` and LSFCluster agree.
     return math.ceil(n_bytes / 1024 ** _UNIT_EXPONENT[unit.upper()[0]])
@@ -520,10 +534,22 @@ class LSFClient(SchedulerClient):
         a form bjobs refuses is stepped down from, once, and remembered)."""
         key = self._installation()
         known = _DIALECTS.get(key)
-        if known is None:
+        # An lsid that did not answer is asked again next time: its banner decides the unit of
+        # bare -M numbers too.
+        if known is None or (known.banner is None and not missing_commands(("lsid",))):
             banner = await self.banner()
-            known = _DIALECTS[key] = LSFDialect(banner, form_for_banner(banner))
+            form = known.form if known is not None else form_for_banner(banner)
+            known = _DIALECTS[key] = LSFDialect(banner, form)
         return known
+
+    def limits_unit(self) -> str | None:
+        """The unit of bare -M numbers here: lsf.conf's LSF_UNIT_FOR_LIMITS, else this LSF's
+        default once `dialect()` has been asked; None when neither is known yet."""
+        unit = unit_for_limits(lsf_conf_path())
+        known = _DIALECTS.get(self._installation())
+        if unit is None and known is not None:
+            return default_limits_unit(known.banner)
+        return unit
 
     async def probe(self, job_ids: list[str] | None = None) -> LSFDialect:
         """Try the forms on these jobs (else the user's recent ones, `-a`) until bjobs takes one:
@@ -572,7 +598,11 @@ class LSFClient(SchedulerClient):
             jobs = parse(None)
         except ValueError:
             raise SchedulerCommandFailed("bjobs", returncode, err or out) from None
-        if not jobs and returncode != 0 and not NOTHING_FOUND.search(err):
+        # A JSON answer is an answer whatever the exit code (volclava exits 255 with
+        # `"RECORDS":[]` when nothing is unfinished, and when every id is unknown); text forms
+        # say "No unfinished job found" (volclava: exit 254) or "Job <N> is not found" (255).
+        answered = form.json or NOTHING_FOUND.search(err)
+        if not jobs and returncode != 0 and not answered:
             raise SchedulerCommandFailed("bjobs", returncode, err or out)
         if not form.reads_long:
             return jobs

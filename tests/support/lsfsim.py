@@ -37,6 +37,9 @@ class LsfSim:
         for key in list(self.env):
             if key.startswith("LSFSIM_") or key == "LSF_ENVDIR":
                 del self.env[key]
+        # The whole LSF suite on another dialect: PANGEO_HPC_LSFSIM_DIALECT=lsf9|openlava.
+        if os.environ.get("PANGEO_HPC_LSFSIM_DIALECT"):
+            knobs.setdefault("dialect", os.environ["PANGEO_HPC_LSFSIM_DIALECT"])
         self.env.update(environment(self.home, self.shims, **knobs))
 
     def run(
