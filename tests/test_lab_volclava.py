@@ -85,6 +85,7 @@ jobqueue:
     queue: normal
     walltime: '00:30'
     interface: lo
+    lsf-units: MB
 """
 
 
@@ -94,8 +95,19 @@ def test_doctor_passes_on_volclava(volclava: VolclavaLab, tmp_path: Path) -> Non
     result = doctor(env, "--scheduler", "lsf")
     table = rows(result.stdout)
     assert result.returncode == 0 and set(table.values()) == {"PASS"}, result.stdout
-    assert {"LSF commands on PATH", "LSF answers (lsid)", "lsf.conf units vs memory"} <= set(table)
+    assert {
+        "LSF commands on PATH",
+        "LSF answers (lsid)",
+        "LSF job states (bjobs)",
+        "lsf.conf units vs memory",
+        "LSF queues",
+    } <= set(table)
     checks = json.loads(doctor(env, "--scheduler", "lsf", "--json").stdout)["checks"]
     details = {c["name"]: c["detail"] for c in checks if c["ok"]}
     assert len(details) == len(checks), checks
     assert details["LSF answers (lsid)"] == "My cluster name is volclava"
+    assert (
+        "bjobs -o <OpenLava's 15 fields> -json, with bjobs -l" in details["LSF job states (bjobs)"]
+    )
+    # volclava reads a bare -M in MB (IBM LSF: KB); this user's dask config says so.
+    assert "LSF_UNIT_FOR_LIMITS unset (MB)" in details["lsf.conf units vs memory"]

@@ -6,6 +6,7 @@ unless PANGEO_HPC_REQUIRE_LSF=1."""
 from __future__ import annotations
 
 import os
+import re
 import socket
 from pathlib import Path
 from typing import Any
@@ -92,7 +93,12 @@ async def test_lsf_lifecycle_on_volclava(api: Api, lsf_env: None) -> None:
     for record in records.values():
         assert (record["STAT"], record["QUEUE"], record["EXEC_HOST"]) == ("RUN", "normal", HOST)
         assert record["JOB_NAME"] == f"dask-{cid}"
-    assert " RUNLIMIT" in bjobs_long(ids[0]) and "10.0 min" in bjobs_long(ids[0])
+    long = bjobs_long(ids[0])
+    assert re.search(r"RUNLIMIT\s+10\.0 min", long), long
+    # -M in volclava's unit: MB when lsf.conf names none (IBM LSF: KB), so 1GB is about 1e9 bytes
+    # here, not 1024 times that.
+    memlimit = re.search(r"MEMLIMIT\s+(\d+) K", long)
+    assert memlimit and 0.9e9 < int(memlimit.group(1)) * 1024 < 1.1e9, long
 
     async with cluster_client(cluster) as client:
         assert await client.submit(sum, [1, 2, 39]) == 42
