@@ -13,7 +13,7 @@ import type { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 import type { Widget } from '@lumino/widgets';
 
 import { type ICluster, isNotebookCluster } from './api';
-import { clusterClientCode } from './format';
+import { clusterClientCode, liveJobs } from './format';
 import type { ClustersModel } from './model';
 import type { DashboardTabs } from './widgets/dashboard';
 
@@ -96,14 +96,8 @@ function startCluster({ shell, sidebar, model }: ICommandContext): Command {
         shell.activateById(sidebar.id);
       }
       await model.sync.ready;
+      // Refusals show in the form, beside their fields, until the fields change.
       const cluster = await model.draft.submit();
-      const { errors } = model.draft;
-      if (
-        !cluster &&
-        errors.options.length + Object.keys(errors.fields).length > 0
-      ) {
-        warn('the cluster was not started; fix the fields marked in the form.');
-      }
       return cluster?.id ?? null;
     }
   };
@@ -215,7 +209,8 @@ function shutDown(context: ICommandContext): Command {
 }
 
 function shutdownQuestion(cluster: ICluster): string {
-  const jobs = `${cluster.jobs.length} batch job(s)`;
+  // Only jobs still pending or running are cancelled; ended ones are history.
+  const jobs = `${liveJobs(cluster.jobs).length} live batch job(s)`;
   if (!isNotebookCluster(cluster)) {
     return `Shut down "${cluster.name}" and cancel its ${jobs}?`;
   }
