@@ -8,10 +8,15 @@ from typing import Any, ClassVar
 import dask_jobqueue  # noqa: F401  (registers the jobqueue.* defaults in dask's config)
 from dask_jobqueue.lsf import LSFCluster, LSFJob
 
-from ..schedulers.lsf import WALLTIME_PATTERN, LSFClient, walltime_minutes
+from ..schedulers.lsf import LSFClient, walltime_minutes
 from .jobqueue import OPTIONAL_TEXT, JobqueueBackend
 
 log = logging.getLogger(__name__)
+
+
+# What `walltime_minutes` accepts, said in the schema so the form refuses 99:99 before sending:
+# minutes past 59 only without hours.
+WALLTIME_FORM_PATTERN = r"^([0-9]{1,4}:[0-5]?[0-9]|[0-9]{1,5})$"
 
 
 class LSFBackend(JobqueueBackend):
@@ -39,7 +44,7 @@ class LSFBackend(JobqueueBackend):
     walltime_property: ClassVar[dict[str, Any]] = {
         "type": "string",
         "title": "Walltime ([hh:]mm)",
-        "pattern": WALLTIME_PATTERN,
+        "pattern": WALLTIME_FORM_PATTERN,
         "errorMessage": "must be [hh:]mm, such as 00:30 or 8:00",
     }
 
