@@ -5,8 +5,7 @@ import {
   type IEndedCluster,
   type IJob,
   type ITlsFiles,
-  type JobState,
-  isNotebookCluster
+  type JobState
 } from './api';
 
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
@@ -228,22 +227,25 @@ export function clientCode(
 }
 
 /**
- * Client code for a cluster. A notebook's TLS scheduler keeps its credentials
- * in its kernel, so the server cannot hand them out: the code looks them up by
- * id from the registry the kernels of this server share.
+ * Client code for a cluster: one call to the kernel API, which finds the
+ * cluster in the registry this server's kernels share, TLS credentials
+ * included. By name when no other listed cluster has it, else by id.
  */
-export function clusterClientCode(cluster: ICluster): string | null {
-  const address = cluster.scheduler_address;
-  if (!address) {
+export function clusterClientCode(
+  cluster: ICluster,
+  others: ICluster[] = []
+): string | null {
+  if (!cluster.scheduler_address) {
     return null;
   }
-  if (isNotebookCluster(cluster) && address.startsWith('tls://')) {
-    return [
-      'from pangeo_hpc_ext.kernel import connect',
-      `client = connect(${JSON.stringify(cluster.id)})  # ${cluster.name}, TLS credentials included`
-    ].join('\n');
-  }
-  return clientCode(address, cluster.tls);
+  const shared = others.some(
+    c => c.id !== cluster.id && c.name === cluster.name
+  );
+  const key = shared || !cluster.name ? cluster.id : cluster.name;
+  return [
+    'from pangeo_hpc_ext.kernel import connect',
+    `client = connect(${JSON.stringify(key)})`
+  ].join('\n');
 }
 
 /** What a dashboard tab says when its cluster is gone. */

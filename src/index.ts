@@ -48,6 +48,17 @@ function activate(
     Notification.error(`Dask HPC: ${error.message}`, { autoClose: 8000 });
   });
   const dashboards = new DashboardTabs(shell, api);
+  // A cluster known to be gone: its open dashboard tabs say so at once.
+  model.store.changed.connect(() => {
+    const ids = new Set(
+      dashboards.tracker.filter(() => true).map(w => w.dashboardArgs.clusterId)
+    );
+    for (const id of ids) {
+      if (model.store.record(id)?.cluster === null) {
+        dashboards.clusterGone(id);
+      }
+    }
+  });
 
   const run = (id: string, args: Record<string, string> = {}) =>
     void commands.execute(id, args);
