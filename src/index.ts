@@ -115,6 +115,18 @@ function followSettings(registry: ISettingRegistry, model: ClustersModel) {
       };
       apply();
       settings.changed.connect(apply);
+      // The settings schema cannot list the server's profiles: the profile
+      // chosen in the form is remembered there instead, for the next session.
+      model.draft.changed.connect(() => {
+        const chosen = model.draft.value.profile;
+        if (
+          chosen &&
+          model.draft.touched &&
+          chosen !== settings.get('defaultProfile').composite
+        ) {
+          void settings.set('defaultProfile', chosen).catch(() => undefined);
+        }
+      });
     })
     .catch(reason =>
       console.error('pangeo-hpc-ext: cannot load settings', reason)

@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 
 import type { ICluster } from '../api';
+import { sliderRange } from '../components/ScaleControls';
 import { accessibleLabel, submitsOnEnter } from '../forms';
 import {
   clusterBadge,
@@ -171,5 +172,14 @@ describe('start form', () => {
       'Extra directives, item 1'
     );
     expect(accessibleLabel('Cores per job', context)).toBe('Cores per job');
+  });
+});
+
+describe('scale slider', () => {
+  it('spans twice the cluster, at least 10 and at most the server limit', () => {
+    expect(sliderRange(1, 100)).toBe(10);
+    expect(sliderRange(30, 100)).toBe(60);
+    expect(sliderRange(80, 100)).toBe(100);
+    expect(sliderRange(0, 4)).toBe(4);
   });
 });

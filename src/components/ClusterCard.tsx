@@ -227,6 +227,15 @@ export function ClusterCard(props: IClusterCardProps): JSX.Element {
         <dt>Memory</dt>
         <dd data-testid="pangeo-hpc-cluster-memory">
           {formatBytes(cluster.memory)}
+          {typeof cluster.options?.memory === 'string' && (
+            <span
+              className="pangeo-hpc-ClusterCard-asked"
+              title="What each job asked for, as typed in the form"
+            >
+              {' '}
+              ({cluster.options.memory} per job)
+            </span>
+          )}
         </dd>
       </dl>
       {fromNotebook && <NotebookScaling cluster={cluster} />}

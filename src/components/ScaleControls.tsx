@@ -18,6 +18,11 @@ function clamp(value: number, max: number): number {
   return Math.min(max, Math.max(0, Math.round(value)));
 }
 
+/** The slider's top: twice the current size, at least 10, at most the server's limit. */
+export function sliderRange(requested: number, max: number): number {
+  return Math.min(max, Math.max(10, 2 * requested));
+}
+
 /** A slider and a number box bounded by `max`; one request per settled value. */
 export function ScaleControl(props: IScaleControlProps): JSX.Element {
   const { clusterName, requested, max, disabled, onScale } = props;
@@ -51,8 +56,11 @@ export function ScaleControl(props: IScaleControlProps): JSX.Element {
     }
   };
 
-  // The slider and the box offer the same range of worker counts.
+  // The box takes any count up to the server's limit; the slider spans a
+  // range that fits the cluster (grown as it grows), so one step is not a
+  // pixel in a narrow sidebar.
   const range = { min: 0, max, step: 1, disabled };
+  const sliderMax = sliderRange(requested, max);
 
   return (
     <div className="pangeo-hpc-Scale">
@@ -64,7 +72,8 @@ export function ScaleControl(props: IScaleControlProps): JSX.Element {
           data-testid="pangeo-hpc-scale-slider"
           aria-label={`Workers of ${clusterName}`}
           {...range}
-          value={Number.isFinite(value) ? value : 0}
+          max={sliderMax}
+          value={Number.isFinite(value) ? Math.min(value, sliderMax) : 0}
           onChange={event => {
             const next = clamp(event.target.valueAsNumber, max);
             setValue(next);

@@ -67,6 +67,11 @@ export class StartDraft {
     return this._submitting;
   }
 
+  /** Whether the user changed the form (a profile chosen then is worth remembering). */
+  get touched(): boolean {
+    return this._touched;
+  }
+
   /** The cluster the last submit started (null until one did); the view goes to its card. */
   get created(): ICluster | null {
     return this._created;
