@@ -180,6 +180,23 @@ test.describe.serial('the sidebar as users meet it', () => {
     await page.theme.setLightTheme();
   });
 
+  test('a job we scaled down reads as retired, folded under "1 finished"', async ({
+    page
+  }) => {
+    const sidebar = await shownSidebar(page);
+    const alpha = cards(sidebar).filter({ hasText: 'alpha' });
+    const toggle = alpha.getByTestId('pangeo-hpc-ended-toggle');
+    await expect(toggle).toHaveText('1 finished ▸');
+    await toggle.click();
+    const retired = alpha.locator('[data-ended-by="scale-down"]');
+    await expect(retired.getByTestId('pangeo-hpc-job-state')).toHaveText(
+      'retired (scaled down)'
+    );
+    await expect(retired.getByTestId('pangeo-hpc-job-state')).not.toHaveClass(
+      /JobState-failed/
+    );
+  });
+
   test('Tab presses to the second card\'s "Shut down"', async ({ page }) => {
     const sidebar = await shownSidebar(page);
     const target = cards(sidebar)
