@@ -6,13 +6,18 @@ import logging
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..directive_policy import LSF
-from ..schedulers.lsf import WALLTIME_PATTERN, LSFClient, walltime_minutes
+from ..schedulers.lsf import LSFClient, walltime_minutes
 from .jobqueue import OPTIONAL_TEXT, JobqueueBackend
 
 if TYPE_CHECKING:
     from distributed import SpecCluster
 
 log = logging.getLogger(__name__)
+
+
+# What `walltime_minutes` accepts, said in the schema so the form refuses 99:99 before sending:
+# minutes past 59 only without hours.
+WALLTIME_FORM_PATTERN = r"^([0-9]{1,4}:[0-5]?[0-9]|[0-9]{1,5})$"
 
 
 class LSFBackend(JobqueueBackend):
@@ -32,7 +37,7 @@ class LSFBackend(JobqueueBackend):
     walltime_property: ClassVar[dict[str, Any]] = {
         "type": "string",
         "title": "Walltime ([hh:]mm)",
-        "pattern": WALLTIME_PATTERN,
+        "pattern": WALLTIME_FORM_PATTERN,
         "errorMessage": "must be [hh:]mm, such as 00:30 or 8:00",
     }
 
