@@ -12,6 +12,7 @@ import asyncio
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -29,12 +30,15 @@ from tests.support.dashboard import (
 from tests.support.jupyterhub import (
     SPAWN_TIMEOUT_S,
     Hub,
+    parse_time,
     require_hub,
     squeue_user,
     wait_until,
 )
 
 ALICE, BOB = "hubalice", "hubbob"
+# Short, so that a cull happens within the test; our websocket marks activity every 10 s.
+CULL_TIMEOUT_S = 30
 # Spawning, two Slurm workers, a restart: several minutes on 2 cores.
 pytestmark = pytest.mark.timeout(900)
 
@@ -128,6 +132,40 @@ async def dashboard_port(server: UserServer) -> int:
     raise AssertionError(f"no dashboard port of {server.user}'s among {sorted(listening)}")
 
 
+async def measure_dashboard(hub: Hub, server: UserServer, path: str, rounds: int = 5) -> None:
+    """The dashboard page (a new Bokeh session each time) through the hub's proxy and straight
+    from the user's server in its job, alternating, same run. Printed, not asserted."""
+    direct = Server(server_port(server.user), server.base_url, server.token)
+    times: dict[str, list[float]] = {"through the hub": [], "direct to JupyterLab": []}
+    for _ in range(rounds):
+        for what, client in (("through the hub", server), ("direct to JupyterLab", direct)):
+            started = time.monotonic()
+            response = await client.fetch(path)
+            times[what].append(time.monotonic() - started)
+            assert response.code == 200, (what, response.code)
+    for what, seconds in times.items():
+        print(
+            f"MEASURE dashboard /status page {what}: first {seconds[0] * 1000:.0f} ms, "
+            f"median of {rounds} {sorted(seconds)[rounds // 2] * 1000:.0f} ms"
+        )
+
+
+def server_port(user: str) -> int:
+    """The port of the user's jupyterhub-singleuser (batchspawner picks it in the job)."""
+    for process in psutil.process_iter(["username", "cmdline", "name"]):
+        cmdline = process.info["cmdline"] or []
+        # Not srun (it runs the server as a job step and listens for its I/O): the Python.
+        if (
+            process.info["username"] == user
+            and process.info["name"].startswith("python")
+            and any("jupyterhub-singleuser" in a for a in cmdline)
+        ):
+            for connection in process.net_connections(kind="tcp"):
+                if connection.status == psutil.CONN_LISTEN:
+                    return int(connection.laddr.port)
+    raise AssertionError(f"no listening jupyterhub-singleuser of {user}'s")
+
+
 def user_of(pid: int) -> str | None:
     try:
         return psutil.Process(pid).username()
@@ -187,9 +225,7 @@ async def test_two_users_on_slurm_through_the_hub(hub: Hub) -> None:
     # The dashboard: hub -> proxy -> alice's server in its job -> our proxy -> Bokeh. No JupyterHub
     # credential reaches Bokeh, whichever way the request carried it.
     status = alice.dashboard(cid, "/status")
-    started = time.monotonic()
     page = await alice.fetch(status + f"?token={alice.token}")
-    through_hub_s = time.monotonic() - started
     assert page.code == 200, page.code
     html = page.body.decode()
     assert_no_secrets("dashboard through the hub", html, [alice.token, hub.token])
@@ -200,7 +236,7 @@ async def test_two_users_on_slurm_through_the_hub(hub: Hub) -> None:
         forwarded = {h.lower() for h in payload["headers"]}
         assert not {"authorization", "cookie", "referer"} & forwarded, forwarded
         assert "token" not in payload["arguments"]
-    print(f"MEASURE dashboard /status first response through the hub: {through_hub_s:.3f} s")
+    await measure_dashboard(hub, alice, status)
 
     # Bokeh's websocket through the hub's proxy too.
     [(session_token, _)] = bokeh_sessions(
@@ -269,3 +305,91 @@ def cookie_login_patch(hub: Hub, user: str, prefix: str, cluster_id: str) -> int
             url, json={"workers": 2}, headers={"X-XSRFToken": server_xsrf}, timeout=60
         )
         return patched.status_code
+
+
+async def test_named_servers_keep_their_own_clusters(hub: Hub) -> None:
+    """Two servers of one user, started one after the other: the second neither lists nor
+    reattaches the first's cluster, and stopping the first leaves the second's running."""
+    await hub.wait_up()
+    one, _ = await spawn_with_token(hub, ALICE, "one")
+    first, _ = await start_cluster(one, 1)
+    two, _ = await spawn_with_token(hub, ALICE, "two")
+    second, _ = await start_cluster(two, 1)
+    assert [c["id"] for c in await one.clusters()] == [first["id"]]
+    assert [c["id"] for c in await two.clusters()] == [second["id"]]
+    data = Path(f"/home/{ALICE}/.local/share/pangeo-hpc/jupyterhub")
+    for name, cluster in (("one", first), ("two", second)):
+        records = {p.stem for p in (data / name / "clusters").glob("*.json")}
+        assert records == {cluster["id"]}, (name, records)
+
+    await hub.stop_server(ALICE, "one")
+
+    async def first_jobs_gone() -> bool:
+        return not job_ids(first) & user_job_ids(ALICE)
+
+    await wait_until(first_jobs_gone, "server one's worker job cancelled when it stopped")
+    assert job_ids(second) <= user_job_ids(ALICE), squeue_user(ALICE)
+    cluster = await two.cluster(second["id"])
+    assert cluster["status"] == "running" and cluster["workers"]["connected"] == 1, cluster
+    await hub.stop_server(ALICE, "two")
+
+    async def none_left() -> bool:
+        return not squeue_user(ALICE)
+
+    await wait_until(none_left, "no Slurm job of alice's once both servers stopped")
+
+
+async def test_idle_culler_spares_a_dashboard_watcher_then_culls(hub: Hub) -> None:
+    """The hub's last_activity advances while a dashboard websocket is open through our proxy
+    and nothing else happens, so jupyterhub-idle-culler leaves the server alone; once the user
+    is idle everywhere it is culled: her clusters close and no job of hers is left. Under
+    batchspawner a kept cluster closes too (docs/jupyterhub.md says why)."""
+    await hub.wait_up()
+    alice, _ = await spawn_with_token(hub, ALICE)
+    closing, _ = await start_cluster(alice, 1)
+    kept, _ = await start_cluster(alice, 1, keep=True)
+    page = await alice.fetch(alice.dashboard(closing["id"], "/individual-task-stream"))
+    [(session_token, _)] = bokeh_sessions(page.body.decode())
+    ws = await alice.websocket(
+        alice.dashboard(closing["id"], "/individual-task-stream/ws"),
+        subprotocols=["bokeh", session_token],
+    )
+    culler = hub.start_culler(timeout_s=CULL_TIMEOUT_S)
+    try:
+        header, _, _ = await read_bokeh_message(ws)
+        assert header["msgtype"] == "ACK"
+        # Nothing passes from here on (no document pulled), and nothing else reaches her server.
+        opened = time.time()
+
+        async def active_past_timeout() -> float | None:
+            server = await hub.server(ALICE)
+            assert server is not None, "culled while a dashboard websocket was open"
+            seen = parse_time(server["last_activity"])
+            return seen if seen > opened + CULL_TIMEOUT_S + 5 else None
+
+        seen = await wait_until(
+            active_past_timeout,
+            "the hub's last_activity advancing past the culler's timeout while watching",
+            CULL_TIMEOUT_S * 4,
+        )
+        print(f"\nMEASURE hub last_activity {seen - opened:.0f} s after the websocket opened")
+        ws.close()
+
+        async def culled() -> bool:
+            return await hub.server(ALICE) is None
+
+        await wait_until(culled, "alice culled once idle everywhere", CULL_TIMEOUT_S * 6)
+    finally:
+        ws.close()
+        hub.stop_culler(culler)
+
+    # Both clusters close, the kept one too: the hub's stop is scancel of her server's job, and
+    # Slurm signals every process of that job, the kept cluster's supervisor included, which
+    # then closes its cluster and cancels its worker jobs (its log says "signal").
+    async def none_left() -> bool:
+        return not squeue_user(ALICE)
+
+    await wait_until(none_left, "no Slurm job of alice's after the cull, the kept cluster's too")
+    records = Path(f"/home/{ALICE}/.local/share/pangeo-hpc/jupyterhub/default/clusters")
+    assert "closing cluster" in (records / f"{kept['id']}.log").read_text()
+    assert not (records / f"{kept['id']}.json").exists(), "a record left for a closed cluster"

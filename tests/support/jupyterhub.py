@@ -241,6 +241,31 @@ class Hub:
         assert code == 201, body
         return str(body["token"])
 
+    def start_culler(self, timeout_s: int) -> subprocess.Popen[bytes]:
+        """jupyterhub-idle-culler, as a site runs it (usually as a hub service), with the
+        service's token; checking every few seconds."""
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        env["JUPYTERHUB_API_TOKEN"] = self.token
+        log = (self.directory / "culler.log").open("ab")
+        return subprocess.Popen(
+            [
+                str(VENV / "bin" / "jupyterhub-idle-culler"),
+                f"--url={self.url}/hub/api",
+                f"--timeout={timeout_s}",
+                "--cull-every=5",
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    @staticmethod
+    def stop_culler(culler: subprocess.Popen[bytes]) -> None:
+        if culler.poll() is None:
+            os.killpg(culler.pid, signal.SIGTERM)
+            culler.wait(timeout=30)
+
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
             return
