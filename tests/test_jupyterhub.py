@@ -54,6 +54,13 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
         hub.stop()
 
 
+@pytest.fixture(autouse=True)
+def no_server_left(hub: Hub) -> Iterator[None]:
+    """Whatever a test leaves (it failed half-way), the next one starts with no user server."""
+    yield
+    hub.stop_all_servers((ALICE, BOB))
+
+
 class UserServer(Server):
     """A user's JupyterLab behind the hub, with that user's JupyterHub token."""
 
@@ -157,7 +164,8 @@ def server_port(user: str) -> int:
         # Not srun (it runs the server as a job step and listens for its I/O): the Python.
         if (
             process.info["username"] == user
-            and process.info["name"].startswith("python")
+            and cmdline
+            and Path(cmdline[0]).name.startswith("python")
             and any("jupyterhub-singleuser" in a for a in cmdline)
         ):
             for connection in process.net_connections(kind="tcp"):

@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+import requests
 from tornado.httpclient import AsyncHTTPClient
 
 from pangeo_hpc_ext.paths import free_port
@@ -235,6 +236,26 @@ class Hub:
             return await self.server(user, name) is None
 
         await wait_until(stopped, f"the hub stopping {user}'s server {name!r}")
+
+    def stop_all_servers(self, users: tuple[str, ...]) -> None:
+        """Every server of USERS stopped, synchronously (for a fixture's teardown)."""
+        auth = {"Authorization": f"token {self.token}"}
+        deadline = time.monotonic() + WAIT_TIMEOUT_S
+        for user in users:
+            while True:
+                reply = requests.get(f"{self.url}/hub/api/users/{user}", headers=auth, timeout=60)
+                servers = reply.json().get("servers", {}) if reply.status_code == 200 else {}
+                if not servers:
+                    break
+                assert time.monotonic() < deadline, f"{user}'s servers {list(servers)} not stopped"
+                for name, server in servers.items():
+                    if not server.get("stopped") and not server.get("pending") == "stop":
+                        requests.delete(
+                            f"{self.url}/hub/api/users/{user}/servers/{name}",
+                            headers=auth,
+                            timeout=60,
+                        )
+                time.sleep(1)
 
     async def user_token(self, user: str) -> str:
         code, body = await self.api("POST", f"users/{user}/tokens", {"note": "pangeo-hpc ci"})
