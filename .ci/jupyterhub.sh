@@ -61,8 +61,6 @@ venv() {
   else
     say "$VENV is up to date"
   fi
-  # hatch's version hook writes it into the checkout; it is not part of the source.
-  rm -f pangeo_hpc_ext/_version.py
   chmod -R a+rX "$VENV"
   local listed
   # Captured first: grep -q would end the pipe early, and pipefail would fail on that.

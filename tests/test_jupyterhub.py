@@ -235,6 +235,9 @@ async def test_two_users_on_slurm_through_the_hub(hub: Hub) -> None:
     status = alice.dashboard(cid, "/status")
     page = await alice.fetch(status + f"?token={alice.token}")
     assert page.code == 200, page.code
+    # Framed by her JupyterLab on a stock hub, whose servers default to frame-ancestors 'none'.
+    policy = page.headers.get("Content-Security-Policy", "")
+    assert "frame-ancestors 'self'" in policy, policy
     html = page.body.decode()
     assert_no_secrets("dashboard through the hub", html, [alice.token, hub.token])
     sessions = bokeh_sessions(html)
