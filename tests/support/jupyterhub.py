@@ -297,3 +297,37 @@ class Hub:
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=10)
+
+
+def serve() -> int:
+    """`python -m tests.support.jupyterhub`: a hub for the Galata spec (ui-tests/tests/
+    jupyterhub.spec.ts). Prints one JSON line (url, password), serves until SIGTERM or until its
+    parent is gone, then stops every user server and the hub. Exit 3 with the reason if it
+    cannot run here."""
+    import sys
+    import tempfile
+    import threading
+
+    problem = hub_problem()
+    if problem:
+        print(problem, file=sys.stderr)
+        return 3
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    parent = os.getppid()
+    with tempfile.TemporaryDirectory(prefix="pangeo-hpc-hub-") as directory:
+        hub = Hub(Path(directory))
+        hub.start()
+        try:
+            asyncio.run(hub.wait_up())
+            print(json.dumps({"url": hub.url, "password": hub.token}), flush=True)
+            while not stopping.wait(1.0) and os.getppid() == parent:
+                pass
+        finally:
+            hub.stop_all_servers(USERS)
+            hub.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(serve())
