@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import socket
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ from typing import Any, Protocol
 import psutil
 
 from ..errors import SchedulerCommandFailed, StateNotWritable
-from ..paths import write_json_atomic
+from ..paths import safe_file_name, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -154,10 +153,6 @@ def job_alive_from(backends: Mapping[str, JobStates]) -> JobAliveQuery:
     return alive
 
 
-def _safe_name(host: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]", "_", host) or "host"
-
-
 @dataclass
 class Orphans:
     """Ledgers whose owners are gone, and the jobs they recorded by backend name."""
@@ -189,7 +184,7 @@ class JobLedger:
         job = own_batch_job(os.environ if environ is None else environ)
         self.owner = LedgerOwner(self.pid, started, self.host, job)
         # The host is in the name: pids of different nodes collide in a shared $HOME.
-        self.path = state_dir / f"jobs-{_safe_name(self.host)}-{self.pid}.json"
+        self.path = state_dir / f"jobs-{safe_file_name(self.host, 'host')}-{self.pid}.json"
         self._clusters: dict[str, dict[str, object]] = {}
 
     async def orphans(self, job_alive: JobAliveQuery) -> Orphans:
