@@ -63,6 +63,8 @@ async def receive(reader: asyncio.StreamReader) -> dict[str, Any]:
         message = json.loads(line)
     except ValueError as error:
         raise ChannelClosed(f"not JSON: {error}") from error
+    except RecursionError:  # within LINE_LIMIT, "[[[[..." nests deeper than the parser recurses
+        raise ChannelClosed("not JSON: nested too deeply") from None
     if not isinstance(message, dict):
         raise ChannelClosed("not a JSON object")
     return message

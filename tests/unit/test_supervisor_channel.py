@@ -52,7 +52,14 @@ def test_messages_arrive_whole_and_in_order() -> None:
 
 @pytest.mark.parametrize(
     ("sent", "why"),
-    [(b"not json\n", "not JSON"), (b"[1, 2]\n", "not a JSON object"), (b"", "end of stream")],
+    [
+        (b"not json\n", "not JSON"),
+        (b"[1, 2]\n", "not a JSON object"),
+        (b"", "end of stream"),
+        # Well within the line limit, yet deeper than json's recursion goes.
+        (b"[" * 200_000 + b"\n", "nested too deeply"),
+        (b'{"a":' * 100_000 + b"1" + b"}" * 100_000 + b"\n", "nested too deeply"),
+    ],
 )
 def test_garbage_closes_the_channel(sent: bytes, why: str) -> None:
     async def main() -> None:
