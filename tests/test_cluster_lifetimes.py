@@ -243,6 +243,37 @@ def test_jobs_of_a_supervisor_that_died_with_the_server_are_killed_at_next_start
     assert failed["status"] == "failed" and "no server watched it" in failed["error"], failed
 
 
+def test_a_second_server_takes_a_cluster_over_and_the_first_kills_nothing(servers, lsf_env) -> None:
+    """Two JupyterLabs of one user on one host with the same state_dir: the one started second
+    reattaches the first one's cluster; the first shows it attached elsewhere and leaves it."""
+    first = servers()
+    cluster = start(first, "lsf", 2)
+    cid, jobs = cluster["id"], sorted(j["job_id"] for j in cluster["jobs"])
+    second = servers()
+    assert second.proc is not None
+    again = listed(second, {cid})[cid]
+    assert again["status"] == "running" and again["workers"]["connected"] == 2, again
+    shown = wait_until(
+        lambda: (c := get(first, cid))["warning"] and c,
+        "the first server showing the cluster attached elsewhere",
+    )
+    assert shown["status"] != "failed" and shown["error"] is None, shown
+    assert f"attached to another JupyterLab (pid {second.proc.pid} on " in shown["warning"]
+    assert sorted(r["JOBID"] for r in lsf_env.records() if r["STAT"] == "RUN") == jobs
+    code, refused = first.api("PATCH", f"clusters/{cid}", {"workers": 1})
+    assert code == 409 and "another JupyterLab" in refused["message"], refused
+    # The cluster keeps working from the second server, and the first one's stop leaves it.
+    code, _ = second.api("PATCH", f"clusters/{cid}", {"workers": 3})
+    assert code == 200
+    wait_until(lambda: get(second, cid)["workers"]["connected"] == 3, "scaling from the second")
+    first.stop()
+    assert len([r for r in lsf_env.records() if r["STAT"] == "RUN"]) == 3
+    assert get(second, cid)["status"] == "running"
+    code, _ = second.api("DELETE", f"clusters/{cid}")
+    assert code == 204
+    assert unfinished_records(lsf_env) == []
+
+
 def test_a_kept_cluster_nobody_uses_closes_itself(servers, lsf_env, state_dir) -> None:
     server = servers(on_server_stop="keep", idle_timeout=3)
     cluster = start(server, "lsf", 1)

@@ -90,6 +90,9 @@ class ManagedCluster:
         self.replacement = ReplacementPolicy()
         # Set when job states could not be read: what is shown may be stale.
         self.warning: str | None = None
+        # Set when another JupyterLab took the cluster over: it runs on, but this server no
+        # longer reads its jobs, changes it or kills anything of it.
+        self.elsewhere: str | None = None
         self.credentials: ClusterCredentials | None = None
         self.lock = asyncio.Lock()
 

@@ -30,6 +30,9 @@ class ClusterEvents:
     worker_left: Callable[[], None]
     # The cluster is gone without being closed (its supervisor died); the text says why.
     lost: Callable[[str], None] = lambda why: None
+    # The cluster runs on, driven by someone else now (another JupyterLab took its supervisor
+    # over): nothing of it is ours to act on any more; the text says who.
+    displaced: Callable[[str], None] = lambda why: None
 
 
 @dataclass
@@ -147,6 +150,11 @@ class ClusterHandle(abc.ABC):
         """Stop driving the cluster but leave it running (a kept cluster at server stop). Only
         a cluster in a process of its own can outlive its driver."""
         await self.close()
+
+    def running(self) -> bool:
+        """Whether the process that holds the cluster still runs (asked of a cluster driven
+        elsewhere, to drop it from the list once it ended)."""
+        return True
 
 
 class WorkerChangeListener(SchedulerPlugin):

@@ -103,8 +103,12 @@ class ClusterManager:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._poller
         clusters = list(self._clusters.values())
+        # A cluster driven elsewhere is not this server's to close: it is only let go.
         await asyncio.gather(
-            *(self._detach(m) if self._kept(m) else self.close(m.id) for m in clusters),
+            *(
+                self._detach(m) if self._kept(m) or m.elsewhere else self.close(m.id)
+                for m in clusters
+            ),
             return_exceptions=True,
         )
         for task in list(self._tasks):
@@ -189,10 +193,12 @@ class ClusterManager:
         self._check_workers("workers", workers)
         resolved = await profile.resolve_options(options)
         # Failed clusters count until the user deletes them: they hold no scheduler any more, but
-        # a client retrying a refused job must not be able to pile up failed clusters.
-        if len(self._clusters) >= self.max_clusters:
+        # a client retrying a refused job must not be able to pile up failed clusters. Those
+        # another JupyterLab drives count there.
+        counted = sum(1 for m in self._clusters.values() if not m.elsewhere)
+        if counted >= self.max_clusters:
             raise TooManyClusters(
-                f"{len(self._clusters)} clusters exist (failed ones included), the limit is "
+                f"{counted} clusters exist (failed ones included), the limit is "
                 f"{self.max_clusters}; shut one down first"
             )
         cluster_id = secrets.token_hex(8)
@@ -252,6 +258,7 @@ class ClusterManager:
     async def close(self, cluster_id: str) -> None:
         """Close the cluster and kill every batch job it submitted before returning."""
         managed = self.get(cluster_id)
+        self._check_ours(managed)
         managed.phase = Phase.CLOSING
         self._notify("updated", managed)
         async with managed.lock:
@@ -295,7 +302,15 @@ class ClusterManager:
                 [FieldError(field, f"{field} must be between 0 and {self.max_workers}")],
             )
 
+    @staticmethod
+    def _check_ours(managed: ManagedCluster) -> None:
+        if managed.elsewhere:
+            raise ClusterNotReady(
+                f"cluster {managed.id} is {managed.elsewhere}: change or shut it down there"
+            )
+
     def _running(self, managed: ManagedCluster) -> ClusterHandle:
+        self._check_ours(managed)
         if managed.phase is not Phase.RUNNING or managed.handle is None:
             raise ClusterNotReady(f"cluster {managed.id} is {managed.phase.value}, not running")
         return managed.handle
@@ -336,6 +351,7 @@ class ClusterManager:
             worker_joined=lambda job_id: self._worker_joined(managed, job_id),
             worker_left=lambda: self._notify("updated", managed),
             lost=lambda why: self._lost(managed, why),
+            displaced=lambda why: self._displaced(managed, why),
         )
 
     async def _start(self, managed: ManagedCluster) -> None:
@@ -371,8 +387,24 @@ class ClusterManager:
 
     def _lost(self, managed: ManagedCluster, why: str) -> None:
         """The cluster's process is gone: its jobs are killed now, not at the next start."""
-        if managed.phase in (Phase.STARTING, Phase.RUNNING):
+        if not managed.elsewhere and managed.phase in (Phase.STARTING, Phase.RUNNING):
             self._fail(managed, why)
+
+    def _displaced(self, managed: ManagedCluster, why: str) -> None:
+        """Another JupyterLab drives the cluster now: shown as such, and left alone."""
+        log.warning("cluster %s is %s; this server leaves it alone", managed.id, why)
+        managed.elsewhere = why
+        managed.adapt_bounds = None
+        self._notify("updated", managed)
+
+    def _drop_ended_elsewhere(self) -> None:
+        """Clusters driven elsewhere whose process has ended leave this server's list: the
+        server that drove them dealt with their end (or the next one will, from the record)."""
+        for managed in list(self._clusters.values()):
+            if managed.elsewhere and (managed.handle is None or not managed.handle.running()):
+                self._clusters.pop(managed.id, None)
+                self._remember_ended(managed, f"it ended while {managed.elsewhere}")
+                self._notify("deleted", managed)
 
     def _fail(self, managed: ManagedCluster, message: str) -> None:
         managed.phase = Phase.FAILED
@@ -508,6 +540,10 @@ class ClusterManager:
         if reconciled:  # otherwise keep the ledgers and try again at the next start
             orphans.remove()
 
+    def _ours(self) -> list[ManagedCluster]:
+        """The clusters this server drives (not those another JupyterLab took over)."""
+        return [m for m in self._clusters.values() if not m.elsewhere]
+
     async def _poll_jobs_forever(self) -> None:
         while not self._stopping:
             with contextlib.suppress(asyncio.TimeoutError):
@@ -523,15 +559,16 @@ class ClusterManager:
     async def refresh(self) -> None:
         """Read the state of every unfinished job with one scheduler call per backend, and tell
         listeners about clusters whose jobs or workers changed."""
+        self._drop_ended_elsewhere()
         by_backend: dict[str, tuple[Backend, list[str]]] = {}
-        for managed in self._clusters.values():
+        for managed in self._ours():
             if managed.backend.has_jobs and managed.phase in (Phase.RUNNING, Phase.FAILED):
                 entry = by_backend.setdefault(managed.backend.name, (managed.backend, []))
                 entry[1].extend(managed.unfinished_job_ids())
         for backend, job_ids in by_backend.values():
             if not job_ids:
                 continue
-            clusters = [m for m in self._clusters.values() if m.backend is backend]
+            clusters = [m for m in self._ours() if m.backend is backend]
             try:
                 states = await backend.job_states(job_ids)
             except SchedulerCommandFailed as error:
@@ -543,7 +580,7 @@ class ClusterManager:
             for managed in clusters:
                 managed.warning = None
                 managed.jobs.update({j: s for j, s in states.items() if j in managed.job_ids})
-        for managed in list(self._clusters.values()):
+        for managed in self._ours():
             if managed.backend.has_jobs and managed.phase is Phase.RUNNING:
                 await self._replace_ended_jobs(managed)
         # Compared with the previous refresh, not the start of this one: workers connect between
@@ -586,7 +623,8 @@ class ClusterManager:
         if len(live) >= wanted or not policy.may_submit(now):
             return
         async with managed.lock:
-            if managed.phase is not Phase.RUNNING or managed.handle is not handle:
+            taken = managed.handle is not handle or managed.elsewhere
+            if managed.phase is not Phase.RUNNING or taken:
                 return
             await self._forget_ended(managed, handle)
             # Only ever up: specs beyond `live` are submissions still in flight.
@@ -600,4 +638,11 @@ class ClusterManager:
     @staticmethod
     def _fingerprint(managed: ManagedCluster) -> tuple[Any, ...]:
         jobs = tuple((j.job_id, j.native_state, j.hosts, j.reason) for j in managed.jobs.values())
-        return (managed.status, managed.connected, managed.error, managed.warning, jobs)
+        return (
+            managed.status,
+            managed.connected,
+            managed.error,
+            managed.warning,
+            managed.elsewhere,
+            jobs,
+        )

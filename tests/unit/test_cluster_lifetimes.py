@@ -23,7 +23,7 @@ from pangeo_hpc_ext.core.handle import (
 from pangeo_hpc_ext.core.ledger import JobLedger
 from pangeo_hpc_ext.core.manager import ClusterManager
 from pangeo_hpc_ext.core.profiles import Profile
-from pangeo_hpc_ext.errors import ClusterNotFound
+from pangeo_hpc_ext.errors import ClusterNotFound, ClusterNotReady
 from tests.unit.fake_backend import FakeBackend
 
 
@@ -211,5 +211,31 @@ def test_jobs_a_cluster_process_cancelled_are_told_to_the_backend(
         assert job_id in managed.cancelled_jobs
         assert backend.cancelled_elsewhere == ([job_id] if records_jobs else [])
         await manager.stop()
+
+    asyncio.run(main())
+
+
+def test_a_cluster_taken_over_elsewhere_is_shown_so_and_left_alone(tmp_path: Path) -> None:
+    async def main() -> None:
+        backend, host = FakeBackend(), FakeHost()
+        manager = manager_for(tmp_path, backend, host)
+        await manager.start()
+        managed = await manager.create("fake", {}, 2)
+        await until(lambda: managed.phase is Phase.RUNNING, "the cluster starting")
+        why = "attached to another JupyterLab (pid 99 on node1)"
+        manager._events(managed).displaced(why)
+        assert managed.elsewhere == why and managed.phase is Phase.RUNNING
+        with pytest.raises(ClusterNotReady, match="another JupyterLab"):
+            await manager.scale(managed.id, 5)
+        with pytest.raises(ClusterNotReady, match="another JupyterLab"):
+            await manager.close(managed.id)
+        # Its jobs are not read (nor replaced) here any more.
+        ended = managed.job_ids[0]
+        backend.end(ended)
+        await manager.refresh()
+        assert ended not in managed.jobs or not managed.jobs[ended].finished
+        assert len(managed.job_ids) == 2
+        await manager.stop()
+        assert backend.killed == [] and backend.clusters[0].closed == 0
 
     asyncio.run(main())

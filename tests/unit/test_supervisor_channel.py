@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import socket
 import stat
@@ -95,13 +96,56 @@ def test_a_line_beyond_the_limit_closes_the_channel() -> None:
 def test_sockets_live_in_a_private_directory(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
     directory = socket_dir()
+    assert directory == tmp_path / f"pangeo-hpc-{os.getuid()}"
     assert stat.S_IMODE(directory.stat().st_mode) == 0o700
     directory.chmod(0o755)  # someone loosened it: put right at the next use
     assert stat.S_IMODE(socket_dir().stat().st_mode) == 0o700
-    directory.rmdir()
-    directory.write_text("a file where the directory should be")
-    with pytest.raises(PermissionError):
-        socket_dir()
+
+
+def squat_by_another_user(path: Path) -> None:
+    path.mkdir(mode=0o777)
+    os.chown(path, 65534, 65534)  # nobody
+
+
+def squat_with_a_symlink(path: Path) -> None:
+    target = path.parent / "elsewhere"
+    target.mkdir(mode=0o700)
+    path.symlink_to(target)
+
+
+def squat_with_a_file(path: Path) -> None:
+    path.write_text("a file where the directory should be")
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="making a directory of another user needs root")
+@pytest.mark.parametrize(
+    ("squat", "why"),
+    [
+        (squat_by_another_user, "belongs to uid 65534"),
+        (squat_with_a_symlink, "is a symbolic link"),
+        (squat_with_a_file, "is not a directory"),
+    ],
+)
+def test_a_squatted_socket_directory_is_replaced_by_a_private_one(
+    tmp_path: Path, monkeypatch, caplog, squat, why: str
+) -> None:
+    """Another user who makes /tmp/pangeo-hpc-<uid> first (or plants a symlink there) does not
+    stop this user's clusters, and gets nothing of them."""
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    usual = tmp_path / f"pangeo-hpc-{os.getuid()}"
+    squat(usual)
+    before = usual.lstat()
+    with caplog.at_level(logging.WARNING):
+        directory = socket_dir()
+    assert directory != usual and directory.parent == tmp_path
+    info = directory.lstat()
+    assert stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid()
+    assert stat.S_IMODE(info.st_mode) == 0o700
+    assert why in caplog.text and str(directory) in caplog.text
+    # The squatter's directory, link and target are not touched.
+    assert usual.lstat() == before
+    if usual.is_symlink():
+        assert list(usual.resolve().iterdir()) == []
 
 
 def test_peers_of_this_user_are_recognised() -> None:
