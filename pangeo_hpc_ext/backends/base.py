@@ -82,6 +82,11 @@ class Backend(abc.ABC):
         """A started cluster without workers: scheduler on this host, dashboard on 127.0.0.1;
         with `security`, every connection of the cluster uses TLS with those credentials."""
 
+    def job_name(self, cluster_id: str) -> str | None:
+        """The name a cluster's batch jobs are submitted under (None: it runs none), by which
+        a job named in a record is confirmed to be the cluster's before it is killed."""
+        return None
+
     async def job_states(self, job_ids: list[str]) -> dict[str, JobInfo]:
         return {}
 

@@ -287,6 +287,10 @@ class ClusterHost(abc.ABC):
         """Give back what `open` took (at server stop); running clusters are not touched."""
         return None
 
+    async def forget(self, cluster_id: str) -> None:
+        """A cluster was deleted: remove what it left (record, ledger, socket, log)."""
+        return None
+
     async def surviving(self) -> list[SurvivingCluster]:
         """Clusters started by an earlier server: those still running and those whose process
         died (their jobs are for the caller to cancel)."""
@@ -299,7 +303,6 @@ class SurvivingCluster:
     # None when its process died; `why` then says how it was found.
     attach: Callable[[ClusterEvents], Any] | None
     why: str = ""
-    forget: Callable[[], None] = lambda: None
 
 
 class InProcessHost(ClusterHost):

@@ -34,7 +34,7 @@ from ..script_safety import shorten
 from .cluster import AdaptBounds, ManagedCluster, Phase
 from .handle import ClusterEvents, ClusterHandle, ClusterHost, InProcessHost
 from .job_log import LogTail, read_tail, within
-from .ledger import JobLedger, job_alive_from
+from .ledger import JobLedger, job_alive_from, job_is_ours
 from .profiles import Profile
 
 log = logging.getLogger(__name__)
@@ -270,6 +270,7 @@ class ClusterManager:
             managed.phase = Phase.CLOSED
             if managed.credentials is not None:
                 managed.credentials.remove()
+            await self.host.forget(managed.id)
         self._clusters.pop(cluster_id, None)
         self.ledger.forget(cluster_id)
         self._remember_ended(managed, reason)
@@ -425,6 +426,7 @@ class ClusterManager:
 
     def _job_submitted(self, managed: ManagedCluster, job_id: str) -> None:
         managed.job_ids.append(job_id)
+        managed.submitted_here.add(job_id)
         if not self.host.records_jobs:  # a supervisor records its own (and fails likewise)
             try:
                 self.ledger.record(managed.id, managed.backend.name, managed.job_ids)
@@ -454,12 +456,26 @@ class ClusterManager:
             return
         try:
             managed.jobs.update(await managed.backend.job_states(managed.job_ids))
-            doomed = managed.unfinished_job_ids()
         except SchedulerCommandFailed as error:
-            log.warning("could not read job states, killing all jobs of %s: %s", managed.id, error)
-            await managed.backend.kill_jobs(list(managed.job_ids))
+            # Only jobs seen submitted: a recorded id may be anyone's by now.
+            trusted = [j for j in managed.job_ids if j in managed.submitted_here]
+            log.warning(
+                "could not read job states, killing the %d jobs %s submitted here: %s",
+                len(trusted),
+                managed.id,
+                error,
+            )
+            if trusted:
+                await managed.backend.kill_jobs(trusted)
             return
-        await managed.backend.kill_jobs(doomed)
+        doomed = [
+            j
+            for j in managed.unfinished_job_ids()
+            if j in managed.submitted_here
+            or (j in managed.jobs and job_is_ours(managed.backend, managed.id, managed.jobs[j]))
+        ]
+        if doomed:
+            await managed.backend.kill_jobs(doomed)
         deadline = asyncio.get_running_loop().time() + KILL_CONFIRM_TIMEOUT_S
         while doomed and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(KILL_CONFIRM_POLL_S)
@@ -489,14 +505,12 @@ class ClusterManager:
             managed.credentials = spec.credentials()
             self._clusters[spec.id] = managed
             if found.attach is None:
-                # Its jobs are in this server's hands now; the record has told all it can.
-                found.forget()
+                # Its jobs are killed now; its record stays until the user deletes the cluster.
                 self._fail(managed, found.why)
                 continue
             try:
                 managed.handle = await found.attach(self._events(managed))
             except Exception as error:  # it died between being listed and being reached
-                found.forget()
                 self._fail(managed, f"{found.why}; it could not be reached: {error}")
                 continue
             managed.phase = Phase.RUNNING
@@ -522,13 +536,21 @@ class ClusterManager:
         backends = {p.backend.name: p.backend for p in self.profiles.values()}
         reconciled = True
         orphans = await self.ledger.orphans(job_alive_from(backends))
-        for backend_name, job_ids in orphans.job_ids.items():
+        for backend_name, by_cluster in orphans.jobs.items():
             backend = backends.get(backend_name)
+            job_ids = [j for ids in by_cluster.values() for j in ids]
             if backend is None or not job_ids:
                 continue
             try:
                 states = await backend.job_states(job_ids)
-                doomed = [j for j in job_ids if j in states and not states[j].finished]
+                doomed = [
+                    j
+                    for cluster_id, ids in by_cluster.items()
+                    for j in ids
+                    if j in states
+                    and not states[j].finished
+                    and job_is_ours(backend, cluster_id, states[j])
+                ]
                 if doomed:
                     log.warning(
                         "killing %d %s jobs left by a server that died", len(doomed), backend_name

@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -21,6 +22,7 @@ import psutil
 
 from ..backends import Backend
 from ..core.handle import ClusterEvents, ClusterHandle, ClusterHost, ClusterSpec, SurvivingCluster
+from ..core.ledger import forget_in_ledger
 from ..errors import SupervisorFailed
 from .channel import (
     LINE_LIMIT,
@@ -84,6 +86,17 @@ def kill_process_group(pid: int, started: float) -> None:
         return
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
+
+
+def remove_socket(path: Path) -> None:
+    """Unlink a dead supervisor's socket: only a socket of this user's (a record may name any
+    path)."""
+    try:
+        info = path.lstat()
+    except OSError:
+        return
+    if stat.S_ISSOCK(info.st_mode) and info.st_uid == os.getuid():
+        path.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)
@@ -504,17 +517,32 @@ class SupervisorHost(ClusterHost):
             found.append(self._survivor(record))
         return found
 
-    def _survivor(self, record: SupervisorRecord) -> SurvivingCluster:
-        def forget() -> None:
-            record.remove(self.state_dir)
+    async def forget(self, cluster_id: str) -> None:
+        await asyncio.to_thread(self._remove_leftovers, cluster_id)
 
+    def _remove_leftovers(self, cluster_id: str) -> None:
+        """What a deleted cluster's supervisor left if it could not clean up itself (it was
+        killed): its record, its ledger, its socket; and its log, which it always leaves."""
+        path = records_dir(self.state_dir) / f"{cluster_id}.json"
+        record = SupervisorRecord.read(path, self.state_dir) if path.exists() else None
+        # A supervisor that is still ending (it answered close) removes its own.
+        if record is not None and not record.alive():
+            forget_in_ledger(self.state_dir, record.host, record.pid, cluster_id)
+            remove_socket(Path(record.socket))
+            record.remove(self.state_dir)
+        if self._socket_dir is not None:
+            remove_socket(self._socket_dir / f"{cluster_id}.sock")
+        (records_dir(self.state_dir) / f"{cluster_id}.log").unlink(missing_ok=True)
+
+    def _survivor(self, record: SupervisorRecord) -> SurvivingCluster:
         if not record.alive():
             kill_process_group(record.pid, record.started)
+            remove_socket(Path(record.socket))
             why = (
                 f"its supervisor process (pid {record.pid}) ended while no server watched it; "
                 "its jobs were cancelled"
             )
-            return SurvivingCluster(record.spec, None, why, forget)
+            return SurvivingCluster(record.spec, None, why)
 
         async def attach(events: ClusterEvents) -> ClusterHandle:
             handle = await self._connect(record.socket, record.pid, record.started, events)
@@ -524,5 +552,5 @@ class SupervisorHost(ClusterHost):
             return handle
 
         return SurvivingCluster(
-            record.spec, attach, f"its supervisor (pid {record.pid}) kept it running", forget
+            record.spec, attach, f"its supervisor (pid {record.pid}) kept it running"
         )
