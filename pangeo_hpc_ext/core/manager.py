@@ -503,17 +503,20 @@ class ClusterManager:
             )
             managed.job_ids = list(spec.job_ids)
             managed.credentials = spec.credentials()
-            self._clusters[spec.id] = managed
             if found.attach is None:
                 # Its jobs are killed now; its record stays until the user deletes the cluster.
+                self._clusters[spec.id] = managed
                 self._fail(managed, found.why)
                 continue
             try:
                 managed.handle = await found.attach(self._events(managed))
             except Exception as error:  # it died between being listed and being reached
+                self._clusters[spec.id] = managed
                 self._fail(managed, f"{found.why}; it could not be reached: {error}")
                 continue
             managed.phase = Phase.RUNNING
+            # Listed once attached: a client never sees it half taken over.
+            self._clusters[spec.id] = managed
             managed.connected_jobs |= managed.handle.connected_job_ids()
             if spec.adapt is not None:
                 managed.adapt_bounds = AdaptBounds(*spec.adapt)

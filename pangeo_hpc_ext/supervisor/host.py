@@ -145,6 +145,9 @@ class SupervisedCluster(ClusterHandle):
         self.started = started
         # Who took the supervisor over, once it said so.
         self.taken_over_by: str | None = None
+        # Set once the supervisor lives on without this server (taken over, or cut off): it is
+        # neither asked nor killed nor waited for any more.
+        self._let_go = False
         self._events = events
         self._state = state
         self._process = process
@@ -211,19 +214,19 @@ class SupervisedCluster(ClusterHandle):
 
     async def close(self) -> None:
         self._leaving = True
-        if self.taken_over_by is None:
+        if not self._let_go:
             try:
                 await self._call("close", timeout=CLOSE_COMMAND_TIMEOUT_S)
             except SupervisorFailed as error:
                 # Taken over while closing: the new server has it now.
-                if self.taken_over_by is None:
+                if not self._let_go:
                     log.warning("supervisor %s: %s; killing it", self.pid, error.message)
                     kill_process_group(self.pid, self.started)
         await self._end()
 
     async def detach(self) -> None:
         self._leaving = True
-        if self.taken_over_by is None:
+        if not self._let_go:
             with contextlib.suppress(SupervisorFailed):
                 await self._call("detach")
         await self._end()
@@ -231,7 +234,7 @@ class SupervisedCluster(ClusterHandle):
     async def _end(self) -> None:
         self._writer.close()
         self._listener.cancel()
-        if self._process is not None:  # reap it: it was this server's child
+        if self._process is not None and not self._let_go:  # reap this server's child
             with contextlib.suppress(subprocess.TimeoutExpired):
                 await asyncio.to_thread(self._process.wait, 10)
 
@@ -282,6 +285,7 @@ class SupervisedCluster(ClusterHandle):
         running = self.taken_over_by is not None or await self._still_running()
         end = judge_channel_end(self.pid, self.taken_over_by, running)
         if not end.dead:
+            self._let_go = True
             log.warning("cluster of supervisor %s: %s (%s)", self.pid, end.why, closed)
             self._events.displaced(end.why)
             return
@@ -312,6 +316,7 @@ class SupervisedCluster(ClusterHandle):
         elif event == "worker_left":
             self._events.worker_left()
         elif event == TAKEN_OVER:
+            self._let_go = True
             pid, host = message.get("pid"), message.get("host")
             self.taken_over_by = (
                 f"pid {pid if isinstance(pid, int) else 'unknown'} "
