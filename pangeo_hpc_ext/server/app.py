@@ -170,9 +170,7 @@ class PangeoHPC(ExtensionApp):
         return [catalog_entry(view) for view in views]
 
     def initialize_handlers(self) -> None:
-        self.handlers.extend(NOTEBOOK_API_HANDLERS)
-        self.handlers.extend(API_HANDLERS)
-        self.handlers.extend(DASHBOARD_HANDLERS)
+        self.handlers.extend(extension_routes())
         # jupyter_server loads extensions by name: jupyter_server_proxy's routes exist by now.
         self.close_generic_proxy()
 
@@ -228,3 +226,9 @@ class PangeoHPC(ExtensionApp):
         await self.notebook_clusters.stop()
         self.kernel_environment.uninstall()
         self.upstream_pool.close()
+
+
+def extension_routes() -> list[tuple[Any, ...]]:
+    """Every route the extension registers, in tornado's order (the first match wins); the
+    OpenAPI document's paths are made from these."""
+    return [*NOTEBOOK_API_HANDLERS, *API_HANDLERS, *DASHBOARD_HANDLERS]

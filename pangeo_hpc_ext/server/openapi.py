@@ -6,8 +6,9 @@ with (schemas.py), so that it cannot drift from what the server enforces.
 from __future__ import annotations
 
 import json
+import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,15 @@ from .schemas import (
 )
 
 OPENAPI_VERSION = "3.1.0"
+HTTP_METHODS = ("get", "post", "patch", "delete")
+# (pattern, handler class[, its initialize() arguments]) as an ExtensionApp registers it.
+Route = tuple[Any, ...]
+ROUTE_ROOT = "pangeo-hpc"
+# A route regex's segment: a literal part and/or one capture group.
+GROUP = re.compile(r"([^(]*)(\((?:[^()]|\([^()]*\))*\))?")
+REST_OF_PATH = "(/.*|)"
+# The path parameter a capture group is, named for the segment before it.
+PARAMETER_AFTER = {"clusters": "id", "jobs": "job_id", "dashboards": "port"}
 # The profiles a server may have when none is configured: one per backend.
 DEFAULT_PROFILE_NAMES = tuple(BACKENDS)
 
@@ -181,6 +191,15 @@ CLUSTER_ID = {
     "schema": {"type": "string"},
 }
 
+DASHBOARD_PATH = {
+    "name": "path",
+    "in": "path",
+    "required": True,
+    "description": "Path in the Dask dashboard, e.g. `status`; it may contain "
+    "slashes. Websocket upgrades on the same URLs are proxied too.",
+    "schema": {"type": "string"},
+}
+
 
 def _create_examples(profiles: Iterable[str]) -> dict[str, Any]:
     examples: dict[str, Any] = {
@@ -224,7 +243,9 @@ def _links(*operations: str) -> dict[str, Any]:
     }
 
 
-def _paths(profiles: Iterable[str]) -> dict[str, Any]:
+def _operations(profiles: Iterable[str]) -> dict[str, Any]:
+    """What each path and method does, answers and takes: the words of the document. Which
+    paths and methods it has comes from the routes (paths_of_routes)."""
     return {
         "/api/profiles": {
             "get": {
@@ -405,14 +426,7 @@ def _paths(profiles: Iterable[str]) -> dict[str, Any]:
         "/clusters/{id}/dashboard/{path}": {
             "parameters": [
                 CLUSTER_ID,
-                {
-                    "name": "path",
-                    "in": "path",
-                    "required": True,
-                    "description": "Path in the Dask dashboard, e.g. `status`; it may contain "
-                    "slashes. Websocket upgrades on the same URLs are proxied too.",
-                    "schema": {"type": "string"},
-                },
+                DASHBOARD_PATH,
             ],
             "get": {
                 "operationId": "getDashboard",
@@ -446,6 +460,44 @@ def _paths(profiles: Iterable[str]) -> dict[str, Any]:
                 },
             },
         },
+        "/dashboards/{port}/{path}": {
+            "parameters": [
+                {
+                    "name": "port",
+                    "in": "path",
+                    "required": True,
+                    "description": "The dashboard's port on 127.0.0.1, without a leading zero.",
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 99999},
+                },
+                DASHBOARD_PATH,
+            ],
+            "get": {
+                "operationId": "getDashboardByPort",
+                "tags": ["dashboard"],
+                "summary": "A Dask dashboard by its port, proxied (the link kernels print)",
+                "description": "The dashboard on this port of a running cluster of this server, "
+                "or of a scheduler that one of this server's kernels registered and whose "
+                "process (this user's) listens on the port, checked at request time; proxied "
+                "under the same rules as `clusters/{id}/dashboard/{path}`. Kernels of this "
+                "server get this route as their `distributed.dashboard.link`.",
+                "responses": {
+                    "200": {
+                        "description": "The dashboard's page or resource.",
+                        "content": {"*/*": {"schema": {}}},
+                    },
+                    "400": {"description": "`.` or `..` segments in the path."},
+                    "403": {
+                        "description": "Not authenticated, not authorized, cross-origin, or "
+                        "framed by a page of another origin."
+                    },
+                    "404": {"description": "No dashboard of ours or of our kernels on this port."},
+                    "405": {"description": "A method other than GET, HEAD or a websocket."},
+                    "default": {
+                        "description": "What the dashboard answered; 502 when it does not answer."
+                    },
+                },
+            },
+        },
     }
 
 
@@ -453,8 +505,10 @@ def openapi_document(
     base_url: str = "/",
     profiles: Iterable[str] = DEFAULT_PROFILE_NAMES,
     version: str = __version__,
+    routes: Sequence[Route] | None = None,
 ) -> dict[str, Any]:
-    """The document for a server at `base_url` offering `profiles` (names used in examples).
+    """The document for a server at `base_url` offering `profiles` (names used in examples),
+    with a path for each of `routes` (by default the routes the app registers).
 
     The component schemas are the handlers' own objects, not copies."""
     return {
@@ -479,12 +533,69 @@ def openapi_document(
             {"name": "dashboard", "description": "The Dask dashboard through Jupyter"},
             {"name": "meta", "description": "This document"},
         ],
-        "paths": _paths(profiles),
+        "paths": paths_of_routes(extension_routes() if routes is None else routes, profiles),
         "components": {
             "schemas": COMPONENT_SCHEMAS,
             "securitySchemes": {"token": TOKEN_SCHEME},
         },
     }
+
+
+class UndocumentedRoute(LookupError):
+    """A route the app registers that the document does not describe, or the reverse."""
+
+
+def route_template(pattern: str) -> str:
+    """A route's regex as the document's path template below `pangeo-hpc`: each group becomes
+    the parameter named for the segment before it; a trailing `(/.*|)` is the dashboard path."""
+    segments = []
+    for segment in re.split(r"/(?![^(]*\))", pattern):
+        for literal, group in GROUP.findall(segment):
+            if literal:
+                segments.append(literal)
+            if group == REST_OF_PATH:
+                segments[-1] += "/{path}"
+            elif group:
+                segments.append("{" + PARAMETER_AFTER[segments[-1]] + "}")
+    if segments[0] != ROUTE_ROOT:
+        raise UndocumentedRoute(f"route {pattern!r} is not below {ROUTE_ROOT}/")
+    return "/" + "/".join(segments[1:])
+
+
+def served_methods(handler: type) -> list[str]:
+    # The dashboard proxy is not an API handler: it serves GET (HEAD and websockets like GET).
+    allowed = getattr(handler, "allowed_methods", None)
+    return [m.lower() for m in allowed()] if allowed is not None else ["get"]
+
+
+def paths_of_routes(routes: Sequence[Route], profiles: Iterable[str]) -> dict[str, Any]:
+    """One path per route template, with an operation per method its handler serves, in the
+    order of the operations table; UndocumentedRoute when a route or an operation has no
+    counterpart."""
+    served: dict[str, set[str]] = {}
+    for pattern, handler, *_ in routes:
+        served.setdefault(route_template(pattern), set()).update(served_methods(handler))
+    operations = _operations(profiles)
+    paths: dict[str, Any] = {}
+    for template, item in operations.items():
+        methods = served.pop(template, set())
+        documented = {key for key in item if key in HTTP_METHODS}
+        if methods != documented:
+            raise UndocumentedRoute(
+                f"{template}: the routes serve {sorted(methods)}, the document has "
+                f"{sorted(documented)}"
+            )
+        paths[template] = item
+    if served:
+        raise UndocumentedRoute(f"routes without a description in the document: {sorted(served)}")
+    return paths
+
+
+def extension_routes() -> list[Route]:
+    # Imported here: the app imports the handlers, which serve this document.
+    from .app import extension_routes as routes
+
+    return routes()
 
 
 def source_version() -> str:
