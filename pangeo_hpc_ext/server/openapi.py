@@ -1,7 +1,8 @@
 """The OpenAPI 3.1 document of the REST API, built from the JSON Schemas the handlers validate
 with (schemas.py), so that it cannot drift from what the server enforces.
 
-`python -m pangeo_hpc_ext.server.openapi` prints it; docs/openapi.json is that output."""
+`python -m pangeo_hpc_ext.server.openapi` prints it; docs/openapi.json is that output. With
+`--typescript` it prints the TypeScript types of the bodies: src/generated/rest-types.ts."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from jupyter_server.utils import url_path_join
 from .. import __version__
 from ..backends import BACKENDS
 from .events import CLUSTER_EVENT_SCHEMA_ID
+from .openapi_typescript import typescript
 from .routes import AUTH_RESOURCE
 from .schemas import (
     ADAPT_BOUNDS,
@@ -613,8 +615,14 @@ def render() -> str:
     return json.dumps(openapi_document(version=source_version()), indent=2) + "\n"
 
 
-def main() -> None:
-    sys.stdout.write(render())
+def render_typescript() -> str:
+    """src/generated/rest-types.ts, as committed."""
+    return typescript(openapi_document(version=source_version()))
+
+
+def main(argv: Sequence[str] = sys.argv[1:]) -> None:
+    """Prints docs/openapi.json; with --typescript, src/generated/rest-types.ts."""
+    sys.stdout.write(render_typescript() if "--typescript" in argv else render())
 
 
 if __name__ == "__main__":

@@ -24,12 +24,16 @@ from pangeo_hpc_ext.server.openapi import (
     UndocumentedRoute,
     openapi_document,
     render,
+    render_typescript,
     route_template,
     served_methods,
 )
+from pangeo_hpc_ext.server.openapi_typescript import Unsupported, typescript
 from pangeo_hpc_ext.server.proxy import DashboardProxyHandler
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
+REPO = Path(__file__).resolve().parents[2]
+DOCS = REPO / "docs"
+REST_TYPES = REPO / "src" / "generated" / "rest-types.ts"
 METHODS = ("get", "post", "patch", "delete")
 JSON = "application/json"
 
@@ -211,6 +215,30 @@ def test_docs_openapi_json_is_up_to_date() -> None:
     assert committed == render(), (
         "docs/openapi.json is stale: python -m pangeo_hpc_ext.server.openapi > docs/openapi.json"
     )
+
+
+def test_generated_typescript_types_are_up_to_date() -> None:
+    assert REST_TYPES.read_text() == render_typescript(), (
+        "src/generated/rest-types.ts is stale: "
+        "python -m pangeo_hpc_ext.server.openapi --typescript > src/generated/rest-types.ts"
+    )
+
+
+def test_typescript_types_name_every_property_of_every_body() -> None:
+    text = render_typescript()
+    for name, schema in COMPONENT_SCHEMAS.items():
+        assert f"export interface I{name} {{" in text, name
+        for prop in schema.get("properties", {}):
+            optional = "" if prop in schema.get("required", []) else "?"
+            assert re.search(rf"^  {prop}{re.escape(optional)}:", text, re.MULTILINE), (name, prop)
+    assert "status:\n    | 'starting'" in text
+    assert "adapt: IAdaptBounds | null;" in text and "jobs: IJob[];" in text
+
+
+def test_typescript_writer_refuses_what_it_cannot_type() -> None:
+    schema = {"type": "object", "properties": {"x": {"oneOf": [{"type": "string"}]}}}
+    with pytest.raises(Unsupported, match="oneOf"):
+        typescript({"components": {"schemas": {"Odd": schema}}})
 
 
 def test_rest_reference_covers_every_operation_and_status(document: dict[str, Any]) -> None:
