@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..directive_policy import LSF
-from ..schedulers.lsf import WALLTIME_PATTERN, LSFClient, walltime_minutes
+from ..schedulers.lsf import LSFClient, walltime_minutes
 from .jobqueue import OPTIONAL_TEXT, JobqueueBackend
 
+if TYPE_CHECKING:
+    from distributed import SpecCluster
+
 log = logging.getLogger(__name__)
+
+
+# What `walltime_minutes` accepts, said in the schema so the form refuses 99:99 before sending:
+# minutes past 59 only without hours.
+WALLTIME_FORM_PATTERN = r"^([0-9]{1,4}:[0-5]?[0-9]|[0-9]{1,5})$"
 
 
 class LSFBackend(JobqueueBackend):
@@ -29,7 +37,7 @@ class LSFBackend(JobqueueBackend):
     walltime_property: ClassVar[dict[str, Any]] = {
         "type": "string",
         "title": "Walltime ([hh:]mm)",
-        "pattern": WALLTIME_PATTERN,
+        "pattern": WALLTIME_FORM_PATTERN,
         "errorMessage": "must be [hh:]mm, such as 00:30 or 8:00",
     }
 
@@ -49,4 +57,13 @@ class LSFBackend(JobqueueBackend):
         return minutes * 60
 
     def job_options(self, options: dict[str, Any]) -> dict[str, Any]:
-        return {**super().job_options(options), "project": options.get("project") or None}
+        return {
+            **super().job_options(options),
+            "project": options.get("project") or None,
+            # None lets dask-jobqueue read lsf.conf, and assume KB: wrong on volclava (MB).
+            "lsf_units": self.client.limits_unit(),
+        }
+
+    async def start_cluster(self, options: dict[str, Any], **kwargs: Any) -> SpecCluster:
+        await self.client.dialect()  # which LSF this is decides the unit of -M
+        return await super().start_cluster(options, **kwargs)

@@ -12,7 +12,6 @@ from ..core.cluster import ManagedCluster
 from ..core.manager import ClusterManager
 from ..notebook.clusters import NotebookClusters
 from ..notebook.entries import NotebookCluster
-from ..schedulers.base import JobInfo
 from .routes import cluster_dashboard_url, port_dashboard_url
 
 
@@ -35,7 +34,7 @@ class ClusterView:
     error: str | None
     warning: str | None
     keep: bool
-    jobs: list[JobInfo]
+    jobs: list[dict[str, Any]]  # each in the Job schema
     # Paths of the files a REST client needs to connect (0600, this user's only).
     tls: dict[str, str] | None
     # What a kernel's Client needs to reach the scheduler, as kernel.connect() reads it.
@@ -67,7 +66,7 @@ def managed_view(manager: ClusterManager, managed: ManagedCluster, base_url: str
         error=managed.error,
         warning=managed.warning,
         keep=manager.kept(managed),
-        jobs=managed.visible_jobs(),
+        jobs=[job.to_json(managed.ended_by(job)) for job in managed.visible_jobs()],
         tls=credentials.to_json() if credentials else None,
         kernel_tls=None
         if credentials is None
@@ -104,7 +103,7 @@ def notebook_view(
         error=None,
         warning=None,
         keep=False,
-        jobs=notebooks.jobs(cluster),
+        jobs=[job.to_json() for job in notebooks.jobs(cluster)],
         # A notebook's scheduler keeps its credentials in the kernel (connect() finds them).
         tls=None,
         kernel_tls=cluster.tls,
@@ -140,7 +139,7 @@ def cluster_json(view: ClusterView) -> dict[str, Any]:
         "error": view.error,
         "warning": view.warning,
         "keep": view.keep,
-        "jobs": [job.to_json() for job in view.jobs],
+        "jobs": view.jobs,
     }
     if view.notebook is not None:
         answer["notebook"] = view.notebook

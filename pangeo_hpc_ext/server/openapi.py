@@ -138,6 +138,7 @@ EXAMPLE_CLUSTER: dict[str, Any] = {
             "submitted": "2026-11-26T09:14:05+00:00",
             "started": "2026-11-26T09:14:09+00:00",
             "walltime_left_s": 1740,
+            "ended_by": None,
         },
         {
             "job_id": "4712",
@@ -148,6 +149,7 @@ EXAMPLE_CLUSTER: dict[str, Any] = {
             "submitted": "2026-11-26T09:14:05+00:00",
             "started": None,
             "walltime_left_s": None,
+            "ended_by": None,
         },
     ],
 }
@@ -377,7 +379,10 @@ def _operations(profiles: Iterable[str]) -> dict[str, Any]:
                     "404": NO_CLUSTER,
                     "502": _error(
                         "A scheduler command failed (`message` is the scheduler's own text), or "
-                        "a notebook's scheduler did not close within the wait."
+                        "a notebook's scheduler did not close within the wait. When the job "
+                        "states could not be read to confirm every job ended, the cluster stays "
+                        "listed as `closing` with the scheduler's error; the next job refresh "
+                        "(or DELETE) that sees them ended completes the close."
                     ),
                 },
             },

@@ -137,6 +137,7 @@ JOB: Schema = {
         "submitted",
         "started",
         "walltime_left_s",
+        "ended_by",
     ],
     "properties": {
         "job_id": {"type": "string"},
@@ -157,6 +158,12 @@ JOB: Schema = {
         "submitted": NULLABLE_TIME,
         "started": NULLABLE_TIME,
         "walltime_left_s": {"type": ["integer", "null"], "minimum": 0},
+        "ended_by": {
+            "enum": ["scale-down", "walltime-replacement", None],
+            "description": "Set on an ended job that this server ended on purpose: "
+            "`scale-down` (scaling down or adaptive retiring), `walltime-replacement` (a "
+            "replacement was started before its walltime); null otherwise.",
+        },
     },
 }
 

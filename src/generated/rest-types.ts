@@ -141,6 +141,12 @@ export interface IJob {
   submitted: string | null;
   started: string | null;
   walltime_left_s: number | null;
+  /**
+   * Set on an ended job that this server ended on purpose: `scale-down`
+   * (scaling down or adaptive retiring), `walltime-replacement` (a replacement
+   * was started before its walltime); null otherwise.
+   */
+  ended_by: 'scale-down' | 'walltime-replacement' | null;
 }
 
 export interface IJobLog {

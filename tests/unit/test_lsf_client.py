@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import datetime
 from pathlib import Path
@@ -41,6 +42,8 @@ def test_bjobs_json_records() -> None:
     running = jobs["101"]
     assert running.state is JobState.RUNNING and running.native_state == "RUN"
     assert running.hosts == ("node01",)
+    assert running.name == "dask-worker-ab12"
+    assert jobs["102"].name is None  # an empty JOB_NAME is not a name
     assert running.walltime_left_s == 30 * 60 - 600
     assert running.submitted == datetime(2026, 11, 30, 9, 3).astimezone().isoformat()
     pending = jobs["102"]
@@ -109,3 +112,14 @@ def test_memory_units(tmp_path: Path) -> None:
     assert unit_for_limits(None) is None
     assert memory_in_units(20 * 10**9, "MB") == 19074
     assert memory_in_units(20 * 10**9, "KB") == 19531250
+
+
+@pytest.mark.parametrize(
+    "value", ["30", "00:30", "8:00", "1:5", "99999", "1:75", "99:99", "1:60", "1:123", "x", ""]
+)
+def test_the_form_pattern_accepts_what_lsf_walltime_parsing_accepts(value: str) -> None:
+    # The browser checks the schema's pattern; 99:99 must be refused there, not only by the server.
+    from pangeo_hpc_ext.backends.lsf import LSFBackend
+
+    pattern = LSFBackend.walltime_property["pattern"]
+    assert bool(re.fullmatch(pattern, value)) == (walltime_minutes(value) is not None)
