@@ -20,7 +20,6 @@ from pangeo_hpc_ext.server.http_errors import HTTP_STATUS
 from pangeo_hpc_ext.server.notebook_handlers import NotebookClusterHandler
 from pangeo_hpc_ext.server.openapi import (
     COMPONENT_SCHEMAS,
-    EXAMPLE_CLUSTER,
     UndocumentedRoute,
     openapi_document,
     render,
@@ -28,6 +27,7 @@ from pangeo_hpc_ext.server.openapi import (
     route_template,
     served_methods,
 )
+from pangeo_hpc_ext.server.openapi_operations import EXAMPLE_CLUSTER
 from pangeo_hpc_ext.server.openapi_typescript import Unsupported, typescript
 from pangeo_hpc_ext.server.proxy import DashboardProxyHandler
 
