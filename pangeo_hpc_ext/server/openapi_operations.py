@@ -160,262 +160,288 @@ def _links(*operations: str) -> dict[str, Any]:
     }
 
 
+def _profiles() -> dict[str, Any]:
+    return {
+        "get": {
+            "operationId": "listProfiles",
+            "tags": ["profiles"],
+            "summary": "The profiles users may start clusters from, and the limits",
+            "responses": {
+                "200": _json("Profiles with their options schema and defaults.", "Profiles"),
+                "403": FORBIDDEN,
+            },
+        }
+    }
+
+
+def _clusters(profiles: Iterable[str]) -> dict[str, Any]:
+    return {
+        "get": {
+            "operationId": "listClusters",
+            "tags": ["clusters"],
+            "summary": "Every cluster of this server",
+            "responses": {
+                "200": _json("The clusters, oldest first.", "ClusterList"),
+                "403": FORBIDDEN,
+            },
+        },
+        "post": {
+            "operationId": "createCluster",
+            "tags": ["clusters"],
+            "summary": "Start a cluster",
+            "description": "Options are validated (against the profile's schema and the "
+            "scheduler's queues) before anything is submitted. The answer comes at once with "
+            "status `starting`; the scheduler and worker jobs follow (poll the cluster or "
+            "listen to the event bus). Needs an XSRF token with cookie auth.",
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": _ref("CreateClusterBody"),
+                        "examples": _create_examples(profiles),
+                    }
+                },
+            },
+            "responses": {
+                "201": {
+                    **_json("The new cluster.", "Cluster", EXAMPLE_CLUSTER),
+                    "headers": {
+                        "Location": {
+                            "description": "The cluster's URL (`.../api/clusters/{id}`).",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        }
+                    },
+                    "links": _links("getCluster", "patchCluster", "deleteCluster"),
+                },
+                "400": MALFORMED,
+                "403": FORBIDDEN,
+                "404": _error("No profile of that name."),
+                "409": _error("`max_clusters` clusters exist already (failed ones count)."),
+                "413": TOO_LARGE,
+                "422": _error(
+                    "`profile` missing, or an invalid value of `workers`, `name` or an "
+                    "option (including a queue the scheduler does not have).",
+                    EXAMPLE_INVALID,
+                ),
+                "502": SCHEDULER_FAILED,
+            },
+        },
+    }
+
+
+def _cluster() -> dict[str, Any]:
+    return {
+        "parameters": [CLUSTER_ID],
+        "get": {
+            "operationId": "getCluster",
+            "tags": ["clusters"],
+            "summary": "One cluster, with its batch jobs",
+            "responses": {
+                "200": {
+                    **_json("The cluster.", "Cluster", EXAMPLE_CLUSTER),
+                    "links": _links("patchCluster", "deleteCluster"),
+                },
+                "403": FORBIDDEN,
+                "404": NO_CLUSTER,
+            },
+        },
+        "patch": {
+            "operationId": "patchCluster",
+            "tags": ["clusters"],
+            "summary": "Scale a cluster, or switch adaptive scaling on or off",
+            "description": "Needs an XSRF token with cookie auth.",
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": _ref("PatchClusterBody"),
+                        "examples": PATCH_EXAMPLES,
+                    }
+                },
+            },
+            "responses": {
+                "200": {
+                    **_json("The cluster after the change.", "Cluster", EXAMPLE_CLUSTER),
+                    "links": _links("getCluster", "patchCluster", "deleteCluster"),
+                },
+                "400": MALFORMED,
+                "403": FORBIDDEN,
+                "404": NO_CLUSTER,
+                "409": _error(
+                    "The cluster is not running (starting, failed or closing), or it was "
+                    "started in a notebook (`origin: notebook`): scale it there."
+                ),
+                "413": TOO_LARGE,
+                "422": _error(
+                    "Not exactly one of `workers` and `adapt`, a value of the wrong type, a "
+                    "count outside 0..`max_workers`, or `adapt.minimum` above the maximum."
+                ),
+                "502": SCHEDULER_FAILED,
+            },
+        },
+        "delete": {
+            "operationId": "deleteCluster",
+            "tags": ["clusters"],
+            "summary": "Shut a cluster down",
+            "description": "Answers once the Dask cluster is closed and every batch job it "
+            "submitted is killed and the scheduler reports it ended (bounded wait). For a "
+            "notebook's cluster, asks its scheduler to close (through the kernels' private "
+            "registry, TLS or not) and answers once it is gone (bounded wait). Needs an "
+            "XSRF token with cookie auth.",
+            "responses": {
+                "204": {"description": "Closed; no job of this cluster is left."},
+                "403": FORBIDDEN,
+                "404": NO_CLUSTER,
+                "502": _error(
+                    "A scheduler command failed (`message` is the scheduler's own text), or "
+                    "a notebook's scheduler did not close within the wait. When the job "
+                    "states could not be read to confirm every job ended, the cluster stays "
+                    "listed as `closing` with the scheduler's error; the next job refresh "
+                    "(or DELETE) that sees them ended completes the close."
+                ),
+            },
+        },
+    }
+
+
+def _job_log() -> dict[str, Any]:
+    return {
+        "parameters": [
+            CLUSTER_ID,
+            {
+                "name": "job_id",
+                "in": "path",
+                "required": True,
+                "description": "A batch job id of this cluster (`jobs[].job_id`).",
+                "schema": {"type": "string"},
+            },
+        ],
+        "get": {
+            "operationId": "getJobLog",
+            "tags": ["clusters"],
+            "summary": "The last lines of a batch job's output files",
+            "description": (
+                "Only jobs this cluster submitted, only files in its log directory under "
+                "the names dask-jobqueue gives that job's files."
+            ),
+            "responses": {
+                "200": _json("The tails of the job's files.", "JobLog"),
+                "403": FORBIDDEN,
+                "404": _error("No such cluster, no such job of it, or no output file written yet."),
+            },
+        },
+    }
+
+
+def _openapi() -> dict[str, Any]:
+    return {
+        "get": {
+            "operationId": "getOpenAPI",
+            "tags": ["meta"],
+            "summary": "This document",
+            "responses": {
+                "200": {
+                    "description": "The OpenAPI 3.1 document of this API, with this "
+                    "server's base URL and profile names.",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+                "403": FORBIDDEN,
+            },
+        }
+    }
+
+
+def _dashboard() -> dict[str, Any]:
+    return {
+        "parameters": [
+            CLUSTER_ID,
+            DASHBOARD_PATH,
+        ],
+        "get": {
+            "operationId": "getDashboard",
+            "tags": ["dashboard"],
+            "summary": "The cluster's Dask dashboard, proxied",
+            "description": "The dashboard of a running cluster of this server, proxied "
+            "from 127.0.0.1 with Jupyter's auth. No credential reaches the dashboard: only "
+            "an allowlist of request headers is forwarded (never Authorization, Cookie or "
+            "Referer) and the `token` and `_xsrf` query arguments are dropped. Cross-origin "
+            "requests are refused even with a token. HEAD is answered like GET; any other "
+            "method is 405. The dashboard answers nothing but this proxy: it refuses requests "
+            "without a per-cluster key that only the proxy adds. Every answer carries "
+            "`Content-Security-Policy: frame-ancestors 'self'`, whatever the server's own "
+            "policy; a document requested for a frame (`Sec-Fetch-Dest: iframe`) by a page "
+            "of another origin is refused.",
+            "responses": {
+                "200": {
+                    "description": "The dashboard's page or resource.",
+                    "content": {"*/*": {"schema": {}}},
+                },
+                "400": {"description": "`.` or `..` segments in the path."},
+                "403": {
+                    "description": "Not authenticated, not authorized, cross-origin, or "
+                    "framed by a page of another origin."
+                },
+                "404": {"description": "No such cluster, or it has no dashboard (yet)."},
+                "405": {"description": "A method other than GET, HEAD or a websocket."},
+                "default": {
+                    "description": "What the dashboard answered; 502 when it does not answer."
+                },
+            },
+        },
+    }
+
+
+def _dashboard_by_port() -> dict[str, Any]:
+    return {
+        "parameters": [
+            {
+                "name": "port",
+                "in": "path",
+                "required": True,
+                "description": "The dashboard's port on 127.0.0.1, without a leading zero.",
+                "schema": {"type": "integer", "minimum": 1, "maximum": 99999},
+            },
+            DASHBOARD_PATH,
+        ],
+        "get": {
+            "operationId": "getDashboardByPort",
+            "tags": ["dashboard"],
+            "summary": "A Dask dashboard by its port, proxied (the link kernels print)",
+            "description": "The dashboard on this port of a running cluster of this server, "
+            "or of a scheduler that one of this server's kernels registered and whose "
+            "process (this user's) listens on the port, checked at request time; proxied "
+            "under the same rules as `clusters/{id}/dashboard/{path}`. Kernels of this "
+            "server get this route as their `distributed.dashboard.link`.",
+            "responses": {
+                "200": {
+                    "description": "The dashboard's page or resource.",
+                    "content": {"*/*": {"schema": {}}},
+                },
+                "400": {"description": "`.` or `..` segments in the path."},
+                "403": {
+                    "description": "Not authenticated, not authorized, cross-origin, or "
+                    "framed by a page of another origin."
+                },
+                "404": {"description": "No dashboard of ours or of our kernels on this port."},
+                "405": {"description": "A method other than GET, HEAD or a websocket."},
+                "default": {
+                    "description": "What the dashboard answered; 502 when it does not answer."
+                },
+            },
+        },
+    }
+
+
 def operations(profiles: Iterable[str]) -> dict[str, Any]:
     """What each path and method does, answers and takes: the words of the document. Which
     paths and methods it has comes from the routes (paths_of_routes)."""
     return {
-        "/api/profiles": {
-            "get": {
-                "operationId": "listProfiles",
-                "tags": ["profiles"],
-                "summary": "The profiles users may start clusters from, and the limits",
-                "responses": {
-                    "200": _json("Profiles with their options schema and defaults.", "Profiles"),
-                    "403": FORBIDDEN,
-                },
-            }
-        },
-        "/api/clusters": {
-            "get": {
-                "operationId": "listClusters",
-                "tags": ["clusters"],
-                "summary": "Every cluster of this server",
-                "responses": {
-                    "200": _json("The clusters, oldest first.", "ClusterList"),
-                    "403": FORBIDDEN,
-                },
-            },
-            "post": {
-                "operationId": "createCluster",
-                "tags": ["clusters"],
-                "summary": "Start a cluster",
-                "description": "Options are validated (against the profile's schema and the "
-                "scheduler's queues) before anything is submitted. The answer comes at once with "
-                "status `starting`; the scheduler and worker jobs follow (poll the cluster or "
-                "listen to the event bus). Needs an XSRF token with cookie auth.",
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": _ref("CreateClusterBody"),
-                            "examples": _create_examples(profiles),
-                        }
-                    },
-                },
-                "responses": {
-                    "201": {
-                        **_json("The new cluster.", "Cluster", EXAMPLE_CLUSTER),
-                        "headers": {
-                            "Location": {
-                                "description": "The cluster's URL (`.../api/clusters/{id}`).",
-                                "required": True,
-                                "schema": {"type": "string"},
-                            }
-                        },
-                        "links": _links("getCluster", "patchCluster", "deleteCluster"),
-                    },
-                    "400": MALFORMED,
-                    "403": FORBIDDEN,
-                    "404": _error("No profile of that name."),
-                    "409": _error("`max_clusters` clusters exist already (failed ones count)."),
-                    "413": TOO_LARGE,
-                    "422": _error(
-                        "`profile` missing, or an invalid value of `workers`, `name` or an "
-                        "option (including a queue the scheduler does not have).",
-                        EXAMPLE_INVALID,
-                    ),
-                    "502": SCHEDULER_FAILED,
-                },
-            },
-        },
-        "/api/clusters/{id}": {
-            "parameters": [CLUSTER_ID],
-            "get": {
-                "operationId": "getCluster",
-                "tags": ["clusters"],
-                "summary": "One cluster, with its batch jobs",
-                "responses": {
-                    "200": {
-                        **_json("The cluster.", "Cluster", EXAMPLE_CLUSTER),
-                        "links": _links("patchCluster", "deleteCluster"),
-                    },
-                    "403": FORBIDDEN,
-                    "404": NO_CLUSTER,
-                },
-            },
-            "patch": {
-                "operationId": "patchCluster",
-                "tags": ["clusters"],
-                "summary": "Scale a cluster, or switch adaptive scaling on or off",
-                "description": "Needs an XSRF token with cookie auth.",
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": _ref("PatchClusterBody"),
-                            "examples": PATCH_EXAMPLES,
-                        }
-                    },
-                },
-                "responses": {
-                    "200": {
-                        **_json("The cluster after the change.", "Cluster", EXAMPLE_CLUSTER),
-                        "links": _links("getCluster", "patchCluster", "deleteCluster"),
-                    },
-                    "400": MALFORMED,
-                    "403": FORBIDDEN,
-                    "404": NO_CLUSTER,
-                    "409": _error(
-                        "The cluster is not running (starting, failed or closing), or it was "
-                        "started in a notebook (`origin: notebook`): scale it there."
-                    ),
-                    "413": TOO_LARGE,
-                    "422": _error(
-                        "Not exactly one of `workers` and `adapt`, a value of the wrong type, a "
-                        "count outside 0..`max_workers`, or `adapt.minimum` above the maximum."
-                    ),
-                    "502": SCHEDULER_FAILED,
-                },
-            },
-            "delete": {
-                "operationId": "deleteCluster",
-                "tags": ["clusters"],
-                "summary": "Shut a cluster down",
-                "description": "Answers once the Dask cluster is closed and every batch job it "
-                "submitted is killed and the scheduler reports it ended (bounded wait). For a "
-                "notebook's cluster, asks its scheduler to close (through the kernels' private "
-                "registry, TLS or not) and answers once it is gone (bounded wait). Needs an "
-                "XSRF token with cookie auth.",
-                "responses": {
-                    "204": {"description": "Closed; no job of this cluster is left."},
-                    "403": FORBIDDEN,
-                    "404": NO_CLUSTER,
-                    "502": _error(
-                        "A scheduler command failed (`message` is the scheduler's own text), or "
-                        "a notebook's scheduler did not close within the wait. When the job "
-                        "states could not be read to confirm every job ended, the cluster stays "
-                        "listed as `closing` with the scheduler's error; the next job refresh "
-                        "(or DELETE) that sees them ended completes the close."
-                    ),
-                },
-            },
-        },
-        "/api/clusters/{id}/jobs/{job_id}/log": {
-            "parameters": [
-                CLUSTER_ID,
-                {
-                    "name": "job_id",
-                    "in": "path",
-                    "required": True,
-                    "description": "A batch job id of this cluster (`jobs[].job_id`).",
-                    "schema": {"type": "string"},
-                },
-            ],
-            "get": {
-                "operationId": "getJobLog",
-                "tags": ["clusters"],
-                "summary": "The last lines of a batch job's output files",
-                "description": (
-                    "Only jobs this cluster submitted, only files in its log directory under "
-                    "the names dask-jobqueue gives that job's files."
-                ),
-                "responses": {
-                    "200": _json("The tails of the job's files.", "JobLog"),
-                    "403": FORBIDDEN,
-                    "404": _error(
-                        "No such cluster, no such job of it, or no output file written yet."
-                    ),
-                },
-            },
-        },
-        "/api/openapi.json": {
-            "get": {
-                "operationId": "getOpenAPI",
-                "tags": ["meta"],
-                "summary": "This document",
-                "responses": {
-                    "200": {
-                        "description": "The OpenAPI 3.1 document of this API, with this "
-                        "server's base URL and profile names.",
-                        "content": {"application/json": {"schema": {"type": "object"}}},
-                    },
-                    "403": FORBIDDEN,
-                },
-            }
-        },
-        "/clusters/{id}/dashboard/{path}": {
-            "parameters": [
-                CLUSTER_ID,
-                DASHBOARD_PATH,
-            ],
-            "get": {
-                "operationId": "getDashboard",
-                "tags": ["dashboard"],
-                "summary": "The cluster's Dask dashboard, proxied",
-                "description": "The dashboard of a running cluster of this server, proxied "
-                "from 127.0.0.1 with Jupyter's auth. No credential reaches the dashboard: only "
-                "an allowlist of request headers is forwarded (never Authorization, Cookie or "
-                "Referer) and the `token` and `_xsrf` query arguments are dropped. Cross-origin "
-                "requests are refused even with a token. HEAD is answered like GET; any other "
-                "method is 405. The dashboard answers nothing but this proxy: it refuses requests "
-                "without a per-cluster key that only the proxy adds. Every answer carries "
-                "`Content-Security-Policy: frame-ancestors 'self'`, whatever the server's own "
-                "policy; a document requested for a frame (`Sec-Fetch-Dest: iframe`) by a page "
-                "of another origin is refused.",
-                "responses": {
-                    "200": {
-                        "description": "The dashboard's page or resource.",
-                        "content": {"*/*": {"schema": {}}},
-                    },
-                    "400": {"description": "`.` or `..` segments in the path."},
-                    "403": {
-                        "description": "Not authenticated, not authorized, cross-origin, or "
-                        "framed by a page of another origin."
-                    },
-                    "404": {"description": "No such cluster, or it has no dashboard (yet)."},
-                    "405": {"description": "A method other than GET, HEAD or a websocket."},
-                    "default": {
-                        "description": "What the dashboard answered; 502 when it does not answer."
-                    },
-                },
-            },
-        },
-        "/dashboards/{port}/{path}": {
-            "parameters": [
-                {
-                    "name": "port",
-                    "in": "path",
-                    "required": True,
-                    "description": "The dashboard's port on 127.0.0.1, without a leading zero.",
-                    "schema": {"type": "integer", "minimum": 1, "maximum": 99999},
-                },
-                DASHBOARD_PATH,
-            ],
-            "get": {
-                "operationId": "getDashboardByPort",
-                "tags": ["dashboard"],
-                "summary": "A Dask dashboard by its port, proxied (the link kernels print)",
-                "description": "The dashboard on this port of a running cluster of this server, "
-                "or of a scheduler that one of this server's kernels registered and whose "
-                "process (this user's) listens on the port, checked at request time; proxied "
-                "under the same rules as `clusters/{id}/dashboard/{path}`. Kernels of this "
-                "server get this route as their `distributed.dashboard.link`.",
-                "responses": {
-                    "200": {
-                        "description": "The dashboard's page or resource.",
-                        "content": {"*/*": {"schema": {}}},
-                    },
-                    "400": {"description": "`.` or `..` segments in the path."},
-                    "403": {
-                        "description": "Not authenticated, not authorized, cross-origin, or "
-                        "framed by a page of another origin."
-                    },
-                    "404": {"description": "No dashboard of ours or of our kernels on this port."},
-                    "405": {"description": "A method other than GET, HEAD or a websocket."},
-                    "default": {
-                        "description": "What the dashboard answered; 502 when it does not answer."
-                    },
-                },
-            },
-        },
+        "/api/profiles": _profiles(),
+        "/api/clusters": _clusters(profiles),
+        "/api/clusters/{id}": _cluster(),
+        "/api/clusters/{id}/jobs/{job_id}/log": _job_log(),
+        "/api/openapi.json": _openapi(),
+        "/clusters/{id}/dashboard/{path}": _dashboard(),
+        "/dashboards/{port}/{path}": _dashboard_by_port(),
     }
