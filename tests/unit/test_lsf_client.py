@@ -16,6 +16,7 @@ from pangeo_hpc_ext.schedulers.lsf import (
     job_state,
     lsf_timestamp,
     memory_in_units,
+    parse_bhosts_slots,
     parse_bjobs_json,
     parse_bqueues,
     parse_submission,
@@ -103,6 +104,23 @@ def test_bqueues_names() -> None:
     )
     assert [q.name for q in parse_bqueues(text)] == ["interactive", "normal"]
     assert parse_bqueues("No queues found\n") == []
+
+
+RECORDED = Path(__file__).parent / "recorded" / "lsf"
+
+
+def test_bhosts_slots_are_the_largest_hosts_max() -> None:
+    text = (
+        "HOST_NAME          STATUS       JL/U    MAX  NJOBS    RUN  SSUSP  USUSP    RSV\n"
+        "node01             ok              -      4      0      0      0      0      0\n"
+        "node02             closed_Full     -     16     16     16      0      0      0\n"
+    )
+    assert parse_bhosts_slots(text) == 16
+    # volclava's own answer, recorded: one host of 8 slots.
+    assert parse_bhosts_slots((RECORDED / "volclava" / "bhosts_w.stdout").read_text()) == 8
+    # A host without a slot limit: nothing is known to be too large.
+    assert parse_bhosts_slots(text.replace("     16     16", "      -     16")) is None
+    assert parse_bhosts_slots("No matching host found\n") is None
 
 
 def test_memory_units(tmp_path: Path) -> None:
