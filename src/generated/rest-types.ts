@@ -78,7 +78,7 @@ export interface ICluster {
   keep: boolean;
   /** Only for `origin: notebook`: where the scheduler runs. */
   notebook?: {
-    cluster_class?: string;
+    cluster_class?: string | null;
     kernel_id?: string | null;
     path?: string | null;
     pid?: number;

@@ -62,6 +62,15 @@ def test_a_notebook_cluster_in_both_shapes(tmp_path: Path) -> None:
     assert listed["dashboard_link"] == answer["dashboard_url"]
 
 
+def test_a_scheduler_started_without_a_cluster_object_is_a_valid_cluster(tmp_path: Path) -> None:
+    # The preload writes no class for a bare Scheduler (scheduler_preload.describe).
+    notebooks = NotebookClusters(tmp_path / "registry", kernel_pids=dict, backends={})
+    cluster = NotebookCluster.parse(entry(cluster_class=None))
+    answer = cluster_json(notebook_view(notebooks, cluster, "/", None))
+    assert answer["notebook"]["cluster_class"] is None
+    assert errors(answer) == []
+
+
 def test_a_cluster_of_ours_in_both_shapes(tmp_path: Path) -> None:
     async def scenario(manager: ClusterManager, backend: FakeBackend, seen: list) -> None:
         managed = await manager.create("fake", {}, 2, keep=True)
