@@ -6,16 +6,15 @@ import logging
 from typing import Any, ClassVar
 
 from ..schedulers.lsf import WALLTIME_PATTERN, LSFClient, walltime_minutes
+from ..schedulers.registry import SCHEDULERS
 from .jobqueue import OPTIONAL_TEXT, JobqueueBackend
 
 log = logging.getLogger(__name__)
 
 
 class LSFBackend(JobqueueBackend):
-    name = "lsf"
-    label = "LSF batch jobs"
+    scheduler = SCHEDULERS["lsf"]
     client = LSFClient()
-    jobqueue_class = "dask_jobqueue.lsf:LSFCluster"
     # What LSFCluster already writes into the #BSUB header from validated options.
     overriding_directives = {
         "-q": "queue",
@@ -30,7 +29,6 @@ class LSFBackend(JobqueueBackend):
     }
 
     queue_title = "Queue"
-    directive_prefix = "#BSUB"
     default_walltime = "00:30"
     walltime_property: ClassVar[dict[str, Any]] = {
         "type": "string",

@@ -10,6 +10,7 @@ from dask.utils import parse_bytes
 
 from ..errors import FieldError, SchedulerCommandFailed
 from ..schedulers.base import JobInfo
+from ..schedulers.registry import SCHEDULERS
 from ..schedulers.sge import SGEClient, format_walltime, in_error_state, parse_walltime
 from .jobqueue import JobqueueBackend
 
@@ -41,11 +42,9 @@ def _named(title: str, default: Any) -> dict[str, Any]:
 
 
 class SGEBackend(JobqueueBackend):
-    name = "sge"
-    label = "Grid Engine batch jobs"
+    scheduler = SCHEDULERS["sge"]
     client = SGEClient()
     parse_walltime_s = staticmethod(parse_walltime)
-    jobqueue_class = "dask_jobqueue.sge:SGECluster"
     # Directives in job_extra_directives that would silently override an option: refused (422).
     # `-l` carries many independent resources (gpu=1, h=node01); check_options refuses only the
     # ones we set (h_rt and the memory resource).
@@ -58,7 +57,6 @@ class SGEBackend(JobqueueBackend):
     }
 
     queue_title = "Queue"
-    directive_prefix = "#$"
     # `-o DIR/` and `-e DIR/`: Grid Engine names the files <job name>.o<id> and .e<id>.
     log_file_names = ("{name}.o{job_id}", "{name}.e{job_id}")
     default_walltime = "00:30:00"

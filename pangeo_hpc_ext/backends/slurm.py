@@ -10,6 +10,7 @@ from dask.utils import parse_bytes
 
 from ..errors import FieldError
 from ..schedulers.base import QueueInfo
+from ..schedulers.registry import SCHEDULERS
 from ..schedulers.slurm import WALLTIME_PATTERN, SlurmClient, parse_walltime
 from .jobqueue import OPTIONAL_TEXT, JobqueueBackend
 
@@ -17,11 +18,9 @@ log = logging.getLogger(__name__)
 
 
 class SlurmBackend(JobqueueBackend):
-    name = "slurm"
-    label = "Slurm batch jobs"
+    scheduler = SCHEDULERS["slurm"]
     client = SlurmClient()
     parse_walltime_s = staticmethod(parse_walltime)
-    jobqueue_class = "dask_jobqueue.slurm:SLURMCluster"
     # sbatch directives that would set again an option validated here.
     overriding_directives: ClassVar[dict[str, str]] = {
         "-p": "queue",
@@ -48,7 +47,6 @@ class SlurmBackend(JobqueueBackend):
     getopt_long: ClassVar[bool] = True
 
     queue_title = "Partition"
-    directive_prefix = "#SBATCH"
     default_walltime = "00:30:00"
     walltime_property: ClassVar[dict[str, Any]] = {
         "type": "string",

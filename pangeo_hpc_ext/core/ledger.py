@@ -23,13 +23,9 @@ import psutil
 
 from ..errors import SchedulerCommandFailed, StateNotWritable
 from ..paths import write_json_atomic
+from ..schedulers.registry import SCHEDULERS
 
 log = logging.getLogger(__name__)
-
-# The variable each scheduler sets in a job's environment, by backend name. Grid Engine's JOB_ID
-# is too common a name to trust alone: its jobs also carry SGE_O_HOST.
-_JOB_ID_VARIABLES = (("lsf", "LSB_JOBID", None), ("slurm", "SLURM_JOB_ID", None))
-_SGE_JOB = ("sge", "JOB_ID", "SGE_O_HOST")
 
 # Whether a scheduler still runs a job: True, False (ended, or unknown to it), None (no answer).
 JobAliveQuery = Callable[[str, str], Awaitable[bool | None]]
@@ -46,10 +42,10 @@ class BatchJob:
 
 def own_batch_job(environ: Mapping[str, str]) -> BatchJob | None:
     """The batch job this process runs in, from the variables its scheduler sets."""
-    for scheduler, variable, companion in (*_JOB_ID_VARIABLES, _SGE_JOB):
-        job_id = environ.get(variable, "").strip()
-        if job_id and (companion is None or environ.get(companion)):
-            return BatchJob(scheduler, job_id)
+    for scheduler in SCHEDULERS.values():
+        job_id = scheduler.job_id(environ)
+        if job_id:
+            return BatchJob(scheduler.name, job_id)
     return None
 
 

@@ -27,6 +27,7 @@ from distributed.protocol.serialize import Serialized
 from tornado.ioloop import PeriodicCallback
 
 from ..paths import write_json_atomic
+from ..schedulers.registry import SCHEDULERS
 from .registry import (
     FORMAT_VERSION,
     REGISTRY_VAR,
@@ -44,10 +45,10 @@ log = logging.getLogger(__name__)
 PLUGIN_NAME = "pangeo-hpc-registration"
 REFRESH_INTERVAL_MS = 1000
 # Where each batch scheduler tells a job's processes their job id.
-JOB_ID_VARIABLES = (("LSB_JOBID", "lsf"), ("SLURM_JOB_ID", "slurm"), ("JOB_ID", "sge"))
+JOB_ID_VARIABLES = tuple((s.job_id_variable, s.name) for s in SCHEDULERS.values())
 # dask-jobqueue's job classes: a cluster object in this process knows its jobs before their
 # workers connect (pending jobs included).
-JOB_CLASSES = {"LSFJob": "lsf", "SLURMJob": "slurm", "SGEJob": "sge"}
+JOB_CLASSES = {s.jobqueue_job_class: s.name for s in SCHEDULERS.values()}
 
 
 def dask_setup(scheduler: Scheduler) -> None:
