@@ -10,7 +10,7 @@ import json
 import logging
 import re
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -230,6 +230,57 @@ def default_queue(text: str) -> str | None:
         if isinstance(attributes, dict) and attributes.get("default_queue"):
             return str(attributes["default_queue"])
     return None
+
+
+# PBS sizes: a number and an optional kb, mb, gb, tb, pb (powers of 1024, b optional; w is words).
+_SIZE = re.compile(r"(?P<number>\d+)(?P<unit>[kmgtp]?)(?P<word>[bw]?)", re.IGNORECASE)
+
+
+def size_bytes(text: Any) -> int | None:
+    """Bytes of a PBS size ("8gb", "954mb", "1024kb", "17179869184b"); None for anything else."""
+    match = _SIZE.fullmatch(str(text).strip())
+    if match is None:
+        return None
+    power = " kmgtp".index(match["unit"].lower() or " ")
+    word = 8 if match["word"].lower() == "w" else 1
+    return int(match["number"]) * 1024**power * word
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    """A node's resources_available, from `pbsnodes -a -F json`."""
+
+    name: str
+    state: str
+    ncpus: int
+    mem_bytes: int | None
+
+    def label(self) -> str:
+        memory = f", {self.mem_bytes / 2**30:.1f} GiB" if self.mem_bytes is not None else ""
+        return f"{self.name} ({self.state}, {self.ncpus} cpus{memory})"
+
+
+def parse_nodes(text: str) -> list[NodeInfo]:
+    nodes = load_json(text, "pbsnodes").get("nodes") or {}
+    found = []
+    for name, attributes in nodes.items():
+        if not isinstance(attributes, dict):
+            continue
+        available = attributes.get("resources_available") or {}
+        try:
+            ncpus = int(available.get("ncpus", 0))
+        except (TypeError, ValueError):
+            ncpus = 0
+        mem = available.get("mem")
+        found.append(
+            NodeInfo(
+                name=name,
+                state=str(attributes.get("state", "")),
+                ncpus=ncpus,
+                mem_bytes=size_bytes(mem) if mem is not None else None,
+            )
+        )
+    return found
 
 
 def version(text: str) -> str | None:
