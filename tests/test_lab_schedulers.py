@@ -21,9 +21,11 @@ from tests.support.lab_cli import (
     status_of,
     stop_lab,
 )
-from tests.test_lab_pbs import GOOD_PBS, PBSLabCLI
-from tests.test_lab_sge import GOOD_SGE, GridEngineLab
-from tests.test_lab_slurm import GOOD_SLURM, JOB_NAME, SlurmLab
+
+# The rows' fixtures (each skips without its scheduler) are those of the schedulers' own modules.
+from tests.test_lab_pbs import GOOD_PBS, PBSLabCLI, pbs_lab  # noqa: F401
+from tests.test_lab_sge import GOOD_SGE, GridEngineLab, sge  # noqa: F401
+from tests.test_lab_slurm import GOOD_SLURM, JOB_NAME, SlurmLab, slurm  # noqa: F401
 
 
 def slurm_holds(cli: SchedulerLab, lab: Lab, status: dict) -> None:

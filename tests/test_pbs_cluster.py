@@ -162,7 +162,7 @@ async def test_directives_that_override_options_are_refused(
 ) -> None:
     code, body = await post(api, 1, job_extra_directives=[directive])
     assert code == 422, body
-    assert [e["field"] for e in body["errors"]] == ["job_extra_directives"], body
+    assert all(e["field"].startswith("job_extra_directives") for e in body["errors"]), body
 
 
 async def test_profile_schema_lists_pbs_queues(pbs: str, api: Api) -> None:

@@ -45,7 +45,9 @@ QDEL_ALREADY_GONE = re.compile(
 # A JSON string escape: qstat 23.06 copies Variable_List values (the job's environment) into its
 # JSON without escaping their backslashes, which makes the answer invalid for any job submitted
 # from an environment that holds one.
-_BAD_ESCAPE = re.compile(r'\\(?!["\\/bfnrtu])')
+# A valid escape is kept whole (so the second backslash of a valid "\\\\" is never read as the
+# start of another); any other backslash is doubled.
+_ESCAPE = re.compile(r'\\(["\\/bfnrt]|u[0-9a-fA-F]{4})?')
 
 
 def parse_walltime(text: str) -> int:
@@ -76,7 +78,8 @@ def load_json(text: str, command: str) -> dict[str, Any]:
     except json.JSONDecodeError:
         pass
     try:
-        return json.loads(_BAD_ESCAPE.sub(r"\\\\", text), strict=False)
+        repaired = _ESCAPE.sub(lambda m: m.group(0) if m.group(1) else "\\\\", text)
+        return json.loads(repaired, strict=False)
     except json.JSONDecodeError as error:
         raise ValueError(f"{command}: not JSON ({error})") from None
 
