@@ -146,8 +146,12 @@ def parse_job(job_id: str, attributes: dict[str, Any], now: datetime | None = No
         state, reason = _end(attributes, comment)
     else:
         state = STATES.get(native, JobState.PENDING)
-        # A running job's comment only says where and when it started.
-        reason = None if state is JobState.RUNNING else comment
+        # "Job run at <when> on <where>" (kept while a job runs or is suspended) is no reason.
+        reason = None if comment is None or comment.startswith("Job run at") else comment
+        if reason is None and native == "H":
+            # A job held at submission (qsub -h) has no comment, only its hold types (u: user,
+            # o: operator, s: system, p: bad password).
+            reason = f"held (Hold_Types {attributes.get('Hold_Types', '?')})"
     started = _time(attributes.get("stime"))
     walltime_left: int | None = None
     if state in (JobState.RUNNING, JobState.SUSPENDED):

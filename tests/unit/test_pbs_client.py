@@ -15,12 +15,15 @@ from pangeo_hpc_ext.schedulers.pbs import (
     QDEL_ALREADY_GONE,
     STATES,
     UNKNOWN_JOB,
+    default_queue,
     exec_hosts,
     format_walltime,
     load_json,
     parse_job,
+    parse_nodes,
     parse_qstat_json,
     parse_qsub,
+    parse_queues,
     parse_walltime,
     sequence_number,
     size_bytes,
@@ -163,3 +166,73 @@ def test_option_checks_refuse_directives_that_set_our_resources() -> None:
     assert backend.directive_errors(["-q short"])[0].field.startswith("job_extra_directives")
     assert backend.directive_errors(["-N other"])
     assert not backend.directive_errors(["-m n", "-l place=scatter"])
+
+
+def test_qstat_json_running_held_failed_finished_and_queued_jobs() -> None:
+    # Five jobs of .ci/openpbs.sh's node "vm", read 2 s after the last was submitted.
+    jobs = parse_qstat_json(recorded("qstat_json_mixed.json"))
+    assert {j: (i.native_state, i.state) for j, i in jobs.items()} == {
+        "0.vm": ("R", JobState.RUNNING),
+        "1.vm": ("H", JobState.PENDING),
+        "2.vm": ("F", JobState.FAILED),
+        "3.vm": ("F", JobState.FINISHED),
+        "4.vm": ("Q", JobState.PENDING),
+    }
+    running = jobs["0.vm"]
+    assert running.hosts == ("vm",) and running.name == "running"
+    assert running.walltime_left_s == 600  # -l walltime=00:10:00, 00:00:00 used
+    assert running.reason is None  # "Job run at ... on (vm:ncpus=1)" is no reason
+    assert running.started is not None and running.started.startswith("2026-12-06T20:05:19")
+    assert datetime.fromisoformat(running.started).tzinfo is not None
+    assert jobs["1.vm"].reason == "held (Hold_Types u)"  # qsub -h
+    assert jobs["2.vm"].reason == (
+        "Job run at Sun Dec 06 at 20:05 on (vm:ncpus=1) and failed (Exit_status 3)"
+    )
+    assert jobs["3.vm"].reason is None and jobs["3.vm"].walltime_left_s is None
+    queued = jobs["4.vm"]
+    assert (
+        queued.reason == "Can Never Run: Insufficient amount of resource: ncpus (R: 64 A: 16 T: 16)"
+    )
+    assert queued.hosts == () and queued.started is None and queued.submitted is not None
+
+
+def test_qstat_json_suspended_and_deleted_jobs() -> None:
+    (suspended,) = parse_qstat_json(recorded("qstat_json_suspended.json")).values()
+    assert (suspended.native_state, suspended.state) == ("S", JobState.SUSPENDED)
+    assert suspended.reason is None and suspended.walltime_left_s is not None
+    deleted = parse_qstat_json(recorded("qstat_json_deleted.json"))
+    # qdel of a running job and of a queued one: both F, neither a failure.
+    assert {j: i.state for j, i in deleted.items()} == {
+        "0.vm": JobState.FINISHED,
+        "4.vm": JobState.FINISHED,
+    }
+    assert deleted["4.vm"].reason is not None and deleted["4.vm"].reason.endswith("and terminated")
+
+
+def test_unknown_job_ids_and_qdel_answers() -> None:
+    # One known and one unknown id: exit 153, the known one answered, the unknown named.
+    assert recorded("qstat_json_unknown.rc").strip() == "153"
+    assert UNKNOWN_JOB.search(recorded("qstat_json_unknown.stderr"))
+    assert set(parse_qstat_json(recorded("qstat_json_unknown.stdout"))) == {"3.vm"}
+    assert parse_qstat_json(recorded("qstat_json_only_unknown.stdout")) == {}
+    # qdel of a finished and of an unknown job: exit 35, both "already gone".
+    for name in ("qdel_finished", "qdel_unknown"):
+        assert recorded(f"{name}.rc").strip() == "35"
+        lines = recorded(f"{name}.stderr").splitlines()
+        assert lines and all(QDEL_ALREADY_GONE.search(line) for line in lines)
+
+
+def test_queues_default_queue_nodes_version_and_refusals() -> None:
+    queues = {q.name: q for q in parse_queues(recorded("qstat_Q_json.json"))}
+    assert set(queues) == {"workq", "short"}
+    assert queues["short"].max_walltime_min == 5 and queues["short"].extra["max_walltime_s"] == 300
+    assert queues["workq"].max_walltime_min is None and queues["workq"].extra["enabled"] is True
+    assert default_queue(recorded("qstat_B_json.json")) == "workq"
+    (node,) = parse_nodes(recorded("pbsnodes_json.json"))
+    assert (node.name, node.state, node.ncpus) == ("vm", "free", 16)
+    assert node.mem_bytes == 24683784 * 1024
+    assert version(recorded("qstat_version.txt")) == "23.06.06"
+    assert parse_qsub(recorded("qsub_submitted.txt")) == "0.vm"
+    assert recorded("qsub_unknown_queue.rc").strip() == "170"
+    assert recorded("qsub_unknown_queue.stderr").strip() == "qsub: Unknown queue"
+    assert "violates queue and/or server resource limits" in recorded("qsub_over_limit.stderr")
