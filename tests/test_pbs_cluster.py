@@ -85,10 +85,13 @@ async def test_pbs_lifecycle_compute_scale_delete(pbs: str, api: Api) -> None:
         assert await client.submit(sum, range(101)) == 5050
         assert len(await client.run(socket.gethostname)) == 2
 
-    # The job-log route reads what PBS wrote for a running job's worker.
+    # The job-log route reads what a running job's worker wrote: PBS writes it directly to
+    # the log directory (-k oed) rather than at the end of the job.
     job_id = sorted(ours)[0]
     code, log = await api.call("GET", "clusters", cid, "jobs", job_id, "log")
     assert code == 200, log
+    assert any(f"{job_id}.ER" in f["path"] for f in log["files"]), log
+    assert any("distributed.worker" in line for f in log["files"] for line in f["lines"]), log
 
     code, cluster = await api.call("PATCH", "clusters", cid, body={"workers": 3})
     assert code == 200 and cluster["workers"]["requested"] == 3

@@ -35,6 +35,8 @@ class PBSBackend(JobqueueBackend):
         "-q": "queue",
         "-A": "account",
         "-N": "job_name",
+        # -k oed is ours (the job log route reads output while a job runs).
+        "-k": "log_directory",
         "-o": "log_directory",
         "-e": "log_directory",
     }
@@ -109,8 +111,13 @@ class PBSBackend(JobqueueBackend):
         return errors
 
     def job_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        shared = super().job_options(options)
+        # PBS spools a job's output on its node and copies it to -o/-e only when the job ends;
+        # -k oed writes it there directly, so a running worker's log can be read.
+        direct = ["-k oed"] if shared["log_directory"] else []
         return {
-            **super().job_options(options),
+            **shared,
             "account": options.get("account") or None,
             "resource_spec": options.get("resource_spec") or None,
+            "job_extra_directives": direct + shared["job_extra_directives"],
         }

@@ -53,6 +53,9 @@ class Scheduler:
     jobqueue_class: str  # dask-jobqueue's cluster class, "module:Class"
     jobqueue_job_class: str  # the name of its job class
     client_class: type[SchedulerClient]
+    # The part of a job id dask-jobqueue keeps from the submit command's answer (its job class's
+    # job_id_regexp): "12" of PBS's "12.server". None: the whole id.
+    jobqueue_id_pattern: str | None = None
 
     def present(self, path: str | None = None) -> bool:
         """Whether this scheduler is here: the one test behind the server's default profiles,
@@ -65,6 +68,13 @@ class Scheduler:
 
     def answered(self, path: str | None = None) -> bool:
         return self.answer is not None and self.answer.given(path)
+
+    def jobqueue_job_id(self, job_id: str) -> str:
+        """The id dask-jobqueue's cluster object gives the job whose full id is job_id."""
+        if self.jobqueue_id_pattern is None:
+            return job_id
+        found = re.search(self.jobqueue_id_pattern, job_id)
+        return found.group(0) if found else job_id
 
     def job_id(self, environ: Mapping[str, str]) -> str | None:
         """The id of the job of this scheduler that `environ` belongs to, if any."""
@@ -139,6 +149,7 @@ SCHEDULERS: dict[str, Scheduler] = {
             jobqueue_class="dask_jobqueue.pbs:PBSCluster",
             jobqueue_job_class="PBSJob",
             client_class=PBSClient,
+            jobqueue_id_pattern=r"\d+",
         ),
     )
 }

@@ -236,3 +236,13 @@ def test_queues_default_queue_nodes_version_and_refusals() -> None:
     assert recorded("qsub_unknown_queue.rc").strip() == "170"
     assert recorded("qsub_unknown_queue.stderr").strip() == "qsub: Unknown queue"
     assert "violates queue and/or server resource limits" in recorded("qsub_over_limit.stderr")
+
+
+def test_a_workers_pbs_jobid_is_the_id_dask_jobqueue_gives_its_job() -> None:
+    # A PBSCluster in a kernel knows "12" (dask-jobqueue's job_id_regexp on "12.vm"); its worker
+    # reads PBS_JOBID=12.vm: the kernel's registration names the job once, as "12".
+    from pangeo_hpc_ext.kernel.scheduler_preload import JOBQUEUE_IDS
+
+    assert JOBQUEUE_IDS["pbs"]("12.vm") == "12"
+    assert JOBQUEUE_IDS["slurm"]("77") == "77"
+    assert JOBQUEUE_IDS["lsf"]("4711") == "4711"
