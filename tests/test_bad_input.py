@@ -4,6 +4,7 @@ submitted."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -80,6 +81,35 @@ CREATE_CASES = [
     (
         "directive-overrides-queue",
         {"profile": "lsf", "options": {**GOOD_LSF, "job_extra_directives": ["-q bigmem"]}},
+        422,
+        "job_extra_directives.0",
+    ),
+    # Issue 17 item 3: every option of a line, read as bsub reads it.
+    (
+        "directive-glued-queue",
+        {"profile": "lsf", "options": {**GOOD_LSF, "job_extra_directives": ["-qbigmem"]}},
+        422,
+        "job_extra_directives.0",
+    ),
+    (
+        "directive-queue-after-a-flag",
+        {"profile": "lsf", "options": {**GOOD_LSF, "job_extra_directives": ["-x -q bigmem"]}},
+        422,
+        "job_extra_directives.0",
+    ),
+    (
+        "directive-walltime-after-a-flag",
+        {"profile": "lsf", "options": {**GOOD_LSF, "job_extra_directives": ["-B -W 48:00"]}},
+        422,
+        "job_extra_directives.0",
+    ),
+    # Issue 17 item 10: a line separator Python would split at.
+    (
+        "directive-line-separator",
+        {
+            "profile": "lsf",
+            "options": {**GOOD_LSF, "job_extra_directives": ["-B\u2028#BSUB -x"]},
+        },
         422,
         "job_extra_directives.0",
     ),
@@ -206,3 +236,31 @@ async def test_profiles_publish_schemas_with_defaults(api: Api, lsf_env) -> None
     ):
         assert option in props
     assert profiles["local"]["schema"]["properties"]["memory_limit"]["default"] == "auto"
+
+
+def files_under(directory: Path) -> set[str]:
+    return (
+        {str(p.relative_to(directory)) for p in directory.rglob("*")}
+        if directory.exists()
+        else set()
+    )
+
+
+async def test_a_refused_create_leaves_nothing_on_disk(api: Api, lsf_env, tmp_path: Path) -> None:
+    """Issue 17 item 6: everything is validated before anything is created (the log directory,
+    TLS credentials, cluster records)."""
+    logs = tmp_path / "refused-logs"
+    state = tmp_path / "pangeo-state"
+    before = files_under(state)
+    for options in (
+        {**GOOD_LSF, "log_directory": str(logs / "a\u2028b")},
+        {**GOOD_LSF, "log_directory": str(logs / "c"), "job_extra_directives": ["-qbigmem"]},
+        {**GOOD_LSF, "log_directory": str(logs / "d"), "queue": "nosuch"},
+        {**GOOD_LSF, "log_directory": str(logs / "e"), "memory": "lots"},
+    ):
+        body = {"profile": "lsf", "options": options, "workers": 1}
+        code, answer = await api.call("POST", "clusters", body=body)
+        assert code == 422, answer
+    assert not logs.exists()
+    assert files_under(state) == before
+    assert lsf_env.records() == []

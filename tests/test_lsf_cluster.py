@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -161,3 +162,22 @@ async def test_delete_while_starting_leaves_no_job(api: Api, lsf_env) -> None:
     assert unfinished_records(lsf_env) == []
     code, _ = await api.call("GET", "clusters", cid)
     assert code == 404
+
+
+async def test_a_jobs_log_is_only_its_own_files(api: Api, lsf_env, tmp_path) -> None:
+    """Issue 17 item 9: a file in the log directory that merely ends in the job id (planted
+    `big-<id>.out`) is not served as the job's output."""
+    logs = tmp_path / "job-logs"
+    cid = (await start_lsf(api, 1, log_directory=str(logs)))["id"]
+    cluster = await api.wait_for(cid, connected(1), "the worker connecting")
+    job_id = cluster["jobs"][0]["job_id"]
+    for planted in (f"big-{job_id}.out", f"bin-{job_id}.err", f"dask-other-0-{job_id}.out"):
+        (logs / planted).write_text("not this job's\n")
+    code, log = await api.call("GET", "clusters", cid, "jobs", job_id, "log")
+    assert code == 200, log
+    names = sorted(Path(f["path"]).name for f in log["files"])
+    # LSF's -o/-e files are named after the worker, which is named after the cluster; the
+    # output file appears when the job ends, stderr (the worker's log) while it runs.
+    ours = {f"dask-{cid}-0-{job_id}.err", f"dask-{cid}-0-{job_id}.out"}
+    assert f"dask-{cid}-0-{job_id}.err" in names and set(names) <= ours, names
+    assert not any("not this job's" in line for f in log["files"] for line in f["lines"])

@@ -35,6 +35,19 @@ def test_submission_lines_name_the_queue_and_whether_it_was_the_default(lsf: Lsf
     assert from_script.stdout == "Job <3> is submitted to queue <interactive>.\n"
 
 
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\x85", "\x1c", "\x1d", "\x1e"])
+def test_script_lines_end_at_newlines_only_as_in_lsf(lsf: LsfSim, separator: str) -> None:
+    """Issue 17 item 10: LSF reads the script with fgets. A `#BSUB` after a character Python's
+    splitlines() breaks at is inside the same line, not a directive of its own."""
+    held = {"LSFSIM_SLOTS": "0"}
+    script = f"#BSUB -B{separator}#BSUB -q bigmem\nsleep 1\n"
+    result = lsf.run("bsub", env=held, stdin=script)
+    assert "queue <bigmem>" not in result.stdout, result
+    # A real newline still starts a directive of its own.
+    plain = lsf.run("bsub", env=held, stdin="#BSUB -B\n#BSUB -q bigmem\nsleep 1\n")
+    assert "queue <bigmem>" in plain.stdout, plain
+
+
 def test_rejections_print_lsf_text_on_stderr_and_exit_255(lsf: LsfSim) -> None:
     cases = {
         ("-q", "nosuch"): "nosuch: No such queue. Job not submitted.",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -75,6 +76,12 @@ async def test_sge_lifecycle_compute_scale_delete(api: Api, sge: None) -> None:
         total = await client.submit(sum, range(101))
         assert total == 5050
         assert len(await client.run(socket.gethostname)) == 2
+
+    # A job's log is its own file only: `-o DIR/ -j y` gives <job name>.o<job id>.
+    job_id = sorted(ours)[0]
+    code, log = await api.call("GET", "clusters", cid, "jobs", job_id, "log")
+    assert code == 200, log
+    assert [Path(f["path"]).name for f in log["files"]] == [f"dask-{cid}.o{job_id}"], log
 
     code, cluster = await api.call("PATCH", "clusters", cid, body={"workers": 3})
     assert code == 200 and cluster["workers"]["requested"] == 3

@@ -85,6 +85,12 @@ async def test_slurm_lifecycle(api: Api) -> None:
         # TLS by default, between the scheduler and its workers too.
         assert all(a.startswith("tls://127.0.0.1:") for a in addresses.values()), addresses
 
+    # A job's log is its own files only, named by sbatch's -o/-e: <job name>-<job id>.out/.err.
+    code, log = await api.call("GET", "clusters", cid, "jobs", ids[0], "log")
+    assert code == 200, log
+    names = {Path(f["path"]).name for f in log["files"]}
+    assert names == {f"dask-{cid}-{ids[0]}.out", f"dask-{cid}-{ids[0]}.err"}, names
+
     code, cluster = await api.call("PATCH", "clusters", cid, body={"workers": 3})
     assert code == 200 and cluster["workers"]["requested"] == 3
     await api.wait_for(cid, settled(3), "3 jobs running and 3 workers after scaling up")

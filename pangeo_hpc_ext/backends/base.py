@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from ..dashboard_access import key_of
+from ..directive_policy import DirectiveSyntax, directive_errors
 from ..errors import FieldError
 from ..schedulers.base import JobInfo
-from ..script_safety import overriding_directive_errors, unsafe_value_errors
+from ..script_safety import unsafe_value_errors
 
 if TYPE_CHECKING:
     from distributed.deploy import SpecCluster
@@ -35,11 +37,9 @@ class Backend(abc.ABC):
     label: str
     # Whether clusters of this backend run batch jobs whose state is read from the scheduler.
     has_jobs: bool = False
-    # Directive flags that would set again an option this backend validates, e.g. {"-q": "queue"}.
-    overriding_directives: ClassVar[dict[str, str]] = {}
-    # Schedulers that parse options with getopt_long read `-pdebug` as `-p debug` and
-    # `--part=debug` as `--partition=debug`.
-    getopt_long: ClassVar[bool] = False
+    # How this scheduler reads extra directive lines and which options they may not set
+    # (directive_policy); None for backends without directives.
+    directive_syntax: ClassVar[DirectiveSyntax | None] = None
 
     @classmethod
     def available(cls) -> bool:
@@ -60,16 +60,20 @@ class Backend(abc.ABC):
         return unsafe_value_errors(options)
 
     def directive_errors(
-        self, directives: list[str], trusted: Collection[str] = ()
+        self, directives: list[str], options: dict[str, Any], trusted: Collection[str] = ()
     ) -> list[FieldError]:
-        """Extra directives that would override a validated option; `trusted` ones (an admin's
-        defaults) may."""
-        return overriding_directive_errors(
-            directives,
-            self.overriding_directives,
-            getopt_long=self.getopt_long,
-            trusted=trusted,
-        )
+        """Extra directives that would override a validated option (every option of every line,
+        read as the scheduler reads it); `trusted` ones (an admin's defaults) may."""
+        syntax = self.syntax_for(options)
+        if syntax is None:
+            return []
+        names = set(self.default_options()) | set(options)
+        return directive_errors(directives, syntax, options=names, trusted=trusted)
+
+    def syntax_for(self, options: dict[str, Any]) -> DirectiveSyntax | None:
+        """The directive syntax for these options (a backend may refuse more, such as the
+        resource its memory option sets)."""
+        return self.directive_syntax
 
     @abc.abstractmethod
     async def start_cluster(
@@ -80,8 +84,14 @@ class Backend(abc.ABC):
         events: JobEvents,
         security: Security | None = None,
     ) -> SpecCluster:
-        """A started cluster without workers: scheduler on this host, dashboard on 127.0.0.1;
-        with `security`, every connection of the cluster uses TLS with those credentials."""
+        """A started cluster without workers: scheduler on this host, dashboard on 127.0.0.1
+        answering only requests that carry its key (dashboard_access); with `security`, every
+        connection of the cluster uses TLS with those credentials."""
+
+    def dashboard_key(self, cluster: SpecCluster) -> str | None:
+        """What the proxy must send for the cluster's dashboard to answer; None when it asks
+        for nothing."""
+        return key_of(getattr(cluster, "scheduler", None))
 
     async def job_states(self, job_ids: list[str]) -> dict[str, JobInfo]:
         return {}

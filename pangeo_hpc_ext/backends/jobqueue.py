@@ -8,6 +8,8 @@ import asyncio
 import contextlib
 import importlib
 import logging
+import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +28,7 @@ from .option_types import (
     check_log_directory,
     check_memory,
     check_processes,
+    create_log_directory,
     log_directory_path,
     memory_property,
 )
@@ -36,6 +39,14 @@ if TYPE_CHECKING:
     from distributed.security import Security
 
 log = logging.getLogger(__name__)
+
+# A worker always runs an HTTP server (distributed starts one even with --no-dashboard) and by
+# default on 0.0.0.0, serving /metrics, /health and, with its dashboard, Bokeh pages of what it
+# computes, to anyone who can reach the node. Nothing of ours needs it: the scheduler's dashboard
+# (and its worker info pages and logs, fetched over the cluster's TLS comms) covers the workers.
+# So workers start without a dashboard, without HTTP routes, and with that server on loopback.
+WORKER_HTTP_ARGS = ("--no-dashboard", "--dashboard-address", "127.0.0.1:0")
+WORKER_HTTP_ROUTES_LINE = "export DASK_DISTRIBUTED__WORKER__HTTP__ROUTES='[]'"
 
 # Time a replacement job may need to be dispatched and connect, on top of the retiring worker's
 # margin: submitted this long ahead, it is there before the old worker leaves when slots allow.
@@ -281,26 +292,33 @@ class JobqueueBackend(Backend):
     def available(cls) -> bool:
         return cls.scheduler.present()
 
-    # The names dask-jobqueue gives a job's -o/-e files in the log directory, as glob patterns:
-    # LSF's start with the worker's name, Slurm's with the job's; Grid Engine's differ.
-    log_file_names: ClassVar[tuple[str, ...]] = ("*-{job_id}.out", "*-{job_id}.err")
+    # The names dask-jobqueue gives a job's -o/-e files in the log directory, as regular
+    # expressions of the job name ({name}: dask-<cluster id>) and the job id. Slurm's start with
+    # the job's name (`-o DIR/<job name>-%J.out`); LSF's and Grid Engine's differ.
+    log_file_names: ClassVar[tuple[str, ...]] = (r"{name}-{job_id}\.out", r"{name}-{job_id}\.err")
 
     @staticmethod
     def job_name(cluster_id: str) -> str:
         return f"dask-{cluster_id}"
 
     def job_log_files(self, options: dict[str, Any], cluster_id: str, job_id: str) -> list[Path]:
+        """This cluster's files of the job: only names dask-jobqueue gives them, with the
+        cluster's own name, never another file that merely ends in the job id (`big-5.out`)."""
         directory = options.get("log_directory")
         if not directory:
             return []
-        name, root = self.job_name(cluster_id), log_directory_path(directory)
-        # Job ids are the scheduler's (digits), never glob characters: the manager checks that
-        # the id is one of this cluster's before asking.
-        return sorted(
-            path
-            for pattern in self.log_file_names
-            for path in root.glob(pattern.format(name=name, job_id=job_id))
-        )
+        root = log_directory_path(directory)
+        name = re.escape(self.job_name(cluster_id))
+        patterns = [
+            re.compile(template.format(name=name, job_id=re.escape(job_id)))
+            for template in self.log_file_names
+        ]
+        try:
+            with os.scandir(root) as entries:
+                names = [e.name for e in entries if any(p.fullmatch(e.name) for p in patterns)]
+        except OSError:  # no directory (yet), or not one we can read
+            return []
+        return sorted(root / file_name for file_name in names)
 
     @staticmethod
     def parse_walltime_s(value: str) -> int:
@@ -345,6 +363,13 @@ class JobqueueBackend(Backend):
                 cluster.worker_spec.pop(name, None)
                 cluster.workers.pop(name, None)
 
+    def job_script_prologue(self) -> list[str]:
+        """The user's own prologue (dask-jobqueue's config, or its older name), then ours."""
+        configured = self.jobqueue_default("job-script-prologue")
+        if configured is None:
+            configured = self.jobqueue_default("env-extra")
+        return [*(configured or []), WORKER_HTTP_ROUTES_LINE]
+
     def job_options(self, options: dict[str, Any]) -> dict[str, Any]:
         """dask-jobqueue's job arguments every scheduler shares; subclasses add their own."""
         log_directory = options.get("log_directory")
@@ -368,17 +393,29 @@ class JobqueueBackend(Backend):
         events: JobEvents,
         security: Security | None = None,
     ) -> SpecCluster:
-        # The dashboard is only ever reached through our proxy, so it listens on loopback;
-        # workers retire before their walltime.
+        # Made only now that every option was accepted: a refused request creates nothing.
+        # dask-jobqueue would make it too, but readable by everyone.
+        if options.get("log_directory"):
+            await asyncio.to_thread(create_log_directory, options["log_directory"])
+        # The dashboard is only ever reached through our proxy, so it listens on loopback and
+        # answers only the proxy; workers retire before their walltime.
         lifetime = self.lifetime(options)
+        from .guarded_scheduler import guarded_scheduler_options
+
+        scheduler = guarded_scheduler_options()
         cluster_class = self.cluster_class()
         cluster = cluster_class(
             **self.job_options(options),
+            # Workers (and LSF's -o/-e files, named after them) are "dask-<id>-<n>": this
+            # cluster's own, not "LSFCluster-<n>" like every other cluster's.
+            name=self.job_name(name),
             job_name=self.job_name(name),
             job_cls=reporting_job_class(cluster_class.job_cls, self.client, events, name),
             security=security,
-            scheduler_options={"dashboard_address": "127.0.0.1:0"},
-            worker_extra_args=lifetime.worker_args() if lifetime else [],
+            scheduler_cls=scheduler.cls,
+            scheduler_options=scheduler.options,
+            job_script_prologue=self.job_script_prologue(),
+            worker_extra_args=[*WORKER_HTTP_ARGS, *(lifetime.worker_args() if lifetime else [])],
             asynchronous=True,
         )
         await cluster

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any, ClassVar
 
+from ..directive_policy import LSF
 from ..schedulers.lsf import WALLTIME_PATTERN, LSFClient, walltime_minutes
 from ..schedulers.registry import SCHEDULERS
 from .jobqueue import OPTIONAL_TEXT, JobqueueBackend
@@ -15,18 +16,11 @@ log = logging.getLogger(__name__)
 class LSFBackend(JobqueueBackend):
     scheduler = SCHEDULERS["lsf"]
     client = LSFClient()
-    # What LSFCluster already writes into the #BSUB header from validated options.
-    overriding_directives = {
-        "-q": "queue",
-        "-P": "project",
-        "-n": "cores",
-        "-R": "cores",
-        "-M": "memory",
-        "-W": "walltime",
-        "-J": "name",
-        "-o": "log_directory",
-        "-e": "log_directory",
-    }
+    # What LSFCluster writes into the #BSUB header from validated options may not be set again.
+    directive_syntax = LSF
+
+    # `-o DIR/<worker name>-%J.out`, and workers are named "<job name>-<n>".
+    log_file_names = (r"{name}-[0-9]+-{job_id}\.out", r"{name}-[0-9]+-{job_id}\.err")
 
     queue_title = "Queue"
     default_walltime = "00:30"

@@ -8,13 +8,14 @@ from typing import Any
 
 from dask.utils import format_bytes, parse_bytes
 
-from ..errors import FieldError
+from ..errors import FieldError, InvalidOptions
 
 # Sizes as dask and the seed write them: 20GB, 512MiB, 1.5TB, 4000000000 (one token: the value
 # reaches the job script).
 MEMORY_PATTERN = r"^[0-9]+(\.[0-9]+)?([kKmMgGtTpP]i?)?[bB]?$"
-# One directive line: a newline would smuggle extra lines into the job script.
-DIRECTIVE_PATTERN = r"^-[^\r\n]*$"
+# One directive line: a line break would smuggle extra lines into the job script. The form's
+# first check; script_safety.is_safe_directive is the rule (it also refuses format characters).
+DIRECTIVE_PATTERN = r"^-[^\x00-\x1f\x7f-\x9f\u2028\u2029`$\\]*$"
 
 
 def memory_property(title: str, default: str | None) -> dict[str, Any]:
@@ -86,18 +87,41 @@ def log_directory_path(value: str) -> Path:
 
 
 def check_log_directory(options: dict[str, Any], field: str = "log_directory") -> list[FieldError]:
-    """An absolute directory (`~` allowed) the user can write; created private (0700) if absent.
-    A relative path would resolve against wherever the server happened to start."""
+    """An absolute directory (`~` allowed) the user can write, or one that can be created there.
+    Nothing is created here: a request refused for any reason leaves no trace on disk
+    (create_log_directory makes it when the cluster starts). A relative path would resolve
+    against wherever the server happened to start."""
     value = options.get(field)
     if not value:
         return []
-    if not log_directory_path(value).is_absolute():
+    path = log_directory_path(value)
+    if not path.is_absolute():
         return [FieldError(field, f"{field} must be an absolute path (it may start with ~)")]
+    # The directory itself, or else the nearest existing directory it would be created in.
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        if existing.is_symlink():  # a dangling link: mkdir would fail on it
+            return [FieldError(field, f"{field}: {existing} is a broken symbolic link")]
+        existing = existing.parent
+    if not existing.is_dir():
+        return [FieldError(field, f"{field}: {existing} is not a directory")]
+    if not os.access(existing, os.W_OK | os.X_OK):
+        where = "" if existing == path else f" (it would be created in {existing})"
+        message = f"{field}: {existing} is not a directory you can write to{where}"
+        return [FieldError(field, message)]
+    return []
+
+
+def create_log_directory(value: str, field: str = "log_directory") -> Path:
+    """The log directory, created private (0700) if absent; InvalidOptions naming the field
+    when it cannot be (it changed since the options were checked)."""
     path = log_directory_path(value)
     try:
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as error:
-        return [FieldError(field, f"{field}: cannot create {path}: {error.strerror}")]
+        message = f"{field}: cannot create {path}: {error.strerror}"
+        raise InvalidOptions(message, [FieldError(field, message)]) from None
     if not path.is_dir() or not os.access(path, os.W_OK | os.X_OK):
-        return [FieldError(field, f"{field}: {path} is not a directory you can write to")]
-    return []
+        message = f"{field}: {path} is not a directory you can write to"
+        raise InvalidOptions(message, [FieldError(field, message)])
+    return path

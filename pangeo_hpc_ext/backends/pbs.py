@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from ..directive_policy import PBS
 from ..errors import FieldError
 from ..schedulers.pbs import PBSClient, format_walltime, parse_walltime
 from ..schedulers.registry import SCHEDULERS
@@ -15,34 +16,17 @@ WALLTIME_PATTERN = r"^([0-9]+:[0-9]{1,2}:[0-9]{1,2}|[0-9]+:[0-9]{1,2}|[0-9]+)$"
 # A `-l` resource list as qsub takes it ("select=1:ncpus=4:mem=8gb", "select=2:ncpus=1,place=
 # scatter"): one token, since it is written into a #PBS line.
 RESOURCE_SPEC_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_=:.+,\-]*$"
-# `-l` resources the options set; a directive setting them again is refused.
-OUR_RESOURCES = {
-    "walltime": "walltime",
-    "select": "resource_spec",
-    "ncpus": "cores",
-    "mem": "memory",
-    "nodes": "resource_spec",
-}
 
 
 class PBSBackend(JobqueueBackend):
     scheduler = SCHEDULERS["pbs"]
     client = PBSClient()
     parse_walltime_s = staticmethod(parse_walltime)
-    # Directives that would set again what an option sets: refused (422). `-l` carries many
-    # independent resources; check_options refuses only the ones in OUR_RESOURCES.
-    overriding_directives: ClassVar[dict[str, str]] = {
-        "-q": "queue",
-        "-A": "account",
-        "-N": "job_name",
-        # -k oed is ours (the job log route reads output while a job runs).
-        "-k": "log_directory",
-        "-o": "log_directory",
-        "-e": "log_directory",
-    }
+    # qsub reads #PBS lines with getopt; `-l` lists (walltime, select, ncpus, mem) item by item.
+    directive_syntax = PBS
     queue_title = "Queue"
     # `-o DIR/` and `-e DIR/`: PBS names the files after the job id, "<id>.OU" and "<id>.ER".
-    log_file_names = ("{job_id}.OU", "{job_id}.ER")
+    log_file_names = (r"{job_id}\.OU", r"{job_id}\.ER")
     default_walltime = "00:30:00"
     walltime_property: ClassVar[dict[str, Any]] = {
         "type": "string",
@@ -70,9 +54,6 @@ class PBSBackend(JobqueueBackend):
             },
         }
 
-    def check_options(self, options: dict[str, Any]) -> list[FieldError]:
-        return super().check_options(options) + self._check_resources(options)
-
     def queue_limit_errors(
         self, options: dict[str, Any], walltime_s: int | None
     ) -> list[FieldError]:
@@ -89,26 +70,6 @@ class PBSBackend(JobqueueBackend):
                 )
             ]
         return []
-
-    def _check_resources(self, options: dict[str, Any]) -> list[FieldError]:
-        """`-l` directives may not set what the options already set."""
-        errors = []
-        for directive in options.get("job_extra_directives") or []:
-            flag, _, rest = directive.strip().partition(" ")
-            if flag.startswith("-l") and flag != "-l":
-                rest = flag[2:]  # qsub's getopt reads "-lwalltime=1:00:00" as -l walltime=...
-            elif flag != "-l":
-                continue
-            names = {item.partition("=")[0].strip() for item in rest.replace(":", ",").split(",")}
-            for name in sorted(names & set(OUR_RESOURCES)):
-                errors.append(
-                    FieldError(
-                        "job_extra_directives",
-                        f"job_extra_directives: {directive!r} sets {name}, which the "
-                        f"{OUR_RESOURCES[name]} option sets",
-                    )
-                )
-        return errors
 
     def job_options(self, options: dict[str, Any]) -> dict[str, Any]:
         shared = super().job_options(options)

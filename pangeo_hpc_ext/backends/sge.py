@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from dask.utils import parse_bytes
 
+from ..directive_policy import SGE, SGE_MEMORY_RESOURCES, DirectiveSyntax
 from ..errors import FieldError, SchedulerCommandFailed
 from ..schedulers.base import JobInfo
 from ..schedulers.registry import SCHEDULERS
@@ -45,20 +46,12 @@ class SGEBackend(JobqueueBackend):
     scheduler = SCHEDULERS["sge"]
     client = SGEClient()
     parse_walltime_s = staticmethod(parse_walltime)
-    # Directives in job_extra_directives that would silently override an option: refused (422).
-    # `-l` carries many independent resources (gpu=1, h=node01); check_options refuses only the
-    # ones we set (h_rt and the memory resource).
-    overriding_directives: ClassVar[dict[str, str]] = {
-        "-q": "queue",
-        "-pe": "cores",
-        "-P": "project",
-        "-o": "log_directory",
-        "-e": "log_directory",
-    }
+    # qsub reads each word of a #$ line as a whole option; `-l` lists are checked item by item.
+    directive_syntax = SGE
 
     queue_title = "Queue"
     # `-o DIR/` and `-e DIR/`: Grid Engine names the files <job name>.o<id> and .e<id>.
-    log_file_names = ("{name}.o{job_id}", "{name}.e{job_id}")
+    log_file_names = (r"{name}\.o{job_id}", r"{name}\.e{job_id}")
     default_walltime = "00:30:00"
     walltime_property: ClassVar[dict[str, Any]] = {
         "type": "string",
@@ -85,8 +78,13 @@ class SGEBackend(JobqueueBackend):
             "project": _named("Project (-P)", defaults["project"]),
         }
 
-    def check_options(self, options: dict[str, Any]) -> list[FieldError]:
-        return super().check_options(options) + self._check_resources(options)
+    def syntax_for(self, options: dict[str, Any]) -> DirectiveSyntax:
+        """With a memory resource requested, no `-l` may request it (or any other memory
+        complex, which could stand in for it) again."""
+        resource = options.get("memory_resource")
+        if not resource:
+            return SGE
+        return SGE.refusing_resources(dict.fromkeys([resource, *SGE_MEMORY_RESOURCES], "memory"))
 
     def queue_limit_errors(
         self, options: dict[str, Any], walltime_s: int | None
@@ -105,28 +103,6 @@ class SGEBackend(JobqueueBackend):
                 )
             ]
         return []
-
-    def _check_resources(self, options: dict[str, Any]) -> list[FieldError]:
-        """`-l` directives may not set what the walltime and memory options already set."""
-        ours = {"h_rt": "walltime"}
-        if options.get("memory_resource"):
-            ours[options["memory_resource"]] = "memory"
-        errors = []
-        for directive in options.get("job_extra_directives") or []:
-            flag, _, rest = directive.strip().partition(" ")
-            if flag != "-l":
-                continue
-            names = {item.partition("=")[0].strip() for item in rest.split(",")}
-            for name in sorted(names & set(ours)):
-                option = ours[name]
-                errors.append(
-                    FieldError(
-                        "job_extra_directives",
-                        f"job_extra_directives: {directive!r} sets {name}, which the"
-                        f" {option} option sets",
-                    )
-                )
-        return errors
 
     def job_options(self, options: dict[str, Any]) -> dict[str, Any]:
         cores = options["cores"]

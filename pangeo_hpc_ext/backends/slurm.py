@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from dask.utils import parse_bytes
 
+from ..directive_policy import SLURM
 from ..errors import FieldError
 from ..schedulers.base import QueueInfo
 from ..schedulers.registry import SCHEDULERS
@@ -21,30 +22,8 @@ class SlurmBackend(JobqueueBackend):
     scheduler = SCHEDULERS["slurm"]
     client = SlurmClient()
     parse_walltime_s = staticmethod(parse_walltime)
-    # sbatch directives that would set again an option validated here.
-    overriding_directives: ClassVar[dict[str, str]] = {
-        "-p": "queue",
-        "--partition": "queue",
-        "-A": "account",
-        "--account": "account",
-        "-t": "walltime",
-        "--time": "walltime",
-        "--mem": "memory",
-        "--mem-per-cpu": "memory",
-        "-c": "cores",
-        "--cpus-per-task": "cores",
-        "-n": "cores",
-        "--ntasks": "cores",
-        "-J": "job_name",
-        "--job-name": "job_name",
-        "-o": "log_directory",
-        "--output": "log_directory",
-        "-e": "log_directory",
-        "--error": "log_directory",
-    }
-    # sbatch parses its options (and #SBATCH lines) with getopt_long: `-pbigmem` is
-    # `-p bigmem`, `--part=bigmem` is `--partition=bigmem`.
-    getopt_long: ClassVar[bool] = True
+    # sbatch reads #SBATCH lines with getopt_long: every option of a line is checked.
+    directive_syntax = SLURM
 
     queue_title = "Partition"
     default_walltime = "00:30:00"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,11 +46,15 @@ class Profile:
         defaults = {k: v for k, v in self.effective_defaults().items() if v is not None}
         merged = {**defaults, **options}
         validate(merged, await self.schema())
-        errors: list[FieldError] = self.backend.check_options(merged)
-        errors += self._directive_errors(merged, defaults)
+        # In a thread: the checks look at the file system (the log directory, maybe on a slow
+        # shared one) and read up to 64 KiB of directive words in several ways each.
+        errors = await asyncio.to_thread(self._errors, merged, defaults)
         if errors:
             raise InvalidOptions("; ".join(e.message for e in errors), errors)
         return merged
+
+    def _errors(self, merged: dict[str, Any], defaults: dict[str, Any]) -> list[FieldError]:
+        return self.backend.check_options(merged) + self._directive_errors(merged, defaults)
 
     def _directive_errors(
         self, merged: dict[str, Any], defaults: dict[str, Any]
@@ -59,7 +64,7 @@ class Profile:
         if not self.allow_extra_directives and not set(directives) <= trusted:
             message = f"profile {self.name!r} does not allow extra directives"
             return [FieldError(DIRECTIVES_OPTION, f"{DIRECTIVES_OPTION}: {message}")]
-        return self.backend.directive_errors(directives, trusted=trusted)
+        return self.backend.directive_errors(directives, merged, trusted=trusted)
 
 
 def build_profiles(config: dict[str, dict[str, Any]]) -> dict[str, Profile]:

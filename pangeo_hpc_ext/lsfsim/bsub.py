@@ -93,6 +93,9 @@ FLAG_OPTIONS = {
     "-Zs",
 }
 
+# What C's isspace() takes for blank in the C locale (str.strip() would also strip U+2028...).
+C_SPACE = " \t\n\v\f\r"
+
 SUBMIT_FAIL_TEXT = (
     "Failed in an LSF library call: Slave LIM configuration is not ready yet. Job not submitted."
 )
@@ -159,11 +162,14 @@ def split_words(line: str) -> list[str]:
 
 
 def script_directives(script: str) -> dict[str, Any]:
-    """#BSUB lines up to the first command line; a trailing backslash continues the line."""
+    """#BSUB lines up to the first command line; a trailing backslash continues the line.
+    LSF reads the script with fgets: a line ends at a newline only, never at the other
+    characters str.splitlines() breaks at (U+2028, U+0085, U+001C...), and only C's isspace()
+    is blank."""
     options: dict[str, Any] = {}
     pending = ""
-    for raw in script.splitlines():
-        line = pending + raw.strip()
+    for raw in script.split("\n"):
+        line = pending + raw.strip(C_SPACE)
         pending = ""
         if not line:
             continue

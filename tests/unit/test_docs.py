@@ -15,7 +15,8 @@ def product_modules() -> list[str]:
     return sorted(
         str(path.relative_to(PACKAGE))
         for path in PACKAGE.rglob("*.py")
-        if path.name not in ("__init__.py", "__main__.py")
+        # _version.py is written by the build, not kept in the repository.
+        if path.name not in ("__init__.py", "__main__.py", "_version.py")
         and "labextension" not in path.relative_to(PACKAGE).parts
     )
 

@@ -145,27 +145,13 @@ def test_ids_and_versions() -> None:
     assert QDEL_ALREADY_GONE.search("qdel: Job has finished 3.vm")
 
 
-def test_option_checks_refuse_directives_that_set_our_resources() -> None:
+def test_directives_that_set_our_options_are_refused_in_pbs_spellings() -> None:
     backend = PBSBackend()
-    options = {
-        "cores": 1,
-        "memory": "1GB",
-        "processes": 1,
-        "walltime": "00:10:00",
-        "job_extra_directives": [
-            "-l walltime=01:00:00",
-            "-lselect=2:ncpus=4",
-            "-l place=scatter",
-            "-m n",
-        ],
-    }
-    errors = backend.check_options(options)
-    assert [e.field for e in errors] == ["job_extra_directives"] * 3
-    assert "sets walltime, which the walltime option sets" in errors[0].message
-    assert {"ncpus", "select"} <= {e.message.split(" sets ")[1].split(",")[0] for e in errors}
-    assert backend.directive_errors(["-q short"])[0].field.startswith("job_extra_directives")
-    assert backend.directive_errors(["-N other"])
-    assert not backend.directive_errors(["-m n", "-l place=scatter"])
+    for refused in ("-l walltime=01:00:00", "-lselect=2:ncpus=4", "-q short", "-N other",
+                    "-A acct", "-o /tmp", "-l mem=4gb", "-Vq short"):  # fmt: skip
+        errors = backend.directive_errors([refused], {})
+        assert errors and errors[0].field.startswith("job_extra_directives"), refused
+    assert not backend.directive_errors(["-m n", "-l place=scatter", "-k oed"], {})
 
 
 def test_qstat_json_running_held_failed_finished_and_queued_jobs() -> None:

@@ -256,12 +256,20 @@ def test_backend_option_checks() -> None:
     assert "walltime" in check(walltime="0")
     assert "memory" in check(memory="lots")
     assert "processes" in check(processes=3)
-    refused = check(job_extra_directives=["-l gpu=1,h_rt=99:00:00"])
-    assert "h_rt" in refused["job_extra_directives"]
-    assert check(job_extra_directives=["-l gpu=1", "-m e"]) == {}
-    assert "job_extra_directives" in check(
-        memory_resource="h_vmem", job_extra_directives=["-l h_vmem=100G"]
-    )
+
+
+def directive_check(directives: list[str], **options: object) -> dict[str, str]:
+    errors = SGEBackend().directive_errors(directives, dict(options))
+    return {e.field: e.message for e in errors}
+
+
+def test_resource_directives_may_not_set_what_options_set() -> None:
+    refused = directive_check(["-l gpu=1,h_rt=99:00:00"])
+    assert "-l h_rt" in refused["job_extra_directives.0"]
+    assert directive_check(["-l gpu=1", "-m e", "-l h_vmem=100G"]) == {}
+    # With a memory resource requested, neither it nor another memory complex may be.
+    for directive in ("-l h_vmem=100G", "-l mf=100G", "-l H_VMEM=1T"):
+        assert "job_extra_directives.0" in directive_check([directive], memory_resource="h_vmem")
 
 
 def job_script(**options: object) -> str:
@@ -280,4 +288,5 @@ def test_job_script_directives() -> None:
     several = job_script(cores=4, pe="mpi", memory="8GiB", memory_resource="h_vmem")
     # Grid Engine multiplies per-slot requests by the slots: 8 GiB over 4 slots.
     assert "#$ -pe mpi 4" in several and "#$ -l h_vmem=2048M" in several
-    assert set(SGEBackend.overriding_directives) >= {"-q", "-pe", "-P"}
+    assert SGEBackend.directive_syntax is not None
+    assert set(SGEBackend.directive_syntax.refused) >= {"-q", "-pe", "-P"}
