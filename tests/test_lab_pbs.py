@@ -107,3 +107,15 @@ def test_doctor_fails_on_a_broken_pbs_setup_with_the_fix(
         yaml = with_setting(yaml, "queue: short")
     env = {**user_setup(tmp_path, yaml, ENABLED), "PATH": pbs_lab.env["PATH"]}
     fails_only(doctor(env, "--scheduler", "pbs", "--json"), check, says, fix)
+
+
+def test_interactive_is_refused_on_pbs_saying_why(tmp_path: Path) -> None:
+    # qsub -I exits "standard input and output must be a terminal for interactive job
+    # submission" when its stdio is a file, as `lab --interactive`'s holder's is: refused
+    # before anything is submitted (or looked for on PATH).
+    cli = PBSLabCLI(env=lab_env(tmp_path / "state"), state_dir=tmp_path / "state")
+    result = cli.cli("lab", "--scheduler", "pbs", "--interactive", "--ip", "127.0.0.1")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "--interactive is not available on PBS" in result.stderr
+    assert "must be a terminal" in result.stderr
+    assert not list((tmp_path / "state").glob("session-*"))

@@ -51,6 +51,8 @@ class LabScheduler(abc.ABC):
     title: ClassVar[str]  # as users call it
     lab_commands: ClassVar[tuple[str, ...]]  # what lab/status/stop run
     interactive_commands: ClassVar[tuple[str, ...]] = ()  # what `lab --interactive` adds
+    # Why `lab --interactive` cannot work with this scheduler, or None when it can.
+    interactive_unsupported: ClassVar[str | None] = None
     doctor_commands: ClassVar[tuple[str, ...]]  # what a user of the cluster needs
     load_hint: ClassVar[str]  # how users usually get the commands onto PATH
     directive_prefix: ClassVar[str]  # "#BSUB", "#SBATCH", "#$"

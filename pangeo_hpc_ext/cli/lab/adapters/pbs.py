@@ -1,5 +1,5 @@
-"""`pangeo-hpc lab` on PBS Pro / OpenPBS: #PBS directives, `qsub -I` holding an interactive job,
-the PBSClient."""
+"""`pangeo-hpc lab` on PBS Pro / OpenPBS: #PBS directives and the PBSClient; no --interactive
+(`qsub -I` needs a terminal of its own)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,6 @@ from .base import LabScheduler, Submission
 
 JOB_NAME = "pangeo-hpc-lab"
 MIB = 2**20
-# qsub -I's lines: "qsub: waiting for job 12.vm to start", then "qsub: job 12.vm ready".
-INTERACTIVE_JOB = re.compile(r"^qsub: (?:waiting for )?job (?P<job_id>\S+) ", re.MULTILINE)
 # What the mom writes into the job's output and its comment when the walltime runs out:
 # "=>> PBS: job killed: walltime 65 exceeded limit 60".
 WALLTIME_KILL = re.compile(r"walltime \d+ exceeded limit")
@@ -30,6 +28,14 @@ class PBSLab(LabScheduler):
     query_command = "qstat -fx"
     queues_listed_by = "qstat -Q"
     queue_limits_shown_by = "qstat -Qf {queue}"
+    # `lab --interactive` holds the job with a process whose stdio is the session log (the
+    # terminal stays the CLI's, as with srun and qrsh); qsub -I refuses that.
+    interactive_unsupported = (
+        "--interactive is not available on PBS: `qsub -I` refuses to run unless its standard "
+        'input and output are a terminal ("standard input and output must be a terminal for '
+        'interactive job submission"), and pangeo-hpc keeps the terminal for itself. Leave '
+        "--interactive out: the batch job is the same JupyterLab, and `pangeo-hpc stop` ends it."
+    )
     # PBS sets no variable naming the execution host (exec_host is the mom's name, the node's
     # own short name): the node's host name is what counts.
     host_variable = "HOSTNAME"
@@ -50,13 +56,10 @@ class PBSLab(LabScheduler):
         return pairs
 
     def interactive_argv(self, options: LabOptions, script: Path) -> list[str]:
-        # `qsub -I ... -- PROGRAM ARGS` runs PROGRAM in the interactive job and ends with it;
-        # without a terminal qsub reads nothing from stdin.
-        return ["qsub", "-I", *self.option_words(options), "--", "/bin/bash", str(script)]
+        raise NotImplementedError(self.interactive_unsupported)
 
     def interactive_submission(self, output: str) -> Submission | None:
-        match = INTERACTIVE_JOB.search(output)
-        return Submission(match.group("job_id"), "") if match else None
+        raise NotImplementedError(self.interactive_unsupported)
 
     async def submit_script(self, script: str, options: LabOptions) -> Submission:
         # qsub names the job only; without -q it went to the server's default queue.
