@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 from ...errors import SchedulerCommandFailed
@@ -42,8 +43,9 @@ def check_lsf_units() -> Check:
             "sets it)",
         )
     unit = lsf.unit_for_limits(conf)
-    effective = unit or "KB"
-    shown = f"LSF_UNIT_FOR_LIMITS={unit}" if unit else "LSF_UNIT_FOR_LIMITS unset (KB)"
+    banner = asyncio.run(lsf.LSFClient().banner()) if unit is None else None
+    effective = unit or lsf.default_limits_unit(banner)
+    shown = f"LSF_UNIT_FOR_LIMITS={unit}" if unit else f"LSF_UNIT_FOR_LIMITS unset ({effective})"
     if jq_units and str(jq_units).upper()[0] != effective[0]:
         return Check(
             name,
@@ -56,10 +58,39 @@ def check_lsf_units() -> Check:
     if memory:
         limit = lsf.memory_in_units(size_bytes(memory), effective)
         detail += f"; memory {memory!r} is requested as -M {limit} ({effective})"
+    if unit is None and effective != "KB" and not jq_units:
+        # Our clusters pass the unit; a notebook's own LSFCluster would assume KB here.
+        return Check(
+            name,
+            True,
+            f"{detail}; {banner} reads a bare -M in {effective}, dask-jobqueue assumes KB",
+            f"set jobqueue.lsf.lsf-units to {effective} in your dask config for your own "
+            "LSFCluster",
+            advice=True,
+        )
     return Check(name, True, detail)
+
+
+def check_lsf_bjobs_form() -> Check | None:
+    """The bjobs form job states are read with, found by trying it (lsid's banner first)."""
+    if lsf.missing_commands(("bjobs",)):
+        return None
+    name = "LSF job states (bjobs)"
+    try:
+        dialect = asyncio.run(lsf.LSFClient().probe())
+    except SchedulerCommandFailed as exc:
+        return Check(name, False, f"bjobs does not answer: {exc}", ask_admins("LSF"))
+    forms = {
+        lsf.BjobsForm.JSON: "bjobs -o ... -json",
+        lsf.BjobsForm.DELIMITED: "bjobs -o ... delimiter='^' (no -json)",
+        lsf.BjobsForm.OPENLAVA: "bjobs -o <OpenLava's 15 fields> -json, with bjobs -l",
+        lsf.BjobsForm.PLAIN: "bjobs -w, with bjobs -l (no -o)",
+    }
+    return Check(name, True, f"{dialect.banner or 'lsid silent'}: {forms[dialect.form]}")
 
 
 CHECKS: tuple[Callable[[LabScheduler], Check | None], ...] = (
     lambda _: check_lsf_answers(),
+    lambda _: check_lsf_bjobs_form(),
     lambda _: check_lsf_units(),
 )
