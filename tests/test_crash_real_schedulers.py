@@ -4,7 +4,8 @@ Engine and real OpenPBS: the next server started on the same state directory can
 jobs they left.
 (A server killed alone loses nothing: the supervisors keep the clusters for the next one,
 test_cluster_lifetimes.py.)
-Skipped without the scheduler, unless PANGEO_HPC_REQUIRE_SLURM=1 / _SGE=1 / _PBS=1."""
+On volclava (LSF) and OpenPBS too. Skipped without the scheduler, unless
+PANGEO_HPC_REQUIRE_SLURM=1 / _SGE=1 / _LSF=1 / _PBS=1."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ from tests.support.lab_cli import require_daemon
 from tests.support.pbs import REQUIRE as REQUIRE_PBS
 from tests.support.pbs import pbs_path, pbs_problem
 from tests.support.server_process import ServerProcess, Servers, wait_until
+from tests.support.volclava import LSF_DEFAULTS, lsf_environ, require_lsf
+from tests.support.volclava import unfinished as lsf_unfinished
 from tests.test_cluster_lifetimes import supervisor_pids
 from tests.test_pbs_cluster import PBS_DEFAULTS, unfinished
 from tests.test_sge_cluster import SGE_DEFAULTS
@@ -68,30 +71,31 @@ class RealScheduler:
     unfinished: Callable[[list[str]], dict[str, str]]
     # Submits a job held by its user: it pends until released, which nobody will do.
     hold_directive: str
-    # PATH for this scheduler's commands (PBS's stay off the global PATH); None: as it is.
-    path: Callable[[], str | None] = lambda: None
+    # Our word for a held job: LSF's PSUSP is "suspended".
+    held_state: str = "pending"
+    # The environment a server needs to reach the scheduler (volclava's commands on PATH).
+    environ: Callable[[], dict[str, str]] = dict
 
 
 SCHEDULERS = [
     RealScheduler("slurm", require_slurm, SLURM_DEFAULTS, slurm_unfinished, "--hold"),
     RealScheduler("sge", require_sge, SGE_DEFAULTS, sge_unfinished, "-h"),
+    RealScheduler("lsf", require_lsf, LSF_DEFAULTS, lsf_unfinished, "-H", "suspended", lsf_environ),
     RealScheduler(
         "pbs",
         lambda: require_daemon(pbs_problem(), REQUIRE_PBS),
         PBS_DEFAULTS,
         lambda job_ids: {j: "unfinished" for j in unfinished(set(job_ids))},
         "-h",
-        pbs_path,
+        # PBS's commands stay off the global PATH: first on the servers' PATH.
+        environ=lambda: {"PATH": pbs_path() or ""},
     ),
 ]
 
 
 @pytest.fixture(params=SCHEDULERS, ids=lambda s: s.name)
-def scheduler(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> RealScheduler:
+def scheduler(request: pytest.FixtureRequest) -> RealScheduler:
     request.param.require()
-    path = request.param.path()
-    if path is not None:
-        monkeypatch.setenv("PATH", path)  # the servers started here inherit it
     return request.param
 
 
@@ -107,7 +111,7 @@ def servers(tmp_path: Path, scheduler: RealScheduler) -> Iterator[Callable[[], S
     }
     servers = Servers(
         tmp_path / "server",
-        env={"PYTHONPATH": REPO_ROOT},
+        env={**scheduler.environ(), "PYTHONPATH": REPO_ROOT},
         pangeo_config=config,
         own_process_group=True,
     )
@@ -150,7 +154,7 @@ def test_jobs_of_a_killed_server_are_cancelled_by_the_next(
         timeout=WAIT_S,
     )
     held = wait_until(
-        lambda: job_ids_in_state(crashed, held_cluster, "pending", 2, connected=0),
+        lambda: job_ids_in_state(crashed, held_cluster, scheduler.held_state, 2, connected=0),
         f"2 held {scheduler.name} jobs pending",
         timeout=WAIT_S,
     )

@@ -81,15 +81,23 @@ class ManagedCluster:
         self.handle: ClusterHandle | None = None
         self.adapt_bounds: AdaptBounds | None = None
         self.job_ids: list[str] = []
+        # Jobs this server saw submitted; others (read from a record) are killed only once the
+        # scheduler confirms they are this cluster's.
+        self.submitted_here: set[str] = set()
         self.jobs: dict[str, JobInfo] = {}
         # Jobs whose worker connected at least once: their end is routine, not a failure.
         self.connected_jobs: set[str] = set()
         self.cancelled_jobs: set[str] = set()
+        # Running jobs near their walltime that a replacement was submitted for.
+        self.replaced_jobs: set[str] = set()
         # Ended jobs the cluster was told to drop (it is told once per job).
         self.forgotten_jobs: set[str] = set()
         self.replacement = ReplacementPolicy()
         # Set when job states could not be read: what is shown may be stale.
         self.warning: str | None = None
+        # Set when another JupyterLab took the cluster over: it runs on, but this server no
+        # longer reads its jobs, changes it or kills anything of it.
+        self.elsewhere: str | None = None
         self.credentials: ClusterCredentials | None = None
         self.lock = asyncio.Lock()
 
@@ -149,6 +157,18 @@ class ManagedCluster:
         finished = [j for j in jobs if j.finished]
         hidden = {j.job_id for j in finished[:-FINISHED_JOBS_SHOWN]}
         return [j for j in jobs if j.job_id not in hidden]
+
+    def ended_by(self, job: JobInfo) -> str | None:
+        """Why an ended job ended when we ended it on purpose, so that users read a routine end
+        as one ("walltime-replacement", "scale-down"); None while it runs or when it ended by
+        itself (a failure, or the scheduler's kill)."""
+        if not job.finished:
+            return None
+        if job.job_id in self.replaced_jobs:
+            return "walltime-replacement"
+        if job.job_id in self.cancelled_jobs:
+            return "scale-down"
+        return None
 
     def ended_jobs(self) -> list[JobInfo]:
         return [self.jobs[j] for j in self.job_ids if j in self.jobs and self.jobs[j].finished]

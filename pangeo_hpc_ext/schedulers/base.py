@@ -42,7 +42,9 @@ class JobInfo:
     def finished(self) -> bool:
         return self.state.ended
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, ended_by: str | None = None) -> dict[str, Any]:
+        """`ended_by`: what the server knows of why the job ended, beyond the scheduler's word
+        (ClusterManager's `ended_by`)."""
         return {
             "job_id": self.job_id,
             "state": self.state.value,
@@ -52,6 +54,7 @@ class JobInfo:
             "submitted": self.submitted,
             "started": self.started,
             "walltime_left_s": self.walltime_left_s,
+            "ended_by": ended_by,
         }
 
 

@@ -126,6 +126,7 @@ EXAMPLE_CLUSTER: dict[str, Any] = {
             "submitted": "2026-11-26T09:14:05+00:00",
             "started": "2026-11-26T09:14:09+00:00",
             "walltime_left_s": 1740,
+            "ended_by": None,
         },
         {
             "job_id": "4712",
@@ -136,6 +137,7 @@ EXAMPLE_CLUSTER: dict[str, Any] = {
             "submitted": "2026-11-26T09:14:05+00:00",
             "started": None,
             "walltime_left_s": None,
+            "ended_by": None,
         },
     ],
 }

@@ -137,6 +137,7 @@ JOB: Schema = {
         "submitted",
         "started",
         "walltime_left_s",
+        "ended_by",
     ],
     "properties": {
         "job_id": {"type": "string"},
@@ -157,6 +158,12 @@ JOB: Schema = {
         "submitted": NULLABLE_TIME,
         "started": NULLABLE_TIME,
         "walltime_left_s": {"type": ["integer", "null"], "minimum": 0},
+        "ended_by": {
+            "enum": ["scale-down", "walltime-replacement", None],
+            "description": "Set on an ended job that this server ended on purpose: "
+            "`scale-down` (scaling down or adaptive retiring), `walltime-replacement` (a "
+            "replacement was started before its walltime); null otherwise.",
+        },
     },
 }
 
@@ -209,7 +216,10 @@ CLUSTER: Schema = {
         },
         "warning": {
             **NULLABLE_STRING,
-            "description": "Set while job states could not be read: what is shown may be stale.",
+            "description": "Set while job states could not be read (what is shown may be "
+            'stale), or once another JupyterLab took the cluster over ("attached to another '
+            'JupyterLab (pid N on HOST)"): it runs on there, and this server neither reads its '
+            "jobs nor changes or closes it (PATCH and DELETE answer 409).",
         },
         "keep": {
             "type": "boolean",
