@@ -232,3 +232,14 @@ def test_a_workers_pbs_jobid_is_the_id_dask_jobqueue_gives_its_job() -> None:
     assert JOBQUEUE_IDS["pbs"]("12.vm") == "12"
     assert JOBQUEUE_IDS["slurm"]("77") == "77"
     assert JOBQUEUE_IDS["lsf"]("4711") == "4711"
+
+
+def test_ledgers_and_records_accept_pbs_job_ids_and_nothing_an_option_parser_reads() -> None:
+    import re
+
+    from pangeo_hpc_ext.core.ledger import JOB_ID_PATTERN
+
+    for good in ("12.vm", "13[2].pbs01.example.org", "4711", "7_3"):
+        assert re.fullmatch(JOB_ID_PATTERN, good), good
+    for bad in ("0", "12.-rf", "-W force", "12 13", "12.vm;rm"):
+        assert not re.fullmatch(JOB_ID_PATTERN, bad), bad
