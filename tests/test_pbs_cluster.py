@@ -186,7 +186,8 @@ import json
 from dask_jobqueue import PBSCluster
 from distributed import Client
 cluster = PBSCluster(cores=1, memory="1GB", queue="workq", walltime="00:30:00", interface="lo",
-                     scheduler_options={"dashboard_address": "127.0.0.1:0"}, name="seed-pbs")
+                     scheduler_options={"dashboard_address": "127.0.0.1:0"}, name="seed-pbs",
+                     log_directory=LOG_DIRECTORY)
 cluster.scale(2)
 client = Client(cluster)
 client.wait_for_workers(2, timeout=120)
@@ -196,10 +197,12 @@ print(json.dumps({"link": client.dashboard_link, "address": cluster.scheduler_ad
 
 
 async def test_a_pbs_cluster_started_in_a_kernel_is_listed_with_its_jobs(
-    pbs: str, kernel: Kernel, api: Api
+    pbs: str, kernel: Kernel, api: Api, tmp_path: Path
 ) -> None:
     await kernel.start()
-    seen = await kernel.run_json(SEED_PBS, timeout=180)
+    # Without a log directory PBS copies the workers' output into the kernel's working folder.
+    code = SEED_PBS.replace("LOG_DIRECTORY", repr(str(tmp_path / "logs")))
+    seen = await kernel.run_json(code, timeout=180)
     assert len(seen["jobs"]) == 2
 
     def jobs_running(cluster: dict[str, Any]) -> bool:
