@@ -24,6 +24,41 @@ pytest_plugins = [
 # Generous bounds: CI runs on 2 cores; waits return as soon as the state is reached.
 WAIT_TIMEOUT_S = 90.0
 
+# Suites that share one real scheduler run one after another, in one xdist group (`pytest -n N
+# --dist loadgroup`): they fill its few slots and read its queue. Everything else (unit tests, the
+# LSF emulator, local clusters: each test with its own state) spreads over the workers.
+REAL_SCHEDULER_OF_MODULE = {
+    "test_slurm_cluster.py": "slurm",
+    "test_slurm_client_live.py": "slurm",
+    "test_lab_slurm.py": "slurm",
+    "test_jupyterhub.py": "slurm",
+    "test_sge_cluster.py": "sge",
+    "test_sge_jobs.py": "sge",
+    "test_lab_sge.py": "sge",
+    "test_lsf_real.py": "volclava",
+    "test_lab_volclava.py": "volclava",
+    "test_pbs_cluster.py": "pbs",
+    "test_lab_pbs.py": "pbs",
+}
+# Modules with one row per scheduler: each row joins its scheduler's group.
+MODULES_WITH_A_ROW_PER_SCHEDULER = ("test_crash_real_schedulers.py", "test_lab_schedulers.py")
+REAL_SCHEDULER_OF_ROW = {"slurm": "slurm", "sge": "sge", "lsf": "volclava", "pbs": "pbs"}
+
+
+def real_scheduler_group(item: pytest.Item) -> str | None:
+    if item.path.name not in MODULES_WITH_A_ROW_PER_SCHEDULER:
+        return REAL_SCHEDULER_OF_MODULE.get(item.path.name)
+    rows = getattr(getattr(item, "callspec", None), "params", {}).values()
+    groups = {REAL_SCHEDULER_OF_ROW.get(getattr(row, "name", None)) for row in rows} - {None}
+    return groups.pop() if len(groups) == 1 else None
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        group = real_scheduler_group(item)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
+
 
 @pytest.fixture
 def pangeo_config(tmp_path: Path) -> dict[str, Any]:
