@@ -124,6 +124,9 @@ class ClusterAPIHandler(ExtensionHandlerMixin, APIHandler):
             "warning": managed.warning,
             "jobs": [job.to_json() for job in managed.visible_jobs()],
             "keep": self.manager.kept(managed),
+            "idle": managed.idle_json(),
+            "core_hours": managed.core_hours(),
+            "cores_held": managed.cores_held(),
         }
 
 
@@ -139,6 +142,7 @@ class ProfilesHandler(ClusterAPIHandler):
                     "backend": profile.backend.name,
                     "schema": await profile.schema(),
                     "defaults": profile.effective_defaults(),
+                    "idle_timeout": self.manager.default_idle_timeout(profile),
                 }
             )
         self.finish(
@@ -146,6 +150,7 @@ class ProfilesHandler(ClusterAPIHandler):
                 "profiles": profiles,
                 "max_workers": self.manager.max_workers,
                 "max_clusters": self.manager.max_clusters,
+                "max_idle_timeout": self.manager.max_idle_timeout or None,
             }
         )
 
@@ -165,6 +170,7 @@ class ClustersHandler(ClusterAPIHandler):
             body.get("workers", 0),
             body.get("name"),
             keep=body.get("keep", False),
+            idle_timeout=body.get("idle_timeout"),
         )
         self.set_status(201)
         self.set_header(

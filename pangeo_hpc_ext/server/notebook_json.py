@@ -44,6 +44,10 @@ def notebook_cluster_json(
         "error": None,
         "warning": None,
         "keep": False,
+        # Its kernel owns it: never closed for idleness, and its jobs are not ours to count.
+        "idle": None,
+        "core_hours": None,
+        "cores_held": None,
         "jobs": [job.to_json() for job in notebooks.jobs(cluster)],
         "notebook": {
             "cluster_class": cluster.cluster_class,
