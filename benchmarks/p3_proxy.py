@@ -84,6 +84,8 @@ class Bench:
         self.headers = {"Authorization": f"token {token}"}
         # What a browser in JupyterLab sends with each dashboard request: the login cookie.
         self.browser_headers: dict[str, str] = {}
+        # What the dashboard asks of each direct request: the key that only our proxy sends.
+        self.direct_headers: dict[str, str] = {}
 
     async def api(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         url = f"{self.server}{BASE_URL}pangeo-hpc/api/{path}"
@@ -133,23 +135,36 @@ class Bench:
 
     async def get(self, url: str, *, auth: bool) -> tuple[float, bytes]:
         start = time.perf_counter()
-        async with self.session.get(url, headers=self.browser_headers if auth else None) as r:
+        async with self.session.get(url, headers=self.way_headers(auth)) as r:
             body = await r.read()
             if r.status != 200:
                 raise SystemExit(f"GET {url} answered {r.status}")
         return (time.perf_counter() - start) * 1000, body
 
+    def way_headers(self, auth: bool) -> dict[str, str]:
+        return self.browser_headers if auth else self.direct_headers
 
-async def dashboard_port(scheduler_address: str, credentials: Path) -> int:
-    # What a user's Client sees; the Cluster JSON deliberately has only the proxied link. The
-    # cluster speaks TLS with the credentials the server keeps under state_dir/tls/<id>/.
+
+def scheduler_dashboard_key(dask_scheduler: Any) -> str | None:
+    from pangeo_hpc_ext.dashboard_access import key_of
+
+    return key_of(dask_scheduler)
+
+
+async def direct_dashboard(scheduler_address: str, credentials: Path) -> tuple[int, dict[str, str]]:
+    """The dashboard's port and the headers a direct request needs (its key), as a user's Client
+    learns them; the Cluster JSON deliberately has only the proxied link. The cluster speaks TLS
+    with the credentials the server keeps under state_dir/tls/<id>/."""
     from distributed import Client
 
     from pangeo_hpc_ext.backends.tls import ClusterCredentials
+    from pangeo_hpc_ext.dashboard_access import KEY_HEADER
 
     security = ClusterCredentials(credentials).security()
     async with Client(scheduler_address, asynchronous=True, security=security) as client:
-        return client.scheduler_info()["services"]["dashboard"]
+        port = client.scheduler_info()["services"]["dashboard"]
+        key = await client.run_on_scheduler(scheduler_dashboard_key)
+    return port, ({KEY_HEADER: key} if key else {})
 
 
 async def http_latency(
@@ -190,7 +205,7 @@ async def bokeh_socket(bench: Bench, base: str, *, auth: bool) -> aiohttp.Client
     ws = await bench.session.ws_connect(
         f"{base}/individual-cpu/ws".replace("http://", "ws://"),
         protocols=("bokeh", token[1]),
-        headers=bench.browser_headers if auth else None,
+        headers=bench.way_headers(auth),
         max_msg_size=0,
     )
     for _ in range(3):  # ACK: header, metadata, content
@@ -258,7 +273,7 @@ async def run(args: argparse.Namespace) -> None:
                 bench = Bench(session, port, token)
                 await bench.wait_for_server(process)
                 cluster = await bench.start_cluster()
-                direct_port = await dashboard_port(
+                direct_port, bench.direct_headers = await direct_dashboard(
                     cluster["scheduler_address"], Path(tmp) / "state" / "tls" / cluster["id"]
                 )
                 bases = {

@@ -11,6 +11,7 @@ import psutil
 import pytest
 from tornado.httpclient import AsyncHTTPClient
 
+from pangeo_hpc_ext.dashboard_access import KEY_HEADER
 from tests.conftest import Api
 from tests.support.dashboard import (
     Canary,
@@ -157,7 +158,10 @@ async def test_routing_attacks_reach_only_our_dashboards(
         }
         assert listening == {"127.0.0.1"}, f"dashboard port {port} listens on {listening}"
     identity = "/json/identity.json"
-    direct = await AsyncHTTPClient().fetch(f"http://127.0.0.1:{port_a}{identity}")
+    key = jp_serverapp.web_app.settings["pangeo_hpc_ext"].manager.get(a["id"]).handle.dashboard_key
+    direct = await AsyncHTTPClient().fetch(
+        f"http://127.0.0.1:{port_a}{identity}", headers={KEY_HEADER: key}
+    )
     scheduler_a = json.loads(direct.body)["id"]
     others = {"cluster B": port_b, "canary": canary.port, "jupyter": server.port}
 

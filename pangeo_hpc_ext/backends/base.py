@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from ..dashboard_access import key_of
 from ..directive_policy import DirectiveSyntax, directive_errors
 from ..errors import FieldError
 from ..schedulers.base import JobInfo
@@ -83,8 +84,14 @@ class Backend(abc.ABC):
         events: JobEvents,
         security: Security | None = None,
     ) -> SpecCluster:
-        """A started cluster without workers: scheduler on this host, dashboard on 127.0.0.1;
-        with `security`, every connection of the cluster uses TLS with those credentials."""
+        """A started cluster without workers: scheduler on this host, dashboard on 127.0.0.1
+        answering only requests that carry its key (dashboard_access); with `security`, every
+        connection of the cluster uses TLS with those credentials."""
+
+    def dashboard_key(self, cluster: SpecCluster) -> str | None:
+        """What the proxy must send for the cluster's dashboard to answer; None when it asks
+        for nothing."""
+        return key_of(getattr(cluster, "scheduler", None))
 
     async def job_states(self, job_ids: list[str]) -> dict[str, JobInfo]:
         return {}

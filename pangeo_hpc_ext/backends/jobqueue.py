@@ -39,6 +39,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# A worker always runs an HTTP server (distributed starts one even with --no-dashboard) and by
+# default on 0.0.0.0, serving /metrics, /health and, with its dashboard, Bokeh pages of what it
+# computes, to anyone who can reach the node. Nothing of ours needs it: the scheduler's dashboard
+# (and its worker info pages and logs, fetched over the cluster's TLS comms) covers the workers.
+# So workers start without a dashboard, without HTTP routes, and with that server on loopback.
+WORKER_HTTP_ARGS = ("--no-dashboard", "--dashboard-address", "127.0.0.1:0")
+WORKER_HTTP_ROUTES_LINE = "export DASK_DISTRIBUTED__WORKER__HTTP__ROUTES='[]'"
+
 # Time a replacement job may need to be dispatched and connect, on top of the retiring worker's
 # margin: submitted this long ahead, it is there before the old worker leaves when slots allow.
 REPLACEMENT_LEAD_S = 120.0
@@ -342,6 +350,13 @@ class JobqueueBackend(Backend):
                 cluster.worker_spec.pop(name, None)
                 cluster.workers.pop(name, None)
 
+    def job_script_prologue(self) -> list[str]:
+        """The user's own prologue (dask-jobqueue's config, or its older name), then ours."""
+        configured = self.jobqueue_default("job-script-prologue")
+        if configured is None:
+            configured = self.jobqueue_default("env-extra")
+        return [*(configured or []), WORKER_HTTP_ROUTES_LINE]
+
     def job_options(self, options: dict[str, Any]) -> dict[str, Any]:
         """dask-jobqueue's job arguments every scheduler shares; subclasses add their own."""
         log_directory = options.get("log_directory")
@@ -369,9 +384,12 @@ class JobqueueBackend(Backend):
         # dask-jobqueue would make it too, but readable by everyone.
         if options.get("log_directory"):
             await asyncio.to_thread(create_log_directory, options["log_directory"])
-        # The dashboard is only ever reached through our proxy, so it listens on loopback;
-        # workers retire before their walltime.
+        # The dashboard is only ever reached through our proxy, so it listens on loopback and
+        # answers only the proxy; workers retire before their walltime.
         lifetime = self.lifetime(options)
+        from .guarded_scheduler import guarded_scheduler_options
+
+        scheduler = guarded_scheduler_options()
         cluster_class = self.cluster_class()
         cluster = cluster_class(
             **self.job_options(options),
@@ -381,8 +399,10 @@ class JobqueueBackend(Backend):
             job_name=self.job_name(name),
             job_cls=reporting_job_class(cluster_class.job_cls, self.client, events, name),
             security=security,
-            scheduler_options={"dashboard_address": "127.0.0.1:0"},
-            worker_extra_args=lifetime.worker_args() if lifetime else [],
+            scheduler_cls=scheduler.cls,
+            scheduler_options=scheduler.options,
+            job_script_prologue=self.job_script_prologue(),
+            worker_extra_args=[*WORKER_HTTP_ARGS, *(lifetime.worker_args() if lifetime else [])],
             asynchronous=True,
         )
         await cluster

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..dashboard_access import DASHBOARD_ADDRESS
 from ..errors import FieldError
 from .base import Backend, JobEvents
 from .option_types import check_memory, memory_property
@@ -71,10 +72,17 @@ class LocalBackend(Backend):
             # Named, or processes=False picks the in-process transport, which a host refuses and
             # which notebooks could not connect to anyway.
             protocol="tls://" if security is not None else "tcp://",
-            dashboard_address="127.0.0.1:0",
+            dashboard_address=DASHBOARD_ADDRESS,
+            # No worker dashboards (LocalCluster's default), and no worker HTTP routes either:
+            # a worker's HTTP server listens on 127.0.0.1 whatever, for any local user to read.
+            worker_dashboard_address=None,
             name=name,
             security=security,
             asynchronous=True,
         )
+        # Not started yet (asynchronous): the scheduler is made, guarded, by the await.
+        from .guarded_scheduler import guarded
+
+        cluster.scheduler_spec = guarded(cluster.scheduler_spec)
         await cluster
         return cluster

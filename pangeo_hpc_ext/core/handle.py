@@ -97,6 +97,12 @@ class ClusterHandle(abc.ABC):
     @abc.abstractmethod
     def dashboard_port(self) -> int | None: ...
 
+    @property
+    def dashboard_key(self) -> str | None:
+        """What the proxy must send for the dashboard to answer (dashboard_access); None when
+        the dashboard asks for nothing."""
+        return None
+
     @abc.abstractmethod
     def connected(self) -> int:
         """Workers connected to the scheduler."""

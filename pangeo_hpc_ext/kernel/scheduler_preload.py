@@ -26,6 +26,7 @@ from distributed.protocol.pickle import dumps
 from distributed.protocol.serialize import Serialized
 from tornado.ioloop import PeriodicCallback
 
+from ..dashboard_access import guard, key_of, new_key
 from ..paths import write_json_atomic
 from .registry import (
     FORMAT_VERSION,
@@ -57,6 +58,11 @@ def dask_setup(scheduler: Scheduler) -> None:
         if REGISTRY_VAR in os.environ:  # unset: not started by our server, nothing to say
             log.warning("not registering this scheduler with JupyterLab: %s", error)
         return
+    # Before the scheduler is announced: from then on only our proxy, which reads the key from
+    # the private registry entry, reaches its dashboard. Its HTTP server has listened since the
+    # scheduler's constructor; the guard comes with the scheduler's start, before the
+    # notebook's `await`/`Cluster(...)` returns.
+    guard(scheduler.http_application, new_key())
     Registration(scheduler, directory).install()
 
 
@@ -194,6 +200,7 @@ class Registration(SchedulerPlugin):
             "requested": len(cluster.plan) if cluster else None,
             "adapt": adapt_bounds(cluster),
             "tls": client_credentials(cluster),
+            "dashboard_key": key_of(scheduler),
         }
 
     def cluster(self) -> SpecCluster | None:

@@ -17,7 +17,7 @@ import shutil
 import socket
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -97,6 +97,8 @@ class NotebookCluster:
     tls: dict[str, Any] | None
     kernel_id: str = ""
     closing: bool = False
+    # What the scheduler's dashboard asks of the proxy (dashboard_access): never shown.
+    dashboard_key: str | None = field(default=None, repr=False)
 
     @classmethod
     def parse(cls, data: Any) -> NotebookCluster:
@@ -131,6 +133,7 @@ class NotebookCluster:
             if adapt is None
             else {k: _typed(adapt, k, int) for k in ("minimum", "maximum")},
             tls=_optional(data, "tls", dict),
+            dashboard_key=_optional(data, "dashboard_key", str),
         )
 
     @property

@@ -430,19 +430,25 @@ def _paths(profiles: Iterable[str]) -> dict[str, Any]:
                 "an allowlist of request headers is forwarded (never Authorization, Cookie or "
                 "Referer) and the `token` and `_xsrf` query arguments are dropped. Cross-origin "
                 "requests are refused even with a token. HEAD is answered like GET; any other "
-                "method is 405.",
+                "method is 405. The dashboard answers nothing but this proxy: it refuses requests "
+                "without a per-cluster key that only the proxy adds. Every answer carries "
+                "`Content-Security-Policy: frame-ancestors 'self'`, whatever the server's own "
+                "policy; a document requested for a frame (`Sec-Fetch-Dest: iframe`) by a page "
+                "of another origin is refused.",
                 "responses": {
                     "200": {
                         "description": "The dashboard's page or resource.",
                         "content": {"*/*": {"schema": {}}},
                     },
                     "400": {"description": "`.` or `..` segments in the path."},
-                    "403": {"description": "Not authenticated, not authorized, or cross-origin."},
+                    "403": {
+                        "description": "Not authenticated, not authorized, cross-origin, or "
+                        "framed by a page of another origin."
+                    },
                     "404": {"description": "No such cluster, or it has no dashboard (yet)."},
                     "405": {"description": "A method other than GET, HEAD or a websocket."},
                     "default": {
-                        "description": "What the dashboard answered; 599 when it does not "
-                        "answer (jupyter-server-proxy's code)."
+                        "description": "What the dashboard answered; 502 when it does not answer."
                     },
                 },
             },

@@ -31,6 +31,7 @@ from tornado import httputil, web
 
 from ..core.cluster import ManagedCluster, Phase
 from ..core.manager import ClusterManager
+from ..dashboard_access import KEY_HEADER
 from ..errors import ClusterNotFound
 from .http_errors import http_status
 from .notebook_clusters import NotebookCluster, NotebookClusters
@@ -65,6 +66,15 @@ DROPPED_RESPONSE_HEADERS = (
 UNFORWARDED_RESPONSE_HEADERS = frozenset(
     {"Connection", "Keep-Alive", "Transfer-Encoding", "Content-Length", *DROPPED_RESPONSE_HEADERS}
 )
+# Who may frame a dashboard page: pages of this origin (JupyterLab's dashboard and plot tabs),
+# whatever Jupyter's own policy says. JupyterHub's single-user server makes its policy
+# frame-ancestors 'none', which left the tabs blank; Jupyter's default is 'self' too. On a hub
+# without subdomains, 'self' includes other users' servers: see docs/architecture.md.
+DASHBOARD_CSP = "frame-ancestors 'self'"
+# Sec-Fetch-Dest of a document loaded into a frame of another page. Such a load must come from
+# this origin (Sec-Fetch-Site): what CSP says, checked again before anything is proxied, in case a
+# front proxy rewrites our policy.
+EMBEDDED_DESTINATIONS = frozenset({"iframe", "frame", "embed", "object"})
 CONTEXT_HEADERS = ("X-Forwarded-Context", "X-ProxyContextPath", "X-Forwarded-Prefix")
 REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 # The dashboard's files (distributed's /statics/, Bokeh's /static/): Tornado's file handler sends
@@ -121,6 +131,8 @@ class Upstream:
     route: str
     worker_dashboards: Callable[[], set[tuple[str, int]]]
     static_cache_control: str
+    # What the dashboard asks of every request (dashboard_access); None when it asks nothing.
+    key: str | None = None
 
 
 class DashboardSources(Protocol):
@@ -155,7 +167,8 @@ def _upstream_of(managed: ManagedCluster, route: str, static_cache: str) -> Upst
     port = managed.dashboard_port
     if managed.phase is not Phase.RUNNING or port is None:
         return None
-    return Upstream(port, route, lambda: worker_dashboards(managed), static_cache)
+    key = managed.handle.dashboard_key if managed.handle is not None else None
+    return Upstream(port, route, lambda: worker_dashboards(managed), static_cache, key)
 
 
 def by_cluster_id(sources: DashboardSources, cluster_id: str) -> Upstream:
@@ -184,7 +197,9 @@ def by_port(sources: DashboardSources, port_text: str) -> Upstream:
     registered = sources.notebook_clusters.by_dashboard_port(port)
     if registered is None:
         raise web.HTTPError(404, "no dashboard of a cluster of yours listens on this port")
-    return Upstream(port, route, registered.worker_dashboards, PORT_STATIC_CACHE)
+    return Upstream(
+        port, route, registered.worker_dashboards, PORT_STATIC_CACHE, registered.dashboard_key
+    )
 
 
 def drop_response_headers(response: Any) -> None:
@@ -202,6 +217,7 @@ class DashboardProxyHandler(ExtensionHandlerMixin, ProxyHandler):
         super().__init__(*args, **kwargs)
         self.find_upstream = resolve
         self.upstream_port: int | None = None
+        self.upstream_key: str | None = None
         self.static_cache_control = PORT_STATIC_CACHE
 
     async def prepare(self, *args: Any, **kwargs: Any) -> None:
@@ -218,6 +234,18 @@ class DashboardProxyHandler(ExtensionHandlerMixin, ProxyHandler):
         # handlers, so we check plain HTTP requests here.
         if not self._is_websocket_upgrade() and not self.check_origin():
             raise web.HTTPError(403, "cross-origin dashboard request refused")
+        headers = self.request.headers
+        if (
+            headers.get("Sec-Fetch-Dest", "").lower() in EMBEDDED_DESTINATIONS
+            and headers.get("Sec-Fetch-Site", "").lower() != "same-origin"
+        ):
+            raise web.HTTPError(403, "a dashboard is framed only by pages of this server's origin")
+
+    @property
+    def content_security_policy(self) -> str:
+        # Every answer of these routes, errors included: a refused or closed cluster's page then
+        # shows in the tab instead of a blank frame.
+        return DASHBOARD_CSP
 
     def get_login_url(self) -> str:
         # Called by the base's @web.authenticated only for an anonymous GET/HEAD, to redirect.
@@ -317,7 +345,7 @@ class DashboardProxyHandler(ExtensionHandlerMixin, ProxyHandler):
             self.add_header(name, value)
         if path.startswith(STATIC_PREFIXES) and "Cache-Control" not in response.headers:
             self.set_header("Cache-Control", self.static_cache_control)
-        # Restore the headers that protect Jupyter's origin (e.g. frame-ancestors).
+        # The dashboard's policy never applies: ours says who may frame it.
         self.set_header("Content-Security-Policy", self.content_security_policy)
         self.set_header("X-Content-Type-Options", "nosniff")
         if response.body and response.code not in BODYLESS_CODES:
@@ -334,6 +362,7 @@ class DashboardProxyHandler(ExtensionHandlerMixin, ProxyHandler):
         # Context path for Location rewriting and X-Forwarded-Prefix: our route, not /proxy/<port>.
         self.proxy_base = upstream.route
         self.static_cache_control = upstream.static_cache_control
+        self.upstream_key = upstream.key
         return upstream.port
 
     def _is_websocket_upgrade(self) -> bool:
@@ -350,6 +379,9 @@ class DashboardProxyHandler(ExtensionHandlerMixin, ProxyHandler):
         for name, value in self.request.headers.get_all():
             if name.lower() in FORWARDED_HEADERS:
                 headers.add(name, value)
+        # Added here, after the allowlist, so that only this proxy ever supplies it.
+        if self.upstream_key is not None:
+            headers[KEY_HEADER] = self.upstream_key
         return headers
 
 

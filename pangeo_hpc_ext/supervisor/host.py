@@ -88,6 +88,11 @@ class SupervisedCluster(ClusterHandle):
     def dashboard_port(self) -> int | None:
         return self._state.get("dashboard_port")
 
+    @property
+    def dashboard_key(self) -> str | None:
+        key = self._state.get("dashboard_key")
+        return key if isinstance(key, str) else None
+
     def connected(self) -> int:
         return int(self._state.get("connected") or 0)
 

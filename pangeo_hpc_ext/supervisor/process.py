@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import dask
 import psutil
 
 from ..backends import BACKENDS, JobEvents
@@ -80,6 +81,8 @@ class Supervisor:
             "error": self.error,
             "address": handle.scheduler_address,
             "dashboard_port": handle.dashboard_port,
+            # Only ever on this user's socket: the proxy sends it, nobody else may know it.
+            "dashboard_key": handle.dashboard_key,
             "connected": handle.connected(),
             "threads": threads,
             "memory": memory,
@@ -324,4 +327,8 @@ def main() -> None:
     os.close(log_file)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     os.environ.pop("JPY_SESSION_NAME", None)
+    # Workers in this process or its nannies (local clusters) serve no HTTP routes: their server
+    # listens on loopback, where every local user could read /metrics; the scheduler's dashboard
+    # (behind its key) shows the workers. The scheduler's routes have their own setting.
+    dask.config.set({"distributed.worker.http.routes": []})
     asyncio.run(Supervisor(ClusterSpec.from_json(settings["spec"]), settings).run())

@@ -72,6 +72,12 @@ class InProcessCluster(ClusterHandle):
         server = getattr(self.scheduler, "http_server", None)
         return server.port if server is not None else None
 
+    @property
+    def dashboard_key(self) -> str | None:
+        # New at each start and never written to disk: a server that reattaches learns it from
+        # the supervisor's state, over its socket.
+        return self.backend.dashboard_key(self.cluster)
+
     def connected(self) -> int:
         return len(self.scheduler.workers) if self.scheduler is not None else 0
 
