@@ -32,7 +32,7 @@ from ..errors import (
 )
 from ..schedulers.base import JobState
 from ..script_safety import shorten
-from .cluster import AdaptBounds, ManagedCluster, Phase
+from .cluster import AdaptBounds, ManagedCluster, Phase, Status
 from .handle import ClusterEvents, ClusterHandle, ClusterHost
 from .job_log import LogTail, read_tail, within
 from .ledger import JobLedger, job_alive_from
@@ -607,14 +607,16 @@ class ClusterManager:
 
     def _close_idle(self) -> None:
         """Start or stop each running cluster's idle clock, and close those whose time is up.
-        An adaptive cluster with nothing to do is idle at its minimum like any other."""
+        The clock runs once the cluster has the workers it asked for; an adaptive cluster with
+        nothing to do is idle at its minimum like any other."""
         now = time.time()
         for managed in list(self._clusters.values()):
             handle = managed.handle
             if not managed.idle_timeout or managed.phase is not Phase.RUNNING or handle is None:
                 managed.idle_since = None
                 continue
-            if handle.clients() or handle.tasks():
+            # A cluster still waiting for its workers waits for the scheduler, not for its user.
+            if handle.clients() or handle.tasks() or managed.status is Status.SCALING:
                 if managed.idle_since is not None:
                     managed.idle_since = None
                     self._notify("updated", managed)

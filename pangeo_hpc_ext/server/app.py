@@ -74,9 +74,9 @@ class PangeoHPC(ExtensionApp):
         DEFAULT_IDLE_TIMEOUT_S,
         help="""Seconds a cluster started here may have no Dask client connected and no task
         (processing, queued or waiting for a worker; an adaptive cluster at its minimum counts
-        as idle) before the server closes it and kills its jobs. 0: never. A profile's
-        `idle_timeout` and a request's `idle_timeout` override it. Clusters started in
-        notebooks are left alone.""",
+        as idle; the clock runs once the workers asked for are connected) before the server
+        closes it and kills its jobs. 0: never. A profile's `idle_timeout` and a request's
+        `idle_timeout` override it. Clusters started in notebooks are left alone.""",
     ).tag(config=True)
     max_idle_timeout = Float(
         0.0,

@@ -296,7 +296,8 @@ CLUSTER: Schema = {
                 "closes_at": {
                     **NULLABLE_TIME,
                     "description": "When it will be closed if nobody uses it; null while a "
-                    "client is connected or a task runs (or never closes).",
+                    "client is connected, a task runs, workers it asked for have not connected "
+                    "yet, or it never closes.",
                 },
             },
             "description": "Idle shutdown: a cluster with no Dask client and no task (an "

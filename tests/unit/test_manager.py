@@ -334,6 +334,8 @@ def test_an_idle_cluster_closes_and_says_why(tmp_path: Path) -> None:
     async def scenario(manager: ClusterManager, backend: FakeBackend, seen: list) -> None:
         managed = await manager.create("fake", {}, 2, idle_timeout=0.2)
         await settled(lambda: managed.phase is Phase.RUNNING, "the cluster starting")
+        for job_id in managed.job_ids:
+            backend.connect(job_id)
         await settled(lambda: managed.idle_json()["closes_at"] is not None, "the idle clock")
         assert managed.idle_json()["timeout_s"] == 0.2
         job_ids = list(managed.job_ids)
@@ -348,23 +350,27 @@ def test_an_idle_cluster_closes_and_says_why(tmp_path: Path) -> None:
 
 
 def test_a_client_a_task_or_timeout_0_keep_a_cluster(tmp_path: Path) -> None:
-    """Four clusters with the same short timeout: only the unused one closes."""
+    """Five clusters with the same short timeout: only the unused one closes. One still
+    waiting for its worker is waiting for the scheduler, not idle."""
 
     async def scenario(manager: ClusterManager, backend: FakeBackend, seen: list) -> None:
         idle = await manager.create("fake", {}, 1, idle_timeout=0.3)
         client = await manager.create("fake", {}, 1, idle_timeout=0.3)
         task = await manager.create("fake", {}, 1, idle_timeout=0.3)
         never = await manager.create("fake", {}, 1, idle_timeout=0)
-        everyone = (idle, client, task, never)
+        waiting = await manager.create("fake", {}, 1, idle_timeout=0.3)
+        everyone = (idle, client, task, never, waiting)
         await settled(lambda: all(m.phase is Phase.RUNNING for m in everyone), "starting")
-        backend.clusters[1].scheduler.clients["Client-1"] = None
-        backend.clusters[2].scheduler.queued.add("inc-1")
+        backend.owner[client.job_ids[0]].scheduler.clients["Client-1"] = None
+        backend.owner[task.job_ids[0]].scheduler.queued.add("inc-1")
+        for managed in (idle, client, task, never):
+            backend.connect(managed.job_ids[0])
         await gone(manager, idle.id, "the idle cluster closing")
-        for managed in (client, task, never):
+        for managed in (client, task, never, waiting):
             assert manager.get(managed.id).phase is Phase.RUNNING
             assert managed.idle_json()["closes_at"] is None
         # The client leaves: the clock starts, and the cluster closes in its turn.
-        backend.clusters[1].scheduler.clients.pop("Client-1")
+        backend.owner[client.job_ids[0]].scheduler.clients.pop("Client-1")
         await gone(manager, client.id, "the cluster closing once its client left")
 
     run_idle(tmp_path, scenario)
