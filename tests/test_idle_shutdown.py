@@ -74,6 +74,10 @@ async def test_idle_cluster_closes_and_one_with_a_client_stays(
         # The cluster with a client outlived the other's timeout, and is not counting down.
         still = await api.cluster(used["id"])
         assert still["status"] == "running" and still["idle"]["closes_at"] is None, still
+        # Its one job of 1 core runs: held now, and counted since it started.
+        assert still["cores_held"] == 1 and still["core_hours"] > 0, still
+        (job,) = still["jobs"]
+        assert job["expected_start"] is None and job["waiting_s"] is not None, job
         assert client.status == "running"
     # The client left: its clock starts.
     await api.wait_for(
