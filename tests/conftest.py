@@ -54,9 +54,16 @@ class Api:
         self._fetch = fetch
 
     async def call(
-        self, method: str, *path: str, body: Any = None, raw: bytes | None = None
+        self,
+        method: str,
+        *path: str,
+        body: Any = None,
+        raw: bytes | None = None,
+        request_timeout: float | None = None,
     ) -> tuple[int, Any]:
         kwargs: dict[str, Any] = {"method": method}
+        if request_timeout is not None:  # tornado's default is 20 s
+            kwargs["request_timeout"] = request_timeout
         if raw is not None:
             kwargs["body"] = raw
         elif body is not None:

@@ -79,10 +79,10 @@ def doctor(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
 
 
 def rows(output: str) -> dict[str, str]:
-    """CHECK name -> PASS/FAIL, read from the printed table."""
+    """CHECK name -> PASS/FAIL/ADVICE, read from the printed table."""
     found = {}
     for line in output.splitlines()[1:]:
-        for result in (" PASS ", " FAIL "):
+        for result in (" PASS ", " FAIL ", " ADVICE "):
             if result in line:
                 found[line.split(result)[0].strip()] = result.strip()
     return found
@@ -98,6 +98,7 @@ def test_doctor_passes_on_a_complete_setup(tmp_path: Path) -> None:
     assert {
         "LSF commands on PATH",
         "LSF answers (lsid)",
+        "LSF job states (bjobs)",
         "lsf.conf units vs memory",
         "network interface",
         "dask jobqueue config",
@@ -121,13 +122,14 @@ def test_doctor_fails_without_lsf_each_fail_with_its_fix(tmp_path: Path) -> None
     table = rows(result.stdout)
     assert table["LSF commands on PATH"] == "FAIL"
     assert table["lsf.conf units vs memory"] == "FAIL"
-    assert table["dask jobqueue config"] == "FAIL"
+    # Nothing needs ~/.config/dask/jobqueue.yaml: advice, with its fix, not a failure.
+    assert table["dask jobqueue config"] == "ADVICE"
     assert table["pangeo-hpc-ext extension"] == "FAIL"
     assert "missing: bsub bjobs bkill bqueues bhosts lsid" in result.stdout
     assert "export LSF_ENVDIR=" in result.stdout
     assert "jupyter server extension enable --user pangeo_hpc_ext" in result.stdout
     fails = result.stdout.count(" FAIL ")
-    assert result.stdout.count("fix: ") == fails
+    assert result.stdout.count("fix: ") == fails + result.stdout.count(" ADVICE ")
     assert f"{len(table)} checks, {fails} failed." in result.stdout
 
 
@@ -155,3 +157,47 @@ def test_doctor_fails_on_unit_mismatch_missing_interface_and_open_jupyter(
     security = checks["Jupyter security settings"]
     assert security["ok"] is False and "allow_origin='*'" in security["detail"]
     assert all(check["fix"] for check in checks.values() if not check["ok"])
+
+
+def test_doctor_without_jobqueue_yaml_only_advises(tmp_path: Path) -> None:
+    env = user_setup(tmp_path, "", ENABLED)
+    (tmp_path / "dask" / "jobqueue.yaml").unlink()
+    env.update(environment(tmp_path / "lsfsim", tmp_path / "shims"))
+    result = doctor(env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert rows(result.stdout)["dask jobqueue config"] == "ADVICE"
+    assert "fix: write ~/.config/dask/jobqueue.yaml" in result.stdout
+    assert "All checks passed." in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("dialect", "form"),
+    [
+        ("lsf10", "IBM Spectrum LSF Standard 10.1.0.13, Apr 15 2022: bjobs -o ... -json"),
+        ("lsf9", "IBM Platform LSF Standard 9.1.3.0, Jul 04 2014: bjobs -o ... delimiter='^'"),
+        ("openlava", "volclava project 2.2, Jun 30 2026: bjobs -o <OpenLava's 15 fields> -json"),
+    ],
+)
+def test_doctor_tries_the_bjobs_form_job_states_are_read_with(
+    tmp_path: Path, dialect: str, form: str
+) -> None:
+    env = user_setup(tmp_path, GOOD_JOBQUEUE, ENABLED)
+    env.update(environment(tmp_path / "lsfsim", tmp_path / "shims", dialect=dialect))
+    result = doctor(env, "--json")
+    checks = {check["name"]: check for check in json.loads(result.stdout)["checks"]}
+    assert result.returncode == 0, result.stdout
+    assert checks["LSF job states (bjobs)"]["ok"] is True
+    assert checks["LSF job states (bjobs)"]["detail"].startswith(form)
+    if dialect == "openlava":
+        # volclava's lsf.conf names no unit: MB there, where dask-jobqueue alone assumes KB.
+        units = checks["lsf.conf units vs memory"]
+        assert units["advice"] is True and "LSF_UNIT_FOR_LIMITS unset (MB)" in units["detail"]
+        assert "-M 3815 (MB)" in units["detail"]
+        assert "set jobqueue.lsf.lsf-units to MB" in units["fix"]
+
+    env["LSFSIM_BJOBS_FAIL"] = "1"
+    failing = doctor(env, "--json")
+    checks = {check["name"]: check for check in json.loads(failing.stdout)["checks"]}
+    assert failing.returncode == 1
+    assert checks["LSF job states (bjobs)"]["ok"] is False
+    assert "bjobs: LSF is down" in checks["LSF job states (bjobs)"]["detail"]

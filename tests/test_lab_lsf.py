@@ -51,9 +51,11 @@ class EmulatedLSF(LabCLI):
         return record
 
 
-def make_lsf(tmp_path: Path, slots: int | None = None, **extra: str) -> EmulatedLSF:
+def make_lsf(
+    tmp_path: Path, slots: int | None = None, dialect: str | None = None, **extra: str
+) -> EmulatedLSF:
     env = lab_env(tmp_path / "state", **extra)
-    env.update(environment(tmp_path / "lsfsim", tmp_path / "shims", slots=slots))
+    env.update(environment(tmp_path / "lsfsim", tmp_path / "shims", slots=slots, dialect=dialect))
     return EmulatedLSF(env=env, state_dir=tmp_path / "state")
 
 
@@ -174,6 +176,46 @@ def test_lab_runs_jupyterlab_reachable_with_printed_token_then_stop_cleans_up(
     assert not session.exists()
     after = json.loads(lsf.cli("status", "--json").stdout)
     assert after["server"] == "none" and set(after) == set(status)
+
+
+@pytest.fixture
+def volclava_like(tmp_path: Path) -> Iterator[EmulatedLSF]:
+    emulated = make_lsf(tmp_path, dialect="openlava")
+    yield emulated
+    cleanup(emulated)
+
+
+def test_lab_status_stop_on_openlava_and_stop_kills_even_when_bjobs_fails(
+    volclava_like: EmulatedLSF,
+) -> None:
+    lsf = volclava_like
+    result = lsf.cli("lab", "--ip", "127.0.0.1", "--walltime", "00:30")
+    assert result.returncode == 0, result.stdout + result.stderr
+    job_id = submitted_job_id(result.stdout)
+    status = json.loads(lsf.cli("status", "--json").stdout)
+    assert (status["job_id"], status["state"], status["server"]) == (job_id, "RUN", "running")
+    assert status["host"] == lsf.job(job_id)["EXEC_HOST"]
+    assert 0 < status["walltime_left_s"] <= 30 * 60
+
+    # bjobs fails; stop still reaches bkill, and keeps the record until it can confirm.
+    failing = emulator_home(lsf) / "bjobs_fail"
+    failing.write_text("")
+    try:
+        stopped = lsf.cli("stop")
+    finally:
+        failing.unlink()
+    assert stopped.returncode == 1, stopped.stdout + stopped.stderr
+    assert "killing it all the same" in stopped.stdout
+    assert "cannot confirm it ended" in stopped.stdout + stopped.stderr
+    lsf.wait_for_state(job_id, {"EXIT"})
+    again = lsf.cli("stop")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "had already ended (EXIT)" in again.stdout
+    assert not (lsf.state_dir / "record.json").exists()
+
+
+def emulator_home(lsf: EmulatedLSF) -> Path:
+    return Path(lsf.env["LSFSIM_HOME"])
 
 
 def test_interactive_lab_is_held_by_bsub_is_and_ends_with_stop(lsf: EmulatedLSF) -> None:

@@ -94,6 +94,84 @@ async def test_lsf_lifecycle_scale_up_down_delete(api: Api, lsf_env) -> None:
     assert unfinished_records(lsf_env) == []
 
 
+class TestOtherDialects:
+    """The LSFs of the field besides IBM 10.1 (the whole suite's default): LSF 9.1 (-o without
+    -json) and OpenLava/volclava (15 -o fields; reasons, run limit and hosts from bjobs -l)."""
+
+    @pytest.fixture(params=["lsf9", "openlava"])
+    def lsf_knobs(self, request: pytest.FixtureRequest) -> dict[str, Any]:
+        return {"dialect": request.param}
+
+    async def test_lifecycle(self, api: Api, lsf_env) -> None:
+        cid = (await start_lsf(api, 2))["id"]
+        cluster = await api.wait_for(
+            cid,
+            lambda c: connected(2)(c) and job_states(c) == ["RUN", "RUN"],
+            "2 LSF jobs running with 2 workers connected",
+        )
+        assert cluster["warning"] is None
+        for job in cluster["jobs"]:
+            assert job["hosts"] in (["node01"], ["node02"])
+            assert job["started"] and job["submitted"]
+            assert 0 < job["walltime_left_s"] <= 30 * 60
+            assert job["reason"] is None
+        # 1GB is -M 1000 in MB: lsf.conf's unit for lsf9; volclava's own default (no
+        # LSF_UNIT_FOR_LIMITS) for openlava, where dask-jobqueue alone would assume KB.
+        job_id = int(cluster["jobs"][0]["job_id"])
+        assert lsf_env.records(job_id, fields="jobid memlimit")[0]["MEMLIMIT"] == "1000 M"
+        code, _ = await api.call("PATCH", "clusters", cid, body={"workers": 3})
+        assert code == 200
+        await api.wait_for(
+            cid, lambda c: connected(3)(c) and job_states(c).count("RUN") == 3, "3 jobs, 3 workers"
+        )
+        code, _ = await api.call("DELETE", "clusters", cid)
+        assert code == 204
+        assert unfinished_records(lsf_env) == []
+
+
+async def delete_while_bjobs_fails(api: Api, lsf_env) -> str:
+    """A DELETE while bjobs fails (mbatchd too loaded to answer queries) and bkill gets through:
+    no 204, the cluster listed as closing with the scheduler's words. bjobs answers again after."""
+    cid = (await start_lsf(api, 2))["id"]
+    await api.wait_for(cid, connected(2), "2 workers connected")
+    failing = lsf_env.home / "bjobs_fail"
+    failing.write_text("")
+    try:
+        # Answers after the cluster's close and the 15 s bound on confirming the jobs ended.
+        code, body = await api.call("DELETE", "clusters", cid, request_timeout=120)
+        assert code == 502, body
+        assert "bjobs: LSF is down" in body["message"]
+        cluster = await api.cluster(cid)
+        assert cluster["status"] == "closing"
+        assert "bjobs: LSF is down" in cluster["error"]
+    finally:
+        failing.unlink()
+    return cid
+
+
+async def test_delete_answers_204_only_once_the_scheduler_confirms(api: Api, lsf_env) -> None:
+    cid = await delete_while_bjobs_fails(api, lsf_env)
+    # The job refresh now reads the jobs ended and completes the close.
+    await api.wait_for_listing(
+        lambda clusters: all(c["id"] != cid for c in clusters), "the close completed"
+    )
+    assert unfinished_records(lsf_env) == []
+
+
+class TestNoRefresh:
+    @pytest.fixture
+    def pangeo_config(self) -> dict[str, Any]:
+        return {"job_poll_interval": 3600}  # only a DELETE can confirm here
+
+    async def test_a_later_delete_confirms_the_close(self, api: Api, lsf_env) -> None:
+        cid = await delete_while_bjobs_fails(api, lsf_env)
+        code, _ = await api.call("DELETE", "clusters", cid)
+        assert code == 204
+        assert unfinished_records(lsf_env) == []
+        code, _ = await api.call("GET", "clusters", cid)
+        assert code == 404
+
+
 class TestTwoSlots:
     @pytest.fixture
     def lsf_knobs(self) -> dict[str, Any]:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..directive_policy import LSF
 from ..schedulers.lsf import WALLTIME_PATTERN, LSFClient, walltime_minutes
 from .jobqueue import OPTIONAL_TEXT, JobqueueBackend
+
+if TYPE_CHECKING:
+    from distributed import SpecCluster
 
 log = logging.getLogger(__name__)
 
@@ -49,4 +52,13 @@ class LSFBackend(JobqueueBackend):
         return minutes * 60
 
     def job_options(self, options: dict[str, Any]) -> dict[str, Any]:
-        return {**super().job_options(options), "project": options.get("project") or None}
+        return {
+            **super().job_options(options),
+            "project": options.get("project") or None,
+            # None lets dask-jobqueue read lsf.conf, and assume KB: wrong on volclava (MB).
+            "lsf_units": self.client.limits_unit(),
+        }
+
+    async def start_cluster(self, options: dict[str, Any], **kwargs: Any) -> SpecCluster:
+        await self.client.dialect()  # which LSF this is decides the unit of -M
+        return await super().start_cluster(options, **kwargs)

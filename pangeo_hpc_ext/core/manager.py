@@ -87,6 +87,9 @@ class ClusterManager:
         self._clusters: dict[str, ManagedCluster] = {}
         self._listeners: list[ChangeListener] = []
         self._tasks: set[asyncio.Task[Any]] = set()
+        # Clusters whose close could not confirm that their jobs ended, with the error each had
+        # before (the close's own error stands in until then).
+        self._unconfirmed_closes: dict[str, str | None] = {}
         self._poller: asyncio.Task[None] | None = None
         self._poll_now = asyncio.Event()
         self._stopping = False
@@ -265,8 +268,11 @@ class ClusterManager:
         return managed
 
     async def close(self, cluster_id: str, reason: str | None = None) -> None:
-        """Close the cluster and kill every batch job it submitted before returning. `reason`,
-        when we close it on our own, is told to listeners and kept with the ended cluster."""
+        """Close the cluster and kill every batch job it submitted before returning. When the
+        scheduler cannot confirm that they all ended, SchedulerCommandFailed: the cluster stays
+        listed as closing with the scheduler's error, and a later DELETE or job refresh that
+        sees them ended completes the close. `reason`, when we close it on our own, is told to
+        listeners and kept with the ended cluster."""
         managed = self.get(cluster_id)
         managed.phase = Phase.CLOSING
         self._notify("updated", managed, reason)
@@ -274,7 +280,13 @@ class ClusterManager:
             if managed.phase is Phase.CLOSED:  # a concurrent DELETE got here first
                 return
             await self._close_handle(managed)
-            await self._kill_unfinished_jobs(managed)
+            unconfirmed = await self._kill_unfinished_jobs(managed)
+            if unconfirmed is not None:
+                self._unconfirmed_closes.setdefault(cluster_id, reason or managed.error)
+                managed.error = f"closing, jobs not yet confirmed ended: {unconfirmed.message}"
+                self._notify("updated", managed)
+                raise unconfirmed
+            managed.error = self._unconfirmed_closes.pop(cluster_id, managed.error)
             ended_why = reason or managed.error or "shut down"
             managed.phase = Phase.CLOSED
             if managed.credentials is not None:
@@ -283,6 +295,11 @@ class ClusterManager:
         self.ledger.forget(cluster_id)
         self._remember_ended(managed, ended_why)
         self._notify("deleted", managed, reason)
+
+    async def _complete_close(self, cluster_id: str) -> None:
+        """A close left unconfirmed, now that a refresh saw every job ended."""
+        with contextlib.suppress(SchedulerCommandFailed, ClusterNotFound):
+            await self.close(cluster_id)
 
     def _remember_ended(self, managed: ManagedCluster, reason: str) -> None:
         ended = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -451,27 +468,37 @@ class ClusterManager:
             return
         self._notify("updated", managed)
 
-    async def _kill_unfinished_jobs(self, managed: ManagedCluster) -> None:
+    async def _kill_unfinished_jobs(self, managed: ManagedCluster) -> SchedulerCommandFailed | None:
         """bkill every job still unfinished, then wait (bounded) until the scheduler agrees they
-        ended, so that a DELETE's answer means the allocation is really given back."""
+        ended, so that a DELETE's answer means the allocation is really given back. The error
+        that kept it from confirming that, if any."""
         if not managed.job_ids:
-            return
+            return None
+        unread: SchedulerCommandFailed | None = None
         try:
             managed.jobs.update(await managed.backend.job_states(managed.job_ids))
             doomed = managed.unfinished_job_ids()
         except SchedulerCommandFailed as error:
+            # States unknown: kill them all (bkill may still get through), then confirm.
             log.warning("could not read job states, killing all jobs of %s: %s", managed.id, error)
-            await managed.backend.kill_jobs(list(managed.job_ids))
-            return
+            unread, doomed = error, managed.unfinished_job_ids()
         await managed.backend.kill_jobs(doomed)
         deadline = asyncio.get_running_loop().time() + KILL_CONFIRM_TIMEOUT_S
         while doomed and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(KILL_CONFIRM_POLL_S)
-            with contextlib.suppress(SchedulerCommandFailed):
+            try:
                 managed.jobs.update(await managed.backend.job_states(doomed))
+                unread = None
+            except SchedulerCommandFailed as error:
+                unread = error
+                continue
             doomed = managed.unfinished_job_ids(among=doomed)
-        if doomed:
-            log.warning("jobs %s of %s still not finished after bkill", doomed, managed.id)
+        if not doomed:
+            return None
+        log.warning("jobs %s of %s not confirmed ended after bkill", doomed, managed.id)
+        return unread or SchedulerCommandFailed(
+            "bkill", None, f"jobs {' '.join(doomed)} still not finished after bkill"
+        )
 
     async def _reattach(self) -> None:
         """Take over the clusters an earlier server left running (same ids, same workers); those
@@ -566,7 +593,10 @@ class ClusterManager:
         listeners about clusters whose jobs or workers changed."""
         by_backend: dict[str, tuple[Backend, list[str]]] = {}
         for managed in self._clusters.values():
-            if managed.backend.has_jobs and managed.phase in (Phase.RUNNING, Phase.FAILED):
+            unconfirmed = managed.id in self._unconfirmed_closes
+            if managed.backend.has_jobs and (
+                managed.phase in (Phase.RUNNING, Phase.FAILED) or unconfirmed
+            ):
                 entry = by_backend.setdefault(managed.backend.name, (managed.backend, []))
                 entry[1].extend(managed.unfinished_job_ids())
         for backend, job_ids in by_backend.values():
@@ -588,6 +618,8 @@ class ClusterManager:
         for managed in list(self._clusters.values()):
             if managed.backend.has_jobs and managed.phase is Phase.RUNNING:
                 await self._replace_ended_jobs(managed)
+            elif managed.id in self._unconfirmed_closes and not managed.unfinished_job_ids():
+                self._spawn(self._complete_close(managed.id))
         self._close_idle()
         # Compared with the previous refresh, not the start of this one: workers connect between
         # two refreshes, without any job changing.
@@ -639,6 +671,9 @@ class ClusterManager:
             await self.close(cluster_id, reason)
         except ClusterNotFound:
             pass  # deleted meanwhile
+        except SchedulerCommandFailed as error:
+            # It stays closing with the scheduler's error; a later refresh completes the close.
+            log.warning("idle cluster %s not confirmed closed: %s", cluster_id, error.message)
         except Exception:
             log.exception("closing idle cluster %s", cluster_id)
 

@@ -15,10 +15,21 @@ HANG_TEXT = "batch system daemon not responding ... still trying"
 SCHEDULER_COMMANDS = ("bsub", "bjobs", "bkill", "bqueues", "bhosts", "lsid")
 
 
+def bjobs_failing() -> bool:
+    """LSFSIM_BJOBS_FAIL, or a file `bjobs_fail` in LSFSIM_HOME (so that a test can make bjobs
+    fail, and recover, while a server runs): bjobs alone fails, as when mbatchd is too loaded to
+    answer queries while bkill still gets through."""
+    if os.environ.get("LSFSIM_BJOBS_FAIL"):
+        return True
+    from .config import home
+
+    return os.path.exists(os.path.join(home(), "bjobs_fail"))
+
+
 def daemon_outage(command: str) -> int | None:
     if command not in SCHEDULER_COMMANDS:
         return None
-    if os.environ.get("LSFSIM_DOWN"):
+    if os.environ.get("LSFSIM_DOWN") or (command == "bjobs" and bjobs_failing()):
         print(f"{command}: {DOWN_TEXT}", file=sys.stderr)
         return 255
     if os.environ.get("LSFSIM_HANG"):

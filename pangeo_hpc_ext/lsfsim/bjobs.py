@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 
-from .config import ensure_config, home, user_name
+from .config import dialect, ensure_config, home, user_name
 from .options import scan_options
 from .state import ACTIVE, FINISHED, TERM_TEXT, expired, jobs_sorted, read_state
 
@@ -62,6 +62,19 @@ FIELD_WIDTHS = {
     "max_req_proc": 12,
     "job_description": 17,
 }
+# OpenLava/volclava's -o knows these 15 fields only (`fields[]` in lsbatch/cmd/bjobs.c), takes no
+# widths and no delimiter=, and prints them space separated under a header row.
+OPENLAVA_FIELDS = (
+    "JOBID USER STAT QUEUE FROM_HOST EXEC_HOST JOB_NAME SUBMIT_TIME PROJ_NAME CPU_USED MEM SWAP "
+    "PIDS START_TIME FINISH_TIME"
+).split()
+# volclava's usage() (getopt has already said which option it does not know).
+OPENLAVA_USAGE = (
+    "Usage: bjobs [-h] [-V] [-w |-l |-UF] [-a] [-d] [-p] [-s] [-r] [-o] [-json] [-A]\n"
+    "             [-m host_name] [-q queue_name] [-u user_name | -u all]\n"
+    "             [-P project_name] [-N host_spec]\n"
+    '             [-J name_spec] [jobId | "jobId[idxList]" ...]'
+)
 FIELD_ALIASES = {"id": "jobid", "name": "job_name", "proj": "proj_name", "project": "proj_name"}
 
 
@@ -163,6 +176,49 @@ def field_value(job: Job, field: str, now: float) -> str:
     return ""
 
 
+def openlava_time(stamp: float | None) -> str:
+    """volclava's Time2String: `MM/DD-HH:MM:SS`, "-" when there is none."""
+    return time.strftime("%m/%d-%H:%M:%S", time.localtime(stamp)) if stamp else "-"
+
+
+def openlava_value(job: Job, field: str, as_json: bool) -> str:
+    """One of OpenLava's 15 -o fields, as volclava's displayO/displayJson print it."""
+    status = job["status"]
+    hosts = job.get("hosts") or []
+    if field == "EXEC_HOST":
+        # The first host only; "-" (JSON "") while pending, "   -   " for a job that never ran.
+        if status in ("PEND", "PSUSP"):
+            return "" if as_json else "-"
+        return hosts[0] if hosts else "   -   "
+    if field == "CPU_USED":
+        return "000:00:00.00"
+    if field in ("MEM", "SWAP"):
+        return "0"  # KB, as an integer
+    if field == "PIDS":
+        return str(job["pid"]) if job.get("pid") and status == "RUN" else "-"
+    if field == "START_TIME":
+        return openlava_time(job.get("start_time"))
+    if field == "FINISH_TIME":
+        return openlava_time(job.get("finish_time"))
+    return field_value(job, field.lower(), time.time())
+
+
+def json_text(document: dict[str, object], speaks: str) -> str:
+    import json
+
+    if speaks == "openlava":  # cJSON_Print: tab indents, a tab after each colon
+        return json.dumps(document, indent="\t", separators=(",", ":\t")) + "\n"
+    return json.dumps(document, indent=2, separators=(",", ":")) + "\n"
+
+
+def usage_error(letter: str) -> int:
+    # glibc getopt's complaint, then the command's usage (volclava; LSF 9.1's wording for -json
+    # is UNCONFIRMED, taken to be the same getopt behaviour).
+    print(f"bjobs: invalid option -- '{letter}'", file=sys.stderr)
+    print(OPENLAVA_USAGE, file=sys.stderr)
+    return 255
+
+
 def parse_format(spec: str) -> tuple[list[tuple[str, int | None, bool]], str | None]:
     """'jobid stat:-8 exec_host delimiter=\'^\'' -> [(field, width, right_justified)], delimiter."""
     fields: list[tuple[str, int | None, bool]] = []
@@ -193,14 +249,16 @@ def format_cell(name: str, value: str, width: int | None, right: bool) -> str:
     return value.rjust(size) if right else value.ljust(size)
 
 
-def default_rows(jobs: list[Job], wide: bool) -> list[str]:
+def default_rows(jobs: list[Job], wide: bool, speaks: str = "lsf10") -> list[str]:
     lines = []
     for job in jobs:
         hosts = (job.get("hosts") or []) if job["status"] != "PEND" else []
         if wide:
+            # volclava (recorded) pads a dash into the column of a job with no host.
+            shown = ":".join(hosts) or ("   -   " if speaks == "openlava" else "")
             lines.append(
                 f"{job['id']:<7d} {job['user']:<7s} {job['status']:<5.5s} {job['queue']:<10s} "
-                f"{job['from_host']:<11s} {':'.join(hosts):<11s} {job['name']:<10s} "
+                f"{job['from_host']:<11s} {shown:<11s} {job['name']:<10s} "
                 f"{lsf_time(job['submit_time'])}"
             )
             continue
@@ -233,14 +291,32 @@ def host_counts(hosts: list[str]) -> str:
     return "".join(f"<{n}*{h}>" if n > 1 else f"<{h}>" for h, n in counts.items())
 
 
-def long_record(job: Job, now: float) -> list[str]:
-    """The main lines of `bjobs -l` (LSF-REFERENCE 2.4)."""
+def unwrapped(text: str) -> list[str]:
+    return [text]
+
+
+def pending_reason(job: Job, speaks: str, hosts: int) -> str:
+    """The pending reason as -l and -p print it: volclava adds on how many hosts it holds
+    (recorded: ` Job slot limit reached: 1 host;`)."""
+    reason = job.get("pend_reason") or ""
+    if speaks == "openlava" and reason:
+        return f"{reason.rstrip(';')}: {hosts} host{'s' if hosts != 1 else ''};"
+    return reason
+
+
+def long_record(job: Job, now: float, speaks: str = "lsf10", host_count: int = 1) -> list[str]:
+    """The main lines of `bjobs -l` (LSF-REFERENCE 2.4; OpenLava's as recorded from volclava,
+    which does not wrap them)."""
+    wrap = unwrapped if speaks == "openlava" else wrap_long
     stamp = lambda t: time.ctime(t)[:19] + ": "  # noqa: E731 - "Tue Jul 24 10:03:15: "
     command = job["command"] if job.get("argv") else job["name"]
-    out = wrap_long(
+    if speaks == "openlava" and not job.get("argv"):
+        command = ";".join(job["command"].splitlines())  # volclava: a script's lines joined
+    out = wrap(
         f"Job <{job['id']}>, Job Name <{job['name']}>, User <{job['user']}>, Project "
         f"<{job.get('project') or 'default'}>, Status <{job['status']}>, Queue <{job['queue']}>, "
-        f"Command <{command}>, Share group charged </{job['user']}>"
+        f"Command <{command}>"
+        + ("" if speaks == "openlava" else f", Share group charged </{job['user']}>")
     )
     submitted = f"Submitted from host <{job['from_host']}>, CWD <{job['cwd']}>"
     if job.get("output"):
@@ -251,33 +327,48 @@ def long_record(job: Job, now: float) -> list[str]:
         submitted += f", {job['nslots']} Task(s)"
     if job.get("resources"):
         submitted += f", Requested Resources <{job['resources']}>"
-    out += wrap_long(stamp(job["submit_time"]) + submitted + ";")
+    out += wrap(stamp(job["submit_time"]) + submitted + ";")
     hosts = job.get("hosts") or []
-    if job.get("start_time") and hosts:
-        out += wrap_long(
+    if job.get("start_time") and hosts and speaks == "openlava":
+        many = f" {len(hosts)} Hosts/Processors" if len(hosts) > 1 else ""
+        out += wrap(
+            stamp(job["start_time"])
+            + f"Started on{many} {' '.join(f'<{h}>' for h in hosts)}, Execution Home "
+            f"<{job.get('exec_home') or ''}>, Execution CWD <{job['cwd']}>;"
+        )
+    elif job.get("start_time") and hosts:
+        out += wrap(
             stamp(job["start_time"])
             + f"Started {len(hosts)} Task(s) on Host(s) {host_counts(hosts)}, Allocated "
             f"{len(hosts)} Slot(s) on Host(s) {host_counts(hosts)}, Execution Home "
             f"<{job.get('exec_home') or ''}>, Execution CWD <{job['cwd']}>;"
         )
     if job["status"] == "PEND":
-        out += ["", " PENDING REASONS:", f" {job.get('pend_reason') or ''}"]
-    if job.get("runlimit_min"):
+        reasons = [" PENDING REASONS:", f" {pending_reason(job, speaks, host_count)}"]
+        out += reasons if speaks == "openlava" else ["", *reasons]
+    if job.get("runlimit_min") and speaks == "openlava":
+        # prtResourceLimit: a " %-24s" header, the value " %-.1f min" padded to 25 columns.
+        value = f" {float(job['runlimit_min']):.1f} min"
+        out += ["", f" {'RUNLIMIT':<24s}", f"{value:<25s}"]
+    elif job.get("runlimit_min"):
         out += ["", " RUNLIMIT", f" {float(job['runlimit_min']):.1f} min"]
-    if job.get("memlimit_kb"):
+    if job.get("memlimit_kb") and speaks == "openlava":
+        out += ["", " MEMLIMIT", f" {job['memlimit_kb']} K"]
+    elif job.get("memlimit_kb"):
         out += ["", " MEMLIMIT", f" {job['memlimit_kb'] / 1024 / 1024:6.1f} G"]
     if job["status"] in FINISHED and job.get("finish_time"):
         done = stamp(job["finish_time"])
         if job["status"] == "DONE":
-            out += ["", *wrap_long(done + "Done successfully. The CPU time used is 0.0 seconds.")]
+            out += ["", *wrap(done + "Done successfully. The CPU time used is 0.0 seconds.")]
         else:
             code = job.get("exit_code")
             if code is not None:
                 exited = f"Exited with exit code {code}. The CPU time used is 0.0 seconds."
-                out += ["", *wrap_long(done + exited)]
+                out += ["", *wrap(done + exited)]
             reason = job.get("exit_reason")
-            tail = f"; {reason}: {TERM_TEXT.get(reason, '')}." if reason else "."
-            out += wrap_long(done + "Completed <exit>" + tail)
+            if speaks != "openlava":  # volclava's bjobs -l names no termination reason
+                tail = f"; {reason}: {TERM_TEXT.get(reason, '')}." if reason else "."
+                out += wrap(done + "Completed <exit>" + tail)
     out += [
         "",
         " SCHEDULING PARAMETERS:",
@@ -286,6 +377,31 @@ def long_record(job: Job, now: float) -> list[str]:
         " loadStop    -     -     -     -       -     -    -     -     -      -      -",
     ]
     return out
+
+
+def openlava_output(
+    found: list[Job], names: list[str], ordered: list[dict[str, str]], as_json: bool
+) -> int:
+    """volclava's -o: fields are checked when the first job is shown (so a bad field with no job
+    to show goes unnoticed), then a header row and space-separated values, or JSON."""
+    bad = next((name for name in names if name not in OPENLAVA_FIELDS), None)
+    if bad is not None:
+        print(f"<{bad}> in the format string is not a valid field name.", file=sys.stderr)
+        return 99
+    names = list(dict.fromkeys(names))
+    if as_json:
+        jobs = iter(found)
+        records = []
+        for record in ordered or [{}] * len(found):
+            job = record or next(jobs)
+            records.append(record or {n: openlava_value(job, n, True) for n in names})
+        document = {"COMMAND": "bjobs", "JOBS": len(records), "RECORDS": records}
+        sys.stdout.write(json_text(document, "openlava"))
+        return 0
+    rows = [" ".join(names)]
+    rows += [" ".join(openlava_value(job, n, False) for n in names) for job in found]
+    sys.stdout.write("\n".join(rows) + "\n")
+    return 0
 
 
 def order(jobs: list[Job]) -> list[Job]:
@@ -299,6 +415,9 @@ def main(args: list[str]) -> int:
     values: dict[str, str] = {}
     states: set[str] | None = None
     ids: list[str] = []
+    base = home()
+    config = ensure_config(base)
+    speaks = dialect(config)
     for arg, value in scan_options(args, ("-o", "-u", "-q")):
         if value is not None:
             values[arg] = value
@@ -307,8 +426,12 @@ def main(args: list[str]) -> int:
         elif arg == "-w":
             wide = True
         elif arg == "-noheader":
+            if speaks == "openlava":
+                return usage_error("n")
             noheader = True
         elif arg == "-json":
+            if speaks == "lsf9":  # -json came with LSF 10.1 Fix Pack 2
+                return usage_error("j")
             as_json = True
         elif arg == "-r":
             states = {"RUN"}
@@ -320,6 +443,8 @@ def main(args: list[str]) -> int:
             states = {"DONE", "EXIT"}
         elif arg == "-l":
             long_format = True
+        elif arg == "-X" and speaks == "openlava":
+            return usage_error("X")
         elif arg in ("-X", "-W", "-UF", "-hms"):
             pass  # accepted, the emulator prints its normal layout
         elif arg.startswith("-"):
@@ -331,20 +456,25 @@ def main(args: list[str]) -> int:
 
     fields: list[tuple[str, int | None, bool]] = []
     delimiter = None
-    if fmt is not None:
+    openlava_fields: list[str] = []
+    if fmt is not None and speaks == "openlava":
+        openlava_fields = [word.upper() for word in fmt.split()]
+    elif fmt is not None:
         try:
             fields, delimiter = parse_format(fmt)
         except ValueError as error:
             print(f"{error}: Illegal field.", file=sys.stderr)
             return 255
+    elif as_json and speaks == "openlava":
+        print(OPENLAVA_USAGE, file=sys.stderr)
+        return 255
     elif as_json:
         print("The -json option must be used together with the -o option.", file=sys.stderr)
         return 255
 
-    base = home()
     state = read_state(base)
     now = time.time()
-    clean_period = float(ensure_config(base).get("clean_period_s", 3600))
+    clean_period = float(config.get("clean_period_s", 3600))
     state["jobs"] = {
         key: job for key, job in state["jobs"].items() if not expired(job, clean_period, now)
     }
@@ -376,9 +506,14 @@ def main(args: list[str]) -> int:
             found.append(job)
         found = order(found)
 
+    if openlava_fields and found:
+        code = openlava_output(found, openlava_fields, json_records if ids else [], as_json)
+        if code or as_json:
+            return code
+        for message in errors:
+            print(message, file=sys.stderr)
+        return 255 if errors else 0
     if as_json:
-        import json
-
         records = []
         jobs_iter = iter(found)
         if ids:
@@ -391,9 +526,10 @@ def main(args: list[str]) -> int:
         else:
             records = [{n.upper(): field_value(job, n, now) for n, _, _ in fields} for job in found]
         document = {"COMMAND": "bjobs", "JOBS": len(records), "RECORDS": records}
-        sys.stdout.write(json.dumps(document, indent=2, separators=(",", ":")) + "\n")
+        sys.stdout.write(json_text(document, speaks))
     elif found and long_format and not fields:
-        blocks = ["\n".join(["", *long_record(job, now)]) for job in found]
+        hosts = len(config.get("hosts", {}))
+        blocks = ["\n".join(["", *long_record(job, now, speaks, hosts)]) for job in found]
         sys.stdout.write(("\n" + "-" * 78 + "\n").join(blocks) + "\n")
     elif found:
         out: list[str] = []
@@ -417,7 +553,7 @@ def main(args: list[str]) -> int:
         else:
             if not noheader:
                 out.append(HEADER)
-            out.extend(default_rows(found, wide))
+            out.extend(default_rows(found, wide, speaks))
         sys.stdout.write("\n".join(out) + "\n")
     sys.stdout.flush()
 
@@ -439,6 +575,14 @@ def main(args: list[str]) -> int:
             message += f" in queue <{queue}>"
         if not as_json:
             print(message, file=sys.stderr)
+        if speaks == "openlava":
+            # volclava (recorded): `{"JOBS":0,"RECORDS":[]}` with 255; text forms exit 254
+            # (exit(-2)) for "No unfinished job found", but 0 with -a.
+            return 255 if as_json else (0 if show_all else 254)
         return 0
+    if speaks == "openlava" and errors:
+        # volclava (recorded): any unknown id fails a text form; -json fails only when no id
+        # was found.
+        return 255 if not as_json or not found else 0
     # Default LSB_BJOBS_CONSISTENT_EXIT_CODE=N: 255 only when known and unknown IDs are mixed.
     return 255 if errors and found else 0

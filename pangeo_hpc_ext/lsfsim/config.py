@@ -57,6 +57,22 @@ DEFAULT_CONFIG: dict[str, Any] = {
     },
 }
 
+# The LSF the emulator speaks (LSFSIM_DIALECT in a command's environment, else config "dialect"):
+# IBM LSF 10.1 (-o with -json), LSF 9.1 (-o, no -json), OpenLava/volclava (15 -o fields, -json).
+DIALECTS = ("lsf10", "lsf9", "openlava")
+BANNERS = {
+    "lsf10": "IBM Spectrum LSF Standard 10.1.0.13, Apr 15 2022",
+    "lsf9": "IBM Platform LSF Standard 9.1.3.0, Jul 04 2014",
+    # volclava's _LS_VERSION_ ("volclava project 2.2, <date>\n"), printed with puts().
+    "openlava": "volclava project 2.2, Jun 30 2026\n",
+}
+
+
+def dialect(config: dict[str, Any]) -> str:
+    value = os.environ.get("LSFSIM_DIALECT") or config.get("dialect") or "lsf10"
+    return value if value in DIALECTS else "lsf10"
+
+
 UNIT_FACTORS_KB = {"KB": 1, "MB": 1024, "GB": 1024**2, "TB": 1024**3, "PB": 1024**4, "EB": 1024**5}
 
 
@@ -103,9 +119,11 @@ def ensure_config(base: str) -> dict[str, Any]:
 
 def write_lsf_conf(base: str, config: dict[str, Any]) -> None:
     os.makedirs(conf_dir(base), exist_ok=True)
-    lines = [
-        "# Written by the pangeo-hpc LSF emulator (lsfsim).",
-        f"LSF_UNIT_FOR_LIMITS={config.get('unit_for_limits', 'MB')}",
+    lines = ["# Written by the pangeo-hpc LSF emulator (lsfsim)."]
+    # "unit_for_limits": null leaves it out, as volclava's lsf.conf does: limits are then KB.
+    if config.get("unit_for_limits", "MB") is not None:
+        lines.append(f"LSF_UNIT_FOR_LIMITS={config.get('unit_for_limits', 'MB')}")
+    lines += [
         f"LSF_CLUSTER_NAME={config.get('cluster_name', 'lsfsim')}",
         f'LSF_MASTER_LIST="{config.get("master_host", "master01")}"',
     ]
@@ -113,7 +131,10 @@ def write_lsf_conf(base: str, config: dict[str, Any]) -> None:
 
 
 def unit_for_limits(base: str, config: dict[str, Any]) -> str:
-    """The unit of bare -M numbers: lsf.conf is authoritative (as for LSF), KB when unset."""
+    """The unit of bare -M numbers: lsf.conf is authoritative (as for LSF); when it is unset,
+    KB for IBM LSF but MB for volclava (recorded: `bsub -M 1024` shows MEMLIMIT `1048576 K`;
+    its daemons start from `unitForLimits = Megabytes`)."""
+    unset = "MB" if dialect(config) == "openlava" else "KB"
     try:
         with open(os.path.join(conf_dir(base), "lsf.conf"), encoding="utf-8") as handle:
             for line in handle:
@@ -123,8 +144,8 @@ def unit_for_limits(base: str, config: dict[str, Any]) -> str:
                     if unit in UNIT_FACTORS_KB:
                         return unit
     except FileNotFoundError:
-        return str(config.get("unit_for_limits", "KB")).upper()
-    return "KB"
+        return str(config.get("unit_for_limits") or unset).upper()
+    return unset
 
 
 def minute_seconds(config: dict[str, Any]) -> float:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from .config import ensure_config, home, host_slots
+from .config import BANNERS, dialect, ensure_config, home, host_slots
 from .state import read_state
 
 BQUEUES_HEADER = "QUEUE_NAME      PRIO STATUS          MAX JL/U JL/P JL/H NJOBS  PEND   RUN  SUSP"
@@ -62,8 +62,9 @@ def bqueues(args: list[str]) -> int:
     selected = names or sorted(queues, key=lambda q: -int(queues[q].get("priority", 0)))
     counts = _queue_counts(read_state(base))
     out: list[str] = []
+    openlava = dialect(config) == "openlava"
     if not long_format:
-        out.append(BQUEUES_HEADER)
+        out.append(BQUEUES_HEADER + (" " if openlava else ""))  # volclava: a trailing space
     for name in selected:
         spec = queues[name]
         count = counts.get(name, {"PEND": 0, "RUN": 0, "SUSP": 0})
@@ -72,8 +73,10 @@ def bqueues(args: list[str]) -> int:
         prio = int(spec.get("priority", 0))
         if not long_format:
             shown = name if wide else name[:15]
+            # volclava (recorded) puts STATUS one column further right and MAX one to the left.
+            gap, width = ("   ", 2) if openlava and not wide else ("  ", 3)
             out.append(
-                f"{shown:<15} {prio:>3}  {status:<16}{_dash(spec.get('max_slots')):>3}"
+                f"{shown:<15} {prio:>3}{gap}{status:<16}{_dash(spec.get('max_slots')):>{width}}"
                 f"{'-':>5}{'-':>5}{'-':>5}{njobs:>6}{count['PEND']:>6}{count['RUN']:>6}"
                 f"{count['SUSP']:>6}"
             )
@@ -149,7 +152,17 @@ def _slots_from_env(state: dict[str, Any]) -> int | None:
 
 def lsid(args: list[str]) -> int:
     config = ensure_config(home())
-    version = str(config.get("lsf_version"))
+    speaks = dialect(config)
+    if speaks == "openlava":
+        # volclava's lsid.c: puts(_LS_VERSION_) (which ends in a newline), then the two names.
+        if "-V" in args:
+            sys.stdout.write(BANNERS[speaks])
+            return 0
+        print(BANNERS[speaks])
+        print(f"My cluster name is {config.get('cluster_name')}")
+        print(f"My master name is {config.get('master_host')}")
+        return 0
+    version = str(config.get("lsf_version")) if speaks == "lsf10" else BANNERS[speaks]
     if "-V" in args:
         print(version, file=sys.stderr)
         return 0

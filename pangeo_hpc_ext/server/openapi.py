@@ -361,7 +361,10 @@ def _paths(profiles: Iterable[str]) -> dict[str, Any]:
                     "404": NO_CLUSTER,
                     "502": _error(
                         "A scheduler command failed (`message` is the scheduler's own text), or "
-                        "a notebook's scheduler did not close within the wait."
+                        "a notebook's scheduler did not close within the wait. When the job "
+                        "states could not be read to confirm every job ended, the cluster stays "
+                        "listed as `closing` with the scheduler's error; the next job refresh "
+                        "(or DELETE) that sees them ended completes the close."
                     ),
                 },
             },

@@ -41,6 +41,8 @@ def test_bjobs_json_records() -> None:
     running = jobs["101"]
     assert running.state is JobState.RUNNING and running.native_state == "RUN"
     assert running.hosts == ("node01",)
+    assert running.name == "dask-worker-ab12"
+    assert jobs["102"].name is None  # an empty JOB_NAME is not a name
     assert running.walltime_left_s == 30 * 60 - 600
     assert running.submitted == datetime(2026, 11, 30, 9, 3).astimezone().isoformat()
     pending = jobs["102"]

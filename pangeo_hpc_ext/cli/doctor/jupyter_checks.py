@@ -76,12 +76,15 @@ def check_jobqueue_config(section: str) -> Check:
     )
     # DASK_JOBQUEUE__LSF__* environment variables count as much as YAML files.
     source = ", ".join(map(str, files)) or "the environment"
+    # Nothing needs the file: profiles and the form carry cores and memory. It only gives a
+    # user's own notebooks (and the form's defaults) their values.
     if cores is None or memory is None:
         if not files:
             where = ", ".join(dask.config.paths)
-            return Check(name, False, f"no jobqueue section in {where}", example)
+            return Check(name, True, f"no jobqueue section in {where}", example, advice=True)
         unset = " and ".join(k for k, v in (("cores", cores), ("memory", memory)) if v is None)
-        return Check(name, False, f"jobqueue.{section} {unset} not set ({source})", example)
+        detail = f"jobqueue.{section} {unset} not set ({source})"
+        return Check(name, True, detail, example, advice=True)
     return Check(name, True, f"{section}: cores={cores} memory={memory} from {source}")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
@@ -126,8 +127,9 @@ def check_lsf_units() -> Check:
             "sets it)",
         )
     unit = lsf.unit_for_limits(conf)
-    effective = unit or "KB"
-    shown = f"LSF_UNIT_FOR_LIMITS={unit}" if unit else "LSF_UNIT_FOR_LIMITS unset (KB)"
+    banner = asyncio.run(lsf.LSFClient().banner()) if unit is None else None
+    effective = unit or lsf.default_limits_unit(banner)
+    shown = f"LSF_UNIT_FOR_LIMITS={unit}" if unit else f"LSF_UNIT_FOR_LIMITS unset ({effective})"
     if jq_units and str(jq_units).upper()[0] != effective[0]:
         return Check(
             name,
@@ -142,7 +144,35 @@ def check_lsf_units() -> Check:
 
         limit = lsf.memory_in_units(parse_bytes(str(memory)), effective)
         detail += f"; memory {memory!r} is requested as -M {limit} ({effective})"
+    if unit is None and effective != "KB" and not jq_units:
+        # Our clusters pass the unit; a notebook's own LSFCluster would assume KB here.
+        return Check(
+            name,
+            True,
+            f"{detail}; {banner} reads a bare -M in {effective}, dask-jobqueue assumes KB",
+            f"set jobqueue.lsf.lsf-units to {effective} in your dask config for your own "
+            "LSFCluster",
+            advice=True,
+        )
     return Check(name, True, detail)
+
+
+def check_lsf_bjobs_form() -> Check | None:
+    """The bjobs form job states are read with, found by trying it (lsid's banner first)."""
+    if lsf.missing_commands(("bjobs",)):
+        return None
+    name = "LSF job states (bjobs)"
+    try:
+        dialect = asyncio.run(lsf.LSFClient().probe())
+    except SchedulerCommandFailed as exc:
+        return Check(name, False, f"bjobs does not answer: {exc}", _ask_admins("LSF"))
+    forms = {
+        lsf.BjobsForm.JSON: "bjobs -o ... -json",
+        lsf.BjobsForm.DELIMITED: "bjobs -o ... delimiter='^' (no -json)",
+        lsf.BjobsForm.OPENLAVA: "bjobs -o <OpenLava's 15 fields> -json, with bjobs -l",
+        lsf.BjobsForm.PLAIN: "bjobs -w, with bjobs -l (no -o)",
+    }
+    return Check(name, True, f"{dialect.banner or 'lsid silent'}: {forms[dialect.form]}")
 
 
 def check_slurm_memory(scheduler: LabScheduler) -> Check:
@@ -351,7 +381,11 @@ def check_sge_parallel_environment(scheduler: LabScheduler) -> Check | None:
 
 # Checks only one scheduler has, run after its commands check, given the scheduler's adapter.
 SCHEDULER_CHECKS: dict[str, tuple[Callable[[LabScheduler], Check | None], ...]] = {
-    "lsf": (lambda _: check_lsf_answers(), lambda _: check_lsf_units()),
+    "lsf": (
+        lambda _: check_lsf_answers(),
+        lambda _: check_lsf_bjobs_form(),
+        lambda _: check_lsf_units(),
+    ),
     "slurm": (check_slurm_memory,),
     "sge": (check_sge_cell, check_sge_memory, check_sge_parallel_environment),
 }

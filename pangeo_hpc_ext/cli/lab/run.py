@@ -196,7 +196,10 @@ class LabRun:
         if not self.owns_job and self.holder is None:
             fail(f"stopped following job {job_id}; it keeps its place (`pangeo-hpc stop` ends it).")
             return EXIT_INTERRUPTED
-        info = self.adapter.job(job_id)
+        try:
+            info = self.adapter.job(job_id)
+        except SchedulerCommandFailed:  # unreadable states must not keep bkill from running
+            info = None
         was = info.native_state if info else "submitted"
         self.adapter.kill(job_id)
         ended = self.adapter.wait_ended(job_id, KILL_WAIT_SECONDS)

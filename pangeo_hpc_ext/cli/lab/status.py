@@ -159,22 +159,42 @@ def stop(state: LabState) -> int:
     job_id = record.job_id
     try:
         info = adapter.job(job_id)
-        if info is None or info.state.ended:
-            say(f"Job {job_id} had already ended ({info.native_state if info else 'gone'}).")
-        else:
-            adapter.kill(job_id)
-            if not adapter.wait_ended(job_id, KILL_WAIT_SECONDS):
-                fail(
-                    f"asked {adapter.title} to kill job {job_id} but it has not ended after "
-                    f"{KILL_WAIT_SECONDS:.0f} s; the record is kept (see "
-                    f"{adapter.see_job(job_id)}; run `pangeo-hpc stop` again)"
-                )
-                return 1
-            where = f" on {info.hosts[0]}" if info.hosts else ""
-            say(f"Killed job {job_id} (was {info.native_state}{where}).")
+    except SchedulerCommandFailed as exc:
+        # States unreadable is no reason to leave the job running: bkill may still get through.
+        say(f"Could not read job {job_id}'s state ({exc}); killing it all the same.")
+        info = None
+        unread = True
+    else:
+        unread = False
+    if not unread and (info is None or info.state.ended):
+        say(f"Job {job_id} had already ended ({info.native_state if info else 'gone'}).")
+        state.remove(record)
+        say(f"Removed its record and session directory from {state.root}.")
+        return 0
+    try:
+        adapter.kill(job_id)
     except SchedulerCommandFailed as exc:
         fail(f"could not stop job {job_id}: {exc}")
         return 1
+    kept = f"the record is kept (see {adapter.see_job(job_id)}; run `pangeo-hpc stop` again)"
+    try:
+        ended = adapter.wait_ended(job_id, KILL_WAIT_SECONDS)
+    except SchedulerCommandFailed as exc:
+        fail(
+            f"asked {adapter.title} to kill job {job_id} but cannot confirm it ended: {exc}; {kept}"
+        )
+        return 1
+    if not ended:
+        fail(
+            f"asked {adapter.title} to kill job {job_id} but it has not ended after "
+            f"{KILL_WAIT_SECONDS:.0f} s; {kept}"
+        )
+        return 1
+    if info is not None:
+        where = f" on {info.hosts[0]}" if info.hosts else ""
+        say(f"Killed job {job_id} (was {info.native_state}{where}).")
+    else:
+        say(f"Killed job {job_id}.")
     state.remove(record)
     say(f"Removed its record and session directory from {state.root}.")
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 
@@ -36,13 +37,19 @@ class LSFLab(LabScheduler):
             pairs.append(("-q", options.queue))
         pairs += [("-n", str(options.cores)), ("-R", "span[hosts=1]")]
         if options.memory_bytes is not None:
-            # -M is in lsf.conf's LSF_UNIT_FOR_LIMITS (KB when unset), as dask-jobqueue writes it.
-            unit = lsf.unit_for_limits(lsf.lsf_conf_path()) or "KB"
-            pairs.append(("-M", str(lsf.memory_in_units(options.memory_bytes, unit))))
+            pairs.append(("-M", str(lsf.memory_in_units(options.memory_bytes, self.limits_unit()))))
         pairs.append(("-W", format_walltime(options.walltime_minutes)))
         if log is not None:
             pairs.append(("-o", str(log)))
         return pairs
+
+    def limits_unit(self) -> str:
+        """-M's unit: lsf.conf's LSF_UNIT_FOR_LIMITS, else this LSF's own default (KB for IBM
+        LSF, MB for volclava), asked of lsid once."""
+        assert isinstance(self.client, lsf.LSFClient)
+        if self.client.limits_unit() is None:
+            asyncio.run(self.client.dialect())
+        return self.client.limits_unit() or "KB"
 
     def directive(self, flag: str, value: str) -> str:
         # LSF's own examples (and dask-jobqueue) double-quote values such as -R strings.

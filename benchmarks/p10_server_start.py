@@ -1,9 +1,9 @@
-"""P9: what the extension adds to JupyterLab's start. JupyterLab is started with and without
+"""P10: what the extension adds to JupyterLab's start. JupyterLab is started with and without
 pangeo_hpc_ext, alternately, on the emulated LSF (so the default profiles include lsf), and timed
 from the process start until GET api/status answers. Prints the medians and their ratio (goal
 <= 1.05); asserts nothing about time. Also prints which heavy modules the server imported.
 
-    python benchmarks/p9_server_start.py [--rounds 3]
+    python benchmarks/p10_server_start.py [--rounds 3]
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def main() -> None:
         for n in range(args.rounds):
             without.append(start_seconds(root, env, False, n))
             with_ext.append(start_seconds(root, env, True, n))
-    print(f"P9 JupyterLab to api/status, {args.rounds} rounds alternated")
+    print(f"P10 JupyterLab to api/status, {args.rounds} rounds alternated")
     for label, times in (("without the extension", without), ("with the extension", with_ext)):
         print(f"  {label:<22} median {median(times):.2f} s {[round(t, 2) for t in times]}")
     print(f"  ratio with/without: {median(with_ext) / median(without):.2f} (goal <= 1.05)")
