@@ -9,6 +9,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+import pytest
+
 from tests.conftest import Api
 from tests.support.dask_client import cluster_client
 from tests.test_events_and_limits import next_cluster_event
@@ -74,6 +76,10 @@ async def check_idle_cluster_closes(
 async def test_idle_cluster_closes_and_one_with_a_client_stays(
     api: Api, lsf_env: Any, jp_ws_fetch: Any
 ) -> None:
+    code, profiles = await api.call("GET", "profiles")
+    assert code == 200 and profiles["max_idle_timeout"] is None, profiles
+    # The default a request without idle_timeout gets: 30 min.
+    assert {p["name"]: p["idle_timeout"] for p in profiles["profiles"]}["lsf"] == 1800
     ws = await jp_ws_fetch("api", "events", "subscribe")
     # Same timeout for both: the one with a client must outlive the other.
     used = await start(api, "lsf", LSF_OPTIONS)
@@ -96,3 +102,24 @@ async def test_idle_cluster_closes_and_one_with_a_client_stays(
         used["id"], lambda c: c["idle"]["closes_at"] is not None, "the idle clock after the client"
     )
     ws.close()
+
+
+class TestAdminMaximum:
+    @pytest.fixture
+    def pangeo_config(self) -> dict[str, Any]:
+        return {
+            "max_idle_timeout": 600.0,
+            "profiles": {"lsf": {"backend": "lsf", "idle_timeout": 3600}},
+        }
+
+    async def test_requests_above_it_are_422_and_profiles_are_lowered(
+        self, api: Api, lsf_env: Any
+    ) -> None:
+        code, profiles = await api.call("GET", "profiles")
+        assert code == 200 and profiles["max_idle_timeout"] == 600
+        assert profiles["profiles"][0]["idle_timeout"] == 600
+        for never_or_more in (0, 601):
+            body = {"profile": "lsf", "idle_timeout": never_or_more, "options": LSF_OPTIONS}
+            code, answer = await api.call("POST", "clusters", body=body)
+            assert code == 422 and answer["errors"][0]["field"] == "idle_timeout", answer
+        assert lsf_env.records() == []
