@@ -36,7 +36,15 @@ export interface IJob {
   /** ISO 8601. */
   started: string | null;
   walltime_left_s: number | null;
+  /**
+   * Set on an ended job the server ended on purpose (scaling down, adaptive
+   * retiring, a replacement started before its walltime); absent from older
+   * servers.
+   */
+  ended_by?: JobEndedBy | null;
 }
+
+export type JobEndedBy = 'scale-down' | 'walltime-replacement';
 
 export interface IAdaptBounds {
   minimum: number;

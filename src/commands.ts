@@ -3,7 +3,12 @@
  * the palette and a keyboard shortcut all do the same thing.
  */
 import type { JupyterFrontEnd } from '@jupyterlab/application';
-import { Dialog, Notification, showDialog } from '@jupyterlab/apputils';
+import {
+  Dialog,
+  InputDialog,
+  Notification,
+  showDialog
+} from '@jupyterlab/apputils';
 import {
   type INotebookTracker,
   NotebookActions,
@@ -13,7 +18,7 @@ import type { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 import type { Widget } from '@lumino/widgets';
 
 import { type ICluster, isNotebookCluster } from './api';
-import { clusterClientCode } from './format';
+import { clusterClientCode, liveJobs } from './format';
 import type { ClustersModel } from './model';
 import type { DashboardTabs } from './widgets/dashboard';
 
@@ -76,6 +81,34 @@ function findCluster(
   return store.clusters.find(c => c.dashboard_url) ?? store.clusters[0];
 }
 
+/**
+ * The cluster a command acts on: the one named by `clusterId`, else the only
+ * candidate, else the user's choice among them (undefined when cancelled).
+ */
+async function chooseCluster(
+  context: ICommandContext,
+  args: ReadonlyPartialJSONObject,
+  candidates: ICluster[],
+  title: string
+): Promise<ICluster | undefined> {
+  const id = args.clusterId;
+  if (typeof id === 'string' && id) {
+    return context.model.store.cluster(id);
+  }
+  if (candidates.length <= 1) {
+    return candidates[0];
+  }
+  const labels = candidates.map(c => `${c.name} (${c.status}, ${c.id})`);
+  const answer = await InputDialog.getItem({
+    title,
+    label: 'Cluster',
+    items: labels,
+    current: 0
+  });
+  const chosen = answer.button.accept ? labels.indexOf(answer.value ?? '') : -1;
+  return chosen >= 0 ? candidates[chosen] : undefined;
+}
+
 function warn(message: string): void {
   Notification.warning(`Dask HPC: ${message}`, { autoClose: 5000 });
 }
@@ -96,14 +129,8 @@ function startCluster({ shell, sidebar, model }: ICommandContext): Command {
         shell.activateById(sidebar.id);
       }
       await model.sync.ready;
+      // Refusals show in the form, beside their fields, until the fields change.
       const cluster = await model.draft.submit();
-      const { errors } = model.draft;
-      if (
-        !cluster &&
-        errors.options.length + Object.keys(errors.fields).length > 0
-      ) {
-        warn('the cluster was not started; fix the fields marked in the form.');
-      }
       return cluster?.id ?? null;
     }
   };
@@ -115,7 +142,7 @@ function openDashboard(context: ICommandContext): Command {
       args.plot ? `Open Dask Plot: ${args.plot}` : 'Open Dask Dashboard',
     isEnabled: args =>
       !!args.url || !!findCluster(context, args)?.dashboard_url,
-    execute: args => {
+    execute: async args => {
       const plot = typeof args.plot === 'string' ? args.plot : '';
       if (typeof args.url === 'string' && args.url) {
         const clusterId = String(args.clusterId ?? '');
@@ -127,10 +154,22 @@ function openDashboard(context: ICommandContext): Command {
           plot
         });
       }
-      const cluster = findCluster(context, args);
-      if (!cluster?.dashboard_url) {
+      // Several clusters: ask which, rather than picking the first silently.
+      const candidates = context.model.store.clusters.filter(
+        c => c.dashboard_url
+      );
+      if (candidates.length === 0 && !args.clusterId) {
         warn('no cluster with a dashboard yet.');
         return;
+      }
+      const cluster = await chooseCluster(
+        context,
+        args,
+        candidates,
+        'Open the dashboard of which cluster?'
+      );
+      if (!cluster?.dashboard_url) {
+        return; // cancelled, or that cluster has no dashboard (yet)
       }
       return context.dashboards.open({
         clusterId: cluster.id,
@@ -152,7 +191,9 @@ function insertClientCode(context: ICommandContext): Command {
     execute: args => {
       const cluster = findCluster(context, args);
       const panel = notebooks?.currentWidget;
-      const code = cluster ? clusterClientCode(cluster) : null;
+      const code = cluster
+        ? clusterClientCode(cluster, context.model.store.clusters)
+        : null;
       if (!code) {
         warn('the cluster has no scheduler address yet.');
         return;
@@ -215,7 +256,8 @@ function shutDown(context: ICommandContext): Command {
 }
 
 function shutdownQuestion(cluster: ICluster): string {
-  const jobs = `${cluster.jobs.length} batch job(s)`;
+  // Only jobs still pending or running are cancelled; ended ones are history.
+  const jobs = `${liveJobs(cluster.jobs).length} live batch job(s)`;
   if (!isNotebookCluster(cluster)) {
     return `Shut down "${cluster.name}" and cancel its ${jobs}?`;
   }

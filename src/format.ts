@@ -3,9 +3,9 @@
 import {
   type ICluster,
   type IEndedCluster,
+  type IJob,
   type ITlsFiles,
-  type JobState,
-  isNotebookCluster
+  type JobState
 } from './api';
 
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
@@ -49,7 +49,159 @@ export function walltimeLeft(
   if (state !== 'running') {
     return walltimeLeftS;
   }
-  return Math.max(0, walltimeLeftS - (now - fetchedAt) / 1000);
+  // A clock read before the answer came (a timer's last tick) must not count
+  // up past what the server said: 0:30:01 for a 00:30 job.
+  const elapsed = Math.max(0, (now - fetchedAt) / 1000);
+  return Math.max(0, walltimeLeftS - elapsed);
+}
+
+/** Whether a job has ended, whatever the reason. */
+export function jobEnded(job: IJob): boolean {
+  return job.state === 'finished' || job.state === 'failed';
+}
+
+/** Jobs pending, running or suspended: the ones a shutdown cancels. */
+export function liveJobs(jobs: IJob[]): IJob[] {
+  return jobs.filter(job => !jobEnded(job));
+}
+
+/**
+ * Whether an ended job is routine: it finished, or we ended it on purpose.
+ * Only failures nobody asked for stay in view; the rest collapse.
+ */
+export function routineEnd(job: IJob): boolean {
+  return job.state === 'finished' || (jobEnded(job) && !!job.ended_by);
+}
+
+const ENDED_BY_LABEL: Record<string, string> = {
+  'scale-down': 'retired (scaled down)',
+  'walltime-replacement': 'replaced before walltime'
+};
+
+/** What a job we ended on purpose is called, or null when it ended by itself or runs. */
+export function endedByLabel(job: IJob): string | null {
+  return job.ended_by && jobEnded(job)
+    ? (ENDED_BY_LABEL[job.ended_by] ?? null)
+    : null;
+}
+
+/**
+ * Pending reasons of LSF, Slurm and Grid Engine in plain words, first match
+ * wins. The scheduler's own text stays available next to them (tooltip).
+ */
+const PENDING_REASONS: [RegExp, string][] = [
+  // LSF / OpenLava / volclava
+  [
+    /job slot limit|not enough job slot|no enough job slot/i,
+    'all job slots are busy'
+  ],
+  [
+    /new job is waiting for scheduling/i,
+    'the scheduler has not looked at it yet'
+  ],
+  [/dependency condition/i, 'it waits for another job to finish'],
+  [/queue.*(inactive|closed)|queue is not active/i, 'the queue is closed'],
+  [
+    /not enough (processors|hosts|cpus)|spanning requirement/i,
+    'no host has enough free cores'
+  ],
+  [
+    /resource requirement|rusage|reserving resource|mem\b.*not satisfied/i,
+    'no host has the memory or resources asked for'
+  ],
+  [
+    /(the user|user's|per-user).*limit/i,
+    'you reached a limit on your jobs (per user)'
+  ],
+  [/held|suspended by (the )?user|PSUSP/i, 'it is held'],
+  // Slurm
+  [/^resources$/i, 'waiting for free cores or memory'],
+  [/^priority$/i, 'jobs with higher priority go first'],
+  [
+    /^(assoc|qos).*(max|grp).*jobs/i,
+    "you reached your account's limit on jobs"
+  ],
+  [/^(assoc|qos).*(max|grp)/i, "you reached your account's limit on resources"],
+  [/^reqnodenotavail|^nodedown/i, 'the nodes it needs are not available'],
+  [
+    /^partitiontimelimit/i,
+    "the walltime asked for exceeds the partition's limit"
+  ],
+  [/^(partitiondown|partitioninactive)/i, 'the partition is down'],
+  [/^dependency/i, 'it waits for another job to finish'],
+  [/^begintime/i, 'it was asked to start later'],
+  [/^jobheld(user|admin)/i, 'it is held'],
+  [/^none$/i, 'the scheduler has not looked at it yet'],
+  // Grid Engine
+  [
+    /all queues dropped because of overload or full|queue instance .* is full|only offers 0 slots/i,
+    'all job slots are busy'
+  ],
+  [/cannot run because it exceeds limit/i, 'you reached a limit on your jobs'],
+  [
+    /cannot run in queue|cannot run at host/i,
+    'no queue or host can take it now'
+  ],
+  [/job is in hold state|hold/i, 'it is held']
+];
+
+/** Why a job waits, in plain words; null when the scheduler gave no reason we know. */
+export function plainPendingReason(reason: string | null): string | null {
+  const text = reason?.trim();
+  if (!text) {
+    return null;
+  }
+  for (const [pattern, words] of PENDING_REASONS) {
+    if (pattern.test(text)) {
+      return words;
+    }
+  }
+  return null;
+}
+
+/** A span of time as people say it: "40 s", "4 min", "2 h 5 min". */
+export function formatWait(seconds: number): string {
+  const s = Math.max(0, Math.floor(seconds));
+  if (s < 60) {
+    return `${s} s`;
+  }
+  const minutes = Math.floor(s / 60);
+  if (minutes < 60) {
+    return `${minutes} min`;
+  }
+  const h = Math.floor(minutes / 60);
+  const m = minutes % 60;
+  return m ? `${h} h ${m} min` : `${h} h`;
+}
+
+/**
+ * "Waiting 4 min: all job slots are busy" for a pending job (how long since
+ * it was submitted, when known); the scheduler's words when we have none of
+ * our own, and null for jobs that do not wait.
+ */
+export function waitingText(job: IJob, now: number): string | null {
+  if (job.state !== 'pending') {
+    return null;
+  }
+  const since = job.submitted ? Date.parse(job.submitted) : NaN;
+  const waited = Number.isNaN(since)
+    ? 'Waiting'
+    : `Waiting ${formatWait((now - since) / 1000)}`;
+  const why = plainPendingReason(job.reason) ?? job.reason?.trim();
+  return why ? `${waited}: ${why}` : waited;
+}
+
+/**
+ * The word on a cluster's badge: its status, except "queued" while it is
+ * short of workers only because their jobs wait in the scheduler's queue.
+ */
+export function clusterBadge(cluster: ICluster): string {
+  if (cluster.status !== 'scaling') {
+    return cluster.status;
+  }
+  const missing = cluster.workers.requested - cluster.workers.connected;
+  const pending = cluster.jobs.filter(job => job.state === 'pending').length;
+  return missing > 0 && pending >= missing ? 'queued' : cluster.status;
 }
 
 /** The lines a notebook needs to use the cluster, with its TLS credentials when it has them. */
@@ -75,22 +227,25 @@ export function clientCode(
 }
 
 /**
- * Client code for a cluster. A notebook's TLS scheduler keeps its credentials
- * in its kernel, so the server cannot hand them out: the code looks them up by
- * id from the registry the kernels of this server share.
+ * Client code for a cluster: one call to the kernel API, which finds the
+ * cluster in the registry this server's kernels share, TLS credentials
+ * included. By name when no other listed cluster has it, else by id.
  */
-export function clusterClientCode(cluster: ICluster): string | null {
-  const address = cluster.scheduler_address;
-  if (!address) {
+export function clusterClientCode(
+  cluster: ICluster,
+  others: ICluster[] = []
+): string | null {
+  if (!cluster.scheduler_address) {
     return null;
   }
-  if (isNotebookCluster(cluster) && address.startsWith('tls://')) {
-    return [
-      'from pangeo_hpc_ext.kernel import connect',
-      `client = connect(${JSON.stringify(cluster.id)})  # ${cluster.name}, TLS credentials included`
-    ].join('\n');
-  }
-  return clientCode(address, cluster.tls);
+  const shared = others.some(
+    c => c.id !== cluster.id && c.name === cluster.name
+  );
+  const key = shared || !cluster.name ? cluster.id : cluster.name;
+  return [
+    'from pangeo_hpc_ext.kernel import connect',
+    `client = connect(${JSON.stringify(key)})`
+  ].join('\n');
 }
 
 /** What a dashboard tab says when its cluster is gone. */
@@ -113,4 +268,76 @@ export function endedMessage(
     title,
     detail: `It ended ${at}${ended.reason ? `: ${ended.reason}` : '.'}`
   };
+}
+
+/**
+ * The dashboard's individual plots as its own pages name them, the ones
+ * people open most first (as dask-labextension orders them), then the rest
+ * alphabetically. Keys are the names in `individual-plots.json` without
+ * "Individual ".
+ */
+const PLOT_NAMES: [string, string][] = [
+  ['Task Stream', 'Task Stream'],
+  ['Progress', 'Progress'],
+  ['Cluster Memory', 'Cluster Memory'],
+  ['Workers Memory', 'Worker Memory'],
+  ['Nprocessing', 'Tasks Processing'],
+  ['Cpu', 'CPU'],
+  ['Graph', 'Task Graph'],
+  ['Groups', 'Task Groups'],
+  ['Occupancy', 'Occupancy'],
+  ['Memory By Key', 'Memory by Key'],
+  ['Compute Time Per Key', 'Compute Time per Task'],
+  ['Aggregate Time Per Action', 'Aggregate Time per Action'],
+  ['Bandwidth Types', 'Bandwidth by Type'],
+  ['Bandwidth Workers', 'Bandwidth by Worker'],
+  ['Nbytes', 'Bytes Stored'],
+  ['Nbytes Cluster', 'Bytes Stored (cluster)'],
+  ['Profile', 'Profile'],
+  ['Profile Server', 'Profile Server'],
+  ['Workers Network', 'Worker Network'],
+  ['Workers Disk', 'Worker Disk'],
+  ['Workers Cpu Timeseries', 'Worker CPU (timeseries)'],
+  ['Workers Memory Timeseries', 'Worker Memory (timeseries)'],
+  ['Workers Network Timeseries', 'Worker Network (timeseries)'],
+  ['Workers Disk Timeseries', 'Worker Disk (timeseries)'],
+  ['Gpu Memory', 'GPU Memory'],
+  ['Gpu Utilization', 'GPU Utilization'],
+  ['Scheduler System', 'Scheduler System'],
+  ['Exceptions', 'Exceptions'],
+  ['Contention', 'Contention'],
+  ['Event Loop', 'Event Loop'],
+  ['Workers', 'Workers']
+];
+/** How many of PLOT_NAMES lead the menu in their own order. */
+const COMMON_PLOTS = 9;
+
+export interface IPlotEntry {
+  /** The key in individual-plots.json ("Individual Task Stream"). */
+  title: string;
+  /** What the menu and the tab say ("Task Stream"). */
+  name: string;
+  url: string;
+}
+
+export function sortedPlots(
+  plots: Record<string, string>,
+  gpu: boolean
+): IPlotEntry[] {
+  const known = new Map(PLOT_NAMES);
+  const rank = new Map(PLOT_NAMES.map(([raw], i) => [raw, i]));
+  const entries = Object.entries(plots)
+    .map(([title, url]) => {
+      const raw = title.replace(/^Individual /, '');
+      return { title, raw, name: known.get(raw) ?? raw, url };
+    })
+    .filter(entry => gpu || !/^gpu\b/i.test(entry.raw));
+  const common = (raw: string) => {
+    const i = rank.get(raw);
+    return i !== undefined && i < COMMON_PLOTS ? i : COMMON_PLOTS;
+  };
+  entries.sort(
+    (a, b) => common(a.raw) - common(b.raw) || a.name.localeCompare(b.name)
+  );
+  return entries.map(({ title, name, url }) => ({ title, name, url }));
 }

@@ -48,6 +48,17 @@ function activate(
     Notification.error(`Dask HPC: ${error.message}`, { autoClose: 8000 });
   });
   const dashboards = new DashboardTabs(shell, api);
+  // A cluster known to be gone: its open dashboard tabs say so at once.
+  model.store.changed.connect(() => {
+    const ids = new Set(
+      dashboards.tracker.filter(() => true).map(w => w.dashboardArgs.clusterId)
+    );
+    for (const id of ids) {
+      if (model.store.record(id)?.cluster === null) {
+        dashboards.clusterGone(id);
+      }
+    }
+  });
 
   const run = (id: string, args: Record<string, string> = {}) =>
     void commands.execute(id, args);
@@ -104,6 +115,18 @@ function followSettings(registry: ISettingRegistry, model: ClustersModel) {
       };
       apply();
       settings.changed.connect(apply);
+      // The settings schema cannot list the server's profiles: the profile
+      // chosen in the form is remembered there instead, for the next session.
+      model.draft.changed.connect(() => {
+        const chosen = model.draft.value.profile;
+        if (
+          chosen &&
+          model.draft.touched &&
+          chosen !== settings.get('defaultProfile').composite
+        ) {
+          void settings.set('defaultProfile', chosen).catch(() => undefined);
+        }
+      });
     })
     .catch(reason =>
       console.error('pangeo-hpc-ext: cannot load settings', reason)

@@ -85,6 +85,13 @@ CREATE_CASES = [
         422,
         "job_extra_directives.0",
     ),
+    # Issue 23: what no host can ever hold is refused, not left pending ("Job slot limit").
+    (
+        "cores-beyond-every-host",
+        {"profile": "lsf", "options": {**GOOD_LSF, "cores": 64}},
+        422,
+        "cores",
+    ),
     # Issue 17 item 3: every option of a line, read as bsub reads it.
     (
         "directive-glued-queue",

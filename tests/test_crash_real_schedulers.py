@@ -3,7 +3,8 @@ process group: what a login node's reboot or the OOM killer does) on real Slurm 
 Engine: the next server started on the same state directory cancels the batch jobs they left.
 (A server killed alone loses nothing: the supervisors keep the clusters for the next one,
 test_cluster_lifetimes.py.)
-Skipped without the scheduler, unless PANGEO_HPC_REQUIRE_SLURM=1 / PANGEO_HPC_REQUIRE_SGE=1."""
+On volclava too (LSF). Skipped without the scheduler, unless PANGEO_HPC_REQUIRE_SLURM=1 /
+PANGEO_HPC_REQUIRE_SGE=1 / PANGEO_HPC_REQUIRE_LSF=1."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from typing import Any
 import pytest
 
 from tests.support.server_process import ServerProcess, Servers, wait_until
+from tests.support.volclava import LSF_DEFAULTS, lsf_environ, require_lsf
+from tests.support.volclava import unfinished as lsf_unfinished
 from tests.test_cluster_lifetimes import supervisor_pids
 from tests.test_sge_cluster import SGE_DEFAULTS
 from tests.test_sge_jobs import qstat_job_ids, require_sge
@@ -63,11 +66,16 @@ class RealScheduler:
     unfinished: Callable[[list[str]], dict[str, str]]
     # Submits a job held by its user: it pends until released, which nobody will do.
     hold_directive: str
+    # Our word for a held job: LSF's PSUSP is "suspended".
+    held_state: str = "pending"
+    # The environment a server needs to reach the scheduler (volclava's commands on PATH).
+    environ: Callable[[], dict[str, str]] = dict
 
 
 SCHEDULERS = [
     RealScheduler("slurm", require_slurm, SLURM_DEFAULTS, slurm_unfinished, "--hold"),
     RealScheduler("sge", require_sge, SGE_DEFAULTS, sge_unfinished, "-h"),
+    RealScheduler("lsf", require_lsf, LSF_DEFAULTS, lsf_unfinished, "-H", "suspended", lsf_environ),
 ]
 
 
@@ -89,7 +97,7 @@ def servers(tmp_path: Path, scheduler: RealScheduler) -> Iterator[Callable[[], S
     }
     servers = Servers(
         tmp_path / "server",
-        env={"PYTHONPATH": REPO_ROOT},
+        env={**scheduler.environ(), "PYTHONPATH": REPO_ROOT},
         pangeo_config=config,
         own_process_group=True,
     )
@@ -132,7 +140,7 @@ def test_jobs_of_a_killed_server_are_cancelled_by_the_next(
         timeout=WAIT_S,
     )
     held = wait_until(
-        lambda: job_ids_in_state(crashed, held_cluster, "pending", 2, connected=0),
+        lambda: job_ids_in_state(crashed, held_cluster, scheduler.held_state, 2, connected=0),
         f"2 held {scheduler.name} jobs pending",
         timeout=WAIT_S,
     )

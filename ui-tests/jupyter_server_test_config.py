@@ -1,6 +1,7 @@
 """JupyterLab server for the Galata tests: our extension on, the LSF emulator on PATH
 for this server only (2 job slots, so a third worker job stays PEND), a profile on real Slurm
-when Slurm is here, loopback only."""
+when Slurm is here, the `lsf` profile on volclava instead with PANGEO_HPC_UI_LSF=volclava,
+loopback only."""
 
 import os
 import tempfile
@@ -32,6 +33,25 @@ from pangeo_hpc_ext.cli.demo import configure_demo_server  # noqa: E402
 
 # Emulator state and shims under this run's directory, not the user's demo ones.
 configure_demo_server(c, slots=2, home=Path(_run_dir) / "demo")  # noqa: F821
+
+# PANGEO_HPC_UI_LSF=volclava (the second Galata pass of .ci/run, for volclava.spec.ts): the `lsf`
+# profile is on volclava, the real LSF of .ci/volclava.sh, instead of the emulator. One server
+# reaches one LSF, the one on its PATH: volclava's commands replace the emulator's shims there.
+if os.environ.get("PANGEO_HPC_UI_LSF") == "volclava":
+    from tests.support.volclava import LSF_DEFAULTS, lsf_environ, volclava_variables
+
+    if volclava_variables() is not None:
+        for _key in [k for k in os.environ if k.startswith("LSFSIM_")]:
+            del os.environ[_key]
+        os.environ.update(lsf_environ())
+        c.PangeoHPC.profiles = {  # noqa: F821
+            **c.PangeoHPC.profiles,  # noqa: F821
+            "lsf": {
+                "backend": "lsf",
+                "label": "LSF (volclava): Dask workers as batch jobs",
+                "defaults": {**LSF_DEFAULTS, "log_directory": os.path.join(_run_dir, "lsf-logs")},
+            },
+        }
 
 from pangeo_hpc_ext.schedulers.slurm import SlurmClient  # noqa: E402
 

@@ -88,6 +88,25 @@ def _submission_slot() -> asyncio.Semaphore:
     return _submission_slots.setdefault(loop, asyncio.Semaphore(SUBMISSIONS_IN_FLIGHT))
 
 
+def skip_used_worker_names(cluster: SpecCluster, forgotten: list[Any]) -> None:
+    """Let the cluster's next workers never take a forgotten worker's name.
+
+    SpecCluster names a new worker by a counter it advances only past names still in its spec,
+    so a replacement would get the name of the worker it replaces. dask then closes the
+    replacement's job: when the old worker leaves the scheduler, a timer (lost-worker-timeout,
+    15 s) closes whatever job holds that name unless a worker of that name is connected, and a
+    replacement still waiting for dispatch or importing Python is not (seen on volclava, whose
+    bkill lets a dask worker take ~10 s to leave)."""
+    used = [*forgotten, *cluster.worker_spec]
+    numbers = [cluster._i]
+    for name in used:
+        # dask-jobqueue's names are "<cluster name>-<n>" (JobQueueCluster._new_worker_name).
+        tail = str(name).rpartition("-")[2]
+        if tail.isdigit() and cluster._new_worker_name(int(tail)) == name:
+            numbers.append(int(tail) + 1)
+    cluster._i = max(numbers)
+
+
 def reporting_job_class(
     base: type[Job], client: SchedulerClient, events: JobEvents, name: str
 ) -> type[Job]:
@@ -345,10 +364,14 @@ class JobqueueBackend(Backend):
     def forget_ended_workers(self, cluster: SpecCluster, ended_job_ids: set[str]) -> None:
         # dask keeps the spec of a worker whose job ended (walltime, node failure) and counts it;
         # without it, scaling to N gives N live jobs again. Its job is gone: nothing to close.
+        forgotten = []
         for name, worker in list(cluster.workers.items()):
             if getattr(worker, "job_id", None) in ended_job_ids:
                 cluster.worker_spec.pop(name, None)
                 cluster.workers.pop(name, None)
+                forgotten.append(name)
+        if forgotten:
+            skip_used_worker_names(cluster, forgotten)
 
     def job_script_prologue(self) -> list[str]:
         """The user's own prologue (dask-jobqueue's config, or its older name), then ours."""

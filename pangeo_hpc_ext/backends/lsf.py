@@ -6,13 +6,19 @@ import logging
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..directive_policy import LSF
-from ..schedulers.lsf import WALLTIME_PATTERN, LSFClient, walltime_minutes
+from ..errors import FieldError
+from ..schedulers.lsf import LSFClient, walltime_minutes
 from .jobqueue import OPTIONAL_TEXT, JobqueueBackend
 
 if TYPE_CHECKING:
     from distributed import SpecCluster
 
 log = logging.getLogger(__name__)
+
+
+# What `walltime_minutes` accepts, said in the schema so the form refuses 99:99 before sending:
+# minutes past 59 only without hours.
+WALLTIME_FORM_PATTERN = r"^([0-9]{1,4}:[0-5]?[0-9]|[0-9]{1,5})$"
 
 
 class LSFBackend(JobqueueBackend):
@@ -32,7 +38,7 @@ class LSFBackend(JobqueueBackend):
     walltime_property: ClassVar[dict[str, Any]] = {
         "type": "string",
         "title": "Walltime ([hh:]mm)",
-        "pattern": WALLTIME_PATTERN,
+        "pattern": WALLTIME_FORM_PATTERN,
         "errorMessage": "must be [hh:]mm, such as 00:30 or 8:00",
     }
 
@@ -50,6 +56,24 @@ class LSFBackend(JobqueueBackend):
         if minutes is None:
             raise ValueError(f"{value!r} is not a walltime in [hh:]mm form such as 00:30 or 8:00")
         return minutes * 60
+
+    def queue_limit_errors(
+        self, options: dict[str, Any], walltime_s: int | None
+    ) -> list[FieldError]:
+        # LSF takes a job no host can hold and leaves it pending ("Job slot limit reached")
+        # forever. bsub refuses a walltime above the queue's RUNLIMIT itself, in its own words.
+        queue = self.cached_queue(options.get("queue"))
+        slots = queue.extra.get("slots_per_host") if queue is not None else None
+        cores = options.get("cores")
+        if slots and isinstance(cores, int) and cores > slots:
+            return [
+                FieldError(
+                    "cores",
+                    f"cores ({cores}) is more than the {slots} job slots of the largest host "
+                    "(bhosts MAX): a job's cores must fit on one host, so it would wait forever",
+                )
+            ]
+        return []
 
     def job_options(self, options: dict[str, Any]) -> dict[str, Any]:
         return {

@@ -93,6 +93,8 @@ class ManagedCluster:
         # Jobs whose worker connected at least once: their end is routine, not a failure.
         self.connected_jobs: set[str] = set()
         self.cancelled_jobs: set[str] = set()
+        # Running jobs near their walltime that a replacement was submitted for.
+        self.replaced_jobs: set[str] = set()
         # Ended jobs the cluster was told to drop (it is told once per job).
         self.forgotten_jobs: set[str] = set()
         self.replacement = ReplacementPolicy()
@@ -217,6 +219,18 @@ class ManagedCluster:
         finished = [j for j in jobs if j.finished]
         hidden = {j.job_id for j in finished[:-FINISHED_JOBS_SHOWN]}
         return [j for j in jobs if j.job_id not in hidden]
+
+    def ended_by(self, job: JobInfo) -> str | None:
+        """Why an ended job ended when we ended it on purpose, so that users read a routine end
+        as one ("walltime-replacement", "scale-down"); None while it runs or when it ended by
+        itself (a failure, or the scheduler's kill)."""
+        if not job.finished:
+            return None
+        if job.job_id in self.replaced_jobs:
+            return "walltime-replacement"
+        if job.job_id in self.cancelled_jobs:
+            return "scale-down"
+        return None
 
     def ended_jobs(self) -> list[JobInfo]:
         return [self.jobs[j] for j in self.job_ids if j in self.jobs and self.jobs[j].finished]

@@ -694,16 +694,18 @@ class ClusterManager:
             return
         ahead_s = managed.backend.replace_ahead_s(managed.options)
         live = [managed.jobs.get(j) for j in managed.unfinished_job_ids()]
-        expiring = sum(
-            1
+        expiring = [
+            job.job_id
             for job in live
             if job is not None
             and job.state is JobState.RUNNING
             and job.walltime_left_s is not None
             and ahead_s is not None
             and job.walltime_left_s <= ahead_s
-        )
-        wanted = managed.requested + min(expiring, managed.requested)
+        ][: managed.requested]
+        # Their end is routine from now on: a job of the right size takes over.
+        managed.replaced_jobs.update(expiring)
+        wanted = managed.requested + len(expiring)
         now = asyncio.get_running_loop().time()
         if len(live) >= wanted or not policy.may_submit(now):
             return

@@ -57,7 +57,9 @@ class JobInfo:
     def finished(self) -> bool:
         return self.state.ended
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, ended_by: str | None = None) -> dict[str, Any]:
+        """`ended_by`: what the server knows of why the job ended, beyond the scheduler's word
+        (ClusterManager's `ended_by`)."""
         return {
             "job_id": self.job_id,
             "state": self.state.value,
@@ -69,6 +71,7 @@ class JobInfo:
             "walltime_left_s": self.walltime_left_s,
             "expected_start": self.expected_start,
             "waiting_s": self.waiting_s(),
+            "ended_by": ended_by,
         }
 
     def waiting_s(self, now: datetime | None = None) -> int | None:

@@ -444,6 +444,20 @@ def parse_bqueues(text: str) -> list[QueueInfo]:
     return [QueueInfo(name=line.split()[0]) for line in lines[1:]]
 
 
+def parse_bhosts_slots(text: str) -> int | None:
+    """The most job slots one host offers (the MAX column of `bhosts -w`), the most cores a job
+    confined to one host (`span[hosts=1]`, as dask-jobqueue asks) can ever get. None when no host
+    is listed or one has no slot limit ("-")."""
+    lines = [line.split() for line in text.splitlines() if line.strip()]
+    if not lines or lines[0][:1] != ["HOST_NAME"] or "MAX" not in lines[0]:
+        return None
+    column = lines[0].index("MAX")
+    slots = [row[column] for row in lines[1:] if len(row) > column]
+    if not slots or not all(value.isdigit() for value in slots):
+        return None
+    return max(int(value) for value in slots)
+
+
 def lsf_conf_path() -> Path | None:
     """$LSF_ENVDIR/lsf.conf (else /etc/lsf.conf), where dask-jobqueue also looks."""
     envdir = os.environ.get("LSF_ENVDIR")
@@ -629,4 +643,10 @@ class LSFClient(SchedulerClient):
         result = await run_command(["bqueues"], timeout=self.timeout_s)
         if result.returncode != 0:
             raise SchedulerCommandFailed("bqueues", result.returncode, result.stderr)
-        return parse_bqueues(result.stdout)
+        queues = parse_bqueues(result.stdout)
+        hosts = await run_command(["bhosts", "-w"], timeout=self.timeout_s)
+        slots = parse_bhosts_slots(hosts.stdout) if hosts.returncode == 0 else None
+        return [
+            QueueInfo(q.name, q.default, q.max_walltime_min, {**q.extra, "slots_per_host": slots})
+            for q in queues
+        ]

@@ -122,7 +122,7 @@ class ClusterAPIHandler(ExtensionHandlerMixin, APIHandler):
             "created": managed.created,
             "error": managed.error,
             "warning": managed.warning,
-            "jobs": [job.to_json() for job in managed.visible_jobs()],
+            "jobs": [job.to_json(managed.ended_by(job)) for job in managed.visible_jobs()],
             "keep": self.manager.kept(managed),
             "idle": managed.idle_json(),
             "core_hours": managed.core_hours(),

@@ -131,6 +131,7 @@ EXAMPLE_CLUSTER: dict[str, Any] = {
             "walltime_left_s": 1740,
             "expected_start": None,
             "waiting_s": 4,
+            "ended_by": None,
         },
         {
             "job_id": "4712",
@@ -143,6 +144,7 @@ EXAMPLE_CLUSTER: dict[str, Any] = {
             "walltime_left_s": None,
             "expected_start": "2026-11-26T09:32:00+00:00",
             "waiting_s": 120,
+            "ended_by": None,
         },
     ],
 }

@@ -147,6 +147,7 @@ JOB: Schema = {
         "walltime_left_s",
         "expected_start",
         "waiting_s",
+        "ended_by",
     ],
     "properties": {
         "job_id": {"type": "string"},
@@ -178,6 +179,12 @@ JOB: Schema = {
             "minimum": 0,
             "description": "Seconds the job waited in the queue: until now while it pends, "
             "until it started otherwise; null without a submit time.",
+        },
+        "ended_by": {
+            "enum": ["scale-down", "walltime-replacement", None],
+            "description": "Set on an ended job that this server ended on purpose: "
+            "`scale-down` (scaling down or adaptive retiring), `walltime-replacement` (a "
+            "replacement was started before its walltime); null otherwise.",
         },
     },
 }

@@ -47,7 +47,7 @@ describe('JobTable', () => {
     );
     expect(job).toContain('pangeo-hpc-JobState-failed');
     expect(job).toContain('>EXIT<');
-    expect(job).toContain(`title="${reason}"`);
+    expect(job).toContain(`title="EXIT: ${reason}"`);
     expect(job).toContain(`>${reason}</div>`);
   });
 
@@ -71,6 +71,81 @@ describe('JobTable', () => {
     expect(job).toContain('All queues dropped because of overload or full');
   });
 
+  it("says in words why a job waits and since when, the scheduler's text in its tooltip", () => {
+    const submitted = new Date(Date.now() - 4 * 60_000 - 5_000).toISOString();
+    const job = jobMarkup(
+      render([
+        makeJob('14', {
+          state: 'pending',
+          native_state: 'PEND',
+          reason: 'Job slot limit reached',
+          hosts: [],
+          submitted,
+          started: null,
+          walltime_left_s: null
+        })
+      ]),
+      '14'
+    );
+    expect(job).toContain('>Waiting 4 min: all job slots are busy</div>');
+    expect(job).toContain('title="PEND: Job slot limit reached"');
+  });
+
+  it('shows jobs we ended on purpose as routine, folded under "N finished"', () => {
+    const html = render([
+      makeJob('31', {
+        state: 'failed',
+        native_state: 'EXIT',
+        reason: 'TERM_OWNER: job killed by owner',
+        ended_by: 'scale-down'
+      }),
+      makeJob('32', {
+        state: 'finished',
+        native_state: 'DONE',
+        ended_by: 'walltime-replacement'
+      }),
+      makeJob('33', {
+        state: 'failed',
+        native_state: 'EXIT',
+        reason: 'TERM_EXTERNAL_SIGNAL: node lost'
+      }),
+      makeJob('34')
+    ]);
+    // Folded away: the two routine ends; the failure nobody asked for and the live job stay.
+    expect(html).not.toContain('data-job-id="31"');
+    expect(html).not.toContain('data-job-id="32"');
+    expect(jobMarkup(html, '33')).toContain('pangeo-hpc-JobState-failed');
+    expect(html).toContain('data-job-id="34"');
+    expect(html).toMatch(/pangeo-hpc-ended-toggle"[^>]*>2 finished ▸</);
+
+    const open = renderToStaticMarkup(
+      <JobTable
+        jobs={[
+          makeJob('31', {
+            state: 'failed',
+            native_state: 'EXIT',
+            reason: 'TERM_OWNER: job killed by owner',
+            ended_by: 'scale-down'
+          }),
+          makeJob('32', {
+            state: 'finished',
+            native_state: 'DONE',
+            ended_by: 'walltime-replacement'
+          })
+        ]}
+        receivedAt={Date.now()}
+        endedExpanded
+      />
+    );
+    const retired = jobMarkup(open, '31');
+    expect(retired).toMatch(
+      /pangeo-hpc-JobState-retired"[^>]*>retired \(scaled down\)</
+    );
+    expect(retired).not.toContain('pangeo-hpc-JobState-failed');
+    expect(retired).not.toContain('pangeo-hpc-job-reason');
+    expect(jobMarkup(open, '32')).toContain('>replaced before walltime<');
+  });
+
   it('says so when a cluster has no batch jobs', () => {
     expect(render([])).toContain('No batch jobs');
   });
@@ -85,7 +160,12 @@ describe('JobTable logs', () => {
     ];
     const loadLog = () => Promise.resolve({ job_id: '22', files: [] });
     const html = renderToStaticMarkup(
-      <JobTable jobs={jobs} receivedAt={Date.now()} loadLog={loadLog} />
+      <JobTable
+        jobs={jobs}
+        receivedAt={Date.now()}
+        loadLog={loadLog}
+        endedExpanded
+      />
     );
     expect(jobMarkup(html, '21')).not.toContain('pangeo-hpc-job-log-button');
     expect(jobMarkup(html, '22')).toContain('pangeo-hpc-job-log-button');

@@ -155,16 +155,18 @@ describe("a notebook cluster's card", () => {
     expect(html).not.toContain('pangeo-hpc-notebook-scaling');
   });
 
-  it('client code: a TLS notebook scheduler is reached through connect(id), a plain one directly', () => {
+  it('client code: one connect() call, by name unless another cluster has it', () => {
     const tls = makeNotebookCluster('nb-3', {
       scheduler_address: 'tls://127.0.0.1:40001'
     });
     expect(clusterClientCode(tls)).toBe(
       'from pangeo_hpc_ext.kernel import connect\n' +
-        'client = connect("nb-3")  # LocalCluster-nb-3, TLS credentials included'
+        `client = connect(${JSON.stringify(tls.name)})`
     );
-    expect(clusterClientCode(cluster)).toBe(
-      'from dask.distributed import Client\nclient = Client("tcp://127.0.0.1:8786")'
+    const twin = { ...cluster, id: 'other' };
+    expect(clusterClientCode(cluster, [cluster, twin])).toBe(
+      'from pangeo_hpc_ext.kernel import connect\n' +
+        `client = connect(${JSON.stringify(cluster.id)})`
     );
     expect(
       clusterClientCode(

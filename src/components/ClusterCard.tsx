@@ -6,7 +6,7 @@ import {
   type IJobLog,
   isNotebookCluster
 } from '../api';
-import { formatBytes } from '../format';
+import { clusterBadge, formatBytes, sortedPlots } from '../format';
 import { ErrorMessage } from './ErrorMessage';
 import { JobTable } from './JobTable';
 import { AdaptControl, ScaleControl } from './ScaleControls';
@@ -36,9 +36,12 @@ type PlotsState =
   | { kind: 'failed'; message: string };
 
 function PlotsMenu(props: {
+  clusterName: string;
   disabled: boolean;
   loadPlots: IClusterCardProps['loadPlots'];
   onOpenPlot: IClusterCardProps['onOpenPlot'];
+  /** Whether the cluster's workers have GPUs (GPU plots are hidden otherwise). */
+  gpu: boolean;
 }): JSX.Element {
   const [state, setState] = React.useState<PlotsState>({ kind: 'closed' });
   const toggle = () => {
@@ -62,6 +65,8 @@ function PlotsMenu(props: {
         type="button"
         className="jp-mod-styled pangeo-hpc-Button"
         data-testid="pangeo-hpc-plots-button"
+        aria-label={`Plots of ${props.clusterName}`}
+        aria-haspopup="true"
         disabled={props.disabled}
         aria-expanded={state.kind !== 'closed'}
         onClick={toggle}
@@ -83,7 +88,7 @@ function PlotsMenu(props: {
             <li className="pangeo-hpc-mod-empty">No individual plots</li>
           )}
           {state.kind === 'loaded' &&
-            Object.entries(state.plots).map(([title, url]) => (
+            sortedPlots(state.plots, props.gpu).map(({ title, name, url }) => (
               <li key={title}>
                 <button
                   type="button"
@@ -91,16 +96,30 @@ function PlotsMenu(props: {
                   data-testid="pangeo-hpc-plot-item"
                   onClick={() => {
                     setState({ kind: 'closed' });
-                    props.onOpenPlot(title, url);
+                    props.onOpenPlot(name, url);
                   }}
                 >
-                  {title.replace(/^Individual /, '')}
+                  {name}
                 </button>
               </li>
             ))}
         </ul>
       )}
     </div>
+  );
+}
+
+/** Whether the cluster's jobs ask for GPUs: its queue, a `gpus` option or directives name them. */
+function hasGpu(cluster: ICluster): boolean {
+  const options = cluster.options ?? {};
+  const directives = Array.isArray(options.job_extra_directives)
+    ? options.job_extra_directives
+    : [];
+  if (typeof options.gpus === 'number') {
+    return options.gpus > 0;
+  }
+  return [options.queue, options.gpus, ...directives].some(
+    text => typeof text === 'string' && /gpu/i.test(text)
   );
 }
 
@@ -132,10 +151,15 @@ export function ClusterCard(props: IClusterCardProps): JSX.Element {
   const origin = fromNotebook
     ? (cluster.notebook?.cluster_class ?? 'notebook')
     : cluster.profile;
+  const badge = clusterBadge(cluster);
+  const name = cluster.name;
   return (
     <div
       className={`pangeo-hpc-ClusterCard pangeo-hpc-mod-${cluster.status}`}
       data-testid="pangeo-hpc-cluster-card"
+      role="group"
+      aria-label={`Cluster ${name}`}
+      tabIndex={-1}
       data-cluster-id={cluster.id}
       data-status={cluster.status}
       data-origin={fromNotebook ? 'notebook' : 'jupyterlab'}
@@ -157,10 +181,16 @@ export function ClusterCard(props: IClusterCardProps): JSX.Element {
           </span>
         )}
         <span
-          className={`pangeo-hpc-Status pangeo-hpc-Status-${cluster.status}`}
+          className={`pangeo-hpc-Status pangeo-hpc-Status-${badge}`}
           data-testid="pangeo-hpc-cluster-status"
+          data-badge={badge}
+          title={
+            badge === 'queued'
+              ? "Its missing workers wait in the scheduler's queue"
+              : undefined
+          }
         >
-          {cluster.status}
+          {badge}
         </span>
       </div>
       <div className="pangeo-hpc-ClusterCard-profile">
@@ -197,18 +227,29 @@ export function ClusterCard(props: IClusterCardProps): JSX.Element {
         <dt>Memory</dt>
         <dd data-testid="pangeo-hpc-cluster-memory">
           {formatBytes(cluster.memory)}
+          {typeof cluster.options?.memory === 'string' && (
+            <span
+              className="pangeo-hpc-ClusterCard-asked"
+              title="What each job asked for, as typed in the form"
+            >
+              {' '}
+              ({cluster.options.memory} per job)
+            </span>
+          )}
         </dd>
       </dl>
       {fromNotebook && <NotebookScaling cluster={cluster} />}
       {live && !fromNotebook && (
         <>
           <ScaleControl
+            clusterName={name}
             requested={cluster.workers.requested}
             max={maxWorkers}
             disabled={cluster.adapt !== null}
             onScale={props.onScale}
           />
           <AdaptControl
+            clusterName={name}
             adapt={cluster.adapt}
             requested={cluster.workers.requested}
             max={maxWorkers}
@@ -227,12 +268,15 @@ export function ClusterCard(props: IClusterCardProps): JSX.Element {
           type="button"
           className="jp-mod-styled pangeo-hpc-Button"
           data-testid="pangeo-hpc-dashboard-button"
+          aria-label={`Dashboard of ${name}`}
           disabled={!cluster.dashboard_url}
           onClick={props.onOpenDashboard}
         >
           Dashboard
         </button>
         <PlotsMenu
+          clusterName={name}
+          gpu={hasGpu(cluster)}
           disabled={!cluster.dashboard_url}
           loadPlots={props.loadPlots}
           onOpenPlot={props.onOpenPlot}
@@ -242,6 +286,7 @@ export function ClusterCard(props: IClusterCardProps): JSX.Element {
           className="jp-mod-styled pangeo-hpc-Button"
           data-testid="pangeo-hpc-insert-code-button"
           title="Insert client code into the active notebook"
+          aria-label={`Insert client code for ${name} into the active notebook`}
           disabled={!cluster.scheduler_address || !props.canInsertCode}
           onClick={props.onInsertCode}
         >
@@ -251,6 +296,7 @@ export function ClusterCard(props: IClusterCardProps): JSX.Element {
           type="button"
           className="jp-mod-styled jp-mod-warn pangeo-hpc-Button"
           data-testid="pangeo-hpc-shutdown-button"
+          aria-label={`Shut down ${name}`}
           disabled={closing}
           onClick={props.onShutdown}
         >

@@ -1,7 +1,14 @@
 import React from 'react';
 
 import type { IJob, IJobLog } from '../api';
-import { formatDuration, walltimeLeft } from '../format';
+import {
+  endedByLabel,
+  formatDuration,
+  jobEnded,
+  routineEnd,
+  waitingText,
+  walltimeLeft
+} from '../format';
 
 export interface IJobTableProps {
   jobs: IJob[];
@@ -9,6 +16,8 @@ export interface IJobTableProps {
   receivedAt: number;
   /** The tail of a job's output files, shown on demand for ended jobs. */
   loadLog?: (jobId: string) => Promise<IJobLog>;
+  /** Show the routine ended jobs at first (they are folded away otherwise). */
+  endedExpanded?: boolean;
 }
 
 type LogState =
@@ -90,25 +99,33 @@ function JobRows(props: {
   loadLog?: (jobId: string) => Promise<IJobLog>;
 }): JSX.Element {
   const { job, receivedAt, now, loadLog } = props;
-  const ended = job.state === 'finished' || job.state === 'failed';
+  const ended = jobEnded(job);
   const hosts = job.hosts.join(' ');
+  // Ended on purpose: said in words, in a neutral colour, not as a red EXIT.
+  const endedBy = endedByLabel(job);
+  const waiting = waitingText(job, now);
+  const reason = endedBy ? null : (waiting ?? job.reason);
+  const native = job.reason
+    ? `${job.native_state}: ${job.reason}`
+    : job.native_state;
   return (
     <tbody
-      className={`pangeo-hpc-Job pangeo-hpc-mod-${job.state}`}
+      className={`pangeo-hpc-Job pangeo-hpc-mod-${endedBy ? 'retired' : job.state}`}
       data-testid="pangeo-hpc-job"
       data-job-id={job.job_id}
       data-state={job.state}
       data-native-state={job.native_state}
+      data-ended-by={job.ended_by ?? undefined}
     >
       <tr>
         <td className="pangeo-hpc-Job-id">{job.job_id}</td>
         <td>
           <span
-            className={`pangeo-hpc-JobState pangeo-hpc-JobState-${job.state}`}
+            className={`pangeo-hpc-JobState pangeo-hpc-JobState-${endedBy ? 'retired' : job.state}`}
             data-testid="pangeo-hpc-job-state"
-            title={job.state}
+            title={endedBy ? native : job.state}
           >
-            {job.native_state}
+            {endedBy ?? job.native_state}
           </span>
         </td>
         <td
@@ -124,16 +141,16 @@ function JobRows(props: {
           )}
         </td>
       </tr>
-      {job.reason && (
+      {reason && (
         <tr>
           <td />
           <td colSpan={3} className="pangeo-hpc-Job-reasonCell">
             <div
               className="pangeo-hpc-Job-reason"
               data-testid="pangeo-hpc-job-reason"
-              title={job.reason}
+              title={job.reason ? native : reason}
             >
-              {job.reason}
+              {reason}
             </div>
           </td>
         </tr>
@@ -150,10 +167,39 @@ function JobRows(props: {
   );
 }
 
+/** "4 finished ▸": the routine ends, folded away so live jobs stay in view. */
+function EndedToggle(props: {
+  count: number;
+  open: boolean;
+  onToggle: () => void;
+}): JSX.Element {
+  return (
+    <tbody className="pangeo-hpc-Job-endedToggle">
+      <tr>
+        <td colSpan={4}>
+          <button
+            type="button"
+            className="pangeo-hpc-LinkButton"
+            data-testid="pangeo-hpc-ended-toggle"
+            aria-expanded={props.open}
+            onClick={props.onToggle}
+          >
+            {props.count} finished {props.open ? '▾' : '▸'}
+          </button>
+        </td>
+      </tr>
+    </tbody>
+  );
+}
+
 export function JobTable(props: IJobTableProps): JSX.Element {
   const { jobs, receivedAt, loadLog } = props;
+  const [endedOpen, setEndedOpen] = React.useState(!!props.endedExpanded);
+  // Walltime counts down, and pending jobs' waits count up.
   const ticking = jobs.some(
-    job => job.walltime_left_s !== null && job.state === 'running'
+    job =>
+      (job.walltime_left_s !== null && job.state === 'running') ||
+      job.state === 'pending'
   );
   const now = useNow(ticking);
   if (jobs.length === 0) {
@@ -163,6 +209,18 @@ export function JobTable(props: IJobTableProps): JSX.Element {
       </div>
     );
   }
+  const routine = jobs.filter(routineEnd);
+  const shown = endedOpen ? jobs : jobs.filter(job => !routineEnd(job));
+  const rows = (list: IJob[]) =>
+    list.map(job => (
+      <JobRows
+        key={job.job_id}
+        job={job}
+        receivedAt={receivedAt}
+        now={now}
+        loadLog={loadLog}
+      />
+    ));
   return (
     <table className="pangeo-hpc-JobTable" data-testid="pangeo-hpc-jobs">
       <thead>
@@ -173,15 +231,14 @@ export function JobTable(props: IJobTableProps): JSX.Element {
           <th title="Walltime left">Left</th>
         </tr>
       </thead>
-      {jobs.map(job => (
-        <JobRows
-          key={job.job_id}
-          job={job}
-          receivedAt={receivedAt}
-          now={now}
-          loadLog={loadLog}
+      {rows(shown)}
+      {routine.length > 0 && (
+        <EndedToggle
+          count={routine.length}
+          open={endedOpen}
+          onToggle={() => setEndedOpen(!endedOpen)}
         />
-      ))}
+      )}
     </table>
   );
 }

@@ -6,6 +6,8 @@ import type { IAdaptBounds } from '../api';
 const SLIDER_SETTLE_MS = 400;
 
 export interface IScaleControlProps {
+  /** Said by assistive technology with each control. */
+  clusterName: string;
   requested: number;
   max: number;
   disabled: boolean;
@@ -16,9 +18,14 @@ function clamp(value: number, max: number): number {
   return Math.min(max, Math.max(0, Math.round(value)));
 }
 
+/** The slider's top: twice the current size, at least 10, at most the server's limit. */
+export function sliderRange(requested: number, max: number): number {
+  return Math.min(max, Math.max(10, 2 * requested));
+}
+
 /** A slider and a number box bounded by `max`; one request per settled value. */
 export function ScaleControl(props: IScaleControlProps): JSX.Element {
-  const { requested, max, disabled, onScale } = props;
+  const { clusterName, requested, max, disabled, onScale } = props;
   const [value, setValue] = React.useState(requested);
   const [editing, setEditing] = React.useState(false);
   const timer = React.useRef<ReturnType<typeof setTimeout> | null>(null);
@@ -49,8 +56,11 @@ export function ScaleControl(props: IScaleControlProps): JSX.Element {
     }
   };
 
-  // The slider and the box offer the same range of worker counts.
+  // The box takes any count up to the server's limit; the slider spans a
+  // range that fits the cluster (grown as it grows), so one step is not a
+  // pixel in a narrow sidebar.
   const range = { min: 0, max, step: 1, disabled };
+  const sliderMax = sliderRange(requested, max);
 
   return (
     <div className="pangeo-hpc-Scale">
@@ -60,8 +70,10 @@ export function ScaleControl(props: IScaleControlProps): JSX.Element {
           type="range"
           className="pangeo-hpc-Scale-slider"
           data-testid="pangeo-hpc-scale-slider"
+          aria-label={`Workers of ${clusterName}`}
           {...range}
-          value={Number.isFinite(value) ? value : 0}
+          max={sliderMax}
+          value={Number.isFinite(value) ? Math.min(value, sliderMax) : 0}
           onChange={event => {
             const next = clamp(event.target.valueAsNumber, max);
             setValue(next);
@@ -77,6 +89,8 @@ export function ScaleControl(props: IScaleControlProps): JSX.Element {
         type="number"
         className="jp-mod-styled pangeo-hpc-Scale-input"
         data-testid="pangeo-hpc-scale-input"
+        aria-label={`Number of workers of ${clusterName} (Enter applies)`}
+        title="Number of workers (Enter applies)"
         {...range}
         value={Number.isFinite(value) ? value : ''}
         onChange={event => {
@@ -98,6 +112,7 @@ export function ScaleControl(props: IScaleControlProps): JSX.Element {
 }
 
 export interface IAdaptControlProps {
+  clusterName: string;
   adapt: IAdaptBounds | null;
   requested: number;
   max: number;
@@ -108,7 +123,7 @@ export interface IAdaptControlProps {
 
 /** Adaptive scaling on or off, with its bounds. */
 export function AdaptControl(props: IAdaptControlProps): JSX.Element {
-  const { adapt, requested, max, disabled, onAdapt } = props;
+  const { clusterName, adapt, requested, max, disabled, onAdapt } = props;
   const [minimum, setMinimum] = React.useState(adapt?.minimum ?? 0);
   const [maximum, setMaximum] = React.useState(
     adapt?.maximum ?? Math.min(max, Math.max(requested, 4))
@@ -152,6 +167,7 @@ export function AdaptControl(props: IAdaptControlProps): JSX.Element {
           <input
             type="checkbox"
             data-testid="pangeo-hpc-adapt-toggle"
+            aria-label={`Adaptive scaling of ${clusterName}`}
             checked={pending ?? adapt !== null}
             disabled={disabled || pending !== null || (!adapt && !valid)}
             onChange={event => toggle(event.target.checked)}
@@ -162,14 +178,14 @@ export function AdaptControl(props: IAdaptControlProps): JSX.Element {
           bound="minimum"
           value={minimum}
           onChange={setMinimum}
-          {...{ max, disabled, onApply: apply }}
+          {...{ clusterName, max, disabled, onApply: apply }}
         />
         <span className="pangeo-hpc-Adapt-to">to</span>
         <BoundInput
           bound="maximum"
           value={maximum}
           onChange={setMaximum}
-          {...{ max, disabled, onApply: apply }}
+          {...{ clusterName, max, disabled, onApply: apply }}
         />
       </div>
       {!valid && (
@@ -185,6 +201,7 @@ export function AdaptControl(props: IAdaptControlProps): JSX.Element {
 }
 
 interface IBoundInputProps {
+  clusterName: string;
   bound: 'minimum' | 'maximum';
   value: number;
   max: number;
@@ -196,13 +213,13 @@ interface IBoundInputProps {
 
 /** One adaptive bound: a number box, empty while its text is not a number. */
 function BoundInput(props: IBoundInputProps): JSX.Element {
-  const { bound, value, max, disabled, onChange, onApply } = props;
+  const { clusterName, bound, value, max, disabled, onChange, onApply } = props;
   return (
     <input
       type="number"
       className="jp-mod-styled"
       data-testid={`pangeo-hpc-adapt-${bound}`}
-      aria-label={`${bound} workers`}
+      aria-label={`Adaptive ${bound} workers of ${clusterName}`}
       title={`${bound} workers`}
       min={0}
       max={max}

@@ -1,7 +1,7 @@
 import React from 'react';
 
-import type { IProfile } from '../api';
-import type { IDraft, IDraftErrors } from '../model';
+import type { ICluster, IProfile } from '../api';
+import { hasErrors, type IDraft, type IDraftErrors } from '../model';
 import { ClusterSections, type IClusterSectionsProps } from './ClusterSections';
 import { ErrorMessage } from './ErrorMessage';
 import { StartForm } from './StartForm';
@@ -14,6 +14,8 @@ export interface ISidebarViewProps extends IClusterSectionsProps {
   draft: IDraft;
   draftErrors: IDraftErrors;
   submitting: boolean;
+  /** The cluster the form last started: its card is scrolled to and focused once. */
+  created?: ICluster | null;
   onDraftChange: (change: Partial<IDraft>) => void;
   onStart: () => void;
   onRefresh: () => void;
@@ -24,8 +26,39 @@ export interface ISidebarViewProps extends IClusterSectionsProps {
  * notebooks (only when there are some), then the form to start one.
  */
 export function SidebarView(props: ISidebarViewProps): JSX.Element {
+  const root = React.useRef<HTMLDivElement>(null);
+  const [formOpen, setFormOpen] = React.useState(false);
+  const [announcement, setAnnouncement] = React.useState('');
+  const created = props.created ?? null;
+  // Where the eye is: the new card, scrolled into view and focused, and said.
+  React.useEffect(() => {
+    if (!created) {
+      return;
+    }
+    setFormOpen(false);
+    setAnnouncement(`Cluster ${created.name} created: ${created.status}.`);
+    const card = root.current?.querySelector<HTMLElement>(
+      `[data-testid="pangeo-hpc-cluster-card"][data-cluster-id="${CSS.escape(created.id)}"]`
+    );
+    card?.scrollIntoView?.({ block: 'nearest' });
+    card?.focus();
+  }, [created?.id]);
+
+  // A form with something to say, or sending, stays open once its errors clear.
+  const needsForm = props.submitting || hasErrors(props.draftErrors);
+  React.useEffect(() => {
+    if (needsForm) {
+      setFormOpen(true);
+    }
+  }, [needsForm]);
+
+  // Once a cluster exists the form waits behind "+ New cluster", unless it
+  // has something to say (errors) or is sending.
+  const anyCluster = props.clusters.length + props.notebookClusters.length > 0;
+  const showForm =
+    !anyCluster || formOpen || props.submitting || hasErrors(props.draftErrors);
   return (
-    <div className="pangeo-hpc-Sidebar-content">
+    <div className="pangeo-hpc-Sidebar-content" ref={root}>
       <header className="pangeo-hpc-Sidebar-header">
         <h2>Dask HPC Clusters</h2>
         <button
@@ -33,11 +66,20 @@ export function SidebarView(props: ISidebarViewProps): JSX.Element {
           className="jp-mod-styled pangeo-hpc-Button"
           data-testid="pangeo-hpc-refresh"
           title="Refresh"
+          aria-label="Refresh the cluster list"
           onClick={props.onRefresh}
         >
           ⟳
         </button>
       </header>
+      <div
+        className="pangeo-hpc-VisuallyHidden"
+        role="status"
+        aria-live="polite"
+        data-testid="pangeo-hpc-announcement"
+      >
+        {announcement}
+      </div>
       <ErrorMessage
         message={props.connectionError}
         className="pangeo-hpc-ConnectionError"
@@ -45,19 +87,46 @@ export function SidebarView(props: ISidebarViewProps): JSX.Element {
       />
       <ClusterSections {...props} />
       <section className="pangeo-hpc-Sidebar-section">
-        <h3>New cluster</h3>
-        {props.loaded ? (
-          <StartForm
-            profiles={props.profiles}
-            draft={props.draft}
-            errors={props.draftErrors}
-            maxWorkers={props.maxWorkers}
-            submitting={props.submitting}
-            onChange={props.onDraftChange}
-            onSubmit={props.onStart}
-          />
+        {showForm ? (
+          <>
+            <h3 className="pangeo-hpc-NewCluster-heading">
+              New cluster
+              {anyCluster && (
+                <button
+                  type="button"
+                  className="pangeo-hpc-LinkButton"
+                  data-testid="pangeo-hpc-new-cluster-close"
+                  aria-label="Hide the new cluster form"
+                  onClick={() => setFormOpen(false)}
+                >
+                  ✕
+                </button>
+              )}
+            </h3>
+            {props.loaded ? (
+              <StartForm
+                profiles={props.profiles}
+                draft={props.draft}
+                errors={props.draftErrors}
+                maxWorkers={props.maxWorkers}
+                submitting={props.submitting}
+                onChange={props.onDraftChange}
+                onSubmit={props.onStart}
+              />
+            ) : (
+              <div className="pangeo-hpc-mod-empty">Loading profiles…</div>
+            )}
+          </>
         ) : (
-          <div className="pangeo-hpc-mod-empty">Loading profiles…</div>
+          <button
+            type="button"
+            className="jp-mod-styled pangeo-hpc-Button pangeo-hpc-NewClusterButton"
+            data-testid="pangeo-hpc-new-cluster"
+            aria-expanded={false}
+            onClick={() => setFormOpen(true)}
+          >
+            + New cluster
+          </button>
         )}
       </section>
     </div>

@@ -7,7 +7,9 @@ import React from 'react';
 import type { IProfile } from '../api';
 import type { IDraft, IDraftErrors } from '../model';
 import { optionsValidator, toErrorSchema } from '../validator';
+import { type ILabelContext, submitsOnEnter } from '../forms';
 import { KeepRunning } from './KeepRunning';
+import { labelledWidgets } from './LabelledWidgets';
 
 export interface IStartFormProps {
   profiles: IProfile[];
@@ -34,8 +36,25 @@ function uiSchema(profile: IProfile): UiSchema<ReadonlyJSONObject> {
     if (property.enum && property.default === undefined) {
       ui[name] = { 'ui:placeholder': "(the scheduler's default)" };
     }
+    if (property.type === 'array') {
+      // Not "job_extra_directives-0" above each item: the list's title says what they are.
+      ui[name] = { items: { 'ui:label': false } };
+    }
   }
   return ui;
+}
+
+/** Titles of the profile's list options, to name their items for assistive technology. */
+function arrayTitles(profile: IProfile): Record<string, string> {
+  const titles: Record<string, string> = {};
+  for (const [name, property] of Object.entries(
+    profile.schema.properties ?? {}
+  )) {
+    if (property.type === 'array') {
+      titles[name] = property.title ?? name;
+    }
+  }
+  return titles;
 }
 
 function FieldErrors(props: { messages?: string[]; testid: string }) {
@@ -112,6 +131,13 @@ function ProfileChoice(props: {
   );
 }
 
+function fieldErrorCount(errors: IDraftErrors): number {
+  return (
+    new Set(errors.options.map(e => e.field)).size +
+    Object.keys(errors.fields).length
+  );
+}
+
 export function StartForm(props: IStartFormProps): JSX.Element {
   const { profiles, draft, errors, maxWorkers, submitting } = props;
   const profile = profiles.find(p => p.name === draft.profile);
@@ -120,7 +146,10 @@ export function StartForm(props: IStartFormProps): JSX.Element {
     [errors.options]
   );
   const formContext = React.useMemo(
-    () => ({ defaultFormData: profile?.defaults ?? {} }),
+    (): ILabelContext & { defaultFormData: Record<string, unknown> } => ({
+      defaultFormData: profile?.defaults ?? {},
+      arrayTitles: profile ? arrayTitles(profile) : {}
+    }),
     [profile]
   );
   const ui = React.useMemo(() => (profile ? uiSchema(profile) : {}), [profile]);
@@ -140,7 +169,18 @@ export function StartForm(props: IStartFormProps): JSX.Element {
   };
 
   return (
-    <div className="pangeo-hpc-StartForm" data-testid="pangeo-hpc-start-form">
+    <div
+      className="pangeo-hpc-StartForm"
+      data-testid="pangeo-hpc-start-form"
+      onKeyDown={event => {
+        if (submitsOnEnter(event.nativeEvent)) {
+          event.preventDefault();
+          // The field's last keystrokes reach the draft before it is sent.
+          (event.target as HTMLElement).blur?.();
+          props.onSubmit();
+        }
+      }}
+    >
       <ProfileChoice
         profiles={profiles}
         value={draft.profile}
@@ -193,6 +233,7 @@ export function StartForm(props: IStartFormProps): JSX.Element {
               formData={draft.options as ReadonlyJSONObject}
               uiSchema={ui}
               validator={optionsValidator}
+              widgets={labelledWidgets}
               extraErrors={extraErrors}
               formContext={formContext}
               onChange={onOptionsChange}
@@ -205,18 +246,28 @@ export function StartForm(props: IStartFormProps): JSX.Element {
           </div>
         </details>
       )}
-      {errors.general.length > 0 && (
-        <div className="pangeo-hpc-StartForm-errors">
+      <div className="pangeo-hpc-StartForm-errors" role="alert">
+        {errors.general.length > 0 && (
           <FieldErrors
             messages={errors.general}
             testid="pangeo-hpc-form-error"
           />
-        </div>
-      )}
+        )}
+        {fieldErrorCount(errors) > 0 && (
+          <div
+            className="pangeo-hpc-FieldError"
+            data-testid="pangeo-hpc-fix-fields"
+          >
+            Not started: fix the {fieldErrorCount(errors)} field(s) marked
+            above.
+          </div>
+        )}
+      </div>
       <button
         type="button"
         className="jp-mod-styled jp-mod-accept pangeo-hpc-StartButton"
         data-testid="pangeo-hpc-start"
+        aria-busy={submitting}
         disabled={submitting || !profile}
         onClick={() => props.onSubmit()}
       >

@@ -67,6 +67,16 @@ export class StartDraft {
     return this._submitting;
   }
 
+  /** Whether the user changed the form (a profile chosen then is worth remembering). */
+  get touched(): boolean {
+    return this._touched;
+  }
+
+  /** The cluster the last submit started (null until one did); the view goes to its card. */
+  get created(): ICluster | null {
+    return this._created;
+  }
+
   /** The profile the form starts on; applies until the user touches the form. */
   set defaultProfile(name: string) {
     this._defaultProfile = name;
@@ -171,6 +181,7 @@ export class StartDraft {
     try {
       const cluster = await this._sync.create(request);
       this._draft = { ...this._draft, name: '' };
+      this._created = cluster;
       return cluster;
     } catch (error) {
       this._errors = this._splitErrors(APIError.from(error));
@@ -252,6 +263,7 @@ export class StartDraft {
   private _touched = false;
   private _profilesSeen = false;
   private _submitting = false;
+  private _created: ICluster | null = null;
   private _changed = new Signal<this, void>(this);
 }
 

@@ -60,18 +60,67 @@ export class DashboardFrame extends Widget {
     });
   }
 
+  /** Whether the tab already says its cluster is gone. */
+  get gone(): boolean {
+    return this._gone;
+  }
+
+  /** The cluster ended while the tab is open: say so instead of its last plots. */
+  showGone(label: string, ended: IEndedCluster | null): void {
+    if (this.isDisposed || this._gone) {
+      return;
+    }
+    this.node.replaceChildren();
+    this.removeClass('jp-IFrame');
+    this._showGone(label, ended);
+  }
+
   private _showPage(url: string): void {
     const iframe = document.createElement('iframe');
     iframe.src = url;
     iframe.referrerPolicy = 'no-referrer';
     iframe.style.width = '100%';
     iframe.style.height = '100%';
+    // A page the browser refused to frame (a site policy stricter than the
+    // dashboard's frame-ancestors 'self') loads as an error page of another
+    // origin: this document cannot read it, where our own page it can.
+    iframe.addEventListener('load', () => {
+      if (!this._gone && frameRefused(iframe)) {
+        this._showRefused(url);
+      }
+    });
     this.node.appendChild(iframe);
     // jp-IFrame: JupyterLab's own rule that lets drags pass over the frame.
     this.addClass('jp-IFrame');
   }
 
+  private _showRefused(url: string): void {
+    if (this.node.querySelector('.pangeo-hpc-DashboardRefused')) {
+      return;
+    }
+    const box = document.createElement('div');
+    box.className = 'pangeo-hpc-DashboardRefused';
+    box.dataset.testid = 'pangeo-hpc-dashboard-refused';
+    box.setAttribute('role', 'alert');
+    const heading = document.createElement('h3');
+    heading.textContent = 'The browser refused to show the dashboard here';
+    const text = document.createElement('p');
+    text.textContent =
+      "This site's security policy (Content-Security-Policy frame-ancestors) does not let JupyterLab show the dashboard in a tab. It still works in a browser tab of its own.";
+    const link = document.createElement('a');
+    link.href = url;
+    link.target = '_blank';
+    link.rel = 'noopener noreferrer';
+    link.className = 'jp-mod-styled pangeo-hpc-Button';
+    link.dataset.testid = 'pangeo-hpc-dashboard-open-tab';
+    link.textContent = 'Open the dashboard in a browser tab';
+    box.append(heading, text, link);
+    this.node.replaceChildren(box);
+    this.removeClass('jp-IFrame');
+  }
+
   private _showGone(label: string, ended: IEndedCluster | null): void {
+    this._gone = true;
     const { title, detail } = endedMessage(label, ended);
     const box = document.createElement('div');
     box.className = 'pangeo-hpc-DashboardGone';
@@ -82,6 +131,24 @@ export class DashboardFrame extends Widget {
     text.textContent = detail;
     box.append(heading, text);
     this.node.appendChild(box);
+  }
+
+  private _gone = false;
+}
+
+/**
+ * Whether a loaded frame holds a page the browser refused to frame: our
+ * dashboard is same-origin, so its document is readable; Chromium's error
+ * page for a refused frame is not (null, or reading it throws).
+ */
+export function frameRefused(frame: {
+  contentDocument: { URL?: string } | null;
+}): boolean {
+  try {
+    const doc = frame.contentDocument;
+    return !doc || (doc.URL ?? '').startsWith('chrome-error:');
+  } catch {
+    return true;
   }
 }
 
@@ -140,9 +207,43 @@ export class DashboardTabs {
       this.api.serverSettings.baseUrl,
       clusterPresence(this.api, args.clusterId)
     );
+    // Plots open beside each other (split), as dask-labextension lays them out.
+    const beside = args.plot
+      ? (this.tracker.filter(w => !!w.dashboardArgs.plot).pop() ??
+        this.tracker.find(
+          w =>
+            w.dashboardArgs.clusterId === args.clusterId &&
+            !w.dashboardArgs.plot
+        ))
+      : undefined;
     void this.tracker.add(widget);
-    this.shell.add(widget, 'main');
+    this.shell.add(
+      widget,
+      'main',
+      beside ? { mode: 'split-right', ref: beside.id } : undefined
+    );
     this.shell.activateById(id);
     return widget;
+  }
+
+  /**
+   * The cluster is known to be gone (shut down here or in another tab): its
+   * tabs say so at once, with the server's word on how it ended.
+   */
+  clusterGone(clusterId: string): void {
+    const tabs = this.tracker.filter(
+      w => w.dashboardArgs.clusterId === clusterId && !w.content.gone
+    );
+    if (tabs.length === 0) {
+      return;
+    }
+    void clusterPresence(this.api, clusterId).then(found => {
+      if (found.kind !== 'gone') {
+        return; // the server still knows it: the tab stays as it is
+      }
+      for (const tab of tabs) {
+        tab.content.showGone(tab.dashboardArgs.label, found.ended);
+      }
+    });
   }
 }

@@ -64,6 +64,7 @@ export class ClusterSidebar extends ReactWidget {
             draft={draft.value}
             draftErrors={draft.errors}
             submitting={draft.submitting}
+            created={draft.created}
             canInsertCode={actions.canInsertCode()}
             onDraftChange={change => draft.update(change)}
             onStart={actions.start}

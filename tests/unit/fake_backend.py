@@ -63,6 +63,13 @@ class FakeCluster:
     def scale(self, n: int) -> None:
         self.scaled.append(n)
         live = [j for j in self.backend.jobs_of(self) if not self.backend.states[j].finished]
+        # Scaling down closes the newest jobs' workers, as dask-jobqueue's Job.close does: it
+        # tells the job cancelled, then the scheduler kills it.
+        for job_id in live[n:] if n < len(live) else []:
+            self.events.cancelled(job_id)
+            self.backend.states[job_id] = JobInfo(
+                job_id, JobState.FAILED, "EXIT", reason="TERM_OWNER: job killed by owner"
+            )
         for _ in range(n - len(live)):
             if self.backend.refuse:
                 self.events.submit_failed(f"fake: {self.backend.refuse}")

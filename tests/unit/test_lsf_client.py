@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import datetime
 from pathlib import Path
@@ -15,6 +16,7 @@ from pangeo_hpc_ext.schedulers.lsf import (
     job_state,
     lsf_timestamp,
     memory_in_units,
+    parse_bhosts_slots,
     parse_bjobs_json,
     parse_bqueues,
     parse_submission,
@@ -104,6 +106,23 @@ def test_bqueues_names() -> None:
     assert parse_bqueues("No queues found\n") == []
 
 
+RECORDED = Path(__file__).parent / "recorded" / "lsf"
+
+
+def test_bhosts_slots_are_the_largest_hosts_max() -> None:
+    text = (
+        "HOST_NAME          STATUS       JL/U    MAX  NJOBS    RUN  SSUSP  USUSP    RSV\n"
+        "node01             ok              -      4      0      0      0      0      0\n"
+        "node02             closed_Full     -     16     16     16      0      0      0\n"
+    )
+    assert parse_bhosts_slots(text) == 16
+    # volclava's own answer, recorded: one host of 8 slots.
+    assert parse_bhosts_slots((RECORDED / "volclava" / "bhosts_w.stdout").read_text()) == 8
+    # A host without a slot limit: nothing is known to be too large.
+    assert parse_bhosts_slots(text.replace("     16     16", "      -     16")) is None
+    assert parse_bhosts_slots("No matching host found\n") is None
+
+
 def test_memory_units(tmp_path: Path) -> None:
     conf = tmp_path / "lsf.conf"
     conf.write_text("LSF_LOGDIR=/x\nLSF_UNIT_FOR_LIMITS = 'mb'\n")
@@ -111,3 +130,14 @@ def test_memory_units(tmp_path: Path) -> None:
     assert unit_for_limits(None) is None
     assert memory_in_units(20 * 10**9, "MB") == 19074
     assert memory_in_units(20 * 10**9, "KB") == 19531250
+
+
+@pytest.mark.parametrize(
+    "value", ["30", "00:30", "8:00", "1:5", "99999", "1:75", "99:99", "1:60", "1:123", "x", ""]
+)
+def test_the_form_pattern_accepts_what_lsf_walltime_parsing_accepts(value: str) -> None:
+    # The browser checks the schema's pattern; 99:99 must be refused there, not only by the server.
+    from pangeo_hpc_ext.backends.lsf import LSFBackend
+
+    pattern = LSFBackend.walltime_property["pattern"]
+    assert bool(re.fullmatch(pattern, value)) == (walltime_minutes(value) is not None)

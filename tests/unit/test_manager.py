@@ -278,6 +278,31 @@ def test_jobs_we_cancel_are_not_failures(tmp_path: Path) -> None:
     run(tmp_path, scenario)
 
 
+def test_jobs_we_ended_on_purpose_say_why_and_failures_do_not(tmp_path: Path) -> None:
+    """The sidebar shows a scaled-down or replaced job as routine, not as a red EXIT."""
+
+    async def scenario(manager: ClusterManager, backend: FakeBackend, seen: list) -> None:
+        backend.ahead_s = 150
+        managed = await manager.create("fake", {}, 3)
+        await settled(lambda: len(managed.job_ids) == 3, "three jobs")
+        expiring, failing, retired = managed.job_ids
+        backend.run(expiring, walltime_left_s=100)
+        backend.run(failing, walltime_left_s=3600)
+        await manager.refresh()  # a replacement goes ahead for `expiring`
+        await manager.scale(managed.id, 2)  # closes the newest live job
+        retired = managed.job_ids[-1]
+        backend.end(expiring, reason="TERM_RUNLIMIT")
+        backend.end(failing, reason="TERM_EXTERNAL_SIGNAL: node lost")
+        await manager.refresh()
+        by_job = {job.job_id: managed.ended_by(job) for job in managed.visible_jobs()}
+        assert by_job[expiring] == "walltime-replacement"
+        assert by_job[retired] == "scale-down"
+        assert by_job[failing] is None
+        assert all(by_job[j] is None for j in managed.unfinished_job_ids())
+
+    run(tmp_path, scenario)
+
+
 def test_tls_credentials_are_private_and_go_with_the_cluster(tmp_path: Path) -> None:
     async def scenario(manager: ClusterManager, backend: FakeBackend, seen: list) -> None:
         managed = await manager.create("fake", {}, 0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from pangeo_hpc_ext.backends.jobqueue import WorkerLifetime
 from pangeo_hpc_ext.core.replacement import (
     FAILURES_BEFORE_GIVING_UP,
@@ -57,3 +59,41 @@ def test_worker_lifetime_retires_before_the_walltime() -> None:
         "--lifetime-stagger",
         "90s",
     ]
+
+
+def test_a_replacement_never_takes_the_name_of_the_worker_it_replaces() -> None:
+    """dask closes the job holding a lost worker's name 15 s after that worker left, unless a
+    worker of that name is connected: a replacement named like it, still waiting for dispatch,
+    was killed (seen on volclava). Names are checked on a real LSFCluster; no job is submitted."""
+
+    from dask_jobqueue import LSFCluster
+
+    from pangeo_hpc_ext.backends.lsf import LSFBackend
+
+    class EndedJob:
+        def __init__(self, job_id: str) -> None:
+            self.job_id = job_id
+
+    async def names_after_forgetting() -> tuple[list[str], list[str]]:
+        async with LSFCluster(
+            cores=1,
+            memory="1GB",
+            asynchronous=True,
+            scheduler_options={"host": "127.0.0.1", "dashboard_address": None},
+        ) as cluster:
+            for n in range(3):
+                (name,) = cluster.new_worker_spec()
+                cluster.worker_spec[name] = cluster.new_spec
+                cluster.workers[name] = EndedJob(str(n))
+            before = list(cluster.worker_spec)
+            # The newest worker's job ends: the counter sits on its number.
+            LSFBackend().forget_ended_workers(cluster, {"2"})
+            after = [*cluster.worker_spec, *cluster.new_worker_spec()]
+            # Stand-ins, not jobs: nothing for the cluster to close on the way out.
+            cluster.workers.clear()
+            cluster.worker_spec.clear()
+            return before, after
+
+    before, after = asyncio.run(names_after_forgetting())
+    assert len(before) == 3 and after[:2] == before[:2]
+    assert after[2] not in before, (before, after)

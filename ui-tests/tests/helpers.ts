@@ -13,7 +13,7 @@ export async function openSidebar(
 ): Promise<Locator> {
   await page.sidebar.openTab(SIDEBAR);
   const sidebar = page.locator(`#${SIDEBAR}`);
-  await expect(sidebar.getByTestId('pangeo-hpc-start-form')).toBeVisible();
+  await showStartForm(sidebar);
   return sidebar;
 }
 
@@ -63,4 +63,16 @@ export async function openSidebarIn(
   const sidebar = tab.locator(`#${SIDEBAR}`);
   await expect(sidebar).toBeVisible();
   return sidebar;
+}
+
+/** The start form, opened with "+ New cluster" when clusters exist (it waits behind it then). */
+export async function showStartForm(sidebar: Locator): Promise<Locator> {
+  const form = sidebar.getByTestId('pangeo-hpc-start-form');
+  const button = sidebar.getByTestId('pangeo-hpc-new-cluster');
+  await expect(form.or(button)).toBeVisible();
+  if (await button.isVisible()) {
+    await button.click();
+  }
+  await expect(form).toBeVisible();
+  return form;
 }

@@ -419,13 +419,19 @@ test.describe.serial('an LSF cluster from start to shutdown', () => {
     await expect(cluster.locator('.pangeo-hpc-JobState-pending')).toHaveCount(
       1
     );
-    // Why it waits, in LSF's words, under the job.
+    // Why it waits, in plain words and since when, LSF's own words in its tooltip.
     const pending = cluster.locator(
       '[data-testid="pangeo-hpc-job"][data-state="pending"]'
     );
-    await expect(pending.getByTestId('pangeo-hpc-job-reason')).toContainText(
-      /slot limit/i,
+    const reason = pending.getByTestId('pangeo-hpc-job-reason');
+    await expect(reason).toContainText(
+      /^Waiting \d+ (s|min): all job slots are busy$/,
       { timeout: JOB_TIMEOUT }
+    );
+    await expect(reason).toHaveAttribute('title', /PEND: .*slot limit/i);
+    // Short of workers only because their jobs wait: "queued", not "scaling".
+    await expect(cluster.getByTestId('pangeo-hpc-cluster-status')).toHaveText(
+      'queued'
     );
     await expect(pending.getByTestId('pangeo-hpc-job-hosts')).toHaveText('—');
 
@@ -509,10 +515,9 @@ test.describe.serial('an LSF cluster from start to shutdown', () => {
     await insert.click();
     await page.notebook.activate('client.ipynb');
     const source = await page.notebook.getCellTextInput(0);
-    expect(source).toContain('from dask.distributed import Client');
-    // The demo's clusters use TLS: the code carries the cluster's credentials.
-    expect(source).toMatch(
-      /client = Client\("tls:\/\/127\.0\.0\.1:\d+", security=security\)/
+    // One call by name: the kernel API finds the cluster and its TLS credentials.
+    expect(source).toBe(
+      `from pangeo_hpc_ext.kernel import connect\nclient = connect("${CLUSTER_NAME}")`
     );
     await page.notebook.addCell(
       'code',
