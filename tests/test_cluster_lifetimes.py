@@ -8,7 +8,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
+import socket
+import subprocess
+import tempfile
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -64,10 +68,10 @@ def state_dir(tmp_path: Path) -> Iterator[Path]:
 def servers(tmp_path: Path, lsf_env, state_dir: Path) -> Iterator[Callable[..., ServerProcess]]:
     started: list[ServerProcess] = []
 
-    def start(**config: Any) -> ServerProcess:
+    def start(env: dict[str, str] | None = None, **config: Any) -> ServerProcess:
         server = ServerProcess(
             tmp_path / "server",
-            env={**lsf_env.env, "PYTHONPATH": REPO_ROOT},
+            env={**lsf_env.env, "PYTHONPATH": REPO_ROOT, **(env or {})},
             pangeo_config={"state_dir": str(state_dir), "job_poll_interval": 0.25, **config},
         ).start()
         started.append(server)
@@ -243,6 +247,37 @@ def test_jobs_of_a_supervisor_that_died_with_the_server_are_killed_at_next_start
     assert failed["status"] == "failed" and "no server watched it" in failed["error"], failed
 
 
+def test_a_second_server_takes_a_cluster_over_and_the_first_kills_nothing(servers, lsf_env) -> None:
+    """Two JupyterLabs of one user on one host with the same state_dir: the one started second
+    reattaches the first one's cluster; the first shows it attached elsewhere and leaves it."""
+    first = servers()
+    cluster = start(first, "lsf", 2)
+    cid, jobs = cluster["id"], sorted(j["job_id"] for j in cluster["jobs"])
+    second = servers()
+    assert second.proc is not None
+    again = listed(second, {cid})[cid]
+    assert again["status"] == "running" and again["workers"]["connected"] == 2, again
+    shown = wait_until(
+        lambda: (c := get(first, cid))["warning"] and c,
+        "the first server showing the cluster attached elsewhere",
+    )
+    assert shown["status"] != "failed" and shown["error"] is None, shown
+    assert f"attached to another JupyterLab (pid {second.proc.pid} on " in shown["warning"]
+    assert sorted(r["JOBID"] for r in lsf_env.records() if r["STAT"] == "RUN") == jobs
+    code, refused = first.api("PATCH", f"clusters/{cid}", {"workers": 1})
+    assert code == 409 and "another JupyterLab" in refused["message"], refused
+    # The cluster keeps working from the second server, and the first one's stop leaves it.
+    code, _ = second.api("PATCH", f"clusters/{cid}", {"workers": 3})
+    assert code == 200
+    wait_until(lambda: get(second, cid)["workers"]["connected"] == 3, "scaling from the second")
+    first.stop()
+    assert len([r for r in lsf_env.records() if r["STAT"] == "RUN"]) == 3
+    assert get(second, cid)["status"] == "running"
+    code, _ = second.api("DELETE", f"clusters/{cid}")
+    assert code == 204
+    assert unfinished_records(lsf_env) == []
+
+
 def test_a_kept_cluster_nobody_uses_closes_itself(servers, lsf_env, state_dir) -> None:
     server = servers(on_server_stop="keep", idle_timeout=3)
     cluster = start(server, "lsf", 1)
@@ -299,3 +334,128 @@ def test_a_kernel_of_the_next_server_lists_and_uses_a_kept_cluster(servers, lsf_
 
     seen = asyncio.run(in_a_kernel())
     assert seen == {"listed": [["kept-one", "jupyterlab", "running", 1]], "answer": 42}
+
+
+def planted_record(
+    state_dir: Path, cluster_id: str, pid: int, started: float, sockets: Path, **spec: Any
+) -> Path:
+    """A record as a supervisor leaves it, naming processes, jobs and directories at will."""
+    path = state_dir / "clusters" / f"{cluster_id}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = {
+        "id": cluster_id,
+        "name": f"left-{cluster_id[:4]}",
+        "profile": "lsf",
+        "backend": "lsf",
+        "options": LSF_OPTIONS,
+        "requested": 1,
+        "created": "2026-12-01T00:00:00+00:00",
+        "credentials_dir": None,
+        "keep": False,
+        "adapt": None,
+        "job_ids": [],
+        **spec,
+    }
+    record = {
+        "spec": body,
+        "pid": pid,
+        "started": started,
+        "host": socket.gethostname(),
+        "socket": str(sockets / f"{cluster_id}.sock"),
+    }
+    path.write_text(json.dumps(record))
+    return path
+
+
+def test_leftover_records_touch_nothing_that_is_not_theirs(
+    servers, lsf_env, state_dir, tmp_path
+) -> None:
+    """A record left by a dead supervisor (or planted) whose pid now belongs to an unrelated
+    process, whose job id is an unrelated job of the user, or whose credentials_dir points into
+    the user's home: nothing of those is signalled, killed or removed."""
+    reused, foreign = "0123456789abcdef", "fedcba9876543210"
+    sleeper = subprocess.Popen(["setsid", "sleep", "600"])
+    try:
+        # setsid execs sleep in place (it is not a group leader): the pid is the sleep's.
+        wait_until(lambda: psutil.Process(sleeper.pid).name() == "sleep", "setsid exec'ing sleep")
+        unrelated = str(lsf_env.submit("-J", "sleep", stdin="sleep 600\n"))
+        lsf_env.wait_stat(int(unrelated), "RUN")
+        precious = tmp_path / "home" / "precious"
+        precious.mkdir(parents=True)
+        (precious / "thesis.tex").write_text("years of work")
+        sockets = tmp_path / "sockets"
+        sockets.mkdir(mode=0o700)
+        stale = socket.socket(socket.AF_UNIX)
+        stale.bind(str(sockets / f"{reused}.sock"))  # what a killed supervisor leaves
+        stale.close()
+        earlier = psutil.Process(sleeper.pid).create_time() - 1000
+        planted_record(state_dir, reused, sleeper.pid, earlier, sockets, job_ids=[unrelated])
+        planted_record(
+            state_dir, foreign, sleeper.pid, earlier, sockets, credentials_dir=str(precious)
+        )
+
+        server = servers()
+        failed = listed(server, {reused})[reused]
+        assert failed["status"] == "failed" and "no server watched it" in failed["error"]
+        assert foreign not in listed(server, set()), "a foreign record was taken in"
+        (moved,) = (state_dir / "quarantine").iterdir()
+        assert moved.name.startswith(f"{foreign}.json")
+        wait_until(
+            lambda: (
+                f"job {unrelated} (recorded for cluster {reused}) is not killed"
+                in server.log_tail(400)
+            ),
+            "the server saying why it leaves the unrelated job alone",
+        )
+        assert not (sockets / f"{reused}.sock").exists(), "the stale socket is still there"
+
+        code, _ = server.api("DELETE", f"clusters/{reused}")
+        assert code == 204
+        assert server.api("DELETE", f"clusters/{foreign}")[0] == 404
+        assert not (state_dir / "clusters" / f"{reused}.json").exists()
+        assert sleeper.poll() is None, "the process that reused the pid was killed"
+        assert lsf_env.record(int(unrelated))["STAT"] == "RUN"
+        assert (precious / "thesis.tex").read_text() == "years of work"
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_create_delete_cycles_leave_no_files(servers, lsf_env, state_dir, request) -> None:
+    """Each deleted cluster takes its record, ledger, socket and log with it, whether its
+    supervisor closed it or was killed; here with the usual socket directory squatted by
+    another user, so the server's private fallback is used."""
+    # Short, as /run/user/<uid> is: a socket's path holds at most 107 bytes.
+    runtime = Path(tempfile.mkdtemp(prefix="run-"))
+    request.addfinalizer(lambda: shutil.rmtree(runtime, ignore_errors=True))
+    squatted = runtime / f"pangeo-hpc-{os.getuid()}"
+    squatted.mkdir(mode=0o777)
+    os.chown(squatted, 65534, 65534)  # nobody got there first
+    server = servers(env={"XDG_RUNTIME_DIR": str(runtime)})
+    for _ in range(3):
+        cluster = start(server, "local", 0)
+        ready = wait_until(
+            lambda c=cluster: (g := get(server, c["id"]))["status"] in ("running", "failed") and g,
+            "the local cluster starting",
+        )
+        assert ready["status"] == "running", ready["error"]
+        record = json.loads((state_dir / "clusters" / f"{cluster['id']}.json").read_text())
+        assert Path(record["socket"]).parent.parent == runtime
+        assert Path(record["socket"]).parent != squatted
+        assert server.api("DELETE", f"clusters/{cluster['id']}")[0] == 204
+    killed = start(server, "lsf", 1)
+    record = json.loads((state_dir / "clusters" / f"{killed['id']}.json").read_text())
+    os.kill(record["pid"], signal.SIGKILL)
+    wait_until(lambda: get(server, killed["id"])["status"] == "failed", "the cluster failing")
+    assert server.api("DELETE", f"clusters/{killed['id']}")[0] == 204
+    assert unfinished_records(lsf_env) == []
+    # The running server's own files aside (its kernels' registry, the spare supervisor's log).
+    left = sorted(
+        str(p.relative_to(state_dir))
+        for p in state_dir.rglob("*")
+        if p.is_file() and p.parts[len(state_dir.parts)] != "notebooks"
+    )
+    assert left == ["clusters/supervisor-start.log"], left
+    sockets = [p for p in runtime.rglob("*") if p.is_socket()]
+    assert sockets == [], sockets
+    assert list(squatted.iterdir()) == []

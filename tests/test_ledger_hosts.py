@@ -17,6 +17,9 @@ import pytest
 from tests.support.lsfsim import LsfSim
 
 KILLED = "TERM_OWNER: job killed by owner"
+CLUSTER = "c0ffee0123456789"
+# The name the LSF backend gives the cluster's jobs: a leftover job is killed only under it.
+WORKER_NAME = f"dask-{CLUSTER}"
 
 
 def running_job(lsf: LsfSim, name: str) -> str:
@@ -33,9 +36,9 @@ def dead_pid() -> int:
     return child.pid
 
 
-def write_ledger(path: Path, owner: dict[str, Any], job_id: str) -> Path:
+def write_ledger(path: Path, owner: dict[str, Any], *job_ids: str) -> Path:
     """A ledger as a server leaves it: its owner, and the worker jobs of one cluster."""
-    clusters = {"c0ffee": {"backend": "lsf", "job_ids": [job_id]}}
+    clusters = {CLUSTER: {"backend": "lsf", "job_ids": list(job_ids)}}
     path.write_text(json.dumps({"owner": owner, "clusters": clusters}))
     return path
 
@@ -53,6 +56,7 @@ class Ledgers:
         lsf.wait_stat(int(ended_server_job), "EXIT")
         self.files: dict[str, Path] = {}
         self.jobs: dict[str, str] = {}
+        self.unrelated = ""
         owners = {
             # A server on a login node, not in a batch job: nothing here can tell it is gone.
             "other host, no job": {"host": "login2", "job": None},
@@ -66,15 +70,21 @@ class Ledgers:
             },
             "this host, process dead": {"host": here, "job": None},
         }
-        for index, (kind, owner) in enumerate(owners.items()):
-            self.jobs[kind] = running_job(lsf, f"worker-{index}")
+        for kind, owner in owners.items():
+            self.jobs[kind] = running_job(lsf, WORKER_NAME)
             name = f"jobs-{owner['host']}-{pid}.json"
+            extra = []
+            if kind == "this host, process dead":
+                # A job id the ledger names that is someone else's by now (ids are reused, and
+                # ledgers can be planted): the scheduler calls it otherwise, so it stays.
+                self.unrelated = running_job(lsf, "sleep")
+                extra = [self.unrelated]
             self.files[kind] = write_ledger(
-                state_dir / name, {"pid": pid, "started": 1.0, **owner}, self.jobs[kind]
+                state_dir / name, {"pid": pid, "started": 1.0, **owner}, self.jobs[kind], *extra
             )
         # Written by a version that recorded no host: read as this host's.
         kind = "old format, process dead"
-        self.jobs[kind] = running_job(lsf, "worker-old")
+        self.jobs[kind] = running_job(lsf, WORKER_NAME)
         self.files[kind] = write_ledger(
             state_dir / f"jobs-{pid}.json", {"pid": pid, "started": 1.0}, self.jobs[kind]
         )
@@ -104,3 +114,5 @@ async def test_only_ledgers_of_servers_known_gone_are_reconciled(
         record = lsf_env.wait_stat(int(ledgers.jobs[kind]), "EXIT")
         assert record["EXIT_REASON"] == KILLED, f"{kind}: {record}"
         assert not ledgers.files[kind].exists(), f"{kind}: the reconciled ledger is still there"
+    record = lsf_env.record(int(ledgers.unrelated))
+    assert record["STAT"] == "RUN", f"a job not named as the cluster's was killed: {record}"

@@ -93,6 +93,11 @@ class Backend(abc.ABC):
         for nothing."""
         return key_of(getattr(cluster, "scheduler", None))
 
+    def job_name(self, cluster_id: str) -> str | None:
+        """The name a cluster's batch jobs are submitted under (None: it runs none), by which
+        a job named in a record is confirmed to be the cluster's before it is killed."""
+        return None
+
     async def job_states(self, job_ids: list[str]) -> dict[str, JobInfo]:
         return {}
 

@@ -89,6 +89,9 @@ class ManagedCluster:
         self.handle: ClusterHandle | None = None
         self.adapt_bounds: AdaptBounds | None = None
         self.job_ids: list[str] = []
+        # Jobs this server saw submitted; others (read from a record) are killed only once the
+        # scheduler confirms they are this cluster's.
+        self.submitted_here: set[str] = set()
         self.jobs: dict[str, JobInfo] = {}
         # Jobs whose worker connected at least once: their end is routine, not a failure.
         self.connected_jobs: set[str] = set()
@@ -100,6 +103,9 @@ class ManagedCluster:
         self.replacement = ReplacementPolicy()
         # Set when job states could not be read: what is shown may be stale.
         self.warning: str | None = None
+        # Set when another JupyterLab took the cluster over: it runs on, but this server no
+        # longer reads its jobs, changes it or kills anything of it.
+        self.elsewhere: str | None = None
         self.credentials: ClusterCredentials | None = None
         # Seconds with no client and no task after which the cluster is closed (0: never), and
         # since when (wall clock) it has been so; None while in use or not running.

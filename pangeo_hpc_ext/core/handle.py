@@ -24,6 +24,9 @@ class ClusterEvents:
     worker_left: Callable[[], None]
     # The cluster is gone without being closed (its supervisor died); the text says why.
     lost: Callable[[str], None] = lambda why: None
+    # The cluster runs on, driven by someone else now (another JupyterLab took its supervisor
+    # over): nothing of it is ours to act on any more; the text says who.
+    displaced: Callable[[str], None] = lambda why: None
 
 
 @dataclass
@@ -162,6 +165,11 @@ class ClusterHandle(abc.ABC):
         a cluster in a process of its own can outlive its driver."""
         await self.close()
 
+    def running(self) -> bool:
+        """Whether the process that holds the cluster still runs (asked of a cluster driven
+        elsewhere, to drop it from the list once it ended)."""
+        return True
+
 
 class ClusterHost(abc.ABC):
     """Where clusters run: starts them, and finds those still running from before."""
@@ -183,6 +191,10 @@ class ClusterHost(abc.ABC):
         """Give back what `open` took (at server stop); running clusters are not touched."""
         return None
 
+    async def forget(self, cluster_id: str) -> None:
+        """A cluster was deleted: remove what it left (record, ledger, socket, log)."""
+        return None
+
     async def surviving(self) -> list[SurvivingCluster]:
         """Clusters started by an earlier server: those still running and those whose process
         died (their jobs are for the caller to cancel)."""
@@ -195,4 +207,3 @@ class SurvivingCluster:
     # None when its process died; `why` then says how it was found.
     attach: Callable[[ClusterEvents], Any] | None
     why: str = ""
-    forget: Callable[[], None] = lambda: None

@@ -14,6 +14,8 @@ import logging
 import os
 import re
 import socket
+import stat
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +24,8 @@ from typing import Any, Protocol
 import psutil
 
 from ..errors import SchedulerCommandFailed, StateNotWritable
-from ..paths import write_json_atomic
+from ..paths import safe_file_name, write_json_atomic
+from ..schedulers.base import JobInfo
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +33,58 @@ log = logging.getLogger(__name__)
 # is too common a name to trust alone: its jobs also carry SGE_O_HOST.
 _JOB_ID_VARIABLES = (("lsf", "LSB_JOBID", None), ("slurm", "SLURM_JOB_ID", None))
 _SGE_JOB = ("sge", "JOB_ID", "SGE_O_HOST")
+
+# What the server names clusters (secrets.token_hex(8)).
+CLUSTER_ID_PATTERN = "^[0-9a-f]{16}$"
+# Job ids as the schedulers print them, an array element's too. Never 0 (`bkill 0` kills every
+# job of the user) nor anything a command's option parser would read.
+JOB_ID_PATTERN = r"^[1-9][0-9]{0,18}([._][0-9]{1,9}|\[[0-9]{1,9}\])?$"
+_CLUSTER_ID = re.compile(CLUSTER_ID_PATTERN)
+_JOB_ID = re.compile(JOB_ID_PATTERN)
+
+
+def quarantine(path: Path, state_dir: Path, why: str) -> None:
+    """Move a record or ledger that is corrupt or not ours aside, never to be acted on; kept
+    (not deleted) for the user to look at."""
+    target_dir = state_dir / "quarantine"
+    target = target_dir / f"{path.name}.{time.strftime('%Y%m%dT%H%M%S')}.{os.getpid()}"
+    try:
+        target_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.replace(path, target)
+    except OSError as error:
+        log.warning("%s is unusable (%s) and could not be moved aside: %s", path, why, error)
+        return
+    log.warning("%s is unusable (%s); moved to %s and not acted on", path, why, target)
+
+
+class NamedJobs(Protocol):
+    def job_name(self, cluster_id: str) -> str | None: ...
+
+
+def job_is_ours(backend: NamedJobs, cluster_id: str, info: JobInfo) -> bool:
+    """Whether the scheduler confirms that a job named in a record or ledger is the cluster's:
+    it reports the job under the name we gave it at submission. Job ids are reused, and records
+    can be planted: no confirmation, no kill."""
+    expected = backend.job_name(cluster_id)
+    if expected is None or info.name is None:
+        log.warning(
+            "job %s (recorded for cluster %s) is not killed: the scheduler reports no job name "
+            "to confirm it is that cluster's",
+            info.job_id,
+            cluster_id,
+        )
+        return False
+    if info.name != expected:
+        log.warning(
+            "job %s (recorded for cluster %s) is not killed: the scheduler calls it %r, not %r",
+            info.job_id,
+            cluster_id,
+            info.name[:200],
+            expected,
+        )
+        return False
+    return True
+
 
 # Whether a scheduler still runs a job: True, False (ended, or unknown to it), None (no answer).
 JobAliveQuery = Callable[[str, str], Awaitable[bool | None]]
@@ -154,16 +209,58 @@ def job_alive_from(backends: Mapping[str, JobStates]) -> JobAliveQuery:
     return alive
 
 
-def _safe_name(host: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]", "_", host) or "host"
+def ledger_problem(data: Any, info: os.stat_result) -> str | None:
+    """Why `data` is not a ledger this user's server wrote; None if it is one."""
+    if not stat.S_ISREG(info.st_mode) or info.st_uid != os.getuid():
+        return f"not a regular file of this user (uid {info.st_uid})"
+    if not isinstance(data, dict) or not isinstance(data.get("clusters"), dict):
+        return "no clusters in it"
+    if not isinstance(data.get("owner"), dict):
+        return "no owner in it"
+    for cluster_id, entry in data["clusters"].items():
+        if not _CLUSTER_ID.match(cluster_id):
+            return f"{cluster_id[:40]!r} is not a cluster id"
+        if not isinstance(entry, dict) or not isinstance(entry.get("backend"), str):
+            return f"cluster {cluster_id} names no backend"
+        job_ids = entry.get("job_ids")
+        if not isinstance(job_ids, list) or not all(
+            isinstance(j, str) and _JOB_ID.match(j) for j in job_ids
+        ):
+            return f"cluster {cluster_id}: job_ids are not a list of job ids"
+    return None
+
+
+def ledger_path(state_dir: Path, host: str, pid: int) -> Path:
+    # The host is in the name: pids of different nodes collide in a shared $HOME.
+    return state_dir / f"jobs-{safe_file_name(host, 'host')}-{pid}.json"
+
+
+def forget_in_ledger(state_dir: Path, host: str, pid: int, cluster_id: str) -> None:
+    """Drop a deleted cluster from the ledger of the (dead) process that kept it; the ledger
+    goes with its last cluster."""
+    path = ledger_path(state_dir, host, pid)
+    if not path.exists():
+        return
+    data = JobLedger._read(path, state_dir)
+    if data is None or cluster_id not in data["clusters"]:
+        return
+    del data["clusters"][cluster_id]
+    try:
+        if data["clusters"]:
+            write_json_atomic(path, data)
+        else:
+            path.unlink(missing_ok=True)
+    except OSError as error:
+        log.warning("job ledger %s not updated: %s", path, error)
 
 
 @dataclass
 class Orphans:
-    """Ledgers whose owners are gone, and the jobs they recorded by backend name."""
+    """Ledgers whose owners are gone, and the jobs they recorded: backend name -> cluster id ->
+    job ids."""
 
     paths: list[Path] = field(default_factory=list)
-    job_ids: dict[str, list[str]] = field(default_factory=dict)
+    jobs: dict[str, dict[str, list[str]]] = field(default_factory=dict)
 
     def remove(self) -> None:
         for path in self.paths:
@@ -188,8 +285,7 @@ class JobLedger:
             started = 0.0
         job = own_batch_job(os.environ if environ is None else environ)
         self.owner = LedgerOwner(self.pid, started, self.host, job)
-        # The host is in the name: pids of different nodes collide in a shared $HOME.
-        self.path = state_dir / f"jobs-{_safe_name(self.host)}-{self.pid}.json"
+        self.path = ledger_path(state_dir, self.host, self.pid)
         self._clusters: dict[str, dict[str, object]] = {}
 
     async def orphans(self, job_alive: JobAliveQuery) -> Orphans:
@@ -198,10 +294,8 @@ class JobLedger:
         for path in sorted(self.state_dir.glob("jobs-*.json")):
             if path == self.path:
                 continue
-            data = self._read(path)
+            data = self._read(path, self.state_dir)
             if data is None:
-                # Perhaps a transient error of a shared file system: never judge on a misread.
-                log.warning("job ledger %s cannot be read; left alone", path)
                 continue
             owner = LedgerOwner.from_json(data.get("owner"))
             verdict = await self._judge(owner, job_alive)
@@ -211,11 +305,9 @@ class JobLedger:
                 continue
             log.info("reconciling job ledger %s: %s", path, verdict.why)
             found.paths.append(path)
-            clusters = data.get("clusters")
-            for entry in clusters.values() if isinstance(clusters, dict) else ():
-                backend = str(entry.get("backend", ""))
-                job_ids = [str(j) for j in entry.get("job_ids", [])]
-                found.job_ids.setdefault(backend, []).extend(job_ids)
+            for cluster_id, entry in data["clusters"].items():
+                by_cluster = found.jobs.setdefault(entry["backend"], {})
+                by_cluster.setdefault(cluster_id, []).extend(entry["job_ids"])
         return found
 
     async def _judge(self, owner: LedgerOwner, job_alive: JobAliveQuery) -> Verdict:
@@ -245,12 +337,26 @@ class JobLedger:
             log.warning("job ledger %s not updated: %s", self.path, error)
 
     @staticmethod
-    def _read(path: Path) -> dict[str, Any] | None:
+    def _read(path: Path, state_dir: Path) -> dict[str, Any] | None:
+        """A ledger's content; None when it cannot be read now (left alone: perhaps a transient
+        error of a shared file system, never judged on a misread) or is not a ledger this
+        user's server wrote (quarantined)."""
         try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError):
+            info = path.lstat()
+            text = path.read_text()
+        except OSError as error:
+            log.warning("job ledger %s cannot be read (%s); left alone", path, error)
             return None
-        return data if isinstance(data, dict) else None
+        try:
+            data = json.loads(text)
+        except (ValueError, RecursionError) as error:
+            quarantine(path, state_dir, f"not JSON ({str(error)[:200]})")
+            return None
+        problem = ledger_problem(data, info)
+        if problem is not None:
+            quarantine(path, state_dir, problem)
+            return None
+        return data  # type: ignore[no-any-return]
 
     def _write(self) -> None:
         # Atomic: a crash mid-write must not lose the ids of running jobs.

@@ -35,7 +35,7 @@ from ..script_safety import shorten
 from .cluster import AdaptBounds, ManagedCluster, Phase, Status
 from .handle import ClusterEvents, ClusterHandle, ClusterHost
 from .job_log import LogTail, read_tail, within
-from .ledger import JobLedger, job_alive_from
+from .ledger import JobLedger, job_alive_from, job_is_ours
 from .profiles import Profile
 
 log = logging.getLogger(__name__)
@@ -115,8 +115,12 @@ class ClusterManager:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._poller
         clusters = list(self._clusters.values())
+        # A cluster driven elsewhere is not this server's to close: it is only let go.
         await asyncio.gather(
-            *(self._detach(m) if self._kept(m) else self.close(m.id) for m in clusters),
+            *(
+                self._detach(m) if self._kept(m) or m.elsewhere else self.close(m.id)
+                for m in clusters
+            ),
             return_exceptions=True,
         )
         for task in list(self._tasks):
@@ -206,10 +210,12 @@ class ClusterManager:
             self._check_idle_timeout(idle_timeout)
         resolved = await profile.resolve_options(options)
         # Failed clusters count until the user deletes them: they hold no scheduler any more, but
-        # a client retrying a refused job must not be able to pile up failed clusters.
-        if len(self._clusters) >= self.max_clusters:
+        # a client retrying a refused job must not be able to pile up failed clusters. Those
+        # another JupyterLab drives count there.
+        counted = sum(1 for m in self._clusters.values() if not m.elsewhere)
+        if counted >= self.max_clusters:
             raise TooManyClusters(
-                f"{len(self._clusters)} clusters exist (failed ones included), the limit is "
+                f"{counted} clusters exist (failed ones included), the limit is "
                 f"{self.max_clusters}; shut one down first"
             )
         cluster_id = secrets.token_hex(8)
@@ -274,6 +280,7 @@ class ClusterManager:
         sees them ended completes the close. `reason`, when we close it on our own, is told to
         listeners and kept with the ended cluster."""
         managed = self.get(cluster_id)
+        self._check_ours(managed)
         managed.phase = Phase.CLOSING
         self._notify("updated", managed, reason)
         async with managed.lock:
@@ -291,6 +298,7 @@ class ClusterManager:
             managed.phase = Phase.CLOSED
             if managed.credentials is not None:
                 managed.credentials.remove()
+            await self.host.forget(managed.id)
         self._clusters.pop(cluster_id, None)
         self.ledger.forget(cluster_id)
         self._remember_ended(managed, ended_why)
@@ -345,7 +353,15 @@ class ClusterManager:
                 [FieldError(field, f"{field} must be between 0 and {self.max_workers}")],
             )
 
+    @staticmethod
+    def _check_ours(managed: ManagedCluster) -> None:
+        if managed.elsewhere:
+            raise ClusterNotReady(
+                f"cluster {managed.id} is {managed.elsewhere}: change or shut it down there"
+            )
+
     def _running(self, managed: ManagedCluster) -> ClusterHandle:
+        self._check_ours(managed)
         if managed.phase is not Phase.RUNNING or managed.handle is None:
             raise ClusterNotReady(f"cluster {managed.id} is {managed.phase.value}, not running")
         return managed.handle
@@ -388,6 +404,7 @@ class ClusterManager:
             worker_joined=lambda job_id: self._worker_joined(managed, job_id),
             worker_left=lambda: self._notify("updated", managed),
             lost=lambda why: self._lost(managed, why),
+            displaced=lambda why: self._displaced(managed, why),
         )
 
     async def _start(self, managed: ManagedCluster) -> None:
@@ -424,8 +441,24 @@ class ClusterManager:
 
     def _lost(self, managed: ManagedCluster, why: str) -> None:
         """The cluster's process is gone: its jobs are killed now, not at the next start."""
-        if managed.phase in (Phase.STARTING, Phase.RUNNING):
+        if not managed.elsewhere and managed.phase in (Phase.STARTING, Phase.RUNNING):
             self._fail(managed, why)
+
+    def _displaced(self, managed: ManagedCluster, why: str) -> None:
+        """Another JupyterLab drives the cluster now: shown as such, and left alone."""
+        log.warning("cluster %s is %s; this server leaves it alone", managed.id, why)
+        managed.elsewhere = why
+        managed.adapt_bounds = None
+        self._notify("updated", managed)
+
+    def _drop_ended_elsewhere(self) -> None:
+        """Clusters driven elsewhere whose process has ended leave this server's list: the
+        server that drove them dealt with their end (or the next one will, from the record)."""
+        for managed in list(self._clusters.values()):
+            if managed.elsewhere and (managed.handle is None or not managed.handle.running()):
+                self._clusters.pop(managed.id, None)
+                self._remember_ended(managed, f"it ended while {managed.elsewhere}")
+                self._notify("deleted", managed)
 
     def _fail(self, managed: ManagedCluster, message: str) -> None:
         managed.phase = Phase.FAILED
@@ -446,6 +479,7 @@ class ClusterManager:
 
     def _job_submitted(self, managed: ManagedCluster, job_id: str) -> None:
         managed.job_ids.append(job_id)
+        managed.submitted_here.add(job_id)
         if not self.host.records_jobs:  # a supervisor records its own (and fails likewise)
             try:
                 self.ledger.record(managed.id, managed.backend.name, managed.job_ids)
@@ -477,12 +511,32 @@ class ClusterManager:
         unread: SchedulerCommandFailed | None = None
         try:
             managed.jobs.update(await managed.backend.job_states(managed.job_ids))
-            doomed = managed.unfinished_job_ids()
         except SchedulerCommandFailed as error:
-            # States unknown: kill them all (bkill may still get through), then confirm.
-            log.warning("could not read job states, killing all jobs of %s: %s", managed.id, error)
-            unread, doomed = error, managed.unfinished_job_ids()
-        await managed.backend.kill_jobs(doomed)
+            # States unknown: kill the jobs seen submitted here (a recorded id may be anyone's
+            # by now; bkill may still get through), then confirm.
+            unread, unfinished = error, managed.unfinished_job_ids()
+            doomed = [j for j in unfinished if j in managed.submitted_here]
+            log.warning(
+                "could not read job states, killing the %d jobs %s submitted here: %s",
+                len(doomed),
+                managed.id,
+                error,
+            )
+            if len(doomed) < len(unfinished):
+                # The others cannot be told ours or not now: a later read decides, and the
+                # close stays unconfirmed until then.
+                if doomed:
+                    await managed.backend.kill_jobs(doomed)
+                return error
+        else:
+            doomed = [
+                j
+                for j in managed.unfinished_job_ids()
+                if j in managed.submitted_here
+                or (j in managed.jobs and job_is_ours(managed.backend, managed.id, managed.jobs[j]))
+            ]
+        if doomed:
+            await managed.backend.kill_jobs(doomed)
         deadline = asyncio.get_running_loop().time() + KILL_CONFIRM_TIMEOUT_S
         while doomed and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(KILL_CONFIRM_POLL_S)
@@ -523,19 +577,20 @@ class ClusterManager:
             )
             managed.job_ids = list(spec.job_ids)
             managed.credentials = spec.credentials()
-            self._clusters[spec.id] = managed
             if found.attach is None:
-                # Its jobs are in this server's hands now; the record has told all it can.
-                found.forget()
+                # Its jobs are killed now; its record stays until the user deletes the cluster.
+                self._clusters[spec.id] = managed
                 self._fail(managed, found.why)
                 continue
             try:
                 managed.handle = await found.attach(self._events(managed))
             except Exception as error:  # it died between being listed and being reached
-                found.forget()
+                self._clusters[spec.id] = managed
                 self._fail(managed, f"{found.why}; it could not be reached: {error}")
                 continue
             managed.phase = Phase.RUNNING
+            # Listed once attached: a client never sees it half taken over.
+            self._clusters[spec.id] = managed
             managed.connected_jobs |= managed.handle.connected_job_ids()
             if spec.adapt is not None:
                 managed.adapt_bounds = AdaptBounds(*spec.adapt)
@@ -558,13 +613,21 @@ class ClusterManager:
         backends = {p.backend.name: p.backend for p in self.profiles.values()}
         reconciled = True
         orphans = await self.ledger.orphans(job_alive_from(backends))
-        for backend_name, job_ids in orphans.job_ids.items():
+        for backend_name, by_cluster in orphans.jobs.items():
             backend = backends.get(backend_name)
+            job_ids = [j for ids in by_cluster.values() for j in ids]
             if backend is None or not job_ids:
                 continue
             try:
                 states = await backend.job_states(job_ids)
-                doomed = [j for j in job_ids if j in states and not states[j].finished]
+                doomed = [
+                    j
+                    for cluster_id, ids in by_cluster.items()
+                    for j in ids
+                    if j in states
+                    and not states[j].finished
+                    and job_is_ours(backend, cluster_id, states[j])
+                ]
                 if doomed:
                     log.warning(
                         "killing %d %s jobs left by a server that died", len(doomed), backend_name
@@ -575,6 +638,10 @@ class ClusterManager:
                 reconciled = False
         if reconciled:  # otherwise keep the ledgers and try again at the next start
             orphans.remove()
+
+    def _ours(self) -> list[ManagedCluster]:
+        """The clusters this server drives (not those another JupyterLab took over)."""
+        return [m for m in self._clusters.values() if not m.elsewhere]
 
     async def _poll_jobs_forever(self) -> None:
         while not self._stopping:
@@ -591,8 +658,9 @@ class ClusterManager:
     async def refresh(self) -> None:
         """Read the state of every unfinished job with one scheduler call per backend, and tell
         listeners about clusters whose jobs or workers changed."""
+        self._drop_ended_elsewhere()
         by_backend: dict[str, tuple[Backend, list[str]]] = {}
-        for managed in self._clusters.values():
+        for managed in self._ours():
             unconfirmed = managed.id in self._unconfirmed_closes
             if managed.backend.has_jobs and (
                 managed.phase in (Phase.RUNNING, Phase.FAILED) or unconfirmed
@@ -602,7 +670,7 @@ class ClusterManager:
         for backend, job_ids in by_backend.values():
             if not job_ids:
                 continue
-            clusters = [m for m in self._clusters.values() if m.backend is backend]
+            clusters = [m for m in self._ours() if m.backend is backend]
             try:
                 states = await backend.job_states(job_ids)
             except SchedulerCommandFailed as error:
@@ -615,7 +683,7 @@ class ClusterManager:
                 managed.warning = None
                 managed.jobs.update({j: s for j, s in states.items() if j in managed.job_ids})
                 managed.note_run_times()
-        for managed in list(self._clusters.values()):
+        for managed in self._ours():
             if managed.backend.has_jobs and managed.phase is Phase.RUNNING:
                 await self._replace_ended_jobs(managed)
             elif managed.id in self._unconfirmed_closes and not managed.unfinished_job_ids():
@@ -644,7 +712,13 @@ class ClusterManager:
         now = time.time()
         for managed in list(self._clusters.values()):
             handle = managed.handle
-            if not managed.idle_timeout or managed.phase is not Phase.RUNNING or handle is None:
+            # A cluster another JupyterLab took over is that server's to close.
+            if (
+                managed.elsewhere
+                or not managed.idle_timeout
+                or managed.phase is not Phase.RUNNING
+                or handle is None
+            ):
                 managed.idle_since = None
                 continue
             # A cluster still waiting for its workers waits for the scheduler, not for its user.
@@ -710,7 +784,8 @@ class ClusterManager:
         if len(live) >= wanted or not policy.may_submit(now):
             return
         async with managed.lock:
-            if managed.phase is not Phase.RUNNING or managed.handle is not handle:
+            taken = managed.handle is not handle or managed.elsewhere
+            if managed.phase is not Phase.RUNNING or taken:
                 return
             await self._forget_ended(managed, handle)
             # Only ever up: specs beyond `live` are submissions still in flight.
@@ -724,4 +799,11 @@ class ClusterManager:
     @staticmethod
     def _fingerprint(managed: ManagedCluster) -> tuple[Any, ...]:
         jobs = tuple((j.job_id, j.native_state, j.hosts, j.reason) for j in managed.jobs.values())
-        return (managed.status, managed.connected, managed.error, managed.warning, jobs)
+        return (
+            managed.status,
+            managed.connected,
+            managed.error,
+            managed.warning,
+            managed.elsewhere,
+            jobs,
+        )

@@ -210,6 +210,7 @@ def _listed(element: ET.Element, now: datetime) -> JobInfo | None:
         submitted=_local_iso(submitted_at) if submitted_at else None,
         started=_local_iso(started_at) if started_at else None,
         walltime_left_s=walltime_left,
+        name=(element.findtext("JB_name") or "").strip() or None,
     )
 
 
@@ -315,6 +316,7 @@ def parse_qacct(text: str) -> dict[str, JobInfo]:
             submitted=_local_iso(submitted) if submitted else None,
             started=_local_iso(started) if started else None,
             walltime_left_s=None,
+            name=fields.get("jobname") or None,
         )
     return ended
 

@@ -21,11 +21,12 @@ log = logging.getLogger(__name__)
 SUBMITTED = re.compile(r"Submitted batch job (?P<job_id>\d+)")
 
 # One row per job: id, state, nodes, submit time, start time, time limit, elapsed, partition,
-# reason. The reason is free text ("ReqNodeNotAvail, UnavailableNodes:n1"), so it comes last and a
-# row is split at most len-1 times. `sacct -P` prints the same columns with the same delimiter.
-SQUEUE_FORMAT = "%i|%T|%N|%V|%S|%l|%M|%P|%r"
-SACCT_FIELDS = "JobIDRaw,State,NodeList,Submit,Start,Timelimit,Elapsed,Partition,Reason"
-JOB_COLUMNS = 9
+# reason, job name. The name is the user's free text (it may hold the delimiter), so it comes last
+# and a row is split at most len-1 times; reasons are Slurm's words ("ReqNodeNotAvail,
+# UnavailableNodes:n1"). `sacct -P` prints the same columns with the same delimiter.
+SQUEUE_FORMAT = "%i|%T|%N|%V|%S|%l|%M|%P|%r|%j"
+SACCT_FIELDS = "JobIDRaw,State,NodeList,Submit,Start,Timelimit,Elapsed,Partition,Reason,JobName"
+JOB_COLUMNS = 10
 SINFO_FORMAT = "%P|%a|%l|%c|%m"
 
 # Every state squeue/sacct print (slurm/src/common/slurm_protocol_defs.c, job_state_string),
@@ -187,7 +188,9 @@ def parse_job_row(line: str) -> JobInfo | None:
     columns = line.split("|", JOB_COLUMNS - 1)
     if len(columns) != JOB_COLUMNS or not columns[0].strip():
         return None
-    job_id, state_text, nodes, submitted, started, limit, elapsed, _partition, reason = columns
+    job_id, state_text, nodes, submitted, started, limit, elapsed, _partition, reason, name = (
+        columns
+    )
     # sacct says "CANCELLED by 1234".
     native = state_text.split()[0] if state_text.split() else "UNKNOWN"
     state = STATES.get(native)
@@ -212,6 +215,7 @@ def parse_job_row(line: str) -> JobInfo | None:
         walltime_left_s=left,
         # What `squeue --start` prints: the backfill scheduler's estimate, once it has one.
         expected_start=_iso(started) if state is JobState.PENDING else None,
+        name=name or None,
     )
 
 

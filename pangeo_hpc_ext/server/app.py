@@ -15,7 +15,7 @@ from traitlets import Bool, Dict, Enum, Float, Integer, Unicode, default, valida
 from ..core.ledger import JobLedger
 from ..core.manager import DEFAULT_IDLE_TIMEOUT_S, ClusterManager
 from ..core.profiles import build_profiles
-from ..paths import default_data_dir
+from ..paths import default_state_dir
 from ..supervisor import SupervisorHost
 from .events import ClusterEventEmitter
 from .generic_proxy import OPT_IN, close_generic_routes
@@ -111,7 +111,7 @@ class PangeoHPC(ExtensionApp):
 
     @default("state_dir")
     def _default_state_dir(self) -> str:
-        return str(default_data_dir() / "server")
+        return str(default_state_dir())
 
     @validate("max_clusters", "max_workers")
     def _positive(self, proposal: Any) -> int:

@@ -121,7 +121,8 @@ class ClusterAPIHandler(ExtensionHandlerMixin, APIHandler):
             "options": managed.options,
             "created": managed.created,
             "error": managed.error,
-            "warning": managed.warning,
+            # Attached elsewhere says more than stale job states (which are not read then).
+            "warning": managed.elsewhere or managed.warning,
             "jobs": [job.to_json(managed.ended_by(job)) for job in managed.visible_jobs()],
             "keep": self.manager.kept(managed),
             "idle": managed.idle_json(),

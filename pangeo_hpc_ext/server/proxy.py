@@ -27,7 +27,7 @@ from urllib.parse import quote, unquote_plus
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from jupyter_server.utils import ensure_async, url_path_join
 from jupyter_server_proxy.handlers import ProxyHandler
-from tornado import httputil, web
+from tornado import httputil, ioloop, web
 
 from ..core.cluster import ManagedCluster, Phase
 from ..core.manager import ClusterManager
@@ -55,6 +55,10 @@ FORWARDED_HEADERS = frozenset(
         "user-agent",
     }
 )
+# While a dashboard websocket is open, the server counts as active at least this often, even when
+# the dashboard has nothing new to draw: JupyterHub reads the server's last activity (its idle
+# culler too), and a user watching a dashboard is not idle.
+ACTIVITY_WHILE_OPEN_S = 10.0
 CREDENTIAL_ARGUMENTS = frozenset({"token", "_xsrf"})
 # Upstream response headers that would act on Jupyter's origin rather than on the dashboard.
 DROPPED_RESPONSE_HEADERS = (
@@ -308,7 +312,12 @@ class DashboardProxyHandler(ExtensionHandlerMixin, ProxyHandler):
             client.close()
             return
         self._record_activity()
-        await splice(client, upstream, self._record_activity)
+        watching = ioloop.PeriodicCallback(self._record_activity, ACTIVITY_WHILE_OPEN_S * 1000)
+        watching.start()
+        try:
+            await splice(client, upstream, self._record_activity)
+        finally:
+            watching.stop()
 
     @property
     def ping_interval(self) -> None:

@@ -241,7 +241,10 @@ CLUSTER: Schema = {
         },
         "warning": {
             **NULLABLE_STRING,
-            "description": "Set while job states could not be read: what is shown may be stale.",
+            "description": "Set while job states could not be read (what is shown may be "
+            'stale), or once another JupyterLab took the cluster over ("attached to another '
+            'JupyterLab (pid N on HOST)"): it runs on there, and this server neither reads its '
+            "jobs nor changes or closes it (PATCH and DELETE answer 409).",
         },
         "keep": {
             "type": "boolean",

@@ -10,15 +10,29 @@ import json
 import logging
 import os
 import signal
+import stat
 import subprocess
 import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from ..backends import Backend
 from ..core.handle import ClusterEvents, ClusterHandle, ClusterHost, ClusterSpec, SurvivingCluster
+from ..core.ledger import forget_in_ledger
 from ..errors import SupervisorFailed
-from .channel import LINE_LIMIT, ChannelClosed, receive, send, socket_path
+from .channel import (
+    LINE_LIMIT,
+    TAKEN_OVER,
+    ChannelClosed,
+    peer_process,
+    receive,
+    send,
+    socket_dir,
+)
 from .records import SupervisorRecord, records_dir, records_of_this_host
 
 log = logging.getLogger(__name__)
@@ -31,6 +45,9 @@ COMMAND_TIMEOUT_S = 60.0
 CLOSE_COMMAND_TIMEOUT_S = 120.0
 LOG_TAIL_BYTES = 4000
 SPARE_DELAY_S = 30.0
+# After its channel closed unannounced, how long a supervisor is given to end (if it is dying)
+# before it is taken to live on.
+DEATH_WAIT_S = 5.0
 
 
 def log_tail(path: Path) -> str:
@@ -42,10 +59,69 @@ def log_tail(path: Path) -> str:
         return ""
 
 
-def kill_process_group(pid: int) -> None:
-    """What a dead supervisor leaves in its session (a local cluster's worker processes)."""
+def supervisor_running(pid: int, started: float) -> bool:
+    """The supervisor with this pid and start time runs (not a zombie, not a reused pid)."""
+    try:
+        process = psutil.Process(pid)
+        return (
+            abs(process.create_time() - started) <= 1 and process.status() != psutil.STATUS_ZOMBIE
+        )
+    except psutil.Error:
+        return False
+
+
+def kill_process_group(pid: int, started: float) -> None:
+    """SIGKILL a supervisor's process group: the supervisor, and what it leaves in its session (a
+    local cluster's worker processes). A pid that now belongs to another process (same number,
+    another start time) is left alone. With the supervisor gone, its group's number stays
+    reserved while a member lives, so the group is still only ever its own."""
+    try:
+        if abs(psutil.Process(pid).create_time() - started) > 1:
+            log.warning("pid %s is not the supervisor started at %s; not killed", pid, started)
+            return
+    except psutil.NoSuchProcess:
+        pass
+    except psutil.Error as error:
+        log.warning("supervisor pid %s cannot be checked (%s); not killed", pid, error)
+        return
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
+
+
+def remove_socket(path: Path) -> None:
+    """Unlink a dead supervisor's socket: only a socket of this user's (a record may name any
+    path)."""
+    try:
+        info = path.lstat()
+    except OSError:
+        return
+    if stat.S_ISSOCK(info.st_mode) and info.st_uid == os.getuid():
+        path.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class ChannelEnd:
+    """What the end of a supervisor's channel means for the server that drove it."""
+
+    # The supervisor is dead: its process group and its jobs are to be killed.
+    dead: bool
+    why: str
+
+
+def judge_channel_end(pid: int, taken_over_by: str | None, running: bool) -> ChannelEnd:
+    """A closed channel is never proof of death by itself: another server may have taken the
+    supervisor over (it says so before closing), or the channel alone broke. Only a supervisor
+    whose pid with its start time is gone is dead."""
+    if taken_over_by is not None:
+        # Even should it die now, its new server deals with that.
+        return ChannelEnd(False, f"attached to another JupyterLab ({taken_over_by})")
+    if running:
+        return ChannelEnd(
+            False,
+            f"cut off from this JupyterLab: the channel to its supervisor (pid {pid}) closed "
+            "while the supervisor still runs",
+        )
+    return ChannelEnd(True, f"its supervisor process (pid {pid}) ended unexpectedly")
 
 
 class SupervisedCluster(ClusterHandle):
@@ -57,6 +133,7 @@ class SupervisedCluster(ClusterHandle):
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
         pid: int,
+        started: float,
         events: ClusterEvents,
         state: dict[str, Any],
         process: subprocess.Popen[bytes] | None = None,
@@ -64,6 +141,13 @@ class SupervisedCluster(ClusterHandle):
         self._reader = reader
         self._writer = writer
         self.pid = pid
+        # The supervisor's start time: with the pid, what tells it from a later process.
+        self.started = started
+        # Who took the supervisor over, once it said so.
+        self.taken_over_by: str | None = None
+        # Set once the supervisor lives on without this server (taken over, or cut off): it is
+        # neither asked nor killed nor waited for any more.
+        self._let_go = False
         self._events = events
         self._state = state
         self._process = process
@@ -134,25 +218,34 @@ class SupervisedCluster(ClusterHandle):
     async def note(self, spec: ClusterSpec) -> None:
         await self._call("note", spec=spec.to_json())
 
+    def running(self) -> bool:
+        if self._process is not None:
+            return self._process.poll() is None
+        return supervisor_running(self.pid, self.started)
+
     async def close(self) -> None:
         self._leaving = True
-        try:
-            await self._call("close", timeout=CLOSE_COMMAND_TIMEOUT_S)
-        except SupervisorFailed as error:
-            log.warning("supervisor %s: %s; killing it", self.pid, error.message)
-            kill_process_group(self.pid)
+        if not self._let_go:
+            try:
+                await self._call("close", timeout=CLOSE_COMMAND_TIMEOUT_S)
+            except SupervisorFailed as error:
+                # Taken over while closing: the new server has it now.
+                if not self._let_go:
+                    log.warning("supervisor %s: %s; killing it", self.pid, error.message)
+                    kill_process_group(self.pid, self.started)
         await self._end()
 
     async def detach(self) -> None:
         self._leaving = True
-        with contextlib.suppress(SupervisorFailed):
-            await self._call("detach")
+        if not self._let_go:
+            with contextlib.suppress(SupervisorFailed):
+                await self._call("detach")
         await self._end()
 
     async def _end(self) -> None:
         self._writer.close()
         self._listener.cancel()
-        if self._process is not None:  # reap it: it was this server's child
+        if self._process is not None and not self._let_go:  # reap this server's child
             with contextlib.suppress(subprocess.TimeoutExpired):
                 await asyncio.to_thread(self._process.wait, 10)
 
@@ -198,8 +291,26 @@ class SupervisedCluster(ClusterHandle):
         for answer in self._pending.values():
             if not answer.done():
                 answer.set_exception(ChannelClosed(str(closed)))
-        if not self._leaving:
-            self._events.lost(await self._cause_of_death())
+        if self._leaving:
+            return
+        running = self.taken_over_by is not None or await self._still_running()
+        end = judge_channel_end(self.pid, self.taken_over_by, running)
+        if not end.dead:
+            self._let_go = True
+            log.warning("cluster of supervisor %s: %s (%s)", self.pid, end.why, closed)
+            self._events.displaced(end.why)
+            return
+        self._events.lost(await self._cause_of_death(end.why))
+
+    async def _still_running(self) -> bool:
+        """Whether the supervisor lives on after its channel closed; one that is dying is given
+        a moment to end."""
+        deadline = time.monotonic() + DEATH_WAIT_S
+        while self.running():
+            if time.monotonic() > deadline:
+                return True
+            await asyncio.sleep(0.1)
+        return False
 
     def _dispatch(self, message: dict[str, Any]) -> None:
         event = message.get("event")
@@ -215,25 +326,31 @@ class SupervisedCluster(ClusterHandle):
             self._events.worker_joined(str(job_id) if job_id is not None else None)
         elif event == "worker_left":
             self._events.worker_left()
+        elif event == TAKEN_OVER:
+            self._let_go = True
+            pid, host = message.get("pid"), message.get("host")
+            self.taken_over_by = (
+                f"pid {pid if isinstance(pid, int) else 'unknown'} "
+                f"on {host[:200] if isinstance(host, str) else 'this host'}"
+            )
         elif event == "failed" and self.started.done():  # after it ran, e.g. state_dir full
             self._events.lost(str(message.get("message") or "the cluster failed"))
         if event in ("started", "failed") and not self.started.done():
             self.started.set_result(self._state)
 
-    async def _cause_of_death(self) -> str:
-        how = "ended"
+    async def _cause_of_death(self, why: str) -> str:
         if self._process is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 await asyncio.to_thread(self._process.wait, 5)
             code = self._process.returncode
             if code is not None and code < 0:
-                how = f"was killed by {signal.Signals(-code).name}"
+                why = f"its supervisor process (pid {self.pid}) was killed by "
+                why += f"{signal.Signals(-code).name}"
             elif code is not None:
-                how = f"exited with status {code}"
-        kill_process_group(self.pid)
-        return (
-            f"its supervisor process (pid {self.pid}) {how} unexpectedly; its jobs were cancelled"
-        )
+                why = f"its supervisor process (pid {self.pid}) exited with status {code}"
+            why += " unexpectedly"
+        kill_process_group(self.pid, self.started)
+        return f"{why}; its jobs were cancelled"
 
 
 def spawn(log_path: Path, environ: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -275,6 +392,14 @@ class SupervisorHost(ClusterHost):
         self._environ = dict(os.environ)
         # What a supervisor prints before it has a cluster (and so a log of its own).
         self._spare_log = records_dir(state_dir) / "supervisor-start.log"
+        self._socket_dir: Path | None = None
+
+    def _socket_path(self, cluster_id: str) -> Path:
+        """Where a new cluster's supervisor listens; the supervisor records it. The directory
+        is chosen once per server: a fallback for a squatted one is made only once."""
+        if self._socket_dir is None:
+            self._socket_dir = socket_dir()
+        return self._socket_dir / f"{cluster_id}.sock"
 
     async def open(self) -> None:
         await self._prepare_spare()
@@ -322,22 +447,24 @@ class SupervisorHost(ClusterHost):
         self, spec: ClusterSpec, backend: Backend, events: ClusterEvents
     ) -> ClusterHandle:
         log_path = records_dir(self.state_dir) / f"{spec.id}.log"
+        path = await asyncio.to_thread(self._socket_path, spec.id)
         settings = {
             "spec": spec.to_json(),
             "state_dir": str(self.state_dir),
             "log": str(log_path),
+            "socket": str(path),
             "idle_timeout": self.idle_timeout,
             "scheduler_timeout": self.scheduler_timeout,
         }
         process = await self._take_spare()
+        # Our child: its pid cannot be reused before we reap it.
+        started = psutil.Process(process.pid).create_time()
         await asyncio.to_thread(hand_over, process, settings)
         try:
-            handle = await self._connect(
-                str(socket_path(spec.id)), process.pid, events, process, log_path
-            )
+            handle = await self._connect(str(path), process.pid, started, events, process, log_path)
             state = await asyncio.wait_for(handle.started, START_TIMEOUT_S)
         except asyncio.TimeoutError:
-            kill_process_group(process.pid)
+            kill_process_group(process.pid, started)
             raise SupervisorFailed(
                 f"the cluster's supervisor did not start it in {START_TIMEOUT_S:.0f} s"
             ) from None
@@ -352,6 +479,7 @@ class SupervisorHost(ClusterHost):
         self,
         path: str,
         pid: int,
+        started: float,
         events: ClusterEvents,
         process: subprocess.Popen[bytes] | None = None,
         log_path: Path | None = None,
@@ -370,17 +498,33 @@ class SupervisorHost(ClusterHost):
                         + (f": {tail[-1000:]}" if tail else "")
                     ) from None
                 if loop.time() > deadline:
-                    kill_process_group(pid)
+                    if process is not None:  # ours, and stuck; one found running is left be
+                        kill_process_group(pid, started)
                     raise SupervisorFailed(
                         f"the cluster's supervisor (pid {pid}) did not listen within "
                         f"{LAUNCH_TIMEOUT_S:.0f} s"
                     ) from None
                 await asyncio.sleep(0.05)
-        await send(writer, {"id": 0, "op": "hello"})
-        hello = await asyncio.wait_for(receive(reader), COMMAND_TIMEOUT_S)
-        handle = SupervisedCluster(reader, writer, pid, events, hello.get("state") or {}, process)
-        if hello["state"].get("phase") in ("running", "failed"):
-            handle.started.set_result(hello["state"])
+        peer = peer_process(writer.get_extra_info("socket"))
+        if peer is not None and peer != (pid, os.getuid()):
+            # A socket that the supervisor does not hold: nothing is said to it.
+            writer.close()
+            raise SupervisorFailed(
+                f"the socket {path} is held by pid {peer[0]} (uid {peer[1]}), not by the "
+                f"cluster's supervisor (pid {pid})"
+            )
+        try:
+            await send(writer, {"id": 0, "op": "hello"})
+            hello = await asyncio.wait_for(receive(reader), COMMAND_TIMEOUT_S)
+        except (ConnectionError, ChannelClosed, asyncio.TimeoutError) as error:
+            writer.close()
+            raise SupervisorFailed(
+                f"the cluster's supervisor (pid {pid}) did not answer hello: {error}"
+            ) from None
+        state = hello.get("state") if isinstance(hello.get("state"), dict) else {}
+        handle = SupervisedCluster(reader, writer, pid, started, events, state, process)
+        if state.get("phase") in ("running", "failed"):
+            handle.started.set_result(state)
         return handle
 
     async def surviving(self) -> list[SurvivingCluster]:
@@ -389,25 +533,40 @@ class SupervisorHost(ClusterHost):
             found.append(self._survivor(record))
         return found
 
-    def _survivor(self, record: SupervisorRecord) -> SurvivingCluster:
-        def forget() -> None:
-            record.remove(self.state_dir)
+    async def forget(self, cluster_id: str) -> None:
+        await asyncio.to_thread(self._remove_leftovers, cluster_id)
 
+    def _remove_leftovers(self, cluster_id: str) -> None:
+        """What a deleted cluster's supervisor left if it could not clean up itself (it was
+        killed): its record, its ledger, its socket; and its log, which it always leaves."""
+        path = records_dir(self.state_dir) / f"{cluster_id}.json"
+        record = SupervisorRecord.read(path, self.state_dir) if path.exists() else None
+        # A supervisor that is still ending (it answered close) removes its own.
+        if record is not None and not record.alive():
+            forget_in_ledger(self.state_dir, record.host, record.pid, cluster_id)
+            remove_socket(Path(record.socket))
+            record.remove(self.state_dir)
+        if self._socket_dir is not None:
+            remove_socket(self._socket_dir / f"{cluster_id}.sock")
+        (records_dir(self.state_dir) / f"{cluster_id}.log").unlink(missing_ok=True)
+
+    def _survivor(self, record: SupervisorRecord) -> SurvivingCluster:
         if not record.alive():
-            kill_process_group(record.pid)
+            kill_process_group(record.pid, record.started)
+            remove_socket(Path(record.socket))
             why = (
                 f"its supervisor process (pid {record.pid}) ended while no server watched it; "
                 "its jobs were cancelled"
             )
-            return SurvivingCluster(record.spec, None, why, forget)
+            return SurvivingCluster(record.spec, None, why)
 
         async def attach(events: ClusterEvents) -> ClusterHandle:
-            handle = await self._connect(record.socket, record.pid, events)
+            handle = await self._connect(record.socket, record.pid, record.started, events)
             if handle.phase != "running":
                 await handle.close()
                 raise SupervisorFailed(f"it is {handle.phase}, not running")
             return handle
 
         return SurvivingCluster(
-            record.spec, attach, f"its supervisor (pid {record.pid}) kept it running", forget
+            record.spec, attach, f"its supervisor (pid {record.pid}) kept it running"
         )

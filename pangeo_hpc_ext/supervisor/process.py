@@ -24,7 +24,15 @@ from ..backends import BACKENDS, JobEvents
 from ..core.handle import ClusterEvents, ClusterSpec
 from ..core.ledger import JobLedger
 from ..errors import PangeoHPCError, SchedulerCommandFailed, StateNotWritable
-from .channel import LINE_LIMIT, ChannelClosed, peer_is_this_user, receive, send, socket_path
+from .channel import (
+    LINE_LIMIT,
+    TAKEN_OVER,
+    ChannelClosed,
+    peer_is_this_user,
+    peer_process,
+    receive,
+    send,
+)
 from .records import SupervisorRecord
 from .runtime import InProcessCluster
 
@@ -34,6 +42,8 @@ TICK_S = 0.5
 # A start failure is kept this long for the server to read before the process goes.
 FAILURE_KEPT_S = 30.0
 KILL_CONFIRM_TIMEOUT_S = 15.0
+# A displaced server that does not read its announcement does not hold up the new one.
+ANNOUNCE_TIMEOUT_S = 5.0
 
 
 def error_text(error: BaseException) -> str:
@@ -57,7 +67,13 @@ class Supervisor:
         self.ledger = JobLedger(self.state_dir)
         me = psutil.Process()
         self.record = SupervisorRecord(
-            spec, me.pid, me.create_time(), socket.gethostname(), str(socket_path(spec.id))
+            # Chosen by the server (the directory may be a private fallback), kept in the
+            # record so that the next server finds it.
+            spec,
+            me.pid,
+            me.create_time(),
+            socket.gethostname(),
+            str(settings["socket"]),
         )
         self.handle: InProcessCluster | None = None
         self.phase = "starting"
@@ -202,9 +218,9 @@ class Supervisor:
             hello = await receive(reader)
             if hello.get("op") != "hello":
                 raise ChannelClosed("the first message must be hello")
-            if self.peer is not None:  # a newer server takes over (the old one is gone)
-                self.peer.close()
-            self.peer = writer
+            displaced, self.peer = self.peer, writer
+            if displaced is not None:
+                await self._hand_over(displaced, writer)
             self.idle_since = None
             await send(writer, self._reply(hello, spec=self.spec.to_json()))
             while True:
@@ -219,6 +235,18 @@ class Supervisor:
             if self.peer is writer:
                 self._lose_peer()
             writer.close()
+
+    async def _hand_over(self, displaced: asyncio.StreamWriter, new: asyncio.StreamWriter) -> None:
+        """One server drives the cluster at a time: the one that said hello last (a server
+        that reattaches at its start). The one it displaces is told who took over before its
+        channel closes, so that it does not take the closed channel for this process's death."""
+        peer = peer_process(new.get_extra_info("socket"))
+        pid = peer[0] if peer is not None else None
+        log.info("server pid %s takes the cluster over from the server attached so far", pid)
+        announcement = {"event": TAKEN_OVER, "pid": pid, "host": socket.gethostname()}
+        with contextlib.suppress(ConnectionError, RuntimeError, asyncio.TimeoutError):
+            await asyncio.wait_for(send(displaced, announcement), ANNOUNCE_TIMEOUT_S)
+        displaced.close()
 
     def _reply(self, message: dict[str, Any], **fields: Any) -> dict[str, Any]:
         return {"reply": message.get("id"), "ok": True, **fields, "state": self.state()}

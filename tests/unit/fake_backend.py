@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from dataclasses import replace
 from typing import Any
 
 from pangeo_hpc_ext.backends.base import Backend, JobEvents
@@ -47,8 +48,9 @@ class FakeCluster:
 
     scheduler_address = "tcp://127.0.0.1:1"
 
-    def __init__(self, backend: FakeBackend, events: JobEvents) -> None:
+    def __init__(self, backend: FakeBackend, events: JobEvents, job_name: str) -> None:
         self.backend = backend
+        self.job_name = job_name
         self.events = events
         self.scheduler = FakeScheduler()
         self.workers: dict[str, Any] = {}
@@ -115,13 +117,16 @@ class FakeBackend(Backend):
             await self.start_gate.wait()
         if self.start_error is not None:
             raise self.start_error
-        cluster = FakeCluster(self, events)
+        cluster = FakeCluster(self, events, f"fake-{name}")
         self.clusters.append(cluster)
         return cluster
 
+    def job_name(self, cluster_id: str) -> str | None:
+        return f"fake-{cluster_id}"
+
     def submit(self, cluster: FakeCluster) -> str:
         job_id = str(next(self._ids))
-        self.states[job_id] = JobInfo(job_id, JobState.PENDING, "PEND")
+        self.states[job_id] = JobInfo(job_id, JobState.PENDING, "PEND", name=cluster.job_name)
         self.owner[job_id] = cluster
         return job_id
 
@@ -129,8 +134,11 @@ class FakeBackend(Backend):
         return [j for j, c in self.owner.items() if c is cluster]
 
     def run(self, job_id: str, walltime_left_s: int | None = None) -> None:
-        self.states[job_id] = JobInfo(
-            job_id, JobState.RUNNING, "RUN", walltime_left_s=walltime_left_s
+        self.states[job_id] = replace(
+            self.states[job_id],
+            state=JobState.RUNNING,
+            native_state="RUN",
+            walltime_left_s=walltime_left_s,
         )
 
     def connect(self, job_id: str) -> None:
@@ -147,7 +155,9 @@ class FakeBackend(Backend):
 
     def end(self, job_id: str, reason: str = "TERM_RUNLIMIT") -> None:
         self.owner[job_id].scheduler.workers.pop(f"tcp://{job_id}", None)
-        self.states[job_id] = JobInfo(job_id, JobState.FAILED, "EXIT", reason=reason)
+        self.states[job_id] = replace(
+            self.states[job_id], state=JobState.FAILED, native_state="EXIT", reason=reason
+        )
 
     async def job_states(self, job_ids: list[str]) -> dict[str, JobInfo]:
         return {j: self.states[j] for j in job_ids if j in self.states}
@@ -155,7 +165,12 @@ class FakeBackend(Backend):
     async def kill_jobs(self, job_ids: list[str]) -> None:
         for job_id in job_ids:
             self.killed.append(job_id)
-            self.states[job_id] = JobInfo(job_id, JobState.FAILED, "EXIT", reason="TERM_OWNER")
+            self.states[job_id] = replace(
+                self.states.get(job_id) or JobInfo(job_id, JobState.FAILED, "EXIT"),
+                state=JobState.FAILED,
+                native_state="EXIT",
+                reason="TERM_OWNER",
+            )
 
     def jobs_cancelled(self, job_ids: list[str]) -> None:
         self.cancelled_elsewhere.extend(job_ids)

@@ -16,7 +16,7 @@ from pangeo_hpc_ext.core.handle import ClusterEvents, ClusterHandle, ClusterSpec
 from pangeo_hpc_ext.core.ledger import JobLedger
 from pangeo_hpc_ext.core.manager import ClusterManager
 from pangeo_hpc_ext.core.profiles import Profile
-from pangeo_hpc_ext.errors import ClusterNotFound
+from pangeo_hpc_ext.errors import ClusterNotFound, ClusterNotReady
 from pangeo_hpc_ext.supervisor.runtime import InProcessCluster, InProcessHost
 from tests.unit.fake_backend import FakeBackend
 
@@ -112,9 +112,9 @@ def test_the_next_server_takes_over_live_clusters_and_kills_jobs_of_dead_ones(
         live_jobs = [backend.submit(before), backend.submit(before)]
         for job_id in live_jobs:
             backend.run(job_id)
-        dead_jobs = [backend.submit(before)]
+        died = await backend.start_cluster({}, name="dead", events=no_events)
+        dead_jobs = [backend.submit(died)]
         backend.run(dead_jobs[0])
-        forgotten: list[str] = []
 
         async def attach(events: ClusterEvents) -> ClusterHandle:
             handle = InProcessCluster(before, backend, events)  # type: ignore[arg-type]
@@ -129,7 +129,6 @@ def test_the_next_server_takes_over_live_clusters_and_kills_jobs_of_dead_ones(
                 spec("dead", dead_jobs),
                 None,
                 "its supervisor process (pid 4242) ended while no server watched it",
-                lambda: forgotten.append("dead"),
             ),
         ]
         manager = manager_for(tmp_path, backend, FakeHost(survivors))
@@ -142,7 +141,6 @@ def test_the_next_server_takes_over_live_clusters_and_kills_jobs_of_dead_ones(
         # gets the profile's (here the server's default).
         assert live.idle_timeout == 120.0 and dead.idle_timeout == 1800.0
         assert dead.phase is Phase.FAILED and "pid 4242" in (dead.error or "")
-        assert forgotten == ["dead"]
         await until(lambda: backend.killed == dead_jobs, "the dead cluster's jobs killed")
         await manager.stop()
 
@@ -212,5 +210,31 @@ def test_jobs_a_cluster_process_cancelled_are_told_to_the_backend(
         assert job_id in managed.cancelled_jobs
         assert backend.cancelled_elsewhere == ([job_id] if records_jobs else [])
         await manager.stop()
+
+    asyncio.run(main())
+
+
+def test_a_cluster_taken_over_elsewhere_is_shown_so_and_left_alone(tmp_path: Path) -> None:
+    async def main() -> None:
+        backend, host = FakeBackend(), FakeHost()
+        manager = manager_for(tmp_path, backend, host)
+        await manager.start()
+        managed = await manager.create("fake", {}, 2)
+        await until(lambda: managed.phase is Phase.RUNNING, "the cluster starting")
+        why = "attached to another JupyterLab (pid 99 on node1)"
+        manager._events(managed).displaced(why)
+        assert managed.elsewhere == why and managed.phase is Phase.RUNNING
+        with pytest.raises(ClusterNotReady, match="another JupyterLab"):
+            await manager.scale(managed.id, 5)
+        with pytest.raises(ClusterNotReady, match="another JupyterLab"):
+            await manager.close(managed.id)
+        # Its jobs are not read (nor replaced) here any more.
+        ended = managed.job_ids[0]
+        backend.end(ended)
+        await manager.refresh()
+        assert ended not in managed.jobs or not managed.jobs[ended].finished
+        assert len(managed.job_ids) == 2
+        await manager.stop()
+        assert backend.killed == [] and backend.clusters[0].closed == 0
 
     asyncio.run(main())

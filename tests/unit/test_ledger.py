@@ -111,12 +111,14 @@ def test_ledger_names_and_owner_carry_host_and_batch_job(tmp_path: Path) -> None
     assert json.loads(second.path.read_text())["owner"]["job"] is None
 
 
+CLUSTER = "c0ffee0123456789"
+
+
 def test_orphans_asks_the_scheduler_only_about_other_hosts_jobs(tmp_path: Path) -> None:
     def ledger(name: str, owner: dict, job_id: str) -> Path:
         path = tmp_path / name
-        path.write_text(
-            json.dumps({"owner": owner, "clusters": {"c": {"backend": "lsf", "job_ids": [job_id]}}})
-        )
+        clusters = {CLUSTER: {"backend": "lsf", "job_ids": [job_id]}}
+        path.write_text(json.dumps({"owner": owner, "clusters": clusters}))
         return path
 
     gone = {"pid": 2**22 + 1, "started": 1.0}  # above Linux's pid_max: no such process here
@@ -144,12 +146,15 @@ def test_orphans_asks_the_scheduler_only_about_other_hosts_jobs(tmp_path: Path) 
         "jobs-login1-1.json",
         "jobs-node9-5.json",
     ]
-    assert sorted(orphans.job_ids["lsf"]) == ["1", "2", "5"]
+    assert sorted(orphans.jobs["lsf"][CLUSTER]) == ["1", "2", "5"]
     orphans.remove()
     assert sorted(p.name for p in tmp_path.glob("jobs-*.json")) == [
-        "jobs-node6-6.json",  # unreadable: never judged on a misread
         "jobs-node7-3.json",
         "jobs-node8-4.json",
+    ]
+    # Not JSON: moved aside, never acted on.
+    assert [p.name.split(".json")[0] for p in (tmp_path / "quarantine").iterdir()] == [
+        "jobs-node6-6"
     ]
 
 

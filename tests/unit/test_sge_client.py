@@ -44,6 +44,7 @@ def test_qsub_answer_gives_the_job_id() -> None:
 def test_qstat_xml_running_suspended_pending_held_and_error_jobs() -> None:
     # Job 6 started 04:31:01 with h_rt=600 (-l h_rt=0:10:0); read 60 s later.
     jobs = parse_qstat_xml(recorded("qstat_xml_mixed.xml"), now=datetime(2026, 12, 1, 4, 32, 1))
+    assert (jobs["6"].name, jobs["10"].name) == ("running", "bigpe")
     assert {j: (i.native_state, i.state) for j, i in jobs.items()} == {
         "6": ("r", JobState.RUNNING),
         "9": ("s", JobState.SUSPENDED),

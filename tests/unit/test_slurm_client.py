@@ -56,6 +56,7 @@ def test_squeue_pending_and_running(new_york: None) -> None:
         None,
     )
     assert running.hosts == ("vm",)
+    assert running.name == "dask-worker"
     assert running.submitted == "2026-12-01T04:27:41-05:00"
     assert running.started == "2026-12-01T04:27:41-05:00"
     # 10:00 limit, 0:15 elapsed.
@@ -204,6 +205,7 @@ def test_every_state_through_the_parser(native: str) -> None:
     # sacct prints "CANCELLED by <uid>"; the first word is the state.
     row = (
         f"42|{native} by 0|n[1-2]|2026-12-01T04:27:41|2026-12-01T04:27:42|1:00:00|10:00|debug|None"
+        "|dask-c0"
     )
     info = parse_job_table(row)["42"]
     assert (info.state, info.native_state) == (STATES[native], native)
@@ -214,7 +216,7 @@ def test_every_state_through_the_parser(native: str) -> None:
 
 
 def test_unknown_state_stays_killable() -> None:
-    info = parse_job_table("7|SOMETHING_NEW||N/A|N/A|UNLIMITED|0:00|debug|None")["7"]
+    info = parse_job_table("7|SOMETHING_NEW||N/A|N/A|UNLIMITED|0:00|debug|None|x")["7"]
     assert info.state is JobState.PENDING and info.native_state == "SOMETHING_NEW"
 
 
@@ -316,3 +318,10 @@ def test_queue_info_default_partition(backend: SlurmBackend) -> None:
             "memory_mb_per_node": 22057,
         },
     )
+
+
+def test_a_job_name_may_hold_the_delimiter() -> None:
+    (job,) = parse_job_table(
+        "9|RUNNING|vm|2026-12-01T04:27:41|2026-12-01T04:27:41|10:00|0:15|debug|None|a|b\n"
+    ).values()
+    assert (job.name, job.reason, job.state) == ("a|b", None, JobState.RUNNING)
