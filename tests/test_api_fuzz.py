@@ -89,7 +89,7 @@ include-name = "GET /api/clusters/{{id}}/jobs/{{job_id}}/log"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "403", "404"]
 
 [[operations]]
-include-path-regex = "/dashboard/"
+include-path-regex = "/dashboards?/"
 enabled = false
 """
 # A running cluster that GET and PATCH hit most of the time, instead of random ids (404).

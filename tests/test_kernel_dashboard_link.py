@@ -10,7 +10,7 @@ import dask.config
 import pytest
 
 from pangeo_hpc_ext.kernel.registry import REGISTRY_VAR
-from pangeo_hpc_ext.server.kernel_link import (
+from pangeo_hpc_ext.notebook.kernel_environment import (
     DASHBOARD_LINK_VAR,
     PRELOAD_ARGV_VAR,
     PRELOAD_FILE,

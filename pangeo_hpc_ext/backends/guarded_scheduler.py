@@ -8,22 +8,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from distributed import Scheduler
-from distributed.diagnostics.plugin import SchedulerPlugin
 
 from ..dashboard_access import DASHBOARD_ADDRESS, KEY_OPTION, guard, new_key
+from ..worker_changes import WorkerChanges
 
 
-class _NoWorkerDashboards(SchedulerPlugin):
+def _forget_dashboard(worker: Any) -> None:
     """Our workers run no dashboard (backends start them without one and without HTTP routes),
     but distributed reports a worker's bare HTTP server as its "dashboard" all the same: the
     scheduler's worker table would link to an empty page. Forgotten as each worker arrives."""
-
-    name = "pangeo-hpc-no-worker-dashboards"
-
-    def add_worker(self, scheduler: Any, worker: str) -> None:
-        state = scheduler.workers.get(worker)
-        if state is not None:
-            state.services.pop("dashboard", None)
+    worker.services.pop("dashboard", None)
 
 
 def guarded_scheduler(**options: Any) -> Scheduler:
@@ -34,7 +28,9 @@ def guarded_scheduler(**options: Any) -> Scheduler:
     key = options.pop(KEY_OPTION)
     scheduler = Scheduler(**options)
     guard(scheduler.http_application, key)
-    scheduler.add_plugin(_NoWorkerDashboards())
+    scheduler.add_plugin(
+        WorkerChanges(joined=_forget_dashboard), name="pangeo-hpc-no-worker-dashboards"
+    )
     return scheduler
 
 

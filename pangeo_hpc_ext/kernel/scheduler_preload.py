@@ -20,7 +20,6 @@ from typing import Any
 import psutil
 from distributed import Scheduler
 from distributed.deploy.spec import SpecCluster
-from distributed.diagnostics.plugin import SchedulerPlugin
 from distributed.protocol import deserialize
 from distributed.protocol.pickle import dumps
 from distributed.protocol.serialize import Serialized
@@ -28,6 +27,7 @@ from tornado.ioloop import PeriodicCallback
 
 from ..dashboard_access import guard, key_of, new_key
 from ..paths import write_json_atomic
+from ..worker_changes import WorkerChanges
 from .registry import (
     FORMAT_VERSION,
     REGISTRY_VAR,
@@ -106,8 +106,9 @@ async def worker_variable(scheduler: Scheduler, worker: str, name: str) -> str |
     return result if isinstance(result, str) else None
 
 
-class Registration(SchedulerPlugin):
+class Registration(WorkerChanges):
     def __init__(self, scheduler: Scheduler, directory: Path) -> None:
+        super().__init__(joined=self._worker_joined, left=self._worker_left)
         self.scheduler = scheduler
         self.directory = directory
         self.id = new_entry_id()
@@ -139,11 +140,11 @@ class Registration(SchedulerPlugin):
 
     # -- scheduler events ----------------------------------------------------------------------
 
-    def add_worker(self, scheduler: Scheduler, worker: str) -> None:
-        self._spawn(self._learn_job(worker))
+    def _worker_joined(self, worker: Any) -> None:
+        self._spawn(self._learn_job(worker.address))
 
-    def remove_worker(self, scheduler: Scheduler, worker: str, **kwargs: Any) -> None:
-        self.worker_jobs.pop(worker, None)
+    def _worker_left(self, address: str) -> None:
+        self.worker_jobs.pop(address, None)
 
     async def before_close(self) -> None:
         self._closing = True

@@ -15,14 +15,16 @@ from traitlets import Bool, Dict, Enum, Float, Integer, Unicode, default, valida
 from ..core.ledger import JobLedger
 from ..core.manager import DEFAULT_IDLE_TIMEOUT_S, ClusterManager
 from ..core.profiles import build_profiles
+from ..notebook.catalog import KernelCatalog
+from ..notebook.clusters import NotebookClusters
+from ..notebook.kernel_environment import KernelEnvironment
+from ..notebook.processes import local_kernel_pids
 from ..paths import default_state_dir
 from ..supervisor import SupervisorHost
+from .cluster_view import catalog_entry, managed_view, notebook_view
 from .events import ClusterEventEmitter
 from .generic_proxy import OPT_IN, close_generic_routes
 from .handlers import API_HANDLERS
-from .kernel_catalog import KernelCatalog
-from .kernel_link import KernelEnvironment
-from .notebook_clusters import NotebookClusters, local_kernel_pids
 from .notebook_handlers import NOTEBOOK_API_HANDLERS
 from .proxy import DASHBOARD_HANDLERS
 from .upstream import UpstreamPool
@@ -161,9 +163,7 @@ class PangeoHPC(ExtensionApp):
             backends={p.backend.name: p.backend for p in self.manager.profiles.values()},
             poll_interval=self.job_poll_interval,
         )
-        self.kernel_catalog = KernelCatalog(
-            registry, self.manager, self.notebook_clusters, self.serverapp.base_url
-        )
+        self.kernel_catalog = KernelCatalog(registry, self._catalog_entries)
         emitter = ClusterEventEmitter(self.serverapp.event_logger)
         for source in (self.manager, self.notebook_clusters):
             source.add_listener(emitter)
@@ -179,10 +179,15 @@ class PangeoHPC(ExtensionApp):
         # Keep-alive connections to dashboards, shared by every proxied request.
         self.upstream_pool = UpstreamPool()
 
+    def _catalog_entries(self) -> list[dict[str, Any]]:
+        base_url = self.serverapp.base_url
+        views = [managed_view(self.manager, m, base_url) for m in self.manager.list()]
+        notebooks = self.notebook_clusters
+        views += [notebook_view(notebooks, c, base_url, None) for c in notebooks.list()]
+        return [catalog_entry(view) for view in views]
+
     def initialize_handlers(self) -> None:
-        self.handlers.extend(NOTEBOOK_API_HANDLERS)
-        self.handlers.extend(API_HANDLERS)
-        self.handlers.extend(DASHBOARD_HANDLERS)
+        self.handlers.extend(extension_routes())
         # jupyter_server loads extensions by name: jupyter_server_proxy's routes exist by now.
         self.close_generic_proxy()
 
@@ -238,3 +243,9 @@ class PangeoHPC(ExtensionApp):
         await self.notebook_clusters.stop()
         self.kernel_environment.uninstall()
         self.upstream_pool.close()
+
+
+def extension_routes() -> list[tuple[Any, ...]]:
+    """Every route the extension registers, in tornado's order (the first match wins); the
+    OpenAPI document's paths are made from these."""
+    return [*NOTEBOOK_API_HANDLERS, *API_HANDLERS, *DASHBOARD_HANDLERS]

@@ -17,10 +17,9 @@ from ..core.cluster import AdaptBounds, ManagedCluster
 from ..core.manager import ClusterManager
 from ..core.validation import validate
 from ..errors import InvalidRequest, PangeoHPCError, RequestTooLarge
+from .cluster_view import cluster_json, managed_view, notebook_views
 from .http_errors import http_status
-from .notebook_json import notebook_clusters_json
 from .openapi import openapi_document
-from .proxy import cluster_dashboard_url
 from .routes import API_PREFIX, AUTH_RESOURCE
 from .schemas import CREATE_BODY, MAX_BODY_BYTES, MAX_BODY_DEPTH, PATCH_BODY
 
@@ -97,38 +96,7 @@ class ClusterAPIHandler(ExtensionHandlerMixin, APIHandler):
         return body
 
     def cluster_json(self, managed: ManagedCluster) -> dict[str, Any]:
-        cores, memory = managed.resources()
-        dashboard_url = None
-        if managed.dashboard_port is not None:
-            dashboard_url = cluster_dashboard_url(self.base_url, managed.id)
-        bounds = managed.adapt_bounds
-        return {
-            "id": managed.id,
-            "name": managed.name,
-            "profile": managed.profile.name,
-            "origin": "jupyterlab",
-            "status": managed.status.value,
-            "scheduler_address": managed.scheduler_address,
-            # Paths of the files a client needs to connect (0600, this user's only).
-            "tls": managed.credentials.to_json() if managed.credentials else None,
-            "dashboard_url": dashboard_url,
-            "workers": {"requested": managed.target, "connected": managed.connected},
-            "adapt": None
-            if bounds is None
-            else {"minimum": bounds.minimum, "maximum": bounds.maximum},
-            "cores": cores,
-            "memory": memory,
-            "options": managed.options,
-            "created": managed.created,
-            "error": managed.error,
-            # Attached elsewhere says more than stale job states (which are not read then).
-            "warning": managed.elsewhere or managed.warning,
-            "jobs": [job.to_json(managed.ended_by(job)) for job in managed.visible_jobs()],
-            "keep": self.manager.kept(managed),
-            "idle": managed.idle_json(),
-            "core_hours": managed.core_hours(),
-            "cores_held": managed.cores_held(),
-        }
+        return cluster_json(managed_view(self.manager, managed, self.base_url))
 
 
 class ProfilesHandler(ClusterAPIHandler):
@@ -143,7 +111,6 @@ class ProfilesHandler(ClusterAPIHandler):
                     "backend": profile.backend.name,
                     "schema": await profile.schema(),
                     "defaults": profile.effective_defaults(),
-                    "idle_timeout": self.manager.default_idle_timeout(profile),
                 }
             )
         self.finish(
@@ -151,7 +118,6 @@ class ProfilesHandler(ClusterAPIHandler):
                 "profiles": profiles,
                 "max_workers": self.manager.max_workers,
                 "max_clusters": self.manager.max_clusters,
-                "max_idle_timeout": self.manager.max_idle_timeout or None,
             }
         )
 
@@ -160,7 +126,8 @@ class ClustersHandler(ClusterAPIHandler):
     @api_method
     async def get(self) -> None:
         clusters = [self.cluster_json(c) for c in self.manager.list()]
-        self.finish({"clusters": clusters + await notebook_clusters_json(self)})
+        notebooks = [cluster_json(view) for view in await notebook_views(self)]
+        self.finish({"clusters": clusters + notebooks})
 
     @api_method
     async def post(self) -> None:
@@ -171,7 +138,6 @@ class ClustersHandler(ClusterAPIHandler):
             body.get("workers", 0),
             body.get("name"),
             keep=body.get("keep", False),
-            idle_timeout=body.get("idle_timeout"),
         )
         self.set_status(201)
         self.set_header(

@@ -6,9 +6,9 @@ from __future__ import annotations
 from jupyter_server.utils import url_path_join
 
 from ..errors import ClusterNotReady
+from ..notebook.clusters import NotebookClusters
+from .cluster_view import cluster_json, kernel_paths, notebook_view
 from .handlers import ClusterAPIHandler, api_method
-from .notebook_clusters import NotebookClusters
-from .notebook_json import kernel_paths, notebook_cluster_json
 from .routes import API_PREFIX
 
 
@@ -21,7 +21,7 @@ class NotebookClusterHandler(ClusterAPIHandler):
     async def get(self, cluster_id: str) -> None:
         cluster = self.notebooks.get(cluster_id)
         path = (await kernel_paths(self)).get(cluster.kernel_id)
-        self.finish(notebook_cluster_json(self.notebooks, cluster, self.base_url, path))
+        self.finish(cluster_json(notebook_view(self.notebooks, cluster, self.base_url, path)))
 
     @api_method
     async def patch(self, cluster_id: str) -> None:

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 from urllib.parse import quote, unquote_plus
 
 from jupyter_server.extension.handler import ExtensionHandlerMixin
-from jupyter_server.utils import ensure_async, url_path_join
+from jupyter_server.utils import ensure_async
 from jupyter_server_proxy.handlers import ProxyHandler
 from tornado import httputil, ioloop, web
 
@@ -33,9 +33,15 @@ from ..core.cluster import ManagedCluster, Phase
 from ..core.manager import ClusterManager
 from ..dashboard_access import KEY_HEADER
 from ..errors import ClusterNotFound
+from ..notebook.clusters import NotebookClusters
 from .http_errors import http_status
-from .notebook_clusters import NotebookCluster, NotebookClusters
-from .routes import AUTH_RESOURCE, DASHBOARD_PREFIX, PORT_DASHBOARD_PREFIX
+from .routes import (
+    AUTH_RESOURCE,
+    DASHBOARD_PREFIX,
+    PORT_DASHBOARD_PREFIX,
+    cluster_dashboard_route,
+    port_dashboard_route,
+)
 from .upstream import BODYLESS_CODES, UPSTREAM_HOST, UpstreamError, open_websocket, splice
 
 # What a browser sends that a dashboard may use. Everything else stays in Jupyter: credentials
@@ -146,25 +152,6 @@ class DashboardSources(Protocol):
 
 # How a route finds the upstream from the key in its URL; a 404 HTTPError when there is none.
 Resolver = Callable[[DashboardSources, str], Upstream]
-
-
-def cluster_dashboard_route(cluster_id: str) -> str:
-    return url_path_join(DASHBOARD_PREFIX, cluster_id, "dashboard")
-
-
-def port_dashboard_route(port: int | str) -> str:
-    return url_path_join(PORT_DASHBOARD_PREFIX, str(port))
-
-
-def cluster_dashboard_url(base_url: str, cluster_id: str) -> str:
-    """The status page of a cluster of ours, as cards and kernels link to it."""
-    return url_path_join(base_url, cluster_dashboard_route(cluster_id), "status")
-
-
-def notebook_dashboard_url(base_url: str, cluster: NotebookCluster) -> str | None:
-    if cluster.dashboard_port is None:
-        return None
-    return url_path_join(base_url, port_dashboard_route(cluster.dashboard_port), "status")
 
 
 def _upstream_of(managed: ManagedCluster, route: str, static_cache: str) -> Upstream | None:

@@ -255,7 +255,7 @@ CLUSTER: Schema = {
             "type": "object",
             "description": "Only for `origin: notebook`: where the scheduler runs.",
             "properties": {
-                "cluster_class": {"type": "string"},
+                "cluster_class": {"type": ["string", "null"]},
                 "kernel_id": {"type": ["string", "null"]},
                 "path": {"type": ["string", "null"]},
                 "pid": {"type": "integer"},

@@ -4,31 +4,15 @@ host the core's unit tests drive. Only processes that run a cluster import distr
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import Any
 
 from distributed.deploy import Adaptive, SpecCluster
-from distributed.diagnostics.plugin import SchedulerPlugin
 
 from ..backends import Backend
 from ..core.handle import ClusterEvents, ClusterHandle, ClusterHost, ClusterSpec
+from ..worker_changes import WorkerChanges
 
 CLOSE_TIMEOUT_S = 60.0
-
-
-class WorkerChangeListener(SchedulerPlugin):
-    """Tells the handle's owner the moment a worker joins or leaves, instead of at a refresh."""
-
-    def __init__(self, joined: Callable[[str], None], left: Callable[[], None]) -> None:
-        self._joined = joined
-        self._left = left
-
-    def add_worker(self, scheduler: Any, worker: str) -> None:
-        state = scheduler.workers.get(worker)
-        self._joined(str(state.name) if state is not None else "")
-
-    def remove_worker(self, scheduler: Any, worker: str, **kwargs: Any) -> None:
-        self._left()
 
 
 class InProcessCluster(ClusterHandle):
@@ -38,10 +22,13 @@ class InProcessCluster(ClusterHandle):
         self.cluster = cluster
         self.backend = backend
         self.adaptive: Adaptive | None = None
+        # The handle's owner hears of a worker the moment it joins or leaves, not at a refresh.
         cluster.scheduler.add_plugin(
-            WorkerChangeListener(
-                joined=lambda name: events.worker_joined(backend.job_of_worker(cluster, name)),
-                left=events.worker_left,
+            WorkerChanges(
+                joined=lambda state: events.worker_joined(
+                    backend.job_of_worker(cluster, str(state.name))
+                ),
+                left=lambda _address: events.worker_left(),
             ),
             name="pangeo-hpc-worker-changes",
         )

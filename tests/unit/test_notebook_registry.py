@@ -19,8 +19,8 @@ from pangeo_hpc_ext.kernel.registry import (
     private_directory_problem,
     registry_directory,
 )
+from pangeo_hpc_ext.notebook.entries import JobRef, NotebookCluster
 from pangeo_hpc_ext.server.generic_proxy import GenericProxyClosed, close_generic_routes
-from pangeo_hpc_ext.server.notebook_clusters import JobRef, NotebookCluster
 
 
 def entry(**changes: Any) -> dict[str, Any]:

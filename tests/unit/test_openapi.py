@@ -15,16 +15,25 @@ from openapi_spec_validator import OpenAPIV31SpecValidator
 from pangeo_hpc_ext.errors import FieldError, InvalidOptions, SchedulerCommandFailed
 from pangeo_hpc_ext.schedulers.base import JobInfo, JobState
 from pangeo_hpc_ext.server import handlers, schemas
+from pangeo_hpc_ext.server.app import extension_routes
 from pangeo_hpc_ext.server.http_errors import HTTP_STATUS
+from pangeo_hpc_ext.server.notebook_handlers import NotebookClusterHandler
 from pangeo_hpc_ext.server.openapi import (
     COMPONENT_SCHEMAS,
-    EXAMPLE_CLUSTER,
+    UndocumentedRoute,
     openapi_document,
     render,
+    render_typescript,
+    route_template,
+    served_methods,
 )
-from pangeo_hpc_ext.server.proxy import DASHBOARD_HANDLERS
+from pangeo_hpc_ext.server.openapi_operations import EXAMPLE_CLUSTER
+from pangeo_hpc_ext.server.openapi_typescript import Unsupported, typescript
+from pangeo_hpc_ext.server.proxy import DashboardProxyHandler
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
+REPO = Path(__file__).resolve().parents[2]
+DOCS = REPO / "docs"
+REST_TYPES = REPO / "src" / "generated" / "rest-types.ts"
 METHODS = ("get", "post", "patch", "delete")
 JSON = "application/json"
 
@@ -76,33 +85,42 @@ def test_request_bodies_are_the_handlers_own_schemas(document: dict[str, Any]) -
 
 
 def route_pattern(template: str) -> str:
-    """A document path as the server URL it stands for, below the server's base_url."""
-    return "pangeo-hpc" + re.sub(r"\{[^}]+\}", "x", template)
+    """A document path as a server URL it stands for, below the server's base_url."""
+    return "pangeo-hpc" + re.sub(r"\{[^}]+\}", "1", template)
 
 
-def handler_for(url: str) -> Any:
-    routes = handlers.API_HANDLERS + DASHBOARD_HANDLERS
-    matches = [route[1] for route in routes if re.fullmatch(route[0], url)]
-    assert len(matches) == 1, (url, matches)
-    return matches[0]
-
-
-def methods_of(handler: Any) -> list[str]:
-    # The dashboard proxy is not one of our API handlers: it serves GET (and HEAD, like GET).
-    return handler.allowed_methods() if hasattr(handler, "allowed_methods") else ["GET"]
+def handlers_for(url: str) -> list[Any]:
+    return [route[1] for route in extension_routes() if re.fullmatch(route[0], url)]
 
 
 def test_every_route_and_method_is_documented_and_nothing_else(document: dict[str, Any]) -> None:
-    documented = {(route_pattern(path), method.upper()) for path, method, _ in operations(document)}
-    served = {
-        (route_pattern(path), method)
-        for path in document["paths"]
-        for method in methods_of(handler_for(route_pattern(path)))
+    routes = extension_routes()
+    # The app's real routes: ours, the notebook clusters' and both dashboard proxies'.
+    assert {route[1] for route in routes} >= {
+        *(handler for _, handler in handlers.API_HANDLERS),
+        NotebookClusterHandler,
+        DashboardProxyHandler,
     }
+    served = {
+        (route_template(route[0]), method)
+        for route in routes
+        for method in served_methods(route[1])
+    }
+    documented = {(path, method) for path, method, _ in operations(document)}
     assert documented == served
-    # And no API route of the server is missing from the document.
-    api_urls = {re.sub(r"\(\[\^/\]\+\)", "x", pattern) for pattern, _ in handlers.API_HANDLERS}
-    assert api_urls <= {url for url, _ in documented}
+    assert ("/dashboards/{port}/{path}", "get") in documented
+    # Each documented path stands for URLs the server routes to a handler serving its methods.
+    for path, method in documented:
+        assert any(method in served_methods(h) for h in handlers_for(route_pattern(path))), path
+
+
+def test_a_route_without_description_fails_the_document() -> None:
+    unknown = ("pangeo-hpc/api/clusters/([^/]+)/restart", handlers.ClusterHandler)
+    with pytest.raises(UndocumentedRoute, match="restart"):
+        openapi_document(routes=[*extension_routes(), unknown])
+    without_log = [r for r in extension_routes() if r[1] is not handlers.JobLogHandler]
+    with pytest.raises(UndocumentedRoute, match="log"):
+        openapi_document(routes=without_log)
 
 
 def test_every_error_status_of_the_server_is_documented(document: dict[str, Any]) -> None:
@@ -197,6 +215,30 @@ def test_docs_openapi_json_is_up_to_date() -> None:
     assert committed == render(), (
         "docs/openapi.json is stale: python -m pangeo_hpc_ext.server.openapi > docs/openapi.json"
     )
+
+
+def test_generated_typescript_types_are_up_to_date() -> None:
+    assert REST_TYPES.read_text() == render_typescript(), (
+        "src/generated/rest-types.ts is stale: "
+        "python -m pangeo_hpc_ext.server.openapi --typescript > src/generated/rest-types.ts"
+    )
+
+
+def test_typescript_types_name_every_property_of_every_body() -> None:
+    text = render_typescript()
+    for name, schema in COMPONENT_SCHEMAS.items():
+        assert f"export interface I{name} {{" in text, name
+        for prop in schema.get("properties", {}):
+            optional = "" if prop in schema.get("required", []) else "?"
+            assert re.search(rf"^  {prop}{re.escape(optional)}:", text, re.MULTILINE), (name, prop)
+    assert "status:\n    | 'starting'" in text
+    assert "adapt: IAdaptBounds | null;" in text and "jobs: IJob[];" in text
+
+
+def test_typescript_writer_refuses_what_it_cannot_type() -> None:
+    schema = {"type": "object", "properties": {"x": {"oneOf": [{"type": "string"}]}}}
+    with pytest.raises(Unsupported, match="oneOf"):
+        typescript({"components": {"schemas": {"Odd": schema}}})
 
 
 def test_rest_reference_covers_every_operation_and_status(document: dict[str, Any]) -> None:

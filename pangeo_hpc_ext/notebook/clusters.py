@@ -17,7 +17,7 @@ import shutil
 import socket
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -30,26 +30,22 @@ from ..errors import ClusterNotFound, SchedulerCommandFailed
 from ..kernel.registry import (
     ENTRY_ID,
     ENTRY_SUFFIX,
-    FORMAT_VERSION,
     close_request_path,
     private_directory_problem,
     read_json,
 )
 from ..paths import write_json_atomic
 from ..schedulers.base import JobInfo, JobState
+from .entries import JobRef, NotebookCluster
+from .processes import ProcessGone, kernel_of, listens
 
 log = logging.getLogger(__name__)
 
 CLOSE_TIMEOUT_S = 60.0
 CLOSE_POLL_S = 0.1
-# A process's start time as two psutil instances compute it (clock ticks since boot).
-START_TIME_TOLERANCE_S = 0.05
 # Reading the socket tables costs ~10 ms on a loaded node and a dashboard page makes dozens of
 # requests: a port seen listening stays trusted this long (the process checks run every time).
 LISTEN_CHECK_TTL_S = 1.0
-# Addresses whose listener receives our connections to 127.0.0.1 (not "::": a v6-only socket
-# would let another process own 127.0.0.1 on the same port).
-LOOPBACK_LISTENERS = frozenset({"127.0.0.1", "0.0.0.0"})
 
 ChangeListener = Callable[[str, str, str], None]  # (action, cluster_id, status)
 KernelPids = Callable[[], Mapping[int, str]]  # pid of each local kernel -> kernel id
@@ -57,138 +53,6 @@ KernelPids = Callable[[], Mapping[int, str]]  # pid of each local kernel -> kern
 
 class SchedulerCloseTimeout(SchedulerCommandFailed):
     """A notebook's scheduler did not close when asked."""
-
-
-@dataclass(frozen=True)
-class JobRef:
-    kind: str  # lsf, slurm, sge: which scheduler's job id
-    job_id: str
-
-    @classmethod
-    def parse(cls, data: Any) -> JobRef:
-        return cls(_typed(data, "kind", str), _typed(data, "job_id", str))
-
-
-@dataclass(frozen=True)
-class NotebookWorker:
-    address: str
-    host: str
-    nthreads: int
-    memory_limit: int
-    dashboard_port: int | None
-    job: JobRef | None
-
-
-@dataclass(frozen=True)
-class NotebookCluster:
-    id: str
-    name: str
-    cluster_class: str | None
-    host: str
-    pid: int
-    create_time: float
-    started: str
-    address: str
-    dashboard_port: int | None
-    workers: tuple[NotebookWorker, ...]
-    cluster_jobs: tuple[JobRef, ...]
-    requested: int | None
-    adapt: dict[str, int] | None
-    tls: dict[str, Any] | None
-    kernel_id: str = ""
-    closing: bool = False
-    # What the scheduler's dashboard asks of the proxy (dashboard_access): never shown.
-    dashboard_key: str | None = field(default=None, repr=False)
-
-    @classmethod
-    def parse(cls, data: Any) -> NotebookCluster:
-        """An entry as a scheduler wrote it; ValueError, TypeError or KeyError when malformed."""
-        if not isinstance(data, dict) or data.get("version") != FORMAT_VERSION:
-            raise ValueError("not an entry of this format")
-        adapt = _optional(data, "adapt", dict)
-        return cls(
-            id=_typed(data, "id", str),
-            name=_typed(data, "name", str),
-            cluster_class=_optional(data, "cluster_class", str),
-            host=_typed(data, "host", str),
-            pid=_typed(data, "pid", int),
-            create_time=float(_typed(data, "create_time", (int, float))),
-            started=_typed(data, "started", str),
-            address=_typed(data, "address", str),
-            dashboard_port=_optional(data, "dashboard_port", int),
-            workers=tuple(
-                NotebookWorker(
-                    address=_typed(w, "address", str),
-                    host=_typed(w, "host", str),
-                    nthreads=_typed(w, "nthreads", int),
-                    memory_limit=_optional(w, "memory_limit", int) or 0,
-                    dashboard_port=_optional(w, "dashboard_port", int),
-                    job=None if w.get("job") is None else JobRef.parse(w["job"]),
-                )
-                for w in _typed(data, "workers", list)
-            ),
-            cluster_jobs=tuple(JobRef.parse(j) for j in _typed(data, "jobs", list)),
-            requested=_optional(data, "requested", int),
-            adapt=None
-            if adapt is None
-            else {k: _typed(adapt, k, int) for k in ("minimum", "maximum")},
-            tls=_optional(data, "tls", dict),
-            dashboard_key=_optional(data, "dashboard_key", str),
-        )
-
-    @property
-    def connected(self) -> int:
-        return len(self.workers)
-
-    @property
-    def status(self) -> str:
-        if self.closing:
-            return "closing"
-        if self.requested is not None and self.requested != self.connected:
-            return "scaling"
-        return "running"
-
-    def resources(self) -> tuple[int, int]:
-        return sum(w.nthreads for w in self.workers), sum(w.memory_limit for w in self.workers)
-
-    def job_refs(self) -> list[JobRef]:
-        """The cluster's jobs (pending ones too), then jobs only its workers told of; once each."""
-        refs = dict.fromkeys([*self.cluster_jobs, *(w.job for w in self.workers if w.job)])
-        return list(refs)
-
-    def worker_dashboards(self) -> set[tuple[str, int]]:
-        return {(w.host, w.dashboard_port) for w in self.workers if w.dashboard_port}
-
-    def fingerprint(self) -> tuple[Any, ...]:
-        return (self.status, self.connected, self.requested, self.adapt, self.job_refs())
-
-
-def _typed(data: Any, key: str, kind: type | tuple[type, ...]) -> Any:
-    value = data[key]
-    if not isinstance(value, kind) or isinstance(value, bool):
-        raise TypeError(f"{key} has the wrong type")
-    return value
-
-
-def _optional(data: Any, key: str, kind: type) -> Any:
-    return None if data.get(key) is None else _typed(data, key, kind)
-
-
-def _listens(pid: int, port: int) -> bool:
-    try:
-        process = psutil.Process(pid)
-        sockets = getattr(process, "net_connections", process.connections)  # psutil < 6
-        connections = sockets(kind="tcp")
-    except psutil.Error:
-        return False
-    return any(
-        c.status == psutil.CONN_LISTEN and c.laddr.port == port and c.laddr.ip in LOOPBACK_LISTENERS
-        for c in connections
-    )
-
-
-class _Gone(Exception):
-    """The process that wrote an entry has ended."""
 
 
 class NotebookClusters:
@@ -371,8 +235,8 @@ class NotebookClusters:
             if cluster.id != entry_id or cluster.host != self._host:
                 continue  # another node's scheduler writing into a shared home: not ours to judge
             try:
-                kernel_id = self._kernel_of(cluster, kernels)
-            except _Gone:
+                kernel_id = kernel_of(cluster.pid, cluster.create_time, self._uid, kernels)
+            except ProcessGone:
                 path.unlink(missing_ok=True)
                 close_request_path(self.directory, entry_id).unlink(missing_ok=True)
                 continue
@@ -389,32 +253,11 @@ class NotebookClusters:
             if sibling.is_dir() and pid.isdigit() and not psutil.pid_exists(int(pid)):
                 shutil.rmtree(sibling, ignore_errors=True)
 
-    def _kernel_of(self, cluster: NotebookCluster, kernels: Mapping[int, str]) -> str | None:
-        """The id of the kernel the entry's process runs in or below; None when it runs in none
-        of ours or belongs to another user; _Gone when the process ended."""
-        try:
-            process = psutil.Process(cluster.pid)
-            if (
-                abs(process.create_time() - cluster.create_time) > START_TIME_TOLERANCE_S
-                or process.status() == psutil.STATUS_ZOMBIE
-            ):
-                raise _Gone
-            if process.uids().effective != self._uid:
-                return None
-            for candidate in (process, *process.parents()):
-                if candidate.pid in kernels:
-                    return kernels[candidate.pid]
-        except psutil.NoSuchProcess:
-            raise _Gone from None
-        except psutil.Error:
-            return None
-        return None
-
     def _listening(self, pid: int, port: int) -> bool:
         key, now = (pid, port), time.monotonic()
         if self._listening_until.get(key, 0.0) > now:
             return True
-        if not _listens(pid, port):
+        if not listens(pid, port):
             self._listening_until.pop(key, None)
             return False
         self._listening_until = {k: t for k, t in self._listening_until.items() if t > now}
@@ -427,15 +270,3 @@ class NotebookClusters:
                 listener(action, cluster_id, status)
             except Exception:
                 log.exception("notebook cluster change listener failed")
-
-
-def local_kernel_pids(kernel_manager: Any) -> dict[int, str]:
-    """The pid of each kernel this server runs as a local process (LocalProvisioner)."""
-    pids = {}
-    for kernel_id in kernel_manager.list_kernel_ids():
-        with contextlib.suppress(KeyError):
-            provisioner = getattr(kernel_manager.get_kernel(kernel_id), "provisioner", None)
-            pid = getattr(provisioner, "pid", None)
-            if isinstance(pid, int):
-                pids[pid] = kernel_id
-    return pids

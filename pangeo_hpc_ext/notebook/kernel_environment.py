@@ -24,11 +24,10 @@ import os
 from pathlib import Path
 
 import dask.config
-from jupyter_server.utils import url_path_join
 
 from .. import dask_defaults
 from ..kernel.registry import REGISTRY_VAR
-from .proxy import port_dashboard_route
+from ..server.routes import dashboard_link_template
 
 log = logging.getLogger(__name__)
 
@@ -40,13 +39,6 @@ PRELOAD_KEY = "distributed.scheduler.preload"
 PRELOAD_ARGV_KEY = "distributed.scheduler.preload-argv"
 # By path, so that a kernel of an environment without pangeo-hpc-ext still starts schedulers.
 PRELOAD_FILE = Path(__file__).resolve().parents[1] / "kernel" / "preload" / "pangeo_hpc_preload.py"
-
-
-def dashboard_link_template(base_url: str) -> str:
-    """Our dashboard route by port under base_url, as a dask link template."""
-    # dask formats the link with str.format: braces in a base_url must stay literal.
-    escaped = base_url.replace("{", "{{").replace("}", "}}")
-    return url_path_join(escaped, port_dashboard_route("{port}"), "status")
 
 
 def user_chose_link() -> str | None:
