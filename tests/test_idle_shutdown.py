@@ -55,7 +55,7 @@ async def check_idle_cluster_closes(
         code, body = await api.call("GET", "clusters", cluster["id"])
         if code == 404:
             break
-        assert code == 200 and body["status"] in ("running", "closing"), body
+        assert code == 200 and body["status"] in ("running", "closing", "closed"), body
         if body["status"] == "closing" and closing_at is None:
             closing_at = time.time()
     gone_at = time.time()
