@@ -12,11 +12,13 @@ from typing import Any
 import pytest
 from tornado.httpclient import HTTPClientError
 
-# Fixtures shared by test modules: kernels driven like notebooks, raw requests and a canary port.
+# Fixtures shared by test modules: kernels driven like notebooks, raw requests, a canary port,
+# real OpenPBS's commands on PATH.
 pytest_plugins = [
     "pytest_jupyter.jupyter_server",
     "tests.support.kernel",
     "tests.support.dashboard",
+    "tests.support.pbs",
 ]
 
 # Generous bounds: CI runs on 2 cores; waits return as soon as the state is reached.

@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from pangeo_hpc_ext.schedulers.sge import SGEClient
-from pangeo_hpc_ext.schedulers.slurm import SlurmClient
+from pangeo_hpc_ext.schedulers.registry import SCHEDULERS
 from tests.conftest import Api
 
 GOOD_LSF = {"cores": 1, "memory": "1GB", "queue": "normal", "walltime": "00:30", "interface": "lo"}
@@ -225,8 +224,7 @@ async def test_profiles_publish_schemas_with_defaults(api: Api, lsf_env) -> None
     assert code == 200
     profiles = {p["name"]: p for p in body["profiles"]}
     # Default profiles: local, and each scheduler whose commands are on PATH.
-    expected = {"local", "lsf"} | ({"slurm"} if SlurmClient.present() else set())
-    expected |= {"sge"} if SGEClient.present() else set()
+    expected = {"local", "lsf"} | {n for n, s in SCHEDULERS.items() if s.present()}
     assert set(profiles) == expected
     assert body["max_workers"] == 8
     lsf = profiles["lsf"]

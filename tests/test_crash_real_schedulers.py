@@ -1,10 +1,11 @@
 """A server killed outright together with its clusters' supervisor processes (SIGKILL of every
-process group: what a login node's reboot or the OOM killer does) on real Slurm and real Grid
-Engine: the next server started on the same state directory cancels the batch jobs they left.
+process group: what a login node's reboot or the OOM killer does) on real Slurm, real Grid
+Engine and real OpenPBS: the next server started on the same state directory cancels the batch
+jobs they left.
 (A server killed alone loses nothing: the supervisors keep the clusters for the next one,
 test_cluster_lifetimes.py.)
-On volclava too (LSF). Skipped without the scheduler, unless PANGEO_HPC_REQUIRE_SLURM=1 /
-PANGEO_HPC_REQUIRE_SGE=1 / PANGEO_HPC_REQUIRE_LSF=1."""
+On volclava (LSF) and OpenPBS too. Skipped without the scheduler, unless
+PANGEO_HPC_REQUIRE_SLURM=1 / _SGE=1 / _LSF=1 / _PBS=1."""
 
 from __future__ import annotations
 
@@ -18,10 +19,14 @@ from typing import Any
 
 import pytest
 
+from tests.support.lab_cli import require_daemon
+from tests.support.pbs import REQUIRE as REQUIRE_PBS
+from tests.support.pbs import pbs_path, pbs_problem
 from tests.support.server_process import ServerProcess, Servers, wait_until
 from tests.support.volclava import LSF_DEFAULTS, lsf_environ, require_lsf
 from tests.support.volclava import unfinished as lsf_unfinished
 from tests.test_cluster_lifetimes import supervisor_pids
+from tests.test_pbs_cluster import PBS_DEFAULTS, unfinished
 from tests.test_sge_cluster import SGE_DEFAULTS
 from tests.test_sge_jobs import qstat_job_ids, require_sge
 from tests.test_slurm_client_live import require_slurm
@@ -76,6 +81,15 @@ SCHEDULERS = [
     RealScheduler("slurm", require_slurm, SLURM_DEFAULTS, slurm_unfinished, "--hold"),
     RealScheduler("sge", require_sge, SGE_DEFAULTS, sge_unfinished, "-h"),
     RealScheduler("lsf", require_lsf, LSF_DEFAULTS, lsf_unfinished, "-H", "suspended", lsf_environ),
+    RealScheduler(
+        "pbs",
+        lambda: require_daemon(pbs_problem(), REQUIRE_PBS),
+        PBS_DEFAULTS,
+        lambda job_ids: {j: "unfinished" for j in unfinished(set(job_ids))},
+        "-h",
+        # PBS's commands stay off the global PATH: first on the servers' PATH.
+        environ=lambda: {"PATH": pbs_path() or ""},
+    ),
 ]
 
 

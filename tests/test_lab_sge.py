@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import getpass
 import re
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,10 +22,8 @@ from tests.support.lab_cli import (
     refused_before_submitting,
     require_daemon,
     sge_problem,
-    start_batch_lab,
     start_interactive_lab,
     status_of,
-    stop_lab,
     tidy,
     with_setting,
 )
@@ -63,20 +60,6 @@ class GridEngineLab(SchedulerLab):
 def sge(tmp_path: Path) -> Iterator[GridEngineLab]:
     require_daemon(sge_problem(), "PANGEO_HPC_REQUIRE_SGE")
     yield from tidy(GridEngineLab(env=lab_env(tmp_path / "state"), state_dir=tmp_path / "state"))
-
-
-def test_batch_lab_on_grid_engine_runs_answers_and_stops(sge: GridEngineLab) -> None:
-    lab = start_batch_lab(sge, "sge")
-    listed = sge.qstat()[lab.job_id]
-    assert (listed["state"], listed["queue"].partition("@")[2]) == ("r", lab.node)
-    # Grid Engine holds what the #$ lines asked for: 1 GB as 954 MiB per slot, 30 minutes.
-    requests = sge.requests(lab.job_id).split(",")
-    assert "h_vmem=954M" in requests and "h_rt=1800" in requests
-
-    status = status_of(sge, lab, "sge", "r")
-    assert status["interactive"] is False
-    stop_lab(sge, status)
-    assert lab.job_id not in sge.qstat()  # gone from qstat
 
 
 def test_interactive_lab_on_grid_engine_is_held_by_qrsh_and_ends_with_stop(
@@ -171,12 +154,3 @@ def test_doctor_fails_on_a_broken_grid_engine_setup_with_the_fix(
 ) -> None:
     env = user_setup(tmp_path, with_setting(GOOD_SGE, setting), ENABLED)
     fails_only(doctor(env, "--scheduler", "sge", "--json"), check, says, fix)
-
-
-def test_doctor_without_grid_engine_commands_says_what_is_missing(tmp_path: Path) -> None:
-    code, table, out = doctor_table(
-        tmp_path, GOOD_SGE, "sge", path=str(Path(sys.executable).parent)
-    )
-    assert code == 1 and table["Grid Engine commands on PATH"] == "FAIL"
-    assert "missing: qsub qstat qdel qconf qrsh qacct" in out and "settings.sh" in out
-    assert "Grid Engine queues" not in table  # not asked without the commands

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,10 +27,8 @@ from tests.support.lab_cli import (
     refused_before_submitting,
     require_daemon,
     slurm_problem,
-    start_batch_lab,
     start_interactive_lab,
     status_of,
-    stop_lab,
     tidy,
     wait_for,
     with_setting,
@@ -68,23 +65,6 @@ class SlurmLab(SchedulerLab):
 def slurm(tmp_path: Path) -> Iterator[SlurmLab]:
     require_daemon(slurm_problem(), "PANGEO_HPC_REQUIRE_SLURM")
     yield from tidy(SlurmLab(env=lab_env(tmp_path / "state"), state_dir=tmp_path / "state"))
-
-
-def test_batch_lab_on_slurm_runs_answers_and_stops(slurm: SlurmLab) -> None:
-    lab = start_batch_lab(slurm, "slurm")
-    listed = slurm.squeue(lab.job_id)
-    assert (listed["state"], listed["nodes"]) == ("RUNNING", lab.node)
-    assert listed["partition"] == "debug"  # the default partition
-    # Slurm itself holds what the #SBATCH lines asked for: 1 CPU, 1 GB as 954 MiB, 30 minutes.
-    job = slurm.scontrol(lab.job_id)
-    assert (job["NumCPUs"], job["MinMemoryNode"], job["TimeLimit"]) == ("1", "954M", "00:30:00")
-    assert job["JobName"] == JOB_NAME
-
-    status = status_of(slurm, lab, "slurm", "RUNNING")
-    assert (status["queue"], status["interactive"]) == ("debug", False)
-    stop_lab(slurm, status)
-    assert slurm.squeue(lab.job_id) == {}  # gone from squeue's pending and running jobs
-    assert slurm.squeue(lab.job_id, "all")["state"] == "CANCELLED"
 
 
 def test_interactive_lab_on_slurm_is_held_by_srun_and_ends_with_stop(slurm: SlurmLab) -> None:
@@ -203,12 +183,3 @@ def test_doctor_fails_on_a_broken_slurm_setup_with_the_fix(
 ) -> None:
     env = user_setup(tmp_path, with_setting(GOOD_SLURM, setting), ENABLED)
     fails_only(doctor(env, "--scheduler", "slurm", "--json"), check, says, fix)
-
-
-def test_doctor_without_slurm_commands_says_what_is_missing(tmp_path: Path) -> None:
-    code, table, out = doctor_table(
-        tmp_path, GOOD_SLURM, "slurm", path=str(Path(sys.executable).parent)
-    )
-    assert code == 1 and table["Slurm commands on PATH"] == "FAIL"
-    assert "missing: sbatch squeue scancel sinfo srun" in out and "module load slurm" in out
-    assert "Slurm partitions" not in table  # not asked without the commands

@@ -1,7 +1,7 @@
 """JupyterLab server for the Galata tests: our extension on, the LSF emulator on PATH
-for this server only (2 job slots, so a third worker job stays PEND), a profile on real Slurm
-when Slurm is here, the `lsf` profile on volclava instead with PANGEO_HPC_UI_LSF=volclava,
-loopback only."""
+for this server only (2 job slots, so a third worker job stays PEND), profiles on real Slurm
+and real OpenPBS when they are here, the `lsf` profile on volclava instead with
+PANGEO_HPC_UI_LSF=volclava, loopback only."""
 
 import os
 import tempfile
@@ -53,11 +53,11 @@ if os.environ.get("PANGEO_HPC_UI_LSF") == "volclava":
             },
         }
 
-from pangeo_hpc_ext.schedulers.slurm import SlurmClient  # noqa: E402
+from pangeo_hpc_ext.schedulers.registry import SCHEDULERS  # noqa: E402
 
 # Where real Slurm is here (.ci/slurm.sh), a Slurm profile too, for slurm.spec.ts; that spec
 # skips without it (fails under PANGEO_HPC_REQUIRE_SLURM=1). Last, so LSF stays the default.
-if SlurmClient.present():
+if SCHEDULERS["slurm"].present():
     c.PangeoHPC.profiles = {  # noqa: F821
         **c.PangeoHPC.profiles,  # noqa: F821
         "slurm": {
@@ -70,6 +70,30 @@ if SlurmClient.present():
                 "walltime": "00:10:00",
                 "interface": "lo",
                 "log_directory": os.path.join(_run_dir, "slurm-logs"),
+            },
+        },
+    }
+
+# Real OpenPBS (.ci/openpbs.sh) keeps its commands off the global PATH, in $PANGEO_HPC_PBS_BIN
+# (or /opt/pbs/bin): this server puts them first on its PATH when that qstat answers as PBS, and
+# offers a PBS profile for pbs.spec.ts (which skips without it, fails under
+# PANGEO_HPC_REQUIRE_PBS=1).
+_pbs_bin = os.environ.get("PANGEO_HPC_PBS_BIN") or "/opt/pbs/bin"
+_pbs_path = os.pathsep.join([_pbs_bin, os.environ.get("PATH", "")])
+if SCHEDULERS["pbs"].present(_pbs_path):
+    os.environ["PATH"] = _pbs_path
+    c.PangeoHPC.profiles = {  # noqa: F821
+        **c.PangeoHPC.profiles,  # noqa: F821
+        "pbs": {
+            "backend": "pbs",
+            "label": "PBS: Dask workers as batch jobs",
+            "defaults": {
+                "queue": "workq",
+                "cores": 1,
+                "memory": "1GB",
+                "walltime": "00:10:00",
+                "interface": "lo",
+                "log_directory": os.path.join(_run_dir, "pbs-logs"),
             },
         },
     }

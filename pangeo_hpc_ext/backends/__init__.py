@@ -5,6 +5,7 @@ from __future__ import annotations
 from .base import Backend, JobEvents
 from .local import LocalBackend
 from .lsf import LSFBackend
+from .pbs import PBSBackend
 from .sge import SGEBackend
 from .slurm import SlurmBackend
 
@@ -13,6 +14,7 @@ BACKENDS: dict[str, type[Backend]] = {
     LSFBackend.name: LSFBackend,
     SlurmBackend.name: SlurmBackend,
     SGEBackend.name: SGEBackend,
+    PBSBackend.name: PBSBackend,
 }
 
 __all__ = ["BACKENDS", "Backend", "JobEvents", "LSFBackend", "LocalBackend"]

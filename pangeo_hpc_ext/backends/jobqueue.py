@@ -21,6 +21,7 @@ from .. import dask_defaults
 from ..errors import FieldError, SchedulerCommandFailed
 from ..paths import default_data_dir
 from ..schedulers.base import JobInfo, QueueInfo, SchedulerClient
+from ..schedulers.registry import Scheduler
 from .base import Backend, JobEvents
 from .option_types import (
     DIRECTIVE_PATTERN,
@@ -156,6 +157,9 @@ class JobqueueBackend(Backend):
     list (cached), and the glue above. Subclasses add their own options and checks."""
 
     has_jobs = True
+    # The scheduler's declaration: name, label, directive prefix and dask-jobqueue class come
+    # from it.
+    scheduler: ClassVar[Scheduler]
     client: ClassVar[SchedulerClient]
     # dask-jobqueue's cluster class for this scheduler, "module:Class", imported only where a
     # cluster starts (its job class is the cluster class's job_cls).
@@ -167,6 +171,15 @@ class JobqueueBackend(Backend):
     walltime_property: ClassVar[dict[str, Any]]
     _queue_infos: list[QueueInfo]
     _queues_read_at: float = float("-inf")
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        entry = cls.__dict__.get("scheduler")
+        if entry is not None:
+            cls.name = entry.name
+            cls.label = f"{entry.title} batch jobs"
+            cls.directive_prefix = entry.directive_prefix
+            cls.jobqueue_class = entry.jobqueue_class
 
     def jobs_cancelled(self, job_ids: list[str]) -> None:
         self.client.killed_elsewhere(job_ids)
@@ -296,7 +309,7 @@ class JobqueueBackend(Backend):
 
     @classmethod
     def available(cls) -> bool:
-        return cls.client.present()
+        return cls.scheduler.present()
 
     # The names dask-jobqueue gives a job's -o/-e files in the log directory, as regular
     # expressions of the job name ({name}: dask-<cluster id>) and the job id. Slurm's start with

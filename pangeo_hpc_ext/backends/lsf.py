@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from ..directive_policy import LSF
 from ..errors import FieldError
 from ..schedulers.lsf import LSFClient, walltime_minutes
+from ..schedulers.registry import SCHEDULERS
 from .jobqueue import OPTIONAL_TEXT, JobqueueBackend
 
 if TYPE_CHECKING:
@@ -22,10 +23,8 @@ WALLTIME_FORM_PATTERN = r"^([0-9]{1,4}:[0-5]?[0-9]|[0-9]{1,5})$"
 
 
 class LSFBackend(JobqueueBackend):
-    name = "lsf"
-    label = "LSF batch jobs"
+    scheduler = SCHEDULERS["lsf"]
     client = LSFClient()
-    jobqueue_class = "dask_jobqueue.lsf:LSFCluster"
     # What LSFCluster writes into the #BSUB header from validated options may not be set again.
     directive_syntax = LSF
 
@@ -33,7 +32,6 @@ class LSFBackend(JobqueueBackend):
     log_file_names = (r"{name}-[0-9]+-{job_id}\.out", r"{name}-[0-9]+-{job_id}\.err")
 
     queue_title = "Queue"
-    directive_prefix = "#BSUB"
     default_walltime = "00:30"
     walltime_property: ClassVar[dict[str, Any]] = {
         "type": "string",

@@ -11,6 +11,7 @@ from dask.utils import parse_bytes
 from ..directive_policy import SGE, SGE_MEMORY_RESOURCES, DirectiveSyntax
 from ..errors import FieldError, SchedulerCommandFailed
 from ..schedulers.base import JobInfo
+from ..schedulers.registry import SCHEDULERS
 from ..schedulers.sge import SGEClient, format_walltime, in_error_state, parse_walltime
 from .jobqueue import JobqueueBackend
 
@@ -42,16 +43,13 @@ def _named(title: str, default: Any) -> dict[str, Any]:
 
 
 class SGEBackend(JobqueueBackend):
-    name = "sge"
-    label = "Grid Engine batch jobs"
+    scheduler = SCHEDULERS["sge"]
     client = SGEClient()
     parse_walltime_s = staticmethod(parse_walltime)
-    jobqueue_class = "dask_jobqueue.sge:SGECluster"
     # qsub reads each word of a #$ line as a whole option; `-l` lists are checked item by item.
     directive_syntax = SGE
 
     queue_title = "Queue"
-    directive_prefix = "#$"
     # `-o DIR/` and `-e DIR/`: Grid Engine names the files <job name>.o<id> and .e<id>.
     log_file_names = (r"{name}\.o{job_id}", r"{name}\.e{job_id}")
     default_walltime = "00:30:00"

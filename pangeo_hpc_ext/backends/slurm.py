@@ -11,6 +11,7 @@ from dask.utils import parse_bytes
 from ..directive_policy import SLURM
 from ..errors import FieldError
 from ..schedulers.base import QueueInfo
+from ..schedulers.registry import SCHEDULERS
 from ..schedulers.slurm import WALLTIME_PATTERN, SlurmClient, parse_walltime
 from .jobqueue import OPTIONAL_TEXT, JobqueueBackend
 
@@ -18,16 +19,13 @@ log = logging.getLogger(__name__)
 
 
 class SlurmBackend(JobqueueBackend):
-    name = "slurm"
-    label = "Slurm batch jobs"
+    scheduler = SCHEDULERS["slurm"]
     client = SlurmClient()
     parse_walltime_s = staticmethod(parse_walltime)
-    jobqueue_class = "dask_jobqueue.slurm:SLURMCluster"
     # sbatch reads #SBATCH lines with getopt_long: every option of a line is checked.
     directive_syntax = SLURM
 
     queue_title = "Partition"
-    directive_prefix = "#SBATCH"
     default_walltime = "00:30:00"
     walltime_property: ClassVar[dict[str, Any]] = {
         "type": "string",

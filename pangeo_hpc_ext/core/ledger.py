@@ -26,19 +26,18 @@ import psutil
 from ..errors import SchedulerCommandFailed, StateNotWritable
 from ..paths import safe_file_name, write_json_atomic
 from ..schedulers.base import JobInfo
+from ..schedulers.registry import SCHEDULERS
 
 log = logging.getLogger(__name__)
-
-# The variable each scheduler sets in a job's environment, by backend name. Grid Engine's JOB_ID
-# is too common a name to trust alone: its jobs also carry SGE_O_HOST.
-_JOB_ID_VARIABLES = (("lsf", "LSB_JOBID", None), ("slurm", "SLURM_JOB_ID", None))
-_SGE_JOB = ("sge", "JOB_ID", "SGE_O_HOST")
 
 # What the server names clusters (secrets.token_hex(8)).
 CLUSTER_ID_PATTERN = "^[0-9a-f]{16}$"
 # Job ids as the schedulers print them, an array element's too. Never 0 (`bkill 0` kills every
 # job of the user) nor anything a command's option parser would read.
-JOB_ID_PATTERN = r"^[1-9][0-9]{0,18}([._][0-9]{1,9}|\[[0-9]{1,9}\])?$"
+# PBS adds its server's name ("12.pbs01", "13[2].pbs01").
+JOB_ID_PATTERN = (
+    r"^[1-9][0-9]{0,18}([._][0-9]{1,9}|\[[0-9]{1,9}\])?(\.[A-Za-z0-9][A-Za-z0-9.-]{0,252})?$"
+)
 _CLUSTER_ID = re.compile(CLUSTER_ID_PATTERN)
 _JOB_ID = re.compile(JOB_ID_PATTERN)
 
@@ -101,10 +100,10 @@ class BatchJob:
 
 def own_batch_job(environ: Mapping[str, str]) -> BatchJob | None:
     """The batch job this process runs in, from the variables its scheduler sets."""
-    for scheduler, variable, companion in (*_JOB_ID_VARIABLES, _SGE_JOB):
-        job_id = environ.get(variable, "").strip()
-        if job_id and (companion is None or environ.get(companion)):
-            return BatchJob(scheduler, job_id)
+    for scheduler in SCHEDULERS.values():
+        job_id = scheduler.job_id(environ)
+        if job_id:
+            return BatchJob(scheduler.name, job_id)
     return None
 
 

@@ -27,6 +27,7 @@ from tornado.ioloop import PeriodicCallback
 
 from ..dashboard_access import guard, key_of, new_key
 from ..paths import write_json_atomic
+from ..schedulers.registry import SCHEDULERS
 from ..worker_changes import WorkerChanges
 from .registry import (
     FORMAT_VERSION,
@@ -45,10 +46,13 @@ log = logging.getLogger(__name__)
 PLUGIN_NAME = "pangeo-hpc-registration"
 REFRESH_INTERVAL_MS = 1000
 # Where each batch scheduler tells a job's processes their job id.
-JOB_ID_VARIABLES = (("LSB_JOBID", "lsf"), ("SLURM_JOB_ID", "slurm"), ("JOB_ID", "sge"))
+JOB_ID_VARIABLES = tuple((s.job_id_variable, s.name) for s in SCHEDULERS.values())
+# A worker's job id in the form the cluster object's jobs have (PBS: "12" of "12.server"), so
+# that a job its cluster and its worker both name is listed once.
+JOBQUEUE_IDS = {s.name: s.jobqueue_job_id for s in SCHEDULERS.values()}
 # dask-jobqueue's job classes: a cluster object in this process knows its jobs before their
 # workers connect (pending jobs included).
-JOB_CLASSES = {"LSFJob": "lsf", "SLURMJob": "slurm", "SGEJob": "sge"}
+JOB_CLASSES = {s.jobqueue_job_class: s.name for s in SCHEDULERS.values()}
 
 
 def dask_setup(scheduler: Scheduler) -> None:
@@ -223,7 +227,8 @@ class Registration(WorkerChanges):
                 # A worker inside this scheduler's own job (a LocalCluster in a Jupyter that runs
                 # as a batch job) has no job of its own.
                 if value != os.environ.get(name) and worker in self.scheduler.workers:
-                    self.worker_jobs[worker] = {"kind": kind, "job_id": value}
+                    job_id = JOBQUEUE_IDS[kind](value)
+                    self.worker_jobs[worker] = {"kind": kind, "job_id": job_id}
                     self.refresh()
                 return
 

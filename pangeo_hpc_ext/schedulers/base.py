@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import abc
 import enum
-import shutil
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, ClassVar
+from typing import Any
 
 
 class JobState(str, enum.Enum):
@@ -110,21 +109,14 @@ def distinct_hosts(names: list[str]) -> tuple[str, ...]:
 
 
 class SchedulerClient(abc.ABC):
-    """One scheduler's commands. Every method runs the scheduler's own command line tools found
-    on PATH; a command that cannot run or times out raises SchedulerCommandFailed."""
+    """One scheduler's commands (its declaration, detection included, is in registry.py). Every
+    method runs the scheduler's own command line tools found on PATH; a command that cannot run
+    or times out raises SchedulerCommandFailed."""
 
     name: str
-    # Commands whose presence on PATH, all of them, says this scheduler is here.
-    detect_commands: ClassVar[tuple[str, ...]]
     # A scheduler command that hangs (a stuck mbatchd/slurmctld/qmaster) fails after this long;
     # a submission may take twice as long.
     timeout_s: float = 30.0
-
-    @classmethod
-    def present(cls, path: str | None = None) -> bool:
-        """Whether this scheduler is here: its commands are on PATH (or on `path`). The one test
-        behind the server's default profiles, `pangeo-hpc lab`'s detection and `doctor`."""
-        return all(shutil.which(command, path=path) for command in cls.detect_commands)
 
     @abc.abstractmethod
     async def submit(self, script: str) -> str:

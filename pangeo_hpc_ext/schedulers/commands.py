@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
 from dataclasses import dataclass
 
 from ..errors import SchedulerCommandFailed
@@ -50,3 +51,13 @@ async def run_command(
     return CommandResult(
         proc.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace")
     )
+
+
+def run_command_sync(argv: list[str], *, timeout: float = DEFAULT_TIMEOUT_S) -> str | None:
+    """stdout and stderr of argv for synchronous callers (detection at start-up, the CLI);
+    None when it cannot run or does not answer in time."""
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return proc.stdout + proc.stderr

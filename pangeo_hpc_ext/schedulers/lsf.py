@@ -509,7 +509,6 @@ class LSFClient(SchedulerClient):
     """LSF's commands, for the backend, `pangeo-hpc lab` and `doctor` alike."""
 
     name = "lsf"
-    detect_commands = ("bsub",)
 
     async def submit(self, script: str) -> str:
         job_id, _queue = await self.submit_to_queue(script)

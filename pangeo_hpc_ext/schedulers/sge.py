@@ -386,9 +386,6 @@ class _Reason:
 
 class SGEClient(SchedulerClient):
     name = "sge"
-    # PBS/Torque and Slurm's Torque wrappers ship a qsub too, but no qconf. SGE_ROOT is no sign
-    # either way: Debian's and most sites' commands find their cell without it.
-    detect_commands = ("qsub", "qconf")
 
     def __init__(self, user: str | None = None) -> None:
         self.user = user or getpass.getuser()

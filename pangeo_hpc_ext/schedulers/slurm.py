@@ -277,7 +277,6 @@ ALREADY_GONE = ("already completing or completed", "Invalid job id specified")
 
 class SlurmClient(SchedulerClient):
     name = "slurm"
-    detect_commands = ("sbatch",)
 
     def __init__(self, timeout_s: float = 30.0) -> None:
         self.timeout_s = timeout_s

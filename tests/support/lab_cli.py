@@ -185,7 +185,7 @@ def api_status(port: int, token: str | None, timeout: float = 10) -> int:
 
 
 def submitted_job_id(text: str) -> str:
-    match = re.search(r"Job <(\d+)> is submitted", text)
+    match = re.search(r"Job <([\w.\[\]-]+)> is submitted", text)
     assert match, f"no submission line in:\n{text}"
     return match.group(1)
 
@@ -284,7 +284,8 @@ def announced(text: str) -> Lab:
     local_port, node, remote_port, user, login = ssh.groups()
     assert local_port == remote_port == url.group(1), text
     assert (user, login) == (getpass.getuser(), LOGIN_HOST), text
-    job_id = re.search(r"Job <(\d+)> is submitted", text)
+    # PBS ids carry the server's name: "12.vm".
+    job_id = re.search(r"Job <([\w.\[\]-]+)> is submitted", text)
     assert job_id, text
     return Lab(job_id.group(1), node, int(remote_port), url.group(2), url.group(0), ssh.group(0))
 
@@ -304,7 +305,9 @@ def start_batch_lab(cli: LabCLI, scheduler: str) -> Lab:
     assert result.returncode == 0, result.stdout + result.stderr
     lab = announced(result.stdout)
     assert lab.port == port, result.stdout
-    assert re.search(rf"\n\w+ +job {lab.job_id} started on {lab.node} after ", result.stdout)
+    assert re.search(
+        rf"\n\w+ +job {re.escape(lab.job_id)} started on {lab.node} after ", result.stdout
+    )
     answers_only_with_its_token(lab)
     return lab
 

@@ -26,7 +26,7 @@ def test_settings_that_cannot_work_are_refused(setting: str, value: float) -> No
 def test_profiles_refuse_unknown_keys_and_backends() -> None:
     with pytest.raises(ValueError, match="unknown keys"):
         build_profiles({"p": {"backend": "local", "tsl": False}})
-    with pytest.raises(ValueError, match="unknown backend 'pbs'"):
-        build_profiles({"p": {"backend": "pbs"}})
+    with pytest.raises(ValueError, match="unknown backend 'torque'"):
+        build_profiles({"p": {"backend": "torque"}})
     profile = build_profiles({"p": {"backend": "local", "tls": False}})["p"]
     assert profile.tls is False and profile.allow_extra_directives is True

@@ -140,5 +140,5 @@ def test_without_any_scheduler_lsf_names_what_is_missing(
         lab.missing()
     )
     assert choose("lsf").name == "lsf"
-    with pytest.raises(ValueError, match="unknown scheduler 'pbs'"):
-        adapter_for("pbs")
+    with pytest.raises(ValueError, match="unknown scheduler 'torque'"):
+        adapter_for("torque")

@@ -79,6 +79,7 @@ def test_another_hosts_ledger_follows_its_servers_batch_job(
         ({"SLURM_JOB_ID": "77"}, BatchJob("slurm", "77")),
         ({"JOB_ID": "9", "SGE_O_HOST": "login1"}, BatchJob("sge", "9")),
         ({"JOB_ID": "9"}, None),  # a variable of that name outside Grid Engine
+        ({"PBS_JOBID": "12.pbs01"}, BatchJob("pbs", "12.pbs01")),
         ({"LSB_JOBID": ""}, None),
         ({}, None),
     ],

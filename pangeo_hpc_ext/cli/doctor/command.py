@@ -9,6 +9,7 @@ from dataclasses import asdict
 from functools import partial
 
 from ..lab.adapters import LabScheduler, choose, scheduler_names
+from . import lsf_checks, pbs_checks, sge_checks, slurm_checks
 from .jupyter_checks import (
     _jupyter_server_config,
     check_generic_proxy,
@@ -19,7 +20,15 @@ from .jupyter_checks import (
     check_server_proxy,
 )
 from .report import Check, render
-from .scheduler_checks import SCHEDULER_CHECKS, check_queues, check_scheduler_commands
+from .scheduler_checks import check_queues, check_scheduler_commands
+
+# Checks only one scheduler has, run after its commands check, given the scheduler's adapter.
+SCHEDULER_CHECKS: dict[str, tuple[Callable[[LabScheduler], Check | None], ...]] = {
+    "lsf": lsf_checks.CHECKS,
+    "slurm": slurm_checks.CHECKS,
+    "sge": sge_checks.CHECKS,
+    "pbs": pbs_checks.CHECKS,
+}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

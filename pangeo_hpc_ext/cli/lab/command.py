@@ -128,6 +128,9 @@ def run_lab(args: argparse.Namespace) -> int:
         fail(str(exc))
         return EXIT_USAGE
     adapter = choose(args.scheduler)
+    if options.interactive and adapter.interactive_unsupported:
+        fail(adapter.interactive_unsupported)
+        return EXIT_USAGE
     state = _state(args)
     if args.dry_run:
         return dry_run(adapter, options, state)

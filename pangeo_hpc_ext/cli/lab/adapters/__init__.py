@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from .base import LabScheduler, QueueLimitExceeded, Submission, SubmitRefused
 from .lsf import LSFLab
+from .pbs import PBSLab
 from .sge import SGELab
 from .slurm import SlurmLab
 
-# Detection order when --scheduler is left out: the first whose command is on PATH.
+# Detection order when --scheduler is left out: the first present (schedulers/registry.py
+# tells PBS's qsub from Grid Engine's by asking them).
 ADAPTERS: dict[str, type[LabScheduler]] = {
-    adapter.name: adapter for adapter in (LSFLab, SlurmLab, SGELab)
+    adapter.name: adapter for adapter in (LSFLab, SlurmLab, SGELab, PBSLab)
 }
 # Nothing detected: LSF, the scheduler this command was first written for, names what is missing.
 FALLBACK = "lsf"

@@ -16,6 +16,7 @@ from typing import ClassVar
 
 from ....errors import SchedulerCommandFailed
 from ....schedulers.base import JobInfo, QueueInfo, SchedulerClient
+from ....schedulers.registry import Scheduler
 from ..options import LabOptions, format_walltime
 
 
@@ -44,10 +45,14 @@ class QueueLimitExceeded(Exception):
 
 
 class LabScheduler(abc.ABC):
+    # The scheduler's declaration: name, title, directive prefix and client class come from it.
+    scheduler: ClassVar[Scheduler]
     name: ClassVar[str]  # as in --scheduler and in the lab record
     title: ClassVar[str]  # as users call it
     lab_commands: ClassVar[tuple[str, ...]]  # what lab/status/stop run
     interactive_commands: ClassVar[tuple[str, ...]] = ()  # what `lab --interactive` adds
+    # Why `lab --interactive` cannot work with this scheduler, or None when it can.
+    interactive_unsupported: ClassVar[str | None] = None
     doctor_commands: ClassVar[tuple[str, ...]]  # what a user of the cluster needs
     load_hint: ClassVar[str]  # how users usually get the commands onto PATH
     directive_prefix: ClassVar[str]  # "#BSUB", "#SBATCH", "#$"
@@ -66,6 +71,15 @@ class LabScheduler(abc.ABC):
 
     client_class: ClassVar[type[SchedulerClient]]
     _queues: list[QueueInfo] | None = None
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        entry = cls.__dict__.get("scheduler")
+        if entry is not None:
+            cls.name = entry.name
+            cls.title = entry.title
+            cls.directive_prefix = entry.directive_prefix
+            cls.client_class = entry.client_class
 
     @functools.cached_property
     def client(self) -> SchedulerClient:
@@ -173,7 +187,7 @@ class LabScheduler(abc.ABC):
         return [n for n in names or self.lab_commands if shutil.which(n, path=path) is None]
 
     def present(self, path: str | None = None) -> bool:
-        return self.client_class.present(path)
+        return self.scheduler.present(path)
 
     def no_commands_message(self, missing: list[str]) -> str:
         return (

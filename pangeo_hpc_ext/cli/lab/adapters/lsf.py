@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ....schedulers import lsf
 from ....schedulers.base import JobInfo
+from ....schedulers.registry import SCHEDULERS
 from ..options import LabOptions, format_walltime
 from .base import LabScheduler, Submission
 
@@ -15,19 +16,16 @@ JOB_NAME = "pangeo-hpc-lab"
 
 
 class LSFLab(LabScheduler):
-    name = "lsf"
-    title = "LSF"
+    scheduler = SCHEDULERS["lsf"]
     lab_commands = ("bsub", "bjobs", "bkill")
     doctor_commands = ("bsub", "bjobs", "bkill", "bqueues", "bhosts", "lsid")
     load_hint = "load LSF first (e.g. `module load lsf` or `source $LSF_ENVDIR/profile.lsf`)"
-    directive_prefix = "#BSUB"
     # `bsub < script` is how LSF reads #BSUB lines everywhere; `bsub script` only with
     # LSB_BSUB_PARSE_SCRIPT=Y.
     batch_submit_shown = "bsub < job.sh"
     query_command = "bjobs"
     queues_listed_by = "bqueues"
     queue_limits_shown_by = "bqueues -l"
-    client_class = lsf.LSFClient
     # LSF lists the job's slots as LSB_HOSTS; its first host is bjobs' first EXEC_HOST.
     host_variable = "LSB_HOSTS"
 

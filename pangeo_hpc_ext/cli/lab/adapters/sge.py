@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ....schedulers import sge
 from ....schedulers.base import JobInfo
+from ....schedulers.registry import SCHEDULERS
 from ..options import LabOptions, format_walltime
 from .base import LabScheduler, Submission
 
@@ -83,8 +84,7 @@ def resource_items(spec: str) -> list[tuple[str, str]]:
 
 
 class SGELab(LabScheduler):
-    name = "sge"
-    title = "Grid Engine"
+    scheduler = SCHEDULERS["sge"]
     lab_commands = ("qsub", "qstat", "qdel")
     # qrsh prints its job id through stdio, block-buffered into a file: stdbuf -oL makes it
     # print the id when the job is submitted rather than when it ends.
@@ -94,7 +94,6 @@ class SGELab(LabScheduler):
         "load Grid Engine first (e.g. `module load sge` or "
         "`source $SGE_ROOT/$SGE_CELL/common/settings.sh`)"
     )
-    directive_prefix = "#$"
     batch_submit_shown = "qsub < job.sh"
     query_command = "qstat -j"
     queues_listed_by = "qconf -sql"
@@ -102,7 +101,6 @@ class SGELab(LabScheduler):
     # qsub accepts an h_rt above the queue's and the job waits with "cannot run in queue ...
     # because of cluster queue" for ever.
     pends_past_queue_limits = True
-    client_class = sge.SGEClient
     # Grid Engine sets HOSTNAME in the job to the execution host (over -V's copy of the login
     # host's), the host qstat names in the job's queue instance.
     host_variable = "HOSTNAME"

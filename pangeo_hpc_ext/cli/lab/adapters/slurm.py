@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ....errors import SchedulerCommandFailed
 from ....schedulers.base import JobInfo
-from ....schedulers.slurm import SlurmClient
+from ....schedulers.registry import SCHEDULERS
 from ..options import LabOptions, format_walltime
 from .base import LabScheduler, Submission
 
@@ -43,13 +43,11 @@ def memory_mib(memory_bytes: int) -> int:
 
 
 class SlurmLab(LabScheduler):
-    name = "slurm"
-    title = "Slurm"
+    scheduler = SCHEDULERS["slurm"]
     lab_commands = ("sbatch", "squeue", "scancel")
     interactive_commands = ("srun",)
     doctor_commands = ("sbatch", "squeue", "scancel", "sinfo", "srun")
     load_hint = "load Slurm first (e.g. `module load slurm`)"
-    directive_prefix = "#SBATCH"
     batch_submit_shown = "sbatch < job.sh"
     query_command = "squeue -j"
     queues_word = "partitions"
@@ -59,7 +57,6 @@ class SlurmLab(LabScheduler):
     # Without EnforcePartLimits (the default), sbatch accepts a --time above the partition's
     # MaxTime and the job pends with reason PartitionTimeLimit for ever.
     pends_past_queue_limits = True
-    client_class = SlurmClient
     # squeue's NODELIST names the node as slurmd knows it, which is what slurmd sets here.
     host_variable = "SLURMD_NODENAME"
 
