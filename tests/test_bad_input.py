@@ -134,6 +134,9 @@ CREATE_CASES = [
     ),
     ("workers-float", {"profile": "lsf", "workers": 1.0}, 422, "workers"),
     ("keep-not-boolean", {"profile": "lsf", "keep": "yes"}, 422, "keep"),
+    ("idle-timeout-negative", {"profile": "lsf", "idle_timeout": -1}, 422, "idle_timeout"),
+    ("idle-timeout-text", {"profile": "lsf", "idle_timeout": "30m"}, 422, "idle_timeout"),
+    ("idle-timeout-boolean", {"profile": "lsf", "idle_timeout": True}, 422, "idle_timeout"),
     ("cores-float", {"profile": "lsf", "options": {**GOOD_LSF, "cores": 2.0}}, 422, "cores"),
     (
         "deeply-nested",

@@ -13,6 +13,7 @@ import pytest
 from tests.conftest import Api
 from tests.support.adaptive import check_adaptive_scales_up_then_holds
 from tests.support.dask_client import cluster_client
+from tests.test_idle_shutdown import check_idle_cluster_closes, start
 from tests.test_sge_jobs import qstat_job_ids, require_sge
 
 SGE_DEFAULTS = {
@@ -141,3 +142,12 @@ async def test_profile_schema_lists_grid_engine_queues(api: Api, sge: None) -> N
 
 async def test_sge_adaptive_scales_up_under_load_then_holds(api: Api, sge: None) -> None:
     await check_adaptive_scales_up_then_holds(api, "sge")
+
+
+async def test_an_idle_sge_cluster_closes_and_its_job_is_deleted(
+    api: Api, sge: None, jp_ws_fetch: Any
+) -> None:
+    ws = await jp_ws_fetch("api", "events", "subscribe")
+    cluster = await start(api, "sge", {})
+    await check_idle_cluster_closes(api, ws, cluster, qstat_job_ids)
+    ws.close()

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -126,6 +127,31 @@ async def test_pending_with_the_schedulers_reason(jobs: Jobs) -> None:
     assert (info.state, info.native_state) == (JobState.PENDING, "PENDING")
     assert info.reason == "PartitionConfig"
     assert (info.hosts, info.started, info.walltime_left_s) == ((), None, None)
+
+
+async def test_pending_job_has_the_schedulers_expected_start(jobs: Jobs) -> None:
+    """A job held for memory while another runs gets Slurm's estimate (`squeue --start`): the
+    running one's end at the latest. Each asks for just over half the node's memory, so
+    other jobs still fit beside them."""
+    debug = next(q for q in await jobs.client.queues() if q.name == "debug")
+    memory = debug.extra["memory_mb_per_node"] // 2 + 100
+    first = await jobs.submit("-p debug", f"--mem={memory}M", "-t 2", command="sleep 120")
+    second = await jobs.submit("-p debug", f"--mem={memory}M", "-t 2", command="sleep 120")
+    held = await jobs.wait_for(
+        second,
+        lambda i: i.expected_start is not None,
+        "getting an expected start",
+        WAIT_TIMEOUT_S,
+    )
+    info = await jobs.wait_for(first, running, "running", WAIT_TIMEOUT_S)
+    await jobs.client.kill([first, second])
+    assert held.state is JobState.PENDING and held.started is None
+    assert held.reason in ("Resources", "Priority"), held
+    assert info.started is not None and info.expected_start is None
+    # At the latest when the running job reaches its 2 minute limit.
+    start = datetime.fromisoformat(held.expected_start)
+    assert start <= datetime.fromisoformat(info.started) + timedelta(minutes=2, seconds=1)
+    assert held.waiting_s() is not None and held.waiting_s() >= 0
 
 
 async def test_submit_refused_keeps_sbatchs_words(jobs: Jobs) -> None:

@@ -13,6 +13,7 @@ import pytest
 from tests.conftest import Api
 from tests.support.adaptive import check_adaptive_scales_up_then_holds
 from tests.support.dask_client import cluster_client
+from tests.test_idle_shutdown import check_idle_cluster_closes, start
 from tests.test_slurm_client_live import slurm  # noqa: F401  (the fixture that skips without Slurm)
 
 pytestmark = pytest.mark.usefixtures("slurm")
@@ -160,3 +161,14 @@ async def test_sbatch_refusal_reaches_the_cluster_in_slurms_words(api: Api) -> N
 
 async def test_slurm_adaptive_scales_up_under_load_then_holds(api: Api) -> None:
     await check_adaptive_scales_up_then_holds(api, "slurm")
+
+
+async def test_an_idle_slurm_cluster_closes_and_its_job_is_cancelled(
+    api: Api, jp_ws_fetch: Any
+) -> None:
+    ws = await jp_ws_fetch("api", "events", "subscribe")
+    cluster = await start(api, "slurm", {})
+    await check_idle_cluster_closes(
+        api, ws, cluster, lambda: {row[0] for row in squeue("-t", "PD,R,CG", "-o", "%i")}
+    )
+    ws.close()

@@ -116,6 +116,13 @@ class Backend(abc.ABC):
         """The walltime the options ask for, in seconds; None when jobs have none."""
         return None
 
+    def job_cores(self, options: dict[str, Any]) -> int:
+        """Cores one batch job holds (what core-hours count); dask-jobqueue's `cores`."""
+        try:
+            return max(1, int(options.get("cores") or 1))
+        except (TypeError, ValueError):
+            return 1
+
     def replace_ahead_s(self, options: dict[str, Any]) -> float | None:
         """How long before its walltime ends a running job gets its replacement submitted, so
         that the connected workers do not drop; None when jobs have no walltime."""

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 from ..backends import Backend
 from ..backends.tls import ClusterCredentials
-from ..schedulers.base import JobInfo, JobState
+from ..schedulers.base import JobInfo, JobState, job_time
 from .handle import ClusterHandle, ClusterSpec
 from .profiles import Profile
 from .replacement import ReplacementPolicy
@@ -43,6 +44,12 @@ class Status(str, enum.Enum):
     FAILED = "failed"
 
 
+def iso_seconds(text: str | None) -> float | None:
+    """Seconds since the epoch of an ISO 8601 time (UTC when it names no zone)."""
+    moment = job_time(text)
+    return None if moment is None else moment.timestamp()
+
+
 def submitted_job(job_id: str) -> JobInfo:
     """A job the scheduler accepted and whose state has not been read yet."""
     return JobInfo(job_id=job_id, state=JobState.PENDING, native_state="SUBMITTED")
@@ -67,6 +74,7 @@ class ManagedCluster:
         *,
         keep: bool = False,
         created: str | None = None,
+        idle_timeout: float = 0.0,
     ) -> None:
         self.id = cluster_id
         self.name = name
@@ -99,6 +107,13 @@ class ManagedCluster:
         # longer reads its jobs, changes it or kills anything of it.
         self.elsewhere: str | None = None
         self.credentials: ClusterCredentials | None = None
+        # Seconds with no client and no task after which the cluster is closed (0: never), and
+        # since when (wall clock) it has been so; None while in use or not running.
+        self.idle_timeout = idle_timeout
+        self.idle_since: float | None = None
+        # Our own accounting, by job: when we saw it start and end (wall clock). A scheduler's
+        # accounting lags, or is off (Slurm without slurmdbd), and ours is what the card shows.
+        self.run_times: dict[str, tuple[float, float | None]] = {}
         self.lock = asyncio.Lock()
 
     @property
@@ -135,6 +150,58 @@ class ManagedCluster:
         """Cores and memory (bytes) of the connected workers."""
         return self.handle.resources() if self.handle is not None else (0, 0)
 
+    def closes_at(self) -> float | None:
+        """When (wall clock) the idle cluster will be closed; None while it is in use."""
+        if self.idle_since is None or not self.idle_timeout:
+            return None
+        return self.idle_since + self.idle_timeout
+
+    def idle_json(self) -> dict[str, Any]:
+        closes_at = self.closes_at()
+        return {
+            "timeout_s": self.idle_timeout,
+            "closes_at": None
+            if closes_at is None
+            else datetime.fromtimestamp(closes_at, timezone.utc).isoformat(timespec="seconds"),
+        }
+
+    def note_run_times(self, now: float | None = None) -> None:
+        """Record when each job was first seen running and first seen ended, from the states
+        just read. A start the scheduler reports is used when it has one (a job that started
+        between two reads, or before a restart)."""
+        now = time.time() if now is None else now
+        for job_id in self.job_ids:
+            job = self.jobs.get(job_id)
+            if job is None:
+                continue
+            known = self.run_times.get(job_id)
+            if known is None:
+                if job.state in (JobState.RUNNING, JobState.SUSPENDED):
+                    self.run_times[job_id] = (min(now, iso_seconds(job.started) or now), None)
+                elif job.finished and job.started:
+                    start = iso_seconds(job.started)
+                    if start is not None:
+                        self.run_times[job_id] = (min(now, start), now)
+            elif known[1] is None and job.finished:
+                self.run_times[job_id] = (known[0], now)
+
+    def core_hours(self, now: float | None = None) -> float:
+        """Cores times the time each job ran (until now for those still running), in hours."""
+        now = time.time() if now is None else now
+        cores = self.backend.job_cores(self.options)
+        seconds = sum(max(0.0, (end or now) - start) for start, end in self.run_times.values())
+        return round(cores * seconds / 3600, 4)
+
+    def cores_held(self) -> int:
+        """Cores of the jobs that hold an allocation now (running or suspended)."""
+        held = sum(
+            1
+            for job_id in self.unfinished_job_ids()
+            if job_id in self.jobs
+            and self.jobs[job_id].state in (JobState.RUNNING, JobState.SUSPENDED)
+        )
+        return held * self.backend.job_cores(self.options)
+
     def spec(self) -> ClusterSpec:
         """What a supervisor needs to start this cluster and a later server to know it again."""
         bounds = self.adapt_bounds
@@ -150,6 +217,7 @@ class ManagedCluster:
             keep=self.keep,
             adapt=(bounds.minimum, bounds.maximum) if bounds else None,
             job_ids=list(self.job_ids),
+            idle_timeout=self.idle_timeout,
         )
 
     def visible_jobs(self) -> list[JobInfo]:

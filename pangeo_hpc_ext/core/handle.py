@@ -45,6 +45,9 @@ class ClusterSpec:
     # Adaptive bounds (minimum, maximum) in force, or None for a manual size.
     adapt: tuple[int, int] | None = None
     job_ids: list[str] = field(default_factory=list)
+    # Seconds with no client and no task before the cluster is closed (0: never); None in a
+    # record written before clusters had their own.
+    idle_timeout: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -59,11 +62,13 @@ class ClusterSpec:
             "keep": self.keep,
             "adapt": list(self.adapt) if self.adapt else None,
             "job_ids": list(self.job_ids),
+            "idle_timeout": self.idle_timeout,
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ClusterSpec:
         adapt = data.get("adapt")
+        idle_timeout = data.get("idle_timeout")
         return cls(
             id=str(data["id"]),
             name=str(data["name"]),
@@ -76,6 +81,7 @@ class ClusterSpec:
             keep=bool(data.get("keep", False)),
             adapt=(int(adapt[0]), int(adapt[1])) if adapt else None,
             job_ids=[str(j) for j in data.get("job_ids") or []],
+            idle_timeout=None if idle_timeout is None else float(idle_timeout),
         )
 
     def credentials(self) -> ClusterCredentials | None:
@@ -115,6 +121,14 @@ class ClusterHandle(abc.ABC):
     @abc.abstractmethod
     def connected_job_ids(self) -> set[str]:
         """Batch jobs whose worker is connected now."""
+
+    @abc.abstractmethod
+    def clients(self) -> int:
+        """Dask clients connected to the scheduler."""
+
+    @abc.abstractmethod
+    def tasks(self) -> int:
+        """Tasks the scheduler has yet to finish (processing, queued, waiting for a worker)."""
 
     @abc.abstractmethod
     def planned(self) -> int:

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -31,7 +32,7 @@ from ..errors import (
 )
 from ..schedulers.base import JobState
 from ..script_safety import shorten
-from .cluster import AdaptBounds, ManagedCluster, Phase
+from .cluster import AdaptBounds, ManagedCluster, Phase, Status
 from .handle import ClusterEvents, ClusterHandle, ClusterHost
 from .job_log import LogTail, read_tail, within
 from .ledger import JobLedger, job_alive_from, job_is_ours
@@ -45,6 +46,9 @@ ON_SERVER_STOP = ("close", "keep")
 # After a kill, how long DELETE waits for the scheduler to report the jobs finished.
 KILL_CONFIRM_TIMEOUT_S = 15.0
 KILL_CONFIRM_POLL_S = 0.25
+# A cluster nobody uses (no client, no task) is closed after this long unless its profile or
+# its request says otherwise.
+DEFAULT_IDLE_TIMEOUT_S = 1800.0
 
 ChangeListener = Callable[[str, str, str], None]  # (action, cluster_id, status)
 
@@ -61,6 +65,8 @@ class ClusterManager:
         credentials_dir: Path | None = None,
         host: ClusterHost,
         on_server_stop: str = "close",
+        idle_timeout: float = DEFAULT_IDLE_TIMEOUT_S,
+        max_idle_timeout: float = 0.0,
     ) -> None:
         if on_server_stop not in ON_SERVER_STOP:
             raise ValueError(
@@ -75,6 +81,9 @@ class ClusterManager:
         self.max_clusters = max_clusters
         self.max_workers = max_workers
         self.poll_interval = poll_interval
+        # Every cluster's default idle timeout, and the admin's ceiling (0: none).
+        self.idle_timeout = idle_timeout
+        self.max_idle_timeout = max_idle_timeout
         self._clusters: dict[str, ManagedCluster] = {}
         self._listeners: list[ChangeListener] = []
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -191,9 +200,14 @@ class ClusterManager:
         name: str | None = None,
         *,
         keep: bool = False,
+        idle_timeout: float | None = None,
     ) -> ManagedCluster:
         profile = self.profile(profile_name)
         self._check_workers("workers", workers)
+        if idle_timeout is None:
+            idle_timeout = self.default_idle_timeout(profile)
+        else:
+            self._check_idle_timeout(idle_timeout)
         resolved = await profile.resolve_options(options)
         # Failed clusters count until the user deletes them: they hold no scheduler any more, but
         # a client retrying a refused job must not be able to pile up failed clusters. Those
@@ -212,6 +226,7 @@ class ClusterManager:
             resolved,
             workers,
             keep=keep,
+            idle_timeout=idle_timeout,
         )
         self._clusters[cluster_id] = managed
         self._spawn(self._start(managed))
@@ -258,35 +273,36 @@ class ClusterManager:
         self._notify("updated", managed)
         return managed
 
-    async def close(self, cluster_id: str) -> None:
+    async def close(self, cluster_id: str, reason: str | None = None) -> None:
         """Close the cluster and kill every batch job it submitted before returning. When the
         scheduler cannot confirm that they all ended, SchedulerCommandFailed: the cluster stays
         listed as closing with the scheduler's error, and a later DELETE or job refresh that
-        sees them ended completes the close."""
+        sees them ended completes the close. `reason`, when we close it on our own, is told to
+        listeners and kept with the ended cluster."""
         managed = self.get(cluster_id)
         self._check_ours(managed)
         managed.phase = Phase.CLOSING
-        self._notify("updated", managed)
+        self._notify("updated", managed, reason)
         async with managed.lock:
             if managed.phase is Phase.CLOSED:  # a concurrent DELETE got here first
                 return
             await self._close_handle(managed)
             unconfirmed = await self._kill_unfinished_jobs(managed)
             if unconfirmed is not None:
-                self._unconfirmed_closes.setdefault(cluster_id, managed.error)
+                self._unconfirmed_closes.setdefault(cluster_id, reason or managed.error)
                 managed.error = f"closing, jobs not yet confirmed ended: {unconfirmed.message}"
                 self._notify("updated", managed)
                 raise unconfirmed
             managed.error = self._unconfirmed_closes.pop(cluster_id, managed.error)
-            reason = managed.error or "shut down"
+            ended_why = reason or managed.error or "shut down"
             managed.phase = Phase.CLOSED
             if managed.credentials is not None:
                 managed.credentials.remove()
             await self.host.forget(managed.id)
         self._clusters.pop(cluster_id, None)
         self.ledger.forget(cluster_id)
-        self._remember_ended(managed, reason)
-        self._notify("deleted", managed)
+        self._remember_ended(managed, ended_why)
+        self._notify("deleted", managed, reason)
 
     async def _complete_close(self, cluster_id: str) -> None:
         """A close left unconfirmed, now that a refresh saw every job ended."""
@@ -312,6 +328,23 @@ class ClusterManager:
             log.exception("closing dask cluster %s", managed.id)
 
     # -- internals -------------------------------------------------------------------------------
+
+    def default_idle_timeout(self, profile: Profile) -> float:
+        """The idle timeout of a profile's clusters when the request names none: the profile's,
+        else the server's, never beyond the admin's maximum."""
+        timeout = self.idle_timeout if profile.idle_timeout is None else profile.idle_timeout
+        if self.max_idle_timeout and not 0 < timeout <= self.max_idle_timeout:
+            return self.max_idle_timeout
+        return timeout
+
+    def _check_idle_timeout(self, value: float) -> None:
+        limit = self.max_idle_timeout
+        if value < 0 or (limit and not 0 < value <= limit):
+            allowed = f"between 1 and {limit:g}" if limit else "0 (never) or more"
+            raise InvalidOptions(
+                f"idle_timeout must be {allowed} seconds, got {value:g}",
+                [FieldError("idle_timeout", f"idle_timeout must be {allowed} seconds")],
+            )
 
     def _check_workers(self, field: str, value: int) -> None:
         if not 0 <= value <= self.max_workers:
@@ -352,10 +385,12 @@ class ClusterManager:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _notify(self, action: str, managed: ManagedCluster) -> None:
+    def _notify(self, action: str, managed: ManagedCluster, reason: str | None = None) -> None:
+        # The reason only when there is one: listeners take (action, id, status[, reason]).
+        extra = (reason,) if reason else ()
         for listener in self._listeners:
             try:
-                listener(action, managed.id, managed.status.value)
+                listener(action, managed.id, managed.status.value, *extra)
             except Exception:
                 log.exception("cluster change listener failed")
 
@@ -535,6 +570,11 @@ class ClusterManager:
                 keep=spec.keep,
                 created=spec.created,
             )
+            managed.idle_timeout = (
+                self.default_idle_timeout(managed.profile)
+                if spec.idle_timeout is None
+                else spec.idle_timeout
+            )
             managed.job_ids = list(spec.job_ids)
             managed.credentials = spec.credentials()
             if found.attach is None:
@@ -606,7 +646,7 @@ class ClusterManager:
     async def _poll_jobs_forever(self) -> None:
         while not self._stopping:
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._poll_now.wait(), self.poll_interval)
+                await asyncio.wait_for(self._poll_now.wait(), self._next_poll_s())
             if self._stopping:
                 return
             self._poll_now.clear()
@@ -642,11 +682,13 @@ class ClusterManager:
             for managed in clusters:
                 managed.warning = None
                 managed.jobs.update({j: s for j, s in states.items() if j in managed.job_ids})
+                managed.note_run_times()
         for managed in self._ours():
             if managed.backend.has_jobs and managed.phase is Phase.RUNNING:
                 await self._replace_ended_jobs(managed)
             elif managed.id in self._unconfirmed_closes and not managed.unfinished_job_ids():
                 self._spawn(self._complete_close(managed.id))
+        self._close_idle()
         # Compared with the previous refresh, not the start of this one: workers connect between
         # two refreshes, without any job changing.
         seen: dict[str, tuple[Any, ...]] = {}
@@ -655,6 +697,59 @@ class ClusterManager:
             if self._fingerprints.get(managed.id) != seen[managed.id]:
                 self._notify("updated", managed)
         self._fingerprints = seen
+
+    def _next_poll_s(self) -> float:
+        """Until the next refresh: the poll interval, or sooner when an idle cluster's time is
+        up before then (its close is on time, not up to a poll interval late)."""
+        now = time.time()
+        due = [c for c in (m.closes_at() for m in self._clusters.values()) if c is not None]
+        return max(0.05, min([self.poll_interval, *(c - now for c in due)]))
+
+    def _close_idle(self) -> None:
+        """Start or stop each running cluster's idle clock, and close those whose time is up.
+        The clock runs once the cluster has the workers it asked for; an adaptive cluster with
+        nothing to do is idle at its minimum like any other."""
+        now = time.time()
+        for managed in list(self._clusters.values()):
+            handle = managed.handle
+            # A cluster another JupyterLab took over is that server's to close.
+            if (
+                managed.elsewhere
+                or not managed.idle_timeout
+                or managed.phase is not Phase.RUNNING
+                or handle is None
+            ):
+                managed.idle_since = None
+                continue
+            # A cluster still waiting for its workers waits for the scheduler, not for its user.
+            if handle.clients() or handle.tasks() or managed.status is Status.SCALING:
+                if managed.idle_since is not None:
+                    managed.idle_since = None
+                    self._notify("updated", managed)
+                continue
+            if managed.idle_since is None:
+                managed.idle_since = now
+                self._notify("updated", managed)  # the card's countdown starts
+            closes_at = managed.closes_at()
+            if closes_at is not None and now >= closes_at:
+                reason = (
+                    f"idle: no client and no task for {managed.idle_timeout:g} s "
+                    f"(idle_timeout); its jobs were killed"
+                )
+                log.info("closing cluster %s (%s): %s", managed.id, managed.name, reason)
+                managed.idle_since = None
+                self._spawn(self._close_quietly(managed.id, reason))
+
+    async def _close_quietly(self, cluster_id: str, reason: str) -> None:
+        try:
+            await self.close(cluster_id, reason)
+        except ClusterNotFound:
+            pass  # deleted meanwhile
+        except SchedulerCommandFailed as error:
+            # It stays closing with the scheduler's error; a later refresh completes the close.
+            log.warning("idle cluster %s not confirmed closed: %s", cluster_id, error.message)
+        except Exception:
+            log.exception("closing idle cluster %s", cluster_id)
 
     async def _replace_ended_jobs(self, managed: ManagedCluster) -> None:
         """Keep `requested` live jobs: resubmit for jobs that ended by themselves, and submit

@@ -24,6 +24,9 @@ class Profile:
     allow_extra_directives: bool = True
     # Whether this profile's clusters use TLS with per-cluster credentials (the default).
     tls: bool = True
+    # Seconds with no client and no task before a cluster of this profile is closed (0: never);
+    # None: the server's default.
+    idle_timeout: float | None = None
 
     async def schema(self) -> dict[str, Any]:
         schema = await self.backend.options_schema(self.choices)
@@ -87,6 +90,7 @@ def build_profiles(config: dict[str, dict[str, Any]]) -> dict[str, Profile]:
             "choices",
             "allow_extra_directives",
             "tls",
+            "idle_timeout",
         }
         if unknown:
             raise ValueError(f"profile {name!r}: unknown keys {sorted(unknown)}")
@@ -100,5 +104,16 @@ def build_profiles(config: dict[str, dict[str, Any]]) -> dict[str, Profile]:
             choices={k: list(v) for k, v in spec.get("choices", {}).items()},
             allow_extra_directives=bool(spec.get("allow_extra_directives", True)),
             tls=bool(spec.get("tls", True)),
+            idle_timeout=_idle_timeout(name, spec.get("idle_timeout")),
         )
     return profiles
+
+
+def _idle_timeout(profile: str, value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ValueError(
+            f"profile {profile!r}: idle_timeout must be a number of seconds, 0 (never) or more"
+        )
+    return float(value)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 import enum
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 
@@ -23,6 +24,17 @@ class JobState(str, enum.Enum):
         return self in (JobState.FINISHED, JobState.FAILED)
 
 
+def job_time(text: str | None) -> datetime | None:
+    """An ISO 8601 time of a job (UTC when it names no zone)."""
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
+
+
 @dataclass(frozen=True)
 class JobInfo:
     job_id: str
@@ -37,6 +49,8 @@ class JobInfo:
     # The job name the scheduler reports (None where it cannot tell): records and ledgers are
     # untrusted, so a job is killed on their word only when this name is the one we gave it.
     name: str | None = None
+    # When the scheduler expects a pending job to start (ISO 8601), where it says.
+    expected_start: str | None = None
 
     @property
     def finished(self) -> bool:
@@ -54,8 +68,24 @@ class JobInfo:
             "submitted": self.submitted,
             "started": self.started,
             "walltime_left_s": self.walltime_left_s,
+            "expected_start": self.expected_start,
+            "waiting_s": self.waiting_s(),
             "ended_by": ended_by,
         }
+
+    def waiting_s(self, now: datetime | None = None) -> int | None:
+        """How long the job waited in the queue: until it started, or until now while it
+        pends; None when the scheduler gave no submit time (or the job ended unstarted)."""
+        submitted = job_time(self.submitted)
+        if submitted is None:
+            return None
+        if self.started is not None:
+            until = job_time(self.started)
+        elif self.state is JobState.PENDING:
+            until = now or datetime.now(timezone.utc)
+        else:
+            return None
+        return None if until is None else max(0, int((until - submitted).total_seconds()))
 
 
 @dataclass(frozen=True)

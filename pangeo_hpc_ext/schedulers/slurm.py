@@ -213,6 +213,8 @@ def parse_job_row(line: str) -> JobInfo | None:
         # cancel time: only a job that got nodes has started.
         started=_iso(started) if hosts and state is not JobState.PENDING else None,
         walltime_left_s=left,
+        # What `squeue --start` prints: the backfill scheduler's estimate, once it has one.
+        expected_start=_iso(started) if state is JobState.PENDING else None,
         name=name or None,
     )
 

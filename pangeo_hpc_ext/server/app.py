@@ -13,7 +13,7 @@ from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Dict, Enum, Float, Integer, Unicode, default, validate
 
 from ..core.ledger import JobLedger
-from ..core.manager import ClusterManager
+from ..core.manager import DEFAULT_IDLE_TIMEOUT_S, ClusterManager
 from ..core.profiles import build_profiles
 from ..notebook.catalog import KernelCatalog
 from ..notebook.clusters import NotebookClusters
@@ -69,7 +69,22 @@ class PangeoHPC(ExtensionApp):
         3600.0,
         help="""Seconds a cluster left running with no server attached and no Dask client
         connected waits before it closes itself and kills its jobs (at most its jobs'
-        walltime). 0: never.""",
+        walltime). 0: never. Its supervisor applies it while no server drives the cluster;
+        with a server, cluster_idle_timeout applies.""",
+    ).tag(config=True)
+    cluster_idle_timeout = Float(
+        DEFAULT_IDLE_TIMEOUT_S,
+        help="""Seconds a cluster started here may have no Dask client connected and no task
+        (processing, queued or waiting for a worker; an adaptive cluster at its minimum counts
+        as idle; the clock runs once the workers asked for are connected) before the server
+        closes it and kills its jobs. 0: never. A profile's `idle_timeout` and a request's
+        `idle_timeout` override it. Clusters started in notebooks are left alone.""",
+    ).tag(config=True)
+    max_idle_timeout = Float(
+        0.0,
+        help="""The largest idle timeout a profile or a request may set, in seconds (a request
+        above it, or asking for 0, never, is refused with 422; a profile above it is lowered to
+        it). 0: no limit.""",
     ).tag(config=True)
     kernel_dashboard_link = Bool(
         True,
@@ -106,10 +121,10 @@ class PangeoHPC(ExtensionApp):
             raise ValueError(f"{proposal['trait'].name} must be at least 1")
         return proposal["value"]
 
-    @validate("idle_timeout")
+    @validate("idle_timeout", "cluster_idle_timeout", "max_idle_timeout")
     def _not_negative(self, proposal: Any) -> float:
         if proposal["value"] < 0:
-            raise ValueError("idle_timeout must be 0 (never) or positive")
+            raise ValueError(f"{proposal['trait'].name} must be 0 or positive")
         return proposal["value"]
 
     @validate("job_poll_interval", "scheduler_timeout")
@@ -137,6 +152,8 @@ class PangeoHPC(ExtensionApp):
                 scheduler_timeout=self.scheduler_timeout,
             ),
             on_server_stop=self.on_server_stop,
+            idle_timeout=self.cluster_idle_timeout,
+            max_idle_timeout=self.max_idle_timeout,
         )
         # One directory per server process: two servers of one user list only their own kernels.
         registry = Path(self.state_dir) / "notebooks" / f"{os.getpid()}-{secrets.token_hex(4)}"

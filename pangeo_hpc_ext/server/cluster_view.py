@@ -40,6 +40,11 @@ class ClusterView:
     # What a kernel's Client needs to reach the scheduler, as kernel.connect() reads it.
     kernel_tls: dict[str, Any] | None
     notebook: dict[str, Any] | None = None
+    # Idle shutdown, and our own accounting: None for a notebook's cluster (its kernel owns it,
+    # its jobs are not ours to count).
+    idle: dict[str, Any] | None = None
+    core_hours: float | None = None
+    cores_held: int | None = None
 
 
 def managed_view(manager: ClusterManager, managed: ManagedCluster, base_url: str) -> ClusterView:
@@ -76,6 +81,9 @@ def managed_view(manager: ClusterManager, managed: ManagedCluster, base_url: str
             "cert": str(credentials.cert_file),
             "key": str(credentials.key_file),
         },
+        idle=managed.idle_json(),
+        core_hours=managed.core_hours(),
+        cores_held=managed.cores_held(),
     )
 
 
@@ -140,6 +148,9 @@ def cluster_json(view: ClusterView) -> dict[str, Any]:
         "error": view.error,
         "warning": view.warning,
         "keep": view.keep,
+        "idle": view.idle,
+        "core_hours": view.core_hours,
+        "cores_held": view.cores_held,
         "jobs": view.jobs,
     }
     if view.notebook is not None:

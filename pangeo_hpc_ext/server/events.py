@@ -15,8 +15,10 @@ class ClusterEventEmitter:
         self._event_logger = event_logger
         event_logger.register_event_schema(CLUSTER_EVENT_SCHEMA)
 
-    def __call__(self, action: str, cluster_id: str, status: str) -> None:
-        self._event_logger.emit(
-            schema_id=CLUSTER_EVENT_SCHEMA_ID,
-            data={"action": action, "cluster_id": cluster_id, "status": status},
-        )
+    def __call__(
+        self, action: str, cluster_id: str, status: str, reason: str | None = None
+    ) -> None:
+        data = {"action": action, "cluster_id": cluster_id, "status": status}
+        if reason:
+            data["reason"] = reason
+        self._event_logger.emit(schema_id=CLUSTER_EVENT_SCHEMA_ID, data=data)

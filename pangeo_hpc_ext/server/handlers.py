@@ -111,6 +111,7 @@ class ProfilesHandler(ClusterAPIHandler):
                     "backend": profile.backend.name,
                     "schema": await profile.schema(),
                     "defaults": profile.effective_defaults(),
+                    "idle_timeout": self.manager.default_idle_timeout(profile),
                 }
             )
         self.finish(
@@ -118,6 +119,7 @@ class ProfilesHandler(ClusterAPIHandler):
                 "profiles": profiles,
                 "max_workers": self.manager.max_workers,
                 "max_clusters": self.manager.max_clusters,
+                "max_idle_timeout": self.manager.max_idle_timeout or None,
             }
         )
 
@@ -138,6 +140,7 @@ class ClustersHandler(ClusterAPIHandler):
             body.get("workers", 0),
             body.get("name"),
             keep=body.get("keep", False),
+            idle_timeout=body.get("idle_timeout"),
         )
         self.set_status(201)
         self.set_header(

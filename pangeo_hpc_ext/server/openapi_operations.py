@@ -41,6 +41,9 @@ EXAMPLE_CLUSTER: dict[str, Any] = {
     "error": None,
     "warning": None,
     "keep": False,
+    "idle": {"timeout_s": 1800, "closes_at": "2026-11-26T09:46:20+00:00"},
+    "core_hours": 0.27,
+    "cores_held": 8,
     "jobs": [
         {
             "job_id": "4711",
@@ -51,6 +54,8 @@ EXAMPLE_CLUSTER: dict[str, Any] = {
             "submitted": "2026-11-26T09:14:05+00:00",
             "started": "2026-11-26T09:14:09+00:00",
             "walltime_left_s": 1740,
+            "expected_start": None,
+            "waiting_s": 4,
             "ended_by": None,
         },
         {
@@ -62,6 +67,8 @@ EXAMPLE_CLUSTER: dict[str, Any] = {
             "submitted": "2026-11-26T09:14:05+00:00",
             "started": None,
             "walltime_left_s": None,
+            "expected_start": "2026-11-26T09:32:00+00:00",
+            "waiting_s": 120,
             "ended_by": None,
         },
     ],

@@ -63,6 +63,14 @@ CREATE_BODY: Schema = {
             "description": "Keep the cluster running when this server stops, whatever "
             "`c.PangeoHPC.on_server_stop` says; the next server reattaches it. Default false.",
         },
+        "idle_timeout": {
+            "type": "number",
+            "description": "Seconds with no Dask client connected and no task before the "
+            "cluster is closed and its jobs killed; 0: never. Default: the profile's "
+            "`idle_timeout` of `GET api/profiles`. Above `max_idle_timeout` (or 0 when there is "
+            "one) is 422.",
+            "examples": [1800],
+        },
     },
 }
 
@@ -137,6 +145,8 @@ JOB: Schema = {
         "submitted",
         "started",
         "walltime_left_s",
+        "expected_start",
+        "waiting_s",
         "ended_by",
     ],
     "properties": {
@@ -158,6 +168,18 @@ JOB: Schema = {
         "submitted": NULLABLE_TIME,
         "started": NULLABLE_TIME,
         "walltime_left_s": {"type": ["integer", "null"], "minimum": 0},
+        "expected_start": {
+            **NULLABLE_TIME,
+            "description": "When the scheduler expects the pending job to start (Slurm's "
+            "`squeue --start`); null when it gives no estimate (LSF, Grid Engine) or the job "
+            "is not pending.",
+        },
+        "waiting_s": {
+            "type": ["integer", "null"],
+            "minimum": 0,
+            "description": "Seconds the job waited in the queue: until now while it pends, "
+            "until it started otherwise; null without a submit time.",
+        },
         "ended_by": {
             "enum": ["scale-down", "walltime-replacement", None],
             "description": "Set on an ended job that this server ended on purpose: "
@@ -190,6 +212,9 @@ CLUSTER: Schema = {
         "origin",
         "tls",
         "keep",
+        "idle",
+        "core_hours",
+        "cores_held",
     ],
     "properties": {
         "id": {"type": "string", "description": "Opaque id, used in every URL of this cluster."},
@@ -267,6 +292,42 @@ CLUSTER: Schema = {
             **NULLABLE_STRING,
             "description": "The last scheduler failure (e.g. a refused submission), verbatim.",
         },
+        "idle": {
+            "type": ["object", "null"],
+            "additionalProperties": False,
+            "required": ["timeout_s", "closes_at"],
+            "properties": {
+                "timeout_s": {
+                    "type": "number",
+                    "minimum": 0,
+                    "description": "Seconds with no client and no task before it is closed; "
+                    "0: never.",
+                },
+                "closes_at": {
+                    **NULLABLE_TIME,
+                    "description": "When it will be closed if nobody uses it; null while a "
+                    "client is connected, a task runs, workers it asked for have not connected "
+                    "yet, or it never closes.",
+                },
+            },
+            "description": "Idle shutdown: a cluster with no Dask client and no task (an "
+            "adaptive one at its minimum included) for `timeout_s` is closed and its jobs "
+            "killed; the event that follows carries the reason. Null for a notebook's cluster "
+            "(its kernel owns it).",
+        },
+        "core_hours": {
+            "type": ["number", "null"],
+            "minimum": 0,
+            "description": "Cores per job times the time each of its jobs ran so far, in hours, "
+            "as this server saw them start and end (not the scheduler's accounting). Null for a "
+            "notebook's cluster.",
+        },
+        "cores_held": {
+            "type": ["integer", "null"],
+            "minimum": 0,
+            "description": "Cores of its running (or suspended) jobs now. Null for a notebook's "
+            "cluster.",
+        },
         "jobs": {
             "type": "array",
             "items": JOB,
@@ -312,7 +373,7 @@ PROFILE: Schema = {
     "type": "object",
     "title": "Profile",
     "additionalProperties": False,
-    "required": ["name", "label", "backend", "schema", "defaults"],
+    "required": ["name", "label", "backend", "schema", "defaults", "idle_timeout"],
     "properties": {
         "name": {"type": "string"},
         "label": {"type": "string"},
@@ -323,6 +384,12 @@ PROFILE: Schema = {
             "site's defaults and allowed values (e.g. the queues `bqueues` lists).",
         },
         "defaults": {"type": "object", "description": "Option values used when not given."},
+        "idle_timeout": {
+            "type": "number",
+            "minimum": 0,
+            "description": "The idle timeout (seconds, 0: never) of this profile's clusters "
+            "when a request names none.",
+        },
     },
 }
 
@@ -341,6 +408,11 @@ PROFILES: Schema = {
             "type": "integer",
             "minimum": 1,
             "description": "Clusters this server runs at once, failed ones included.",
+        },
+        "max_idle_timeout": {
+            "type": ["number", "null"],
+            "description": "The largest `idle_timeout` a request may ask for (seconds; then 0, "
+            "never, is refused too); null: no limit.",
         },
     },
 }

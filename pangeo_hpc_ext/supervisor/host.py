@@ -189,6 +189,12 @@ class SupervisedCluster(ClusterHandle):
     def connected_job_ids(self) -> set[str]:
         return {str(j) for j in self._state.get("connected_job_ids") or []}
 
+    def clients(self) -> int:
+        return int(self._state.get("clients") or 0)
+
+    def tasks(self) -> int:
+        return int(self._state.get("tasks") or 0)
+
     def planned(self) -> int:
         return int(self._state.get("planned") or 0)
 

@@ -107,6 +107,7 @@ class Supervisor:
             "planned": handle.planned(),
             "submissions": handle.submissions(),
             "clients": handle.clients(),
+            "tasks": handle.tasks(),
         }
 
     def emit(self, event: str, **fields: Any) -> None:

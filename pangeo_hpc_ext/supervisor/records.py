@@ -54,6 +54,7 @@ SPEC_SCHEMA: dict[str, Any] = {
             ]
         },
         "job_ids": {"type": "array", "items": {"type": "string", "pattern": JOB_ID_PATTERN}},
+        "idle_timeout": {"type": ["number", "null"], "minimum": 0},
     },
 }
 RECORD_SCHEMA: dict[str, Any] = {

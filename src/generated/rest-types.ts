@@ -27,6 +27,13 @@ export interface ICreateClusterBody {
    * false.
    */
   keep?: boolean;
+  /**
+   * Seconds with no Dask client connected and no task before the cluster is
+   * closed and its jobs killed; 0: never. Default: the profile's `idle_timeout`
+   * of `GET api/profiles`. Above `max_idle_timeout` (or 0 when there is one) is
+   * 422.
+   */
+  idle_timeout?: number;
 }
 
 /** Exactly one of `workers` (manual scaling; ends adaptive mode) or `adapt`. */
@@ -125,6 +132,33 @@ export interface ICluster {
   /** The last scheduler failure (e.g. a refused submission), verbatim. */
   error: string | null;
   /**
+   * Idle shutdown: a cluster with no Dask client and no task (an adaptive one
+   * at its minimum included) for `timeout_s` is closed and its jobs killed; the
+   * event that follows carries the reason. Null for a notebook's cluster (its
+   * kernel owns it).
+   */
+  idle: {
+    /** Seconds with no client and no task before it is closed; 0: never. */
+    timeout_s: number;
+    /**
+     * When it will be closed if nobody uses it; null while a client is
+     * connected, a task runs, workers it asked for have not connected yet, or
+     * it never closes.
+     */
+    closes_at: string | null;
+  } | null;
+  /**
+   * Cores per job times the time each of its jobs ran so far, in hours, as this
+   * server saw them start and end (not the scheduler's accounting). Null for a
+   * notebook's cluster.
+   */
+  core_hours: number | null;
+  /**
+   * Cores of its running (or suspended) jobs now. Null for a notebook's
+   * cluster.
+   */
+  cores_held: number | null;
+  /**
    * Batch jobs of this cluster, oldest first; the newest ended ones stay listed
    * with their end reason.
    */
@@ -146,6 +180,17 @@ export interface IJob {
   submitted: string | null;
   started: string | null;
   walltime_left_s: number | null;
+  /**
+   * When the scheduler expects the pending job to start (Slurm's `squeue
+   * --start`); null when it gives no estimate (LSF, Grid Engine) or the job is
+   * not pending.
+   */
+  expected_start: string | null;
+  /**
+   * Seconds the job waited in the queue: until now while it pends, until it
+   * started otherwise; null without a submit time.
+   */
+  waiting_s: number | null;
   /**
    * Set on an ended job that this server ended on purpose: `scale-down`
    * (scaling down or adaptive retiring), `walltime-replacement` (a replacement
@@ -184,11 +229,21 @@ export interface IProfiles {
     schema: Record<string, unknown>;
     /** Option values used when not given. */
     defaults: Record<string, unknown>;
+    /**
+     * The idle timeout (seconds, 0: never) of this profile's clusters when a
+     * request names none.
+     */
+    idle_timeout: number;
   }[];
   /** Largest worker count of one cluster (manual or adaptive). */
   max_workers: number;
   /** Clusters this server runs at once, failed ones included. */
   max_clusters: number;
+  /**
+   * The largest `idle_timeout` a request may ask for (seconds; then 0, never,
+   * is refused too); null: no limit.
+   */
+  max_idle_timeout?: number | null;
 }
 
 /**

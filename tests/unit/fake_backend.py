@@ -27,12 +27,17 @@ class FakeWorkerState:
         self.name = name
         self.nthreads = 1
         self.memory_limit = 0
+        self.processing: set[str] = set()
 
 
 class FakeScheduler:
     def __init__(self) -> None:
         self.workers: dict[str, Any] = {}
         self.plugins: dict[str, Any] = {}
+        # What idle shutdown reads: clients by name, tasks queued or with no worker to run them.
+        self.clients: dict[str, Any] = {"fire-and-forget": None}
+        self.queued: set[str] = set()
+        self.unrunnable: dict[str, Any] = {}
 
     def add_plugin(self, plugin: Any, name: str) -> None:
         self.plugins[name] = plugin

@@ -122,7 +122,9 @@ def test_the_next_server_takes_over_live_clusters_and_kills_jobs_of_dead_ones(
             return handle
 
         survivors = [
-            SurvivingCluster(spec("live", live_jobs, adapt=(1, 3)), attach, "kept running"),
+            SurvivingCluster(
+                spec("live", live_jobs, adapt=(1, 3), idle_timeout=120.0), attach, "kept running"
+            ),
             SurvivingCluster(
                 spec("dead", dead_jobs),
                 None,
@@ -135,6 +137,9 @@ def test_the_next_server_takes_over_live_clusters_and_kills_jobs_of_dead_ones(
         assert live.phase is Phase.RUNNING and live.job_ids == live_jobs
         assert live.connected == 1 and live.connected_jobs == {live_jobs[0]}
         assert live.adapt_bounds is not None and live.adapt_bounds.maximum == 3
+        # Its own idle timeout came back with it; one recorded before clusters had their own
+        # gets the profile's (here the server's default).
+        assert live.idle_timeout == 120.0 and dead.idle_timeout == 1800.0
         assert dead.phase is Phase.FAILED and "pid 4242" in (dead.error or "")
         await until(lambda: backend.killed == dead_jobs, "the dead cluster's jobs killed")
         await manager.stop()
@@ -179,7 +184,9 @@ def test_a_cluster_that_ended_is_named_in_the_404(tmp_path: Path) -> None:
 
 
 def test_a_spec_survives_its_json(tmp_path: Path) -> None:
-    original = spec("abc", ["1", "2"], adapt=(0, 4), keep=True, credentials_dir="/x/tls/abc")
+    original = spec(
+        "abc", ["1", "2"], adapt=(0, 4), keep=True, credentials_dir="/x/tls/abc", idle_timeout=0.0
+    )
     assert ClusterSpec.from_json(original.to_json()) == original
 
 

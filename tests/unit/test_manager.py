@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import stat
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pangeo_hpc_ext.core.cluster import AdaptBounds, Phase, Status
+from pangeo_hpc_ext.core.cluster import AdaptBounds, ManagedCluster, Phase, Status
 from pangeo_hpc_ext.core.ledger import JobLedger
 from pangeo_hpc_ext.core.manager import ClusterManager
 from pangeo_hpc_ext.core.profiles import Profile
@@ -21,6 +22,7 @@ from pangeo_hpc_ext.errors import (
     ProfileNotFound,
     TooManyClusters,
 )
+from pangeo_hpc_ext.schedulers.base import JobInfo, JobState
 from pangeo_hpc_ext.supervisor.runtime import InProcessHost
 from tests.unit.fake_backend import FakeBackend
 
@@ -315,3 +317,126 @@ def test_tls_credentials_are_private_and_go_with_the_cluster(tmp_path: Path) -> 
         assert not credentials.directory.exists()
 
     run(tmp_path, scenario, tls=True)
+
+
+# -- idle shutdown -------------------------------------------------------------------------------
+
+
+def run_idle(tmp_path: Path, scenario: Scenario, **limits: Any) -> None:
+    """A manager that polls often, so that idle clocks start and end within the test."""
+
+    async def main() -> None:
+        backend = FakeBackend()
+        manager = ClusterManager(
+            {"fake": Profile("fake", "Fake", backend, tls=False)},
+            ledger=JobLedger(tmp_path / "state"),
+            poll_interval=0.02,
+            host=InProcessHost(),
+            **limits,
+        )
+        seen: list[tuple[str, ...]] = []
+        manager.add_listener(lambda *event: seen.append(event))
+        await manager.start()
+        try:
+            await asyncio.wait_for(scenario(manager, backend, seen), 30)
+        finally:
+            await asyncio.wait_for(manager.stop(), 10)
+
+    asyncio.run(main())
+
+
+async def gone(manager: ClusterManager, cluster_id: str, what: str) -> None:
+    for _ in range(2000):
+        try:
+            manager.get(cluster_id)
+        except ClusterNotFound:
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError(f"{what} did not happen within 10 s")
+
+
+def test_an_idle_cluster_closes_and_says_why(tmp_path: Path) -> None:
+    async def scenario(manager: ClusterManager, backend: FakeBackend, seen: list) -> None:
+        managed = await manager.create("fake", {}, 2, idle_timeout=0.2)
+        await settled(lambda: managed.phase is Phase.RUNNING, "the cluster starting")
+        for job_id in managed.job_ids:
+            backend.connect(job_id)
+        await settled(lambda: managed.idle_json()["closes_at"] is not None, "the idle clock")
+        assert managed.idle_json()["timeout_s"] == 0.2
+        job_ids = list(managed.job_ids)
+        await gone(manager, managed.id, "the idle cluster closing")
+        assert sorted(backend.killed) == sorted(job_ids)
+        deleted = [e for e in seen if e[0] == "deleted" and e[1] == managed.id]
+        assert len(deleted) == 1 and deleted[0][3].startswith("idle: no client and no task")
+        with pytest.raises(ClusterNotFound, match=r"idle: no client and no task for 0\.2 s"):
+            manager.get(managed.id)
+
+    run_idle(tmp_path, scenario)
+
+
+def test_a_client_a_task_or_timeout_0_keep_a_cluster(tmp_path: Path) -> None:
+    """Five clusters with the same short timeout: only the unused one closes. One still
+    waiting for its worker is waiting for the scheduler, not idle."""
+
+    async def scenario(manager: ClusterManager, backend: FakeBackend, seen: list) -> None:
+        idle = await manager.create("fake", {}, 1, idle_timeout=0.3)
+        client = await manager.create("fake", {}, 1, idle_timeout=0.3)
+        task = await manager.create("fake", {}, 1, idle_timeout=0.3)
+        never = await manager.create("fake", {}, 1, idle_timeout=0)
+        waiting = await manager.create("fake", {}, 1, idle_timeout=0.3)
+        everyone = (idle, client, task, never, waiting)
+        await settled(lambda: all(m.phase is Phase.RUNNING for m in everyone), "starting")
+        backend.owner[client.job_ids[0]].scheduler.clients["Client-1"] = None
+        backend.owner[task.job_ids[0]].scheduler.queued.add("inc-1")
+        for managed in (idle, client, task, never):
+            backend.connect(managed.job_ids[0])
+        await gone(manager, idle.id, "the idle cluster closing")
+        for managed in (client, task, never, waiting):
+            assert manager.get(managed.id).phase is Phase.RUNNING
+            assert managed.idle_json()["closes_at"] is None
+        # The client leaves: the clock starts, and the cluster closes in its turn.
+        backend.owner[client.job_ids[0]].scheduler.clients.pop("Client-1")
+        await gone(manager, client.id, "the cluster closing once its client left")
+
+    run_idle(tmp_path, scenario)
+
+
+def test_idle_timeout_limits(tmp_path: Path) -> None:
+    async def scenario(manager: ClusterManager, backend: FakeBackend, seen: list) -> None:
+        for bad in (0, -1, 601):
+            with pytest.raises(InvalidOptions) as raised:
+                await manager.create("fake", {}, 0, idle_timeout=bad)
+            assert [e.field for e in raised.value.errors] == ["idle_timeout"]
+        assert manager.list() == []
+        # The server's default (1800) is above the maximum: the maximum it is.
+        managed = await manager.create("fake", {}, 0)
+        assert managed.idle_timeout == 600
+        manager.profiles["fake"].idle_timeout = 120
+        assert (await manager.create("fake", {}, 0)).idle_timeout == 120
+        assert (await manager.create("fake", {}, 0, idle_timeout=600)).idle_timeout == 600
+
+    run(tmp_path, scenario, max_idle_timeout=600)
+
+
+def test_core_hours_and_cores_held_from_our_own_records(tmp_path: Path) -> None:
+    backend = FakeBackend()
+    profile = Profile("fake", "Fake", backend, tls=False)
+    managed = ManagedCluster("c1", "c1", profile, {"cores": 4}, 2)
+    managed.job_ids = ["1", "2", "3"]
+    t0 = 1_800_000_000.0
+    started = datetime.fromtimestamp(t0 - 1800, timezone.utc).isoformat()
+    managed.jobs = {
+        # Started half an hour before we first saw it: the scheduler's start counts.
+        "1": JobInfo("1", JobState.RUNNING, "RUN", started=started),
+        "2": JobInfo("2", JobState.RUNNING, "RUN"),
+        "3": JobInfo("3", JobState.PENDING, "PEND"),
+    }
+    managed.note_run_times(now=t0)
+    assert managed.cores_held() == 8
+    assert managed.core_hours(now=t0) == 2.0  # 4 cores x 0.5 h
+    managed.jobs["2"] = JobInfo("2", JobState.FINISHED, "DONE")
+    managed.note_run_times(now=t0 + 3600)
+    assert managed.cores_held() == 4
+    # Job 1: 1.5 h, job 2: 1 h (seen running at t0, ended at t0 + 1 h), 4 cores each.
+    assert managed.core_hours(now=t0 + 3600) == 10.0
+    assert managed.core_hours(now=t0 + 7200) == 14.0  # 2.5 h + 1 h: job 2 stopped counting

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -74,6 +75,26 @@ def test_squeue_pending_and_running(new_york: None) -> None:
         assert info.state is JobState.PENDING and info.native_state == "PENDING"
         assert (info.hosts, info.started, info.walltime_left_s) == ((), None, None)
         assert info.submitted == "2026-12-01T04:27:41-05:00"
+
+
+def test_squeue_expected_start_and_wait(new_york: None) -> None:
+    """Recorded on Slurm 22.05: a job held for memory while another runs; squeue --start
+    printed 2026-12-06T20:25:49 for it, the running job's end."""
+    jobs = parse_job_table(recorded("squeue_expected_start.txt"))
+    pending, running = jobs["92"], jobs["91"]
+    assert pending.state is JobState.PENDING and pending.started is None
+    assert pending.expected_start == "2026-12-06T20:25:49-05:00"
+    # A running job's %S is its start, not an estimate.
+    assert running.expected_start is None
+    assert running.started == "2026-12-06T20:24:49-05:00"
+    assert running.waiting_s() == 1
+    later = datetime.fromisoformat("2026-12-06T20:28:48-05:00")
+    assert pending.waiting_s(now=later) == 240
+    # Before the scheduler's first pass squeue says N/A: no estimate.
+    assert all(
+        j.expected_start is None
+        for j in parse_job_table(recorded("squeue_pending_running.txt")).values()
+    )
 
 
 def test_squeue_ended_jobs() -> None:
