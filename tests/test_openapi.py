@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from tornado.httpclient import HTTPClientError
 
+from pangeo_hpc_ext.server.app import extension_routes
 from pangeo_hpc_ext.server.openapi import openapi_document
 from tests.conftest import Api
 from tests.test_lsf_cluster import LSF_OPTIONS
@@ -22,7 +23,8 @@ def pangeo_config() -> dict[str, Any]:
 async def test_served_document_is_the_built_one(api: Api, jp_base_url: str) -> None:
     code, served = await api.call("GET", "openapi.json")
     assert code == 200
-    expected = json.loads(json.dumps(openapi_document(jp_base_url, ["small", "lsf"])))
+    document = openapi_document(jp_base_url, ["small", "lsf"], routes=extension_routes())
+    expected = json.loads(json.dumps(document))
     assert served == expected
     assert served["servers"][0]["url"] == jp_base_url + "pangeo-hpc"
     examples = served["paths"]["/api/clusters"]["post"]["requestBody"]["content"][

@@ -187,7 +187,9 @@ class PangeoHPC(ExtensionApp):
         return [catalog_entry(view) for view in views]
 
     def initialize_handlers(self) -> None:
-        self.handlers.extend(extension_routes())
+        # The OpenAPI handler describes these very routes.
+        self.routes = extension_routes()
+        self.handlers.extend(self.routes)
         # jupyter_server loads extensions by name: jupyter_server_proxy's routes exist by now.
         self.close_generic_proxy()
 

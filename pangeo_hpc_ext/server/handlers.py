@@ -183,7 +183,8 @@ class JobLogHandler(ClusterAPIHandler):
 class OpenAPIHandler(ClusterAPIHandler):
     @api_method
     async def get(self) -> None:
-        self.finish(openapi_document(self.base_url, self.manager.profiles))
+        app = self.extensionapp
+        self.finish(openapi_document(self.base_url, self.manager.profiles, routes=app.routes))
 
 
 # Patterns are relative: the ExtensionApp prepends the server's base_url.

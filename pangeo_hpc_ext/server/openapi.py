@@ -1,16 +1,13 @@
 """The OpenAPI 3.1 document of the REST API, built from the JSON Schemas the handlers validate
 with (schemas.py), so that it cannot drift from what the server enforces.
 
-`python -m pangeo_hpc_ext.server.openapi` prints it; docs/openapi.json is that output. With
-`--typescript` it prints the TypeScript types of the bodies: src/generated/rest-types.ts."""
+Its paths come from the routes the app registers, handed in: this module imports neither the app
+nor the handlers that serve it. openapi_files.py writes the committed copies."""
 
 from __future__ import annotations
 
-import json
 import re
-import sys
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
 from jupyter_server.utils import url_path_join
@@ -19,7 +16,6 @@ from .. import __version__
 from ..backends import BACKENDS
 from .events import CLUSTER_EVENT_SCHEMA_ID
 from .openapi_operations import operations
-from .openapi_typescript import typescript
 from .routes import AUTH_RESOURCE
 from .schemas import (
     ADAPT_BOUNDS,
@@ -101,10 +97,11 @@ def openapi_document(
     base_url: str = "/",
     profiles: Iterable[str] = DEFAULT_PROFILE_NAMES,
     version: str = __version__,
-    routes: Sequence[Route] | None = None,
+    *,
+    routes: Sequence[Route],
 ) -> dict[str, Any]:
     """The document for a server at `base_url` offering `profiles` (names used in examples),
-    with a path for each of `routes` (by default the routes the app registers).
+    with a path for each of `routes` (the routes the app registers).
 
     The component schemas are the handlers' own objects, not copies."""
     return {
@@ -129,7 +126,7 @@ def openapi_document(
             {"name": "dashboard", "description": "The Dask dashboard through Jupyter"},
             {"name": "meta", "description": "This document"},
         ],
-        "paths": paths_of_routes(extension_routes() if routes is None else routes, profiles),
+        "paths": paths_of_routes(routes, profiles),
         "components": {
             "schemas": COMPONENT_SCHEMAS,
             "securitySchemes": {"token": TOKEN_SCHEME},
@@ -185,39 +182,3 @@ def paths_of_routes(routes: Sequence[Route], profiles: Iterable[str]) -> dict[st
     if served:
         raise UndocumentedRoute(f"routes without a description in the document: {sorted(served)}")
     return paths
-
-
-def extension_routes() -> list[Route]:
-    # Imported here: the app imports the handlers, which serve this document.
-    from .app import extension_routes as routes
-
-    return routes()
-
-
-def source_version() -> str:
-    """The version in package.json (the source of truth) of a source checkout; an unbuilt tree's
-    __version__ is only a placeholder."""
-    package_json = Path(__file__).resolve().parents[2] / "package.json"
-    try:
-        return str(json.loads(package_json.read_text())["version"])
-    except (OSError, ValueError, KeyError):
-        return __version__
-
-
-def render() -> str:
-    """docs/openapi.json, as committed."""
-    return json.dumps(openapi_document(version=source_version()), indent=2) + "\n"
-
-
-def render_typescript() -> str:
-    """src/generated/rest-types.ts, as committed."""
-    return typescript(openapi_document(version=source_version()))
-
-
-def main(argv: Sequence[str] = sys.argv[1:]) -> None:
-    """Prints docs/openapi.json; with --typescript, src/generated/rest-types.ts."""
-    sys.stdout.write(render_typescript() if "--typescript" in argv else render())
-
-
-if __name__ == "__main__":
-    main()

@@ -1,5 +1,5 @@
 """TypeScript types of the REST bodies, written from the OpenAPI document's component schemas:
-src/generated/rest-types.ts is this output (`python -m pangeo_hpc_ext.server.openapi
+src/generated/rest-types.ts is this output (`python -m pangeo_hpc_ext.server.openapi_files
 --typescript`), so that the frontend's types cannot drift from what the server validates.
 
 Covers the JSON Schema the components use (type or type lists, enum, const, properties with
@@ -16,7 +16,7 @@ Schema = dict[str, Any]
 
 HEADER = """\
 // Generated from the OpenAPI document by
-// `python -m pangeo_hpc_ext.server.openapi --typescript`: do not edit.
+// `python -m pangeo_hpc_ext.server.openapi_files --typescript`: do not edit.
 // tests/unit/test_openapi.py fails when this file differs from that output.
 """
 WIDTH = 80

@@ -1,5 +1,5 @@
 // Generated from the OpenAPI document by
-// `python -m pangeo_hpc_ext.server.openapi --typescript`: do not edit.
+// `python -m pangeo_hpc_ext.server.openapi_files --typescript`: do not edit.
 // tests/unit/test_openapi.py fails when this file differs from that output.
 
 export interface ICreateClusterBody {

@@ -22,11 +22,10 @@ from pangeo_hpc_ext.server.openapi import (
     COMPONENT_SCHEMAS,
     UndocumentedRoute,
     openapi_document,
-    render,
-    render_typescript,
     route_template,
     served_methods,
 )
+from pangeo_hpc_ext.server.openapi_files import render, render_typescript
 from pangeo_hpc_ext.server.openapi_operations import EXAMPLE_CLUSTER
 from pangeo_hpc_ext.server.openapi_typescript import Unsupported, typescript
 from pangeo_hpc_ext.server.proxy import DashboardProxyHandler
@@ -40,7 +39,9 @@ JSON = "application/json"
 
 @pytest.fixture(scope="module")
 def document() -> dict[str, Any]:
-    return openapi_document(base_url="/jupyter/", profiles=["local", "lsf", "bigmem"])
+    return openapi_document(
+        base_url="/jupyter/", profiles=["local", "lsf", "bigmem"], routes=extension_routes()
+    )
 
 
 def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
@@ -213,14 +214,15 @@ def test_cluster_example_matches_the_cluster_schema() -> None:
 def test_docs_openapi_json_is_up_to_date() -> None:
     committed = (DOCS / "openapi.json").read_text()
     assert committed == render(), (
-        "docs/openapi.json is stale: python -m pangeo_hpc_ext.server.openapi > docs/openapi.json"
+        "docs/openapi.json is stale: "
+        "python -m pangeo_hpc_ext.server.openapi_files > docs/openapi.json"
     )
 
 
 def test_generated_typescript_types_are_up_to_date() -> None:
     assert REST_TYPES.read_text() == render_typescript(), (
         "src/generated/rest-types.ts is stale: "
-        "python -m pangeo_hpc_ext.server.openapi --typescript > src/generated/rest-types.ts"
+        "python -m pangeo_hpc_ext.server.openapi_files --typescript > src/generated/rest-types.ts"
     )
 
 
