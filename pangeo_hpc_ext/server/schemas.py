@@ -254,9 +254,11 @@ CLUSTER: Schema = {
         "notebook": {
             "type": "object",
             "description": "Only for `origin: notebook`: where the scheduler runs.",
+            "additionalProperties": False,
+            "required": ["cluster_class", "kernel_id", "path", "pid"],
             "properties": {
                 "cluster_class": {"type": ["string", "null"]},
-                "kernel_id": {"type": ["string", "null"]},
+                "kernel_id": {"type": "string"},
                 "path": {"type": ["string", "null"]},
                 "pid": {"type": "integer"},
             },

@@ -90,10 +90,10 @@ export interface ICluster {
   keep: boolean;
   /** Only for `origin: notebook`: where the scheduler runs. */
   notebook?: {
-    cluster_class?: string | null;
-    kernel_id?: string | null;
-    path?: string | null;
-    pid?: number;
+    cluster_class: string | null;
+    kernel_id: string;
+    path: string | null;
+    pid: number;
   };
   /**
    * `scaling` while the connected workers differ from the requested count,
