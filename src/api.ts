@@ -42,6 +42,8 @@ export interface IJob {
    * servers.
    */
   ended_by?: JobEndedBy | null;
+  /** The scheduler's estimate of a pending job's start (ISO 8601), when it gives one. */
+  expected_start?: string | null;
 }
 
 export type JobEndedBy = 'scale-down' | 'walltime-replacement';
@@ -92,6 +94,16 @@ export interface ICluster {
   /** Set while job states could not be read: what is shown may be stale. */
   warning: string | null;
   jobs: IJob[];
+  /**
+   * Idle shutdown: closed with its jobs after `timeout_s` (0: never) with no
+   * client and no task; `closes_at` (ISO 8601) while that clock runs. Null for
+   * a notebook's cluster; absent from older servers.
+   */
+  idle?: { timeout_s: number; closes_at: string | null } | null;
+  /** Our own accounting: cores times the time each job ran, in hours. */
+  core_hours?: number | null;
+  /** Cores of its running jobs now. */
+  cores_held?: number | null;
 }
 
 /** The last lines of a batch job's output files. */

@@ -184,11 +184,65 @@ export function waitingText(job: IJob, now: number): string | null {
     return null;
   }
   const since = job.submitted ? Date.parse(job.submitted) : NaN;
-  const waited = Number.isNaN(since)
+  let waited = Number.isNaN(since)
     ? 'Waiting'
     : `Waiting ${formatWait((now - since) / 1000)}`;
+  const expected = job.expected_start ? Date.parse(job.expected_start) : NaN;
+  if (!Number.isNaN(expected)) {
+    waited += `, expected ${clockTime(expected)}`;
+  }
   const why = plainPendingReason(job.reason) ?? job.reason?.trim();
   return why ? `${waited}: ${why}` : waited;
+}
+
+/** "14:32" in the viewer's time zone. */
+export function clockTime(ms: number): string {
+  const t = new Date(ms);
+  const two = (n: number) => String(n).padStart(2, '0');
+  return `${two(t.getHours())}:${two(t.getMinutes())}`;
+}
+
+/** "3.2 core-hours" (one decimal; "< 0.1" below it), null when unknown. */
+export function formatCoreHours(
+  hours: number | null | undefined
+): string | null {
+  if (hours === null || hours === undefined) {
+    return null;
+  }
+  return hours < 0.05 && hours > 0
+    ? '< 0.1 core-hours'
+    : `${hours.toFixed(1)} core-hours`;
+}
+
+/** The core-hours of every cluster that reports them (the session's total). */
+export function totalCoreHours(clusters: ICluster[]): number | null {
+  const known = clusters
+    .map(c => c.core_hours)
+    .filter((h): h is number => typeof h === 'number');
+  return known.length ? known.reduce((a, b) => a + b, 0) : null;
+}
+
+/** Idle shutdown shows in its last minutes: earlier it would only be noise. */
+export const IDLE_COUNTDOWN_S = 5 * 60;
+
+/**
+ * "Closes in 2:10 if still idle (no client, no task)" during the last minutes
+ * before an idle cluster is closed; null otherwise.
+ */
+export function idleCountdown(cluster: ICluster, now: number): string | null {
+  const closesAt = cluster.idle?.closes_at
+    ? Date.parse(cluster.idle.closes_at)
+    : NaN;
+  if (Number.isNaN(closesAt)) {
+    return null;
+  }
+  const left = Math.max(0, Math.ceil((closesAt - now) / 1000));
+  if (left > IDLE_COUNTDOWN_S) {
+    return null;
+  }
+  const mm = Math.floor(left / 60);
+  const ss = String(left % 60).padStart(2, '0');
+  return `Closes in ${mm}:${ss} if still idle (no client, no task)`;
 }
 
 /**

@@ -135,3 +135,21 @@ afterEach(() => {
     models.pop()!.dispose();
   }
 });
+
+const nothing = () => undefined;
+const never = () => new Promise<never>(nothing);
+
+/** Every card action a no-op: tests that read what a card draws. */
+export const ACTIONS = {
+  receivedAt: () => Date.now(),
+  maxWorkers: 8,
+  canInsertCode: true,
+  onScale: nothing,
+  onAdapt: never,
+  onOpenDashboard: nothing,
+  loadPlots: never,
+  loadJobLog: never,
+  onOpenPlot: nothing,
+  onInsertCode: nothing,
+  onShutdown: nothing
+};

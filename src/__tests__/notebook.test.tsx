@@ -19,25 +19,7 @@ import {
   makeNotebookCluster,
   serveFake
 } from './fakeserver';
-import { CountingAPI, makeModel } from './helpers';
-
-const nothing = () => undefined;
-const never = () => new Promise<never>(nothing);
-
-/** Every action a no-op: these tests read what is drawn. */
-const ACTIONS = {
-  receivedAt: () => Date.now(),
-  maxWorkers: 8,
-  canInsertCode: true,
-  onScale: nothing,
-  onAdapt: never,
-  onOpenDashboard: nothing,
-  loadPlots: never,
-  loadJobLog: never,
-  onOpenPlot: nothing,
-  onInsertCode: nothing,
-  onShutdown: nothing
-};
+import { ACTIONS, CountingAPI, makeModel } from './helpers';
 
 function renderCard(cluster: ICluster): string {
   return renderToStaticMarkup(
@@ -246,7 +228,7 @@ describe('keep running when JupyterLab stops', () => {
   it('the start form has the checkbox, ticked as the draft says', () => {
     const checkbox = (checked: boolean) =>
       renderToStaticMarkup(
-        <KeepRunning checked={checked} onChange={nothing} />
+        <KeepRunning checked={checked} onChange={() => undefined} />
       );
     expect(checkbox(false)).toContain('Keep running when JupyterLab stops');
     expect(checkbox(false)).not.toContain('checked');

@@ -6,10 +6,17 @@ import {
   type IJobLog,
   isNotebookCluster
 } from '../api';
-import { clusterBadge, formatBytes, sortedPlots } from '../format';
+import {
+  clusterBadge,
+  formatBytes,
+  formatCoreHours,
+  idleCountdown,
+  sortedPlots
+} from '../format';
 import { ErrorMessage } from './ErrorMessage';
 import { JobTable } from './JobTable';
 import { AdaptControl, ScaleControl } from './ScaleControls';
+import { useNow } from './useNow';
 
 export interface IClusterCardProps {
   cluster: ICluster;
@@ -143,7 +150,23 @@ function NotebookScaling(props: { cluster: ICluster }): JSX.Element {
   );
 }
 
+/** An idle cluster's last minutes, counted down where the eye is. */
+function IdleCountdown(props: { cluster: ICluster }): JSX.Element | null {
+  const now = useNow(!!props.cluster.idle?.closes_at);
+  const text = idleCountdown(props.cluster, now);
+  return text ? (
+    <div
+      className="pangeo-hpc-ClusterCard-idle"
+      role="status"
+      data-testid="pangeo-hpc-cluster-idle"
+    >
+      {text}
+    </div>
+  ) : null;
+}
+
 export function ClusterCard(props: IClusterCardProps): JSX.Element {
+  const coreHours = formatCoreHours(props.cluster.core_hours);
   const { cluster, maxWorkers } = props;
   const closing = cluster.status === 'closing' || cluster.status === 'closed';
   const live = cluster.status !== 'failed' && !closing;
@@ -211,6 +234,7 @@ export function ClusterCard(props: IClusterCardProps): JSX.Element {
         className="pangeo-hpc-ClusterCard-warning"
         testid="pangeo-hpc-cluster-warning"
       />
+      <IdleCountdown cluster={cluster} />
       <dl className="pangeo-hpc-ClusterCard-stats">
         <dt>Workers</dt>
         <dd data-testid="pangeo-hpc-cluster-workers">
@@ -237,6 +261,19 @@ export function ClusterCard(props: IClusterCardProps): JSX.Element {
             </span>
           )}
         </dd>
+        {coreHours !== null && (
+          <>
+            <dt>Used</dt>
+            <dd
+              data-testid="pangeo-hpc-cluster-core-hours"
+              title="Cores of each job times the time it ran, counted by this server"
+            >
+              {coreHours}
+              {typeof cluster.cores_held === 'number' &&
+                ` (${cluster.cores_held} cores held now)`}
+            </dd>
+          </>
+        )}
       </dl>
       {fromNotebook && <NotebookScaling cluster={cluster} />}
       {live && !fromNotebook && (

@@ -9,6 +9,7 @@ import {
   waitingText,
   walltimeLeft
 } from '../format';
+import { useNow } from './useNow';
 
 export interface IJobTableProps {
   jobs: IJob[];
@@ -72,19 +73,6 @@ function JobLog(props: {
       )}
     </div>
   );
-}
-
-/** Re-renders every second while some job has walltime running down. */
-function useNow(active: boolean): number {
-  const [now, setNow] = React.useState(Date.now());
-  React.useEffect(() => {
-    if (!active) {
-      return undefined;
-    }
-    const timer = setInterval(() => setNow(Date.now()), 1000);
-    return () => clearInterval(timer);
-  }, [active]);
-  return now;
 }
 
 /**

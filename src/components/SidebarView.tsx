@@ -1,6 +1,7 @@
 import React from 'react';
 
 import type { ICluster, IProfile } from '../api';
+import { formatCoreHours, totalCoreHours } from '../format';
 import { hasErrors, type IDraft, type IDraftErrors } from '../model';
 import { ClusterSections, type IClusterSectionsProps } from './ClusterSections';
 import { ErrorMessage } from './ErrorMessage';
@@ -55,12 +56,22 @@ export function SidebarView(props: ISidebarViewProps): JSX.Element {
   // Once a cluster exists the form waits behind "+ New cluster", unless it
   // has something to say (errors) or is sending.
   const anyCluster = props.clusters.length + props.notebookClusters.length > 0;
+  const sessionCoreHours = formatCoreHours(totalCoreHours(props.clusters));
   const showForm =
     !anyCluster || formOpen || props.submitting || hasErrors(props.draftErrors);
   return (
     <div className="pangeo-hpc-Sidebar-content" ref={root}>
       <header className="pangeo-hpc-Sidebar-header">
         <h2>Dask HPC Clusters</h2>
+        {sessionCoreHours !== null && (
+          <span
+            className="pangeo-hpc-Sidebar-total"
+            data-testid="pangeo-hpc-session-core-hours"
+            title="Core-hours of this session's clusters, counted by this server"
+          >
+            {sessionCoreHours}
+          </span>
+        )}
         <button
           type="button"
           className="jp-mod-styled pangeo-hpc-Button"
