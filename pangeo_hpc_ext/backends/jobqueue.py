@@ -229,7 +229,12 @@ class JobqueueBackend(Backend):
 
     async def options_schema(self, choices: dict[str, list[Any]]) -> dict[str, Any]:
         defaults = self.default_options()
-        queue: dict[str, Any] = {"type": "string", "title": self.queue_title}
+        queue: dict[str, Any] = {
+            "type": "string",
+            "title": self.queue_title,
+            "description": f"Where the worker jobs wait and run ({self.queue_title.lower()}s "
+            "differ in limits and hardware; your site's documentation says which to use).",
+        }
         # Read even when the profile lists its queues: their limits are checked.
         known = [q.name for q in await self.queue_infos()]
         if choices.get("queue") or known:
@@ -237,24 +242,44 @@ class JobqueueBackend(Backend):
         if defaults["queue"]:
             queue["default"] = defaults["queue"]
         properties: dict[str, Any] = {
-            "cores": {**COUNT, "title": "Cores per job", "default": defaults["cores"]},
-            "memory": memory_property("Memory per job", defaults["memory"]),
+            "cores": {
+                **COUNT,
+                "title": "Cores per job",
+                "description": "CPU cores each batch job asks for, all on one host.",
+                "default": defaults["cores"],
+            },
+            "memory": {
+                **memory_property("Memory per job", defaults["memory"]),
+                "description": "Memory each batch job asks for (e.g. 20GB), shared by its "
+                "worker processes.",
+            },
             "processes": {
                 **COUNT,
                 "title": "Worker processes per job",
+                "description": "Dask worker processes in each job; its cores and memory are "
+                "split among them.",
                 "default": defaults["processes"],
             },
             "queue": queue,
-            "walltime": {**self.walltime_property, "default": defaults["walltime"]},
+            "walltime": {
+                **self.walltime_property,
+                "description": "How long each job may run. Workers retire a little before "
+                "it and are replaced, so the cluster outlives its jobs.",
+                "default": defaults["walltime"],
+            },
             "interface": {
                 **OPTIONAL_TEXT,
                 "title": "Network interface (e.g. ib0)",
+                "description": "The network workers and scheduler talk over: ib0 on "
+                "InfiniBand clusters; empty for the host's default.",
                 "default": defaults["interface"],
             },
             **self.extra_properties(defaults),
             "job_extra_directives": {
                 "type": "array",
                 "title": f"Extra {self.directive_prefix} directives",
+                "description": f"More {self.directive_prefix} lines for each job, one option "
+                "per line (options set above cannot be set again here).",
                 "items": {
                     "type": "string",
                     "pattern": DIRECTIVE_PATTERN,
@@ -265,6 +290,7 @@ class JobqueueBackend(Backend):
             "log_directory": {
                 **OPTIONAL_TEXT,
                 "title": "Job log directory",
+                "description": "Where each job writes its output; the card's job log reads it.",
                 "default": defaults["log_directory"],
             },
         }

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from pangeo_hpc_ext.backends import BACKENDS
 from pangeo_hpc_ext.backends.lsf import LSFBackend
 from pangeo_hpc_ext.backends.option_types import DIRECTIVE_PATTERN, create_log_directory
 from pangeo_hpc_ext.backends.slurm import SlurmBackend
@@ -289,3 +290,16 @@ def test_every_line_break_is_refused_in_a_directive() -> None:
     pattern = re.compile(DIRECTIVE_PATTERN)
     assert not [d for d in directives if pattern.search(d)]
     assert pattern.search('-R "select[mem>4000 && ncpus>2]" -u someone@example.org')
+
+
+@pytest.mark.parametrize("name", [n for n, cls in BACKENDS.items() if cls.has_jobs])
+def test_every_batch_option_explains_itself(name: str) -> None:
+    """The form shows each option's description under it (#23: "Worker processes per job")."""
+    schema = asyncio.run(BACKENDS[name]().options_schema({}))
+    common = ("cores", "memory", "processes", "queue", "walltime", "interface")
+    silent = [
+        option
+        for option in (*common, "job_extra_directives", "log_directory")
+        if not schema["properties"][option].get("description")
+    ]
+    assert not silent, f"{name}: options without a description: {silent}"
