@@ -53,6 +53,8 @@ def real_scheduler_group(item: pytest.Item) -> str | None:
     return groups.pop() if len(groups) == 1 else None
 
 
+# Before xdist's own hook, which reads the groups into the node ids.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         group = real_scheduler_group(item)
