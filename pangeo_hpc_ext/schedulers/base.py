@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import enum
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -97,6 +98,26 @@ class QueueInfo:
     # Longest walltime a job may ask for here, in minutes; None when unlimited or unknown.
     max_walltime_min: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def clock_seconds(value: str, kind: str) -> int:
+    """[[h:]m:]s or plain seconds (hours may pass 24), as PBS and Grid Engine write durations, in
+    seconds; ValueError naming `kind` ("a PBS walltime") for anything else."""
+    parts = value.strip().split(":")
+    if not value.strip() or len(parts) > 3 or not all(re.fullmatch(r"\d+", p) for p in parts):
+        raise ValueError(f"{value!r} is not {kind} such as 01:30:00 or 5400")
+    if len(parts) > 1 and any(int(p) >= 60 for p in parts[1:]):
+        raise ValueError(f"{value!r}: minutes and seconds must be below 60")
+    seconds = 0
+    for part in parts:
+        seconds = seconds * 60 + int(part)
+    return seconds
+
+
+def format_clock(seconds: int) -> str:
+    """hh:mm:ss, hours past 24 included."""
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours:02d}:{rest // 60:02d}:{rest % 60:02d}"
 
 
 def distinct_hosts(names: list[str]) -> tuple[str, ...]:

@@ -15,7 +15,15 @@ from datetime import datetime
 from typing import Any
 
 from ..errors import SchedulerCommandFailed
-from .base import JobInfo, JobState, QueueInfo, SchedulerClient, distinct_hosts
+from .base import (
+    JobInfo,
+    JobState,
+    QueueInfo,
+    SchedulerClient,
+    clock_seconds,
+    distinct_hosts,
+    format_clock,
+)
 from .commands import run_command
 
 log = logging.getLogger(__name__)
@@ -53,21 +61,10 @@ _ESCAPE = re.compile(r'\\(["\\/bfnrt]|u[0-9a-fA-F]{4})?')
 def parse_walltime(text: str) -> int:
     """PBS durations ([[hh:]mm:]ss, or seconds; hours may exceed 24) in seconds; ValueError for
     anything else."""
-    value = text.strip()
-    parts = value.split(":")
-    if not value or len(parts) > 3 or not all(re.fullmatch(r"\d+", p) for p in parts):
-        raise ValueError(f"{text!r} is not a PBS walltime such as 01:30:00 or 5400")
-    if len(parts) > 1 and any(int(p) >= 60 for p in parts[1:]):
-        raise ValueError(f"{text!r}: minutes and seconds must be below 60")
-    seconds = 0
-    for part in parts:
-        seconds = seconds * 60 + int(part)
-    return seconds
+    return clock_seconds(text, "a PBS walltime")
 
 
-def format_walltime(seconds: int) -> str:
-    hours, rest = divmod(seconds, 3600)
-    return f"{hours:02d}:{rest // 60:02d}:{rest % 60:02d}"
+format_walltime = format_clock
 
 
 def load_json(text: str, command: str) -> dict[str, Any]:

@@ -18,7 +18,15 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from ..errors import SchedulerCommandFailed
-from .base import JobInfo, JobState, QueueInfo, SchedulerClient, distinct_hosts
+from .base import (
+    JobInfo,
+    JobState,
+    QueueInfo,
+    SchedulerClient,
+    clock_seconds,
+    distinct_hosts,
+    format_clock,
+)
 from .commands import run_command
 
 log = logging.getLogger(__name__)
@@ -85,20 +93,10 @@ def parse_walltime(text: str) -> int | None:
     value = text.strip()
     if value.upper() == "INFINITY":
         return None
-    parts = value.split(":")
-    if len(parts) > 3 or not all(re.fullmatch(r"\d+", p) for p in parts):
-        raise ValueError(f"{text!r} is not a Grid Engine time such as 01:30:00 or 5400")
-    if len(parts) > 1 and any(int(p) >= 60 for p in parts[1:]):
-        raise ValueError(f"{text!r}: minutes and seconds must be below 60")
-    seconds = 0
-    for part in parts:
-        seconds = seconds * 60 + int(part)
-    return seconds
+    return clock_seconds(value, "a Grid Engine time")
 
 
-def format_walltime(seconds: int) -> str:
-    hours, rest = divmod(seconds, 3600)
-    return f"{hours:02d}:{rest // 60:02d}:{rest % 60:02d}"
+format_walltime = format_clock
 
 
 def in_error_state(native: str) -> bool:
