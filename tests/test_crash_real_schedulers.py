@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.lab_cli import require_daemon
+from tests.support.lab_cli import require_daemon, require_slurm
 from tests.support.pbs import REQUIRE as REQUIRE_PBS
 from tests.support.pbs import pbs_path, pbs_problem
 from tests.support.server_process import ServerProcess, Servers, wait_until
@@ -29,7 +29,6 @@ from tests.test_cluster_lifetimes import supervisor_pids
 from tests.test_pbs_cluster import PBS_DEFAULTS, unfinished
 from tests.test_sge_cluster import SGE_DEFAULTS
 from tests.test_sge_jobs import qstat_job_ids, require_sge
-from tests.test_slurm_client_live import require_slurm
 from tests.test_slurm_cluster import DEFAULTS as SLURM_DEFAULTS
 
 WAIT_S = 90.0

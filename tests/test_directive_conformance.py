@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from pangeo_hpc_ext.directive_policy import SGE, SLURM, settings
+from tests.support.lab_cli import require_slurm
 from tests.test_sge_jobs import require_sge
-from tests.test_slurm_client_live import require_slurm
 
 # Directives that move a job from the default partition (debug) to `short`.
 SLURM_MOVES = [

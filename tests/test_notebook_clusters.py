@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pangeo_hpc_ext.notebook.clusters import CLOSE_TIMEOUT_S
 from tests.conftest import WAIT_TIMEOUT_S, Api
 from tests.support.dashboard import Server, assert_no_secrets, bokeh_sessions, read_bokeh_message
 from tests.support.kernel import Kernel
@@ -205,7 +206,9 @@ async def test_a_scheduler_that_cannot_act_answers_502_and_is_not_closed_later(
     assert status == "Status.running"
     code, still = await api.call("GET", "clusters", cluster["id"])
     assert code == 200 and still["status"] == "running"
-    # Once the kernel is free, the same request closes it.
+    # Once the kernel is free, the same request closes it, and 204 means the kernel's cluster
+    # object is closed too (not still closing).
+    notebooks.close_timeout = CLOSE_TIMEOUT_S
     code, _ = await api.call("DELETE", "clusters", cluster["id"])
     assert code == 204
     assert await kernel.run_json("print(json.dumps(str(cluster.status)))") == "Status.closed"

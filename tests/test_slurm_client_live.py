@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import socket
 import subprocess
 import time
@@ -18,35 +17,9 @@ import pytest
 from pangeo_hpc_ext.errors import SchedulerCommandFailed
 from pangeo_hpc_ext.schedulers.base import JobInfo, JobState
 from pangeo_hpc_ext.schedulers.slurm import SlurmClient
+from tests.support.lab_cli import require_slurm
 
 WAIT_TIMEOUT_S = 90.0
-
-
-def slurm_problem() -> str | None:
-    """Why Slurm cannot be used here, or None."""
-    if shutil.which("sinfo") is None:
-        return "Slurm is not installed (no sinfo on PATH); run `.ci/slurm.sh up` as root"
-    try:
-        result = subprocess.run(
-            ["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=15
-        )
-    except subprocess.TimeoutExpired:
-        return "sinfo did not answer within 15 s: is slurmctld running? (.ci/slurm.sh up)"
-    if result.returncode != 0:
-        return f"sinfo failed: {result.stderr.strip()} (.ci/slurm.sh up starts the daemons)"
-    if not any(s.startswith(("idle", "mix", "alloc")) for s in result.stdout.split()):
-        return f"no Slurm node is up (sinfo says {result.stdout.split()})"
-    return None
-
-
-def require_slurm() -> None:
-    """Skip without Slurm, unless PANGEO_HPC_REQUIRE_SLURM=1 says it must be there (CI)."""
-    problem = slurm_problem()
-    if problem is None:
-        return
-    if os.environ.get("PANGEO_HPC_REQUIRE_SLURM") == "1":
-        pytest.fail(f"PANGEO_HPC_REQUIRE_SLURM=1 but {problem}")
-    pytest.skip(problem)
 
 
 @pytest.fixture

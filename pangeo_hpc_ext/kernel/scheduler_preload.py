@@ -154,8 +154,11 @@ class Registration(WorkerChanges):
         self._closing = True
         for task in list(self._tasks):
             task.cancel()
-        self.path.unlink(missing_ok=True)
         self.close_request.unlink(missing_ok=True)
+        # JupyterLab reads the entry's removal as "closed": a close it asked for is over only once
+        # the cluster object is closed too, which comes after its scheduler.
+        if self._close_task is None:
+            self.path.unlink(missing_ok=True)
 
     # -- the entry -------------------------------------------------------------------------------
 
@@ -246,6 +249,7 @@ class Registration(WorkerChanges):
             self._close_task = asyncio.ensure_future(
                 self.scheduler.close(reason="closed from JupyterLab")
             )
+        self._close_task.add_done_callback(lambda _: self.path.unlink(missing_ok=True))
 
     def _spawn(self, coroutine: Any) -> None:
         task = asyncio.ensure_future(coroutine)

@@ -21,8 +21,7 @@ import requests
 from tornado.httpclient import AsyncHTTPClient
 
 from pangeo_hpc_ext.paths import free_port
-from tests.support.lab_cli import require_daemon
-from tests.test_slurm_client_live import slurm_problem
+from tests.support.lab_cli import require_daemon, slurm_problem
 
 VENV = Path(os.environ.get("PANGEO_HPC_HUB_VENV", "/opt/pangeo-hpc-hub-venv"))
 CHP = Path(os.environ.get("PANGEO_HPC_HUB_CHP", "/opt/pangeo-hpc-hub-chp"))

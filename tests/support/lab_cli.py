@@ -242,9 +242,14 @@ def slurm_problem() -> str | None:
         return f"Slurm is not here: {result} (`.ci/slurm.sh up` as root starts it)"
     if result.returncode != 0:
         return f"sinfo failed: {result.stderr.strip()} (`.ci/slurm.sh up` starts the daemons)"
-    if not any(s.startswith(("idle", "mix", "alloc")) for s in result.stdout.split()):
+    # "completing" is a node still cleaning up the job before: it takes the next one in seconds.
+    if not any(s.startswith(("idle", "mix", "alloc", "comp")) for s in result.stdout.split()):
         return f"no Slurm node is up (sinfo says {result.stdout.split()})"
     return None
+
+
+def require_slurm() -> None:
+    require_daemon(slurm_problem(), "PANGEO_HPC_REQUIRE_SLURM")
 
 
 def sge_problem() -> str | None:
