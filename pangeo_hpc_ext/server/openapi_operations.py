@@ -379,23 +379,26 @@ def _dashboard() -> dict[str, Any]:
             "`Content-Security-Policy: frame-ancestors 'self'`, whatever the server's own "
             "policy; a document requested for a frame (`Sec-Fetch-Dest: iframe`) by a page "
             "of another origin is refused.",
-            "responses": {
-                "200": {
-                    "description": "The dashboard's page or resource.",
-                    "content": {"*/*": {"schema": {}}},
-                },
-                "400": {"description": "`.` or `..` segments in the path."},
-                "403": {
-                    "description": "Not authenticated, not authorized, cross-origin, or "
-                    "framed by a page of another origin."
-                },
-                "404": {"description": "No such cluster, or it has no dashboard (yet)."},
-                "405": {"description": "A method other than GET, HEAD or a websocket."},
-                "default": {
-                    "description": "What the dashboard answered; 502 when it does not answer."
-                },
-            },
+            "responses": _proxied_answers("No such cluster, or it has no dashboard (yet)."),
         },
+    }
+
+
+def _proxied_answers(not_found: str) -> dict[str, Any]:
+    """What either dashboard route answers besides the dashboard's own answer."""
+    return {
+        "200": {
+            "description": "The dashboard's page or resource.",
+            "content": {"*/*": {"schema": {}}},
+        },
+        "400": {"description": "`.` or `..` segments in the path."},
+        "403": {
+            "description": "Not authenticated, not authorized, cross-origin, or "
+            "framed by a page of another origin."
+        },
+        "404": {"description": not_found},
+        "405": {"description": "A method other than GET, HEAD or a websocket."},
+        "default": {"description": "What the dashboard answered; 502 when it does not answer."},
     }
 
 
@@ -420,22 +423,7 @@ def _dashboard_by_port() -> dict[str, Any]:
             "process (this user's) listens on the port, checked at request time; proxied "
             "under the same rules as `clusters/{id}/dashboard/{path}`. Kernels of this "
             "server get this route as their `distributed.dashboard.link`.",
-            "responses": {
-                "200": {
-                    "description": "The dashboard's page or resource.",
-                    "content": {"*/*": {"schema": {}}},
-                },
-                "400": {"description": "`.` or `..` segments in the path."},
-                "403": {
-                    "description": "Not authenticated, not authorized, cross-origin, or "
-                    "framed by a page of another origin."
-                },
-                "404": {"description": "No dashboard of ours or of our kernels on this port."},
-                "405": {"description": "A method other than GET, HEAD or a websocket."},
-                "default": {
-                    "description": "What the dashboard answered; 502 when it does not answer."
-                },
-            },
+            "responses": _proxied_answers("No dashboard of ours or of our kernels on this port."),
         },
     }
 
