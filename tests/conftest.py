@@ -100,9 +100,9 @@ class Api:
         raw: bytes | None = None,
         request_timeout: float | None = None,
     ) -> tuple[int, Any]:
-        kwargs: dict[str, Any] = {"method": method}
-        if request_timeout is not None:  # tornado's default is 20 s
-            kwargs["request_timeout"] = request_timeout
+        # Above tornado's 20 s: a DELETE answers once the scheduler confirms its jobs ended,
+        # which takes longer than that on a loaded machine.
+        kwargs: dict[str, Any] = {"method": method, "request_timeout": request_timeout or 90.0}
         if raw is not None:
             kwargs["body"] = raw
         elif body is not None:

@@ -225,13 +225,12 @@ def test_bsub_k_waits_and_returns_the_job_status(lsf: LsfSim) -> None:
 
 
 def test_finished_jobs_are_forgotten_after_the_clean_period(lsf: LsfSim) -> None:
+    job = lsf.submit("true")
+    lsf.wait_stat(job, "DONE")  # listed once it ended, under the default period
     config_file = lsf.home / "config.json"
     config = json.loads(config_file.read_text())
     config["clean_period_s"] = 1
     config_file.write_text(json.dumps(config))
-    job = lsf.submit("true")
-    lsf.wait_stat(job, "DONE")
-    assert lsf.run("bjobs", "-a", "-noheader").stdout.split()[2] == "DONE"
     deadline = time.monotonic() + WAIT_S
     while (result := lsf.run("bjobs", str(job))).stderr != f"Job <{job}> is not found\n":
         assert time.monotonic() < deadline, f"job {job} still listed: {result.stdout}"

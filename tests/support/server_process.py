@@ -34,6 +34,9 @@ def wait_until(
     raise TimeoutError(f"within {timeout:.0f} s: {what} did not happen")
 
 
+PORT_ATTEMPTS = 3
+
+
 class ServerProcess:
     def __init__(
         self,
@@ -63,7 +66,19 @@ class ServerProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/"
 
-    def start(self, timeout: float = 60.0) -> ServerProcess:
+    def start(self, timeout: float = 120.0) -> ServerProcess:
+        """Start the server and wait until it answers as itself. The port was free when chosen,
+        but any process (a Dask dashboard on port 0, say) may take it first: then the server
+        cannot bind and is started again on another port, at most PORT_ATTEMPTS times."""
+        for _ in range(PORT_ATTEMPTS):
+            self._launch()
+            if self._wait_answering(timeout):
+                return self
+            self.port = free_port()
+            self.log_path = self.workdir / f"server-{self.port}.log"
+        raise RuntimeError(f"server found no free port in {PORT_ATTEMPTS} attempts")
+
+    def _launch(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         config = {
             "ServerApp": {
@@ -92,15 +107,25 @@ class ServerProcess:
                 cwd=self.workdir,
                 start_new_session=self.own_process_group,
             )
+
+    def _wait_answering(self, timeout: float) -> bool:
+        """True once this server answers `api/status` with its token; False when it exited
+        because its port was taken."""
+        assert self.proc is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                if "is already in use" in self.log_tail():
+                    return False
                 raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log_tail()}")
             try:
-                self.request("GET", "api/status")
-                return self
-            except OSError:
-                time.sleep(0.1)
+                # Whatever else holds the port answers something else (or 403 to our token).
+                code, status = self.request("GET", "api/status")
+                if code == 200 and isinstance(status, dict) and "started" in status:
+                    return True
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.1)
         raise TimeoutError(f"server did not answer within {timeout:.0f} s:\n{self.log_tail()}")
 
     def request(
