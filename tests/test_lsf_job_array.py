@@ -26,6 +26,8 @@ def lsf_knobs(request: pytest.FixtureRequest) -> dict[str, Any]:
 
 async def test_scale_up_is_one_array_and_scale_down_kills_elements(api: Api, lsf_env) -> None:
     cid = (await start_lsf(api, 0))["id"]
+    # A PATCH while the cluster starts waits for the start (which may outlast a request here).
+    await api.wait_for(cid, lambda c: c["status"] == "running", "the cluster running")
     code, _ = await api.call("PATCH", "clusters", cid, body={"workers": 3})
     assert code == 200
     cluster = await api.wait_for(

@@ -59,6 +59,12 @@ class Gathered(Generic[Item, Result]):
     async def _close_and_run(self, batch: _Batch[Item, Result]) -> None:
         await asyncio.sleep(GATHER_S)
         self._open = None  # later calls start the next batch while this one runs
+        # Callers cancelled meanwhile (a cluster closed while starting) want nothing done.
+        wanted = [i for i, future in enumerate(batch.futures) if not future.done()]
+        if not wanted:
+            return
+        batch.items = [batch.items[i] for i in wanted]
+        batch.futures = [batch.futures[i] for i in wanted]
         try:
             results = await self._run(batch.items)
         except BaseException as error:  # every caller gets the failure, cancellation included

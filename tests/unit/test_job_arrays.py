@@ -177,3 +177,19 @@ async def test_a_failed_call_fails_every_caller() -> None:
     gathered: Gathered[int, int] = Gathered(run)
     results = await asyncio.gather(gathered(1), gathered(2), return_exceptions=True)
     assert [str(r) for r in results] == ["bsub: no", "bsub: no"]
+
+
+async def test_calls_cancelled_before_the_gathering_ends_are_not_made() -> None:
+    calls: list[list[int]] = []
+
+    async def run(items: list[int]) -> list[int]:
+        calls.append(items)
+        return items
+
+    gathered: Gathered[int, int] = Gathered(run)
+    cancelled = asyncio.ensure_future(gathered(1))
+    kept = asyncio.ensure_future(gathered(2))
+    await asyncio.sleep(0)
+    cancelled.cancel()
+    assert await kept == 2
+    assert calls == [[2]]
