@@ -175,6 +175,7 @@ def job_environment(base: str, job: Job) -> dict[str, str]:
             "LSB_DJOB_NUMPROC": str(len(hosts)),
             "LS_SUBCWD": job["cwd"],
             "LSB_SUB_HOST": job["from_host"],
+            # The element's index; 0 for a job that is no array's [LSF-REFERENCE, job env].
             "LSB_JOBINDEX": str(job.get("index") or 0),
             "LSB_PROJECT_NAME": job.get("project") or "default",
             "LSFUSER": job["user"],
