@@ -79,7 +79,8 @@ async def scale_up_and_down(
     backend: Any, options: dict[str, Any], workers: int, log: Path
 ) -> dict[str, Any]:
     submitted: list[str] = []
-    events = JobEvents(submitted=submitted.append, submit_failed=print)
+    refused: list[str] = []
+    events = JobEvents(submitted=submitted.append, submit_failed=refused.append)
     cluster = await backend.start_cluster(options, name="p4bench", events=events)
     try:
         before = calls(log)
@@ -87,6 +88,8 @@ async def scale_up_and_down(
         cluster.scale(workers)
 
         async def all_submitted() -> bool:
+            if refused:
+                raise SystemExit(f"a submission was refused: {refused[0]}")
             return len(submitted) >= workers
 
         await until(all_submitted, f"{workers} jobs submitted")

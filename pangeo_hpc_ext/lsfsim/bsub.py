@@ -406,6 +406,16 @@ def main(args: list[str]) -> int:
         job_id = int(state.get("next_id", 1))
         state["next_id"] = job_id + 1
         jobs = elements(job, indices)
+        launcher = None
+        if indices:
+            from .supervisor import spawn_detached
+
+            keys = [f"{job_id}[{index}]" for index in indices]
+            for key in keys:
+                os.makedirs(job_dir(base, key), exist_ok=True)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            launcher = spawn_detached(base, keys[0], elements=keys)
         for element in jobs:
             element["id"] = job_id
             index = element.get("index") or 0
@@ -421,6 +431,8 @@ def main(args: list[str]) -> int:
                 json.dump(env, handle)
             if element["interactive"]:
                 element["supervisor_pid"] = os.getpid()
+            elif launcher is not None:
+                element["supervisor_pid"] = launcher
             else:
                 from .supervisor import spawn_detached
 

@@ -63,11 +63,14 @@ if TYPE_CHECKING:
     from .state import Job
 
 
-def spawn_detached(base: str, key: str) -> int:
+def spawn_detached(base: str, key: str, elements: list[str] | None = None) -> int:
     """Double fork so the supervisor is nobody's child and holds none of the caller's pipes.
 
     Returns the supervisor's pid. bsub calls this inside its state transaction (the children
     close their copy of the lock fd at once), so the job is recorded with its supervisor.
+    With `elements` (the keys of an array's elements), the process started is a launcher that
+    starts their supervisors: bsub answers after one fork, as mbatchd takes an array of any
+    size with one submission.
     """
     read_end, write_end = os.pipe()
     # Blocked from before the fork: a dispatch nudge may arrive before the supervisor is ready,
@@ -108,7 +111,10 @@ def spawn_detached(base: str, key: str) -> int:
             signal.signal(getattr(signal, name), signal.SIG_IGN)
         code = 0
         try:
-            supervise(base, key, interactive=False)
+            if elements is None:
+                supervise(base, key, interactive=False)
+            else:
+                launch_elements(base, elements)
         except BaseException:  # the log is the only place anyone will see it
             import traceback
 
@@ -118,6 +124,20 @@ def spawn_detached(base: str, key: str) -> int:
         os._exit(code)
     except BaseException:
         os._exit(1)
+
+
+def launch_elements(base: str, keys: list[str]) -> None:
+    """Start each element's supervisor, then record it in place of this launcher (recorded as
+    their supervisor meanwhile: if it dies first, its elements are reaped as orphans). A
+    dispatch nudge meant for an element is ignored here: its supervisor reads the table when it
+    starts."""
+    signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+    pids = {key: spawn_detached(base, key) for key in keys}
+    with locked_state(base) as state:
+        for key, pid in pids.items():
+            job = state["jobs"].get(key)
+            if job is not None:
+                job["supervisor_pid"] = pid
 
 
 def _job(base: str, key: str) -> Job | None:
