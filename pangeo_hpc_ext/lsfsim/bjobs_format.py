@@ -328,17 +328,20 @@ def long_record(job: Job, now: float, speaks: str = "lsf10", host_count: int = 1
         submitted += f", Requested Resources <{job['resources']}>"
     out += wrap(stamp(job["submit_time"]) + submitted + ";")
     hosts = job.get("hosts") or []
+    # An element's start names its index, lower-case: `[3] started on <vm>` (volclava,
+    # recorded); IBM's wording for elements is UNCONFIRMED, taken to follow the same pattern.
+    element = f"[{job['index']}] s" if job.get("index") else "S"
     if job.get("start_time") and hosts and speaks == "openlava":
         many = f" {len(hosts)} Hosts/Processors" if len(hosts) > 1 else ""
         out += wrap(
             stamp(job["start_time"])
-            + f"Started on{many} {' '.join(f'<{h}>' for h in hosts)}, Execution Home "
+            + f"{element}tarted on{many} {' '.join(f'<{h}>' for h in hosts)}, Execution Home "
             f"<{job.get('exec_home') or ''}>, Execution CWD <{job['cwd']}>;"
         )
     elif job.get("start_time") and hosts:
         out += wrap(
             stamp(job["start_time"])
-            + f"Started {len(hosts)} Task(s) on Host(s) {host_counts(hosts)}, Allocated "
+            + f"{element}tarted {len(hosts)} Task(s) on Host(s) {host_counts(hosts)}, Allocated "
             f"{len(hosts)} Slot(s) on Host(s) {host_counts(hosts)}, Execution Home "
             f"<{job.get('exec_home') or ''}>, Execution CWD <{job['cwd']}>;"
         )

@@ -210,7 +210,10 @@ class LongRecord:
 # (26 with LSB_DISPLAY_YEAR, when event stamps carry the year); volclava does not wrap.
 _YEAR_STAMPS = re.compile(r"(?m)^[A-Z][a-z]{2} [A-Z][a-z]{2}\s+\d{1,2} \d{2}:\d{2}:\d{2} \d{4}:")
 _EVENT = r"^(?P<stamp>(?:[A-Z][a-z]{2} )?[A-Z][a-z]{2}\s+\d{1,2} \d{2}:\d{2}:\d{2}(?: \d{4})?): +"
-_STARTED = re.compile(_EVENT + r"(?:Started|Dispatched|started|dispatched)(?P<rest>.*)$")
+# An array element's line carries its index: `[3] started on <vm>` (volclava, recorded).
+_STARTED = re.compile(
+    _EVENT + r"(?:\[\d+\] )?(?:Started|Dispatched|started|dispatched)(?P<rest>.*)$"
+)
 _SUBMITTED = re.compile(_EVENT + r"Submitted from host")
 _TERM_REASON = re.compile(r"Completed <exit>; (?P<reason>TERM_\w+: [^.;]*)")
 _EXIT_CODE = re.compile(r"Exited with exit code (?P<code>\d+)")

@@ -134,6 +134,16 @@ def test_lsf_elements_in_every_bjobs_form() -> None:
         "Queue <normal>, Command <x>\n"
     )
     assert list(long) == ["7[5]"] and long["7[5]"].name == "dask-abc[5]"
+    # volclava (recorded) starts an element's event line with its index.
+    started = parse_bjobs_long(
+        "Job <531[3]>, Job Name <dask-abc[3]>, User <root>, Project <default>, Status <RUN>, "
+        "Queue <normal>, Command <x>\n"
+        "Sun Dec  6 23:26:04: Submitted from host <vm>, CWD </tmp>;\n\n"
+        " RUNLIMIT\n 30.0 min\n\n"
+        "Sun Dec  6 23:26:07: [3] started on <vm>, Execution Home </root>, Execution CWD </>;\n"
+    )["531[3]"]
+    assert started.hosts == ("vm",) and started.started is not None
+    assert started.runlimit_min == 30.0
     assert parse_element_id("7[5]") == ArrayElement("7", 5)
 
 
