@@ -109,6 +109,9 @@ def spawn_detached(base: str, key: str, elements: list[str] | None = None) -> in
         sys.stderr = open(2, "w", closefd=False, buffering=1)
         for name in ("SIGINT", "SIGHUP", "SIGPIPE"):
             signal.signal(getattr(signal, name), signal.SIG_IGN)
+        # Started by an array's launcher, which ignores the nudge: the job must not inherit
+        # that (still blocked here, so nothing is lost).
+        signal.signal(signal.SIGUSR1, signal.SIG_DFL)
         code = 0
         try:
             if elements is None:
