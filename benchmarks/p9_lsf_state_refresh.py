@@ -33,7 +33,8 @@ from harness import percentile
 from p5_bsub_latency import stop_everything
 
 from pangeo_hpc_ext.lsfsim import environment
-from pangeo_hpc_ext.schedulers.lsf import LSFClient, parse_submission
+from pangeo_hpc_ext.schedulers.lsf import LSFClient
+from pangeo_hpc_ext.schedulers.lsf_output import parse_submission
 
 JOB = "sleep 600\n"
 

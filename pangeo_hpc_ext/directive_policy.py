@@ -43,7 +43,7 @@ OPTIONAL = -1
 # What a refused option sets, when it is not one of the user's options: why it is refused.
 RESERVED = {
     "job name": "the job name, which pangeo-hpc-ext sets itself to recognise the cluster's jobs",
-    "job array": "the job array; dask-jobqueue submits one job per worker",
+    "job array": "the job array, which pangeo-hpc-ext sets itself (the job_array option)",
     "options file": "options read from a file, which cannot be checked",
     "every option": "every option set before it",
 }

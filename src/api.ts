@@ -44,6 +44,13 @@ export interface IJob {
   ended_by?: JobEndedBy | null;
   /** The scheduler's estimate of a pending job's start (ISO 8601), when it gives one. */
   expected_start?: string | null;
+  /** Set on an element of a job array: the array's id and the element's index. */
+  array?: IJobArrayElement | null;
+}
+
+export interface IJobArrayElement {
+  parent: string;
+  index: number;
 }
 
 export type JobEndedBy = 'scale-down' | 'walltime-replacement';

@@ -10,7 +10,8 @@ from collections.abc import Callable
 import pytest
 
 from pangeo_hpc_ext.schedulers.base import JobState
-from pangeo_hpc_ext.schedulers.lsf import BjobsForm, LSFClient
+from pangeo_hpc_ext.schedulers.lsf import LSFClient
+from pangeo_hpc_ext.schedulers.lsf_output import BjobsForm
 from tests.support import lsfsim as lsfsim_fixtures
 from tests.support.lsfsim import LsfSim
 

@@ -45,7 +45,8 @@ async def start_lsf(api: Api, workers: int, **options: Any) -> dict[str, Any]:
 
 
 async def test_lsf_lifecycle_scale_up_down_delete(api: Api, lsf_env) -> None:
-    cluster = await start_lsf(api, 2)
+    # One job per worker; their arrays are test_lsf_job_array.py's.
+    cluster = await start_lsf(api, 2, job_array=False)
     cid = cluster["id"]
     cluster = await api.wait_for(
         cid,
@@ -103,7 +104,7 @@ class TestOtherDialects:
         return {"dialect": request.param}
 
     async def test_lifecycle(self, api: Api, lsf_env) -> None:
-        cid = (await start_lsf(api, 2))["id"]
+        cid = (await start_lsf(api, 2, job_array=False))["id"]
         cluster = await api.wait_for(
             cid,
             lambda c: connected(2)(c) and job_states(c) == ["RUN", "RUN"],

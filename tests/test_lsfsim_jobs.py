@@ -9,6 +9,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from tests.support import lsfsim as lsfsim_fixtures
 from tests.support.lsfsim import (
     WAIT_S,
@@ -246,3 +248,45 @@ def test_deleting_the_emulator_home_ends_its_running_jobs(lsf: LsfSim) -> None:
     assert pid_alive(shell)
     shutil.rmtree(lsf.home)  # e.g. a test's temporary LSFSIM_HOME going away
     wait_gone(lambda: pid_alive(shell), f"job shell {shell} of the deleted cluster")
+
+
+@pytest.mark.parametrize("dialect", ["lsf10", "lsf9", "openlava"])
+def test_job_array_elements_run_and_die_alone(
+    make_lsf: Callable[..., LsfSim], dialect: str
+) -> None:
+    """`bsub -J "name[1-3]"`: one job id, three elements each with its LSB_JOBINDEX and %I
+    file; bjobs shows them under one JOBID named name[i]; bkill "id[2]" ends that one alone."""
+    lsf = make_lsf(dialect=dialect)
+    script = (
+        '#!/bin/sh\n#BSUB -J "arr[1-3]"\n#BSUB -o out.%J_%I\necho index=$LSB_JOBINDEX\nsleep 60\n'
+    )
+    job_id = lsf.submit(stdin=script)
+    deadline = time.monotonic() + WAIT_S
+    while sorted(r["STAT"] for r in lsf.records(job_id)) != ["RUN"] * 3:
+        assert time.monotonic() < deadline, f"3 elements never ran: {lsf.records(job_id)}"
+        time.sleep(0.05)
+    records = lsf.records(job_id)
+    assert {r["JOBID"] for r in records} == {str(job_id)}
+    assert sorted(r["JOB_NAME"] for r in records) == ["arr[1]", "arr[2]", "arr[3]"]
+    # The product's form for the dialect takes one element by its own id.
+    wide = lsf.run("bjobs", "-w", f"{job_id}[2]")
+    assert wide.returncode == 0 and "arr[2]" in wide.stdout and "arr[1]" not in wide.stdout
+    long = lsf.run("bjobs", "-l", f"{job_id}[3]").stdout
+    assert f"Job <{job_id}[3]>, Job Name <arr[3]>" in long
+    assert "[3] started" in long
+
+    killed = lsf.run("bkill", f"{job_id}[2]")
+    assert killed.stdout.strip() == f"Job <{job_id}[2]> is being terminated"
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        stats = {r["JOB_NAME"]: r["STAT"] for r in lsf.records(job_id)}
+        if stats["arr[2]"] == "EXIT":
+            break
+        assert time.monotonic() < deadline, f"element 2 never ended: {stats}"
+        time.sleep(0.05)
+    assert stats == {"arr[1]": "RUN", "arr[2]": "EXIT", "arr[3]": "RUN"}
+    # `bkill ID` ends every element; each writes its own %I file (LSF writes it at the end).
+    assert lsf.run("bkill", str(job_id)).returncode == 255  # element 2 had already finished
+    for index in (1, 3):
+        output = wait_for_file(lsf.workdir / f"out.{job_id}_{index}", f"element {index}'s file")
+        assert f"index={index}" in output

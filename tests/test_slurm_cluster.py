@@ -111,6 +111,37 @@ async def test_slurm_lifecycle(api: Api) -> None:
     assert squeue("-j", ",".join(ids), "-o", "%i|%T") == []
 
 
+async def test_workers_as_one_array_scaled_down_element_by_element(api: Api) -> None:
+    code, cluster = await api.call("POST", "clusters", body={"profile": "slurm", "workers": 0})
+    assert code == 201, cluster
+    cid = cluster["id"]
+    # A PATCH while the cluster starts waits for the start (which may outlast a request here).
+    await api.wait_for(cid, lambda c: c["status"] == "running", "the cluster running")
+    code, _ = await api.call("PATCH", "clusters", cid, body={"workers": 3})
+    assert code == 200
+    cluster = await api.wait_for(cid, settled(3), "3 array elements running, 3 workers")
+    parents = {j["array"]["parent"] for j in cluster["jobs"]}
+    assert len(parents) == 1, cluster["jobs"]
+    parent = parents.pop()
+    ids = sorted(j["job_id"] for j in cluster["jobs"])
+    assert ids == [f"{parent}_{i}" for i in (1, 2, 3)]
+    # Slurm's own view: one array job (%F) of three elements, that is one sbatch.
+    assert {row[0] for row in squeue("-r", "-j", ",".join(ids), "-o", "%F")} == {parent}
+
+    code, _ = await api.call("PATCH", "clusters", cid, body={"workers": 1})
+    assert code == 200
+    cluster = await api.wait_for(
+        cid, settled(1, ended=2), "scale-down to 1: 2 elements cancelled, 1 running"
+    )
+    alive = squeue("-r", "-j", ",".join(ids), "-o", "%i|%T")
+    assert [state for _, state in alive] == ["RUNNING"], alive
+    assert [j["job_id"] for j in running_jobs(cluster)] == [alive[0][0]]
+
+    code, _ = await api.call("DELETE", "clusters", cid)
+    assert code == 204
+    assert squeue("-r", "-j", ",".join(ids), "-o", "%i|%T") == []
+
+
 async def test_unknown_partition_is_refused_before_submitting(api: Api) -> None:
     before = all_job_ids()
     code, body = await api.call(

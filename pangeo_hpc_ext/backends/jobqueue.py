@@ -20,9 +20,11 @@ import dask
 from .. import dask_defaults
 from ..errors import FieldError, SchedulerCommandFailed
 from ..paths import default_data_dir
+from ..schedulers.arrays import JobArrays
 from ..schedulers.base import JobInfo, QueueInfo, SchedulerClient
 from ..schedulers.registry import Scheduler
 from .base import Backend, JobEvents
+from .job_array import JobSubmissions
 from .option_types import (
     DIRECTIVE_PATTERN,
     check_log_directory,
@@ -109,21 +111,22 @@ def skip_used_worker_names(cluster: SpecCluster, forgotten: list[Any]) -> None:
 
 
 def reporting_job_class(
-    base: type[Job], client: SchedulerClient, events: JobEvents, name: str
+    base: type[Job],
+    client: SchedulerClient,
+    events: JobEvents,
+    name: str,
+    arrays: JobArrays | None = None,
 ) -> type[Job]:
     """A subclass of dask-jobqueue's job class for one cluster. Upstream submits through a shell
-    with stderr sent to /dev/null, so a refusal's reason is lost; ours goes through `client`."""
+    with stderr sent to /dev/null, so a refusal's reason is lost; ours goes through `client`.
+    Jobs started together are submitted as one job array when `arrays` is given, and jobs
+    closed together are killed with one command (job_array.py)."""
+    calls = JobSubmissions(client, events, arrays, _submission_slot)
 
     async def _submit_job(self: Job, script_filename: str) -> str:
-        script = await asyncio.to_thread(Path(script_filename).read_text)
-        try:
-            async with _submission_slot():
-                job_id = await client.submit(script)
-        except SchedulerCommandFailed as error:
-            events.submit_failed(error.message)
-            raise
-        events.submitted(job_id)
-        return job_id
+        # The script as written to `script_filename`, without a thread's round trip: the
+        # workers of one scale-up must reach the gathering together.
+        return await calls.submit((self.name, self.job_script()))
 
     def _job_id_from_submit_output(self: Job, out: str) -> str:
         return out  # _submit_job already answers with the id
@@ -134,7 +137,7 @@ def reporting_job_class(
             # Already-ended jobs are not an error; a scheduler that does not answer is logged
             # by the manager's kill confirmation at close, not here.
             with contextlib.suppress(SchedulerCommandFailed):
-                await client.kill([self.job_id])
+                await calls.kill(self.job_id)
 
     return type(
         f"Reporting{base.__name__}For{name}",
@@ -205,6 +208,8 @@ class JobqueueBackend(Backend):
             # Without -o/-e the scheduler mails each job's output, or drops it wherever the
             # server was started. The default is under $HOME, which compute nodes share.
             "log_directory": value("log-directory") or str(default_data_dir() / "dask-job-logs"),
+            # Only where the scheduler has arrays we write: elsewhere the option does not exist.
+            **({"job_array": True} if self.client.arrays is not None else {}),
         }
 
     async def queue_infos(self) -> list[QueueInfo]:
@@ -294,6 +299,15 @@ class JobqueueBackend(Backend):
                 "default": defaults["log_directory"],
             },
         }
+        if "job_array" in defaults:
+            properties["job_array"] = {
+                "type": "boolean",
+                "title": "Workers as one job array",
+                "description": "Submit the workers of a scale-up as one job array (one "
+                "submission for the scheduler instead of one per worker); each worker is one "
+                "element, scaled down or replaced alone.",
+                "default": defaults["job_array"],
+            }
         for option, values in choices.items():
             if option in properties and option != "queue":
                 properties[option]["enum"] = list(values)
@@ -354,6 +368,8 @@ class JobqueueBackend(Backend):
             return []
         root = log_directory_path(directory)
         name = re.escape(self.job_name(cluster_id))
+        if self.client.arrays is not None:
+            job_id = self.client.arrays.file_id(job_id)
         patterns = [
             re.compile(template.format(name=name, job_id=re.escape(job_id)))
             for template in self.log_file_names
@@ -459,7 +475,13 @@ class JobqueueBackend(Backend):
             # cluster's own, not "LSFCluster-<n>" like every other cluster's.
             name=self.job_name(name),
             job_name=self.job_name(name),
-            job_cls=reporting_job_class(cluster_class.job_cls, self.client, events, name),
+            job_cls=reporting_job_class(
+                cluster_class.job_cls,
+                self.client,
+                events,
+                name,
+                arrays=self.client.arrays if options.get("job_array") else None,
+            ),
             security=security,
             scheduler_cls=scheduler.cls,
             scheduler_options=scheduler.options,

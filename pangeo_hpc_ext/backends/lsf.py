@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..directive_policy import LSF
 from ..errors import FieldError
-from ..schedulers.lsf import LSFClient, walltime_minutes
+from ..schedulers.lsf import LSFClient
+from ..schedulers.lsf_output import walltime_minutes
 from ..schedulers.registry import SCHEDULERS
 from .jobqueue import OPTIONAL_TEXT, JobqueueBackend
 

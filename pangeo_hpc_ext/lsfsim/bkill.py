@@ -12,9 +12,12 @@ from .state import (
     ACTIVE,
     FINISHED,
     finish_job,
+    job_key,
+    jobs_named,
     jobs_sorted,
     kill_group,
     locked_state,
+    parse_job_ref,
     schedule,
     signal_group_after_save,
     wake_supervisor,
@@ -27,10 +30,11 @@ USAGE = (
 )
 
 
-def request_kill(base: str, job_id: int, reason: str = "TERM_OWNER") -> str:
-    """Mark and signal one job; returns "terminated", "finished" or "missing"."""
+def request_kill(base: str, key: str, reason: str = "TERM_OWNER") -> str:
+    """Mark and signal one job (or array element); returns "terminated", "finished" or
+    "missing"."""
     with locked_state(base) as state:
-        job = state["jobs"].get(str(job_id))
+        job = state["jobs"].get(key)
         if job is None:
             return "missing"
         return _kill_locked(base, state, job, reason)
@@ -99,11 +103,13 @@ def main(args: list[str]) -> int:
     with locked_state(base) as state:
         targets: list[str] = []
         for raw in ids:
-            if not raw.isdigit():
+            ref = parse_job_ref(raw)
+            if ref is None:
                 print(f"{raw}: Illegal job ID.", file=sys.stderr)
                 failed = True
                 continue
-            targets.append(str(int(raw)))
+            # `123[4]` kills one element of array 123, `123` all of them [LSF bkill].
+            targets.append(f"{ref[0]}[{ref[1]}]" if ref[1] is not None else str(ref[0]))
         if not ids or "0" in targets or queue or name:
             wanted_all = "0" in targets or (not ids and (queue or name))
             candidates = [
@@ -116,17 +122,17 @@ def main(args: list[str]) -> int:
             ]
             if not ids and not wanted_all:
                 candidates = candidates[-1:]  # no job ID: the user's last submitted job
-            targets = [t for t in targets if t != "0"] + [str(job["id"]) for job in candidates]
+            targets = [t for t in targets if t != "0"] + [job_key(job) for job in candidates]
             if not targets:
                 # rc 255 as OpenLava (cmd.jobid.c exit(-1)); IBM's code here is UNCONFIRMED.
                 print("No unfinished job found", file=sys.stderr)
                 return 255
-        for job_id in targets:
-            job = state["jobs"].get(job_id)
-            if job is None:
-                print(f"Job <{job_id}>: No matching job found", file=sys.stderr)
+        named = [(target, jobs_named(state, target) or []) for target in targets]
+        for target, jobs in named:
+            if not jobs:
+                print(f"Job <{target}>: No matching job found", file=sys.stderr)
                 failed = True
-                continue
+        for job_id, job in ((job_key(job), job) for _, jobs in named for job in jobs):
             if sig is not None and sig not in (signal.SIGKILL,):
                 if job["status"] in FINISHED:
                     print(f"Job <{job_id}>: Job has already finished", file=sys.stderr)

@@ -18,7 +18,7 @@ from .config import (
     unit_for_limits,
     user_name,
 )
-from .state import FINISHED, job_dir, locked_state, read_state, schedule, state_version
+from .state import FINISHED, job_dir, job_key, locked_state, read_state, schedule, state_version
 
 # typing costs every emulated command ~5 ms of start-up; annotations only need it for checkers.
 TYPE_CHECKING = False
@@ -308,10 +308,53 @@ def build_job(
     }
 
 
-def substitute(path: str | None, job_id: int) -> str | None:
+# `-J "name[1-10,20]%2"`: a job array [LSF-REFERENCE 1.4, IBM bsub -J]. Each index is a
+# number, a range `a-b` or a stepped range `a-b:s`; `%n` caps how many elements run at once
+# (read, not enforced here).
+ARRAY_NAME = re.compile(r"(?P<name>.*)\[(?P<spec>[0-9,:\-]+)\](?:%(?P<limit>\d+))?")
+# LSF's MAX_JOB_ARRAY_SIZE default (lsb.params).
+MAX_ARRAY_SIZE = 1000
+
+
+def array_indices(spec: str) -> list[int]:
+    """The indices of an array specification, in order; Rejected when it is not one (the
+    wording is OpenLava's LSBE_BAD_IDX; IBM's is UNCONFIRMED)."""
+    indices: list[int] = []
+    for part in spec.split(","):
+        match = re.fullmatch(r"(\d+)(?:-(\d+)(?::(\d+))?)?", part)
+        if match is None:
+            raise Rejected("Bad job array index list. Job not submitted.")
+        first = int(match.group(1))
+        last = int(match.group(2) or first)
+        step = int(match.group(3) or 1)
+        if first < 1 or last < first or step < 1:
+            raise Rejected("Bad job array index list. Job not submitted.")
+        indices.extend(range(first, last + 1, step))
+    if len(indices) > MAX_ARRAY_SIZE:
+        raise Rejected("Job array size is greater than maximum array size. Job not submitted.")
+    return sorted(set(indices))
+
+
+def split_array_name(name: str | None) -> tuple[str | None, list[int]]:
+    """(job name, indices) of a -J value: no indices when it names a single job."""
+    match = ARRAY_NAME.fullmatch(name or "")
+    if match is None:
+        return name, []
+    return match.group("name"), array_indices(match.group("spec"))
+
+
+def substitute(path: str | None, job_id: int, index: int = 0) -> str | None:
     if path is None:
         return None
-    return path.replace("%J", str(job_id)).replace("%I", "0")
+    return path.replace("%J", str(job_id)).replace("%I", str(index))
+
+
+def elements(job: dict[str, Any], indices: list[int]) -> list[dict[str, Any]]:
+    """The jobs bsub records: the job itself, or one per array element, each a job of its own
+    named `name[index]` (as bjobs shows elements)."""
+    if not indices:
+        return [job]
+    return [{**job, "index": index, "name": f"{job['name']}[{index}]"} for index in indices]
 
 
 def read_script() -> str:
@@ -342,7 +385,12 @@ def main(args: list[str]) -> int:
             raise Rejected(failure if " " in failure else SUBMIT_FAIL_TEXT)
         base = home()
         config = ensure_config(base)
+        array_name, indices = split_array_name(options.get("-J"))
+        if indices:
+            options["-J"] = array_name
         job = build_job(options, command_args, script, config, base)
+        if indices and job["interactive"]:
+            raise Rejected("Job array cannot be interactive. Job not submitted.")
     except Rejected as error:
         print(error, file=sys.stderr)
         return 255
@@ -357,25 +405,41 @@ def main(args: list[str]) -> int:
     with locked_state(base) as state:
         job_id = int(state.get("next_id", 1))
         state["next_id"] = job_id + 1
-        job["id"] = job_id
-        job["output"] = substitute(job["output"], job_id)
-        job["error"] = substitute(job["error"], job_id)
-        directory = job_dir(base, job_id)
-        os.makedirs(directory, exist_ok=True)
-        if script is not None:
-            with open(os.path.join(directory, "script"), "w", encoding="utf-8") as handle:
-                handle.write(script)
-        with open(os.path.join(directory, "env.json"), "w", encoding="utf-8") as handle:
-            json.dump(env, handle)
-        if job["interactive"]:
-            job["supervisor_pid"] = os.getpid()
-        else:
+        jobs = elements(job, indices)
+        launcher = None
+        if indices:
             from .supervisor import spawn_detached
 
+            keys = [f"{job_id}[{index}]" for index in indices]
+            for key in keys:
+                os.makedirs(job_dir(base, key), exist_ok=True)
             sys.stdout.flush()
             sys.stderr.flush()
-            job["supervisor_pid"] = spawn_detached(base, job_id)
-        state["jobs"][str(job_id)] = job
+            launcher = spawn_detached(base, keys[0], elements=keys)
+        for element in jobs:
+            element["id"] = job_id
+            index = element.get("index") or 0
+            element["output"] = substitute(element["output"], job_id, index)
+            element["error"] = substitute(element["error"], job_id, index)
+            key = job_key(element)
+            directory = job_dir(base, key)
+            os.makedirs(directory, exist_ok=True)
+            if script is not None:
+                with open(os.path.join(directory, "script"), "w", encoding="utf-8") as handle:
+                    handle.write(script)
+            with open(os.path.join(directory, "env.json"), "w", encoding="utf-8") as handle:
+                json.dump(env, handle)
+            if element["interactive"]:
+                element["supervisor_pid"] = os.getpid()
+            elif launcher is not None:
+                element["supervisor_pid"] = launcher
+            else:
+                from .supervisor import spawn_detached
+
+                sys.stdout.flush()
+                sys.stderr.flush()
+                element["supervisor_pid"] = spawn_detached(base, key)
+            state["jobs"][key] = element
         schedule(base, state, config)
     signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
     # No "Job is submitted to <P> project." line for -P: UNCONFIRMED whether stock LSF prints it
@@ -384,13 +448,13 @@ def main(args: list[str]) -> int:
     stream = sys.stderr if os.environ.get("BSUB_STDERR") else sys.stdout
     print(f"Job <{job_id}> is submitted to {where} <{job['queue']}>.", file=stream, flush=True)
     if job["interactive"]:
-        return run_interactive(base, job_id)
+        return run_interactive(base, str(job_id))
     if "-K" in options:
         return wait_until_finished(base, job_id)
     return 0
 
 
-def run_interactive(base: str, job_id: int) -> int:
+def run_interactive(base: str, key: str) -> int:
     # No banner at the end of an -I/-Is job and the job's exit status as ours: OpenLava's nios
     # behaviour (IBM's is UNCONFIRMED).
     from .supervisor import supervise
@@ -410,7 +474,7 @@ def run_interactive(base: str, job_id: int) -> int:
     for name in ("SIGINT", "SIGTERM", "SIGHUP"):
         signal.signal(getattr(signal, name), kill_on_signal)
     return supervise(
-        base, job_id, interactive=True, on_started=started, interrupted=lambda: bool(signals)
+        base, key, interactive=True, on_started=started, interrupted=lambda: bool(signals)
     )
 
 

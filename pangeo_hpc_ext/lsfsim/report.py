@@ -7,7 +7,7 @@ import resource
 import time
 
 from .config import ensure_config
-from .state import TERM_TEXT, job_dir
+from .state import TERM_TEXT, job_dir, job_key
 
 # typing costs every emulated command ~5 ms of start-up; annotations only need it for checkers.
 TYPE_CHECKING = False
@@ -43,7 +43,7 @@ def job_report(job: Job, status: str, exit_code: int, reason: str | None, cluste
     home = job.get("exec_home") or os.path.expanduser("~")
     lines = [
         f"Sender: LSF System <lsfadmin@{job['hosts'][0]}>",
-        f"Subject: Job {job['id']}: <{job['name']}> in cluster <{cluster}> {subject}",
+        f"Subject: Job {job_key(job)}: <{job['name']}> in cluster <{cluster}> {subject}",
         "",
         f"Job <{job['name']}> was submitted from host <{job['from_host']}> by user "
         f"<{job['user']}> in cluster <{cluster}> at {time.ctime(job['submit_time'])}",
@@ -91,7 +91,7 @@ def write_output_file(base: str, job: Job, status: str, exit_code: int, reason: 
         return
     config = ensure_config(base)
     header = job_report(job, status, exit_code, reason, str(config.get("cluster_name", "lsfsim")))
-    spool = os.path.join(job_dir(base, job["id"]), "stdout")
+    spool = os.path.join(job_dir(base, job_key(job)), "stdout")
     path = os.path.join(job["cwd"], output)
     mode = "wb" if job.get("output_overwrite") else "ab"
     with open(path, mode) as target:

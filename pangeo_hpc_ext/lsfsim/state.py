@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import signal
 import time
 from contextlib import contextmanager
@@ -40,8 +41,47 @@ def state_path(base: str) -> str:
     return os.path.join(base, "state.json")
 
 
-def job_dir(base: str, job_id: int) -> str:
-    return os.path.join(base, "jobs", str(job_id))
+def job_dir(base: str, key: int | str) -> str:
+    return os.path.join(base, "jobs", str(key))
+
+
+def job_key(job: Job) -> str:
+    """A job's key in the table: its id, or `id[index]` for an element of a job array (each
+    element is a job of its own there, run and killed alone, as LSF treats them)."""
+    index = job.get("index")
+    return f"{job['id']}[{index}]" if index else str(job["id"])
+
+
+def id_order(job: Job) -> tuple[int, int]:
+    return (int(job["id"]), int(job.get("index") or 0))
+
+
+def parse_job_ref(raw: str) -> tuple[int, int | None] | None:
+    """(id, index) of a command-line job reference, `123` or `123[4]` (index None for the
+    former); None when it is not one (LSF: "Illegal job ID")."""
+    match = re.fullmatch(r"(\d+)(?:\[(\d+)\])?", raw.strip())
+    if match is None:
+        return None
+    return int(match.group(1)), (int(match.group(2)) if match.group(2) else None)
+
+
+def jobs_named(state: State, raw: str) -> list[Job] | None:
+    """The jobs a reference names: one job, one element (`123[4]`), or every element of array
+    `123`; [] when none is known, None when `raw` is no job reference."""
+    ref = parse_job_ref(raw)
+    if ref is None:
+        return None
+    job_id, index = ref
+    if index is not None:
+        job = state["jobs"].get(f"{job_id}[{index}]")
+        return [job] if job is not None else []
+    single = state["jobs"].get(str(job_id))
+    if single is not None:
+        return [single]
+    return sorted(
+        (job for job in state["jobs"].values() if job["id"] == job_id and job.get("index")),
+        key=id_order,
+    )
 
 
 def read_state(base: str) -> State:
@@ -100,7 +140,7 @@ def locked_state(base: str) -> Iterator[State]:
 
 
 def jobs_sorted(state: State) -> list[Job]:
-    return sorted(state["jobs"].values(), key=lambda job: job["id"])
+    return sorted(state["jobs"].values(), key=id_order)
 
 
 def pid_alive(pid: int | None) -> bool:
@@ -155,7 +195,7 @@ def purge_old(base: str, state: State, clean_period: float) -> None:
             del state["jobs"][key]
             import shutil
 
-            shutil.rmtree(job_dir(base, job["id"]), ignore_errors=True)
+            shutil.rmtree(job_dir(base, job_key(job)), ignore_errors=True)
 
 
 def reap_orphans(state: State) -> None:
@@ -205,7 +245,9 @@ def schedule(base: str, state: State, config: dict[str, Any] | None = None) -> N
             used_by_queue[job["queue"]] = used_by_queue.get(job["queue"], 0) + int(job["nslots"])
     queues = config.get("queues", {})
     pending = [job for job in state["jobs"].values() if job["status"] == "PEND"]
-    pending.sort(key=lambda job: (-int(queues.get(job["queue"], {}).get("priority", 0)), job["id"]))
+    pending.sort(
+        key=lambda job: (-int(queues.get(job["queue"], {}).get("priority", 0)), *id_order(job))
+    )
     for job in pending:
         queue_max = queues.get(job["queue"], {}).get("max_slots")
         in_queue = used_by_queue.get(job["queue"], 0)

@@ -15,6 +15,7 @@ from .state import (
     TERM_TEXT,
     finish_job,
     job_dir,
+    job_key,
     kill_group,
     locked_state,
     read_state,
@@ -62,11 +63,14 @@ if TYPE_CHECKING:
     from .state import Job
 
 
-def spawn_detached(base: str, job_id: int) -> int:
+def spawn_detached(base: str, key: str, elements: list[str] | None = None) -> int:
     """Double fork so the supervisor is nobody's child and holds none of the caller's pipes.
 
     Returns the supervisor's pid. bsub calls this inside its state transaction (the children
     close their copy of the lock fd at once), so the job is recorded with its supervisor.
+    With `elements` (the keys of an array's elements), the process started is a launcher that
+    starts their supervisors: bsub answers after one fork, as mbatchd takes an array of any
+    size with one submission.
     """
     read_end, write_end = os.pipe()
     # Blocked from before the fork: a dispatch nudge may arrive before the supervisor is ready,
@@ -86,7 +90,7 @@ def spawn_detached(base: str, job_id: int) -> int:
         # for every holder of the pipe, and the grandchild may be scheduled late on a busy host.
         null = os.open(os.devnull, os.O_RDWR)
         log = os.open(
-            os.path.join(job_dir(base, job_id), "supervisor.log"),
+            os.path.join(job_dir(base, key), "supervisor.log"),
             os.O_WRONLY | os.O_CREAT | os.O_APPEND,
             0o644,
         )
@@ -105,9 +109,15 @@ def spawn_detached(base: str, job_id: int) -> int:
         sys.stderr = open(2, "w", closefd=False, buffering=1)
         for name in ("SIGINT", "SIGHUP", "SIGPIPE"):
             signal.signal(getattr(signal, name), signal.SIG_IGN)
+        # Started by an array's launcher, which ignores the nudge: the job must not inherit
+        # that (still blocked here, so nothing is lost).
+        signal.signal(signal.SIGUSR1, signal.SIG_DFL)
         code = 0
         try:
-            supervise(base, job_id, interactive=False)
+            if elements is None:
+                supervise(base, key, interactive=False)
+            else:
+                launch_elements(base, elements)
         except BaseException:  # the log is the only place anyone will see it
             import traceback
 
@@ -119,12 +129,26 @@ def spawn_detached(base: str, job_id: int) -> int:
         os._exit(1)
 
 
-def _job(base: str, job_id: int) -> Job | None:
-    return read_state(base)["jobs"].get(str(job_id))
+def launch_elements(base: str, keys: list[str]) -> None:
+    """Start each element's supervisor, then record it in place of this launcher (recorded as
+    their supervisor meanwhile: if it dies first, its elements are reaped as orphans). A
+    dispatch nudge meant for an element is ignored here: its supervisor reads the table when it
+    starts."""
+    signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+    pids = {key: spawn_detached(base, key) for key in keys}
+    with locked_state(base) as state:
+        for key, pid in pids.items():
+            job = state["jobs"].get(key)
+            if job is not None:
+                job["supervisor_pid"] = pid
+
+
+def _job(base: str, key: str) -> Job | None:
+    return read_state(base)["jobs"].get(key)
 
 
 def wait_for_dispatch(
-    base: str, job_id: int, on_tick: Any = None, detached: bool = True
+    base: str, key: str, on_tick: Any = None, detached: bool = True
 ) -> Job | None:
     """Block until the job is RUN (returned) or ended while pending (None)."""
     seen = None
@@ -137,8 +161,9 @@ def wait_for_dispatch(
             if not os.path.isdir(base):
                 return None  # the emulator's home was deleted: nobody will dispatch us
             state = read_state(base)
-            job = state["jobs"].get(str(job_id))
+            job = state["jobs"].get(key)
             if job is None:
+                job_id = int(key.partition("[")[0])
                 if int(state.get("next_id", 1)) <= job_id and time.monotonic() < give_up:
                     pass  # bsub, which started us, has not saved the job yet
                 else:
@@ -153,7 +178,7 @@ def wait_for_dispatch(
 
 
 def job_environment(base: str, job: Job) -> dict[str, str]:
-    directory = job_dir(base, job["id"])
+    directory = job_dir(base, job_key(job))
     try:
         with open(os.path.join(directory, "env.json"), encoding="utf-8") as handle:
             env: dict[str, str] = json.load(handle)
@@ -173,7 +198,8 @@ def job_environment(base: str, job: Job) -> dict[str, str]:
             "LSB_DJOB_NUMPROC": str(len(hosts)),
             "LS_SUBCWD": job["cwd"],
             "LSB_SUB_HOST": job["from_host"],
-            "LSB_JOBINDEX": "0",
+            # The element's index; 0 for a job that is no array's [LSF-REFERENCE, job env].
+            "LSB_JOBINDEX": str(job.get("index") or 0),
             "LSB_PROJECT_NAME": job.get("project") or "default",
             "LSFUSER": job["user"],
             "LSB_EXEC_CLUSTER": job.get("cluster", "lsfsim"),
@@ -198,7 +224,7 @@ def _open_for_job(path: str, cwd: str, overwrite: bool) -> int:
 
 def start_job(base: str, job: Job) -> int:
     """Fork the job into its own session (pgid == pid) and exec it."""
-    directory = job_dir(base, job["id"])
+    directory = job_dir(base, job_key(job))
     env = job_environment(base, job)
     if job.get("argv"):
         argv = ["/bin/sh", "-c", job["command"]]
@@ -242,7 +268,7 @@ def start_job(base: str, job: Job) -> int:
 
 def supervise(
     base: str,
-    job_id: int,
+    key: str,
     *,
     interactive: bool,
     on_started: Any = None,
@@ -258,15 +284,15 @@ def supervise(
         if interrupted is not None and interrupted():
             from .bkill import request_kill
 
-            request_kill(base, job_id)
+            request_kill(base, key)
 
-    job = wait_for_dispatch(base, job_id, on_tick=kill_if_interrupted, detached=not interactive)
+    job = wait_for_dispatch(base, key, on_tick=kill_if_interrupted, detached=not interactive)
     if job is None:
-        ended = _job(base, job_id)
+        ended = _job(base, key)
         return int((ended or {}).get("exit_code") or 1)
     config = ensure_config(base)
     with locked_state(base) as state:
-        job = state["jobs"].get(str(job_id))
+        job = state["jobs"].get(key)
         if job is None or job["status"] != "RUN" or job.get("kill_requested_at"):
             if job is not None and job["status"] == "RUN":
                 finish_job(job, "EXIT", None, job.get("kill_reason") or "TERM_OWNER")
@@ -317,7 +343,7 @@ def monitor(
             return 137
         if reason is None and version != seen:
             seen = version
-            current = read_state(base)["jobs"].get(str(job["id"]), {})
+            current = read_state(base)["jobs"].get(job_key(job), {})
             if current.get("kill_requested_at"):
                 reason = current.get("kill_reason") or "TERM_OWNER"
                 start = float(current["kill_requested_at"])
@@ -340,7 +366,7 @@ def monitor(
     exit_code = 128 - code if code < 0 else code
     if reason is None:
         # A bkill that landed after our last look at the table still decides how the job ended.
-        current = read_state(base)["jobs"].get(str(job["id"]), {})
+        current = read_state(base)["jobs"].get(job_key(job), {})
         if current.get("kill_requested_at"):
             reason = current.get("kill_reason") or "TERM_OWNER"
     final_status = "DONE" if exit_code == 0 and reason is None else "EXIT"
@@ -352,7 +378,7 @@ def monitor(
         except OSError as error:
             print(f"lsfsim: cannot write output file: {error}", file=sys.stderr)
     with locked_state(base) as state:
-        record = state["jobs"].get(str(job["id"]))
+        record = state["jobs"].get(job_key(job))
         if record is not None:
             if reason is None and record.get("kill_requested_at"):
                 reason = record.get("kill_reason") or "TERM_OWNER"

@@ -7,7 +7,10 @@ import enum
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from .arrays import JobArrays
 
 
 class JobState(str, enum.Enum):
@@ -37,6 +40,18 @@ def job_time(text: str | None) -> datetime | None:
 
 
 @dataclass(frozen=True)
+class ArrayElement:
+    """Which job array a job is an element of: the array's own id and the element's index
+    (LSF `123[4]`, Slurm `123_4`, Grid Engine `123.4`, PBS `123[4].server`)."""
+
+    parent: str
+    index: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"parent": self.parent, "index": self.index}
+
+
+@dataclass(frozen=True)
 class JobInfo:
     job_id: str
     state: JobState
@@ -52,6 +67,8 @@ class JobInfo:
     name: str | None = None
     # When the scheduler expects a pending job to start (ISO 8601), where it says.
     expected_start: str | None = None
+    # Set when the job is an element of a job array; its job_id is then the element's own.
+    array: ArrayElement | None = None
 
     @property
     def finished(self) -> bool:
@@ -72,6 +89,7 @@ class JobInfo:
             "expected_start": self.expected_start,
             "waiting_s": self.waiting_s(),
             "ended_by": ended_by,
+            "array": self.array.to_json() if self.array else None,
         }
 
     def waiting_s(self, now: datetime | None = None) -> int | None:
@@ -138,6 +156,8 @@ class SchedulerClient(abc.ABC):
     # A scheduler command that hangs (a stuck mbatchd/slurmctld/qmaster) fails after this long;
     # a submission may take twice as long.
     timeout_s: float = 30.0
+    # How this scheduler writes job arrays; None where it has none we use.
+    arrays: ClassVar[JobArrays | None] = None
 
     @abc.abstractmethod
     async def submit(self, script: str) -> str:

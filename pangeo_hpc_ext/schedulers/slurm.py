@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from ..errors import SchedulerCommandFailed
+from .arrays import SLURM_ARRAYS
 from .base import JobInfo, JobState, QueueInfo, SchedulerClient, distinct_hosts
 from .commands import run_command
 
@@ -216,6 +217,7 @@ def parse_job_row(line: str) -> JobInfo | None:
         # What `squeue --start` prints: the backfill scheduler's estimate, once it has one.
         expected_start=_iso(started) if state is JobState.PENDING else None,
         name=name or None,
+        array=SLURM_ARRAYS.parse_element_id(job_id),
     )
 
 
@@ -277,6 +279,7 @@ ALREADY_GONE = ("already completing or completed", "Invalid job id specified")
 
 class SlurmClient(SchedulerClient):
     name = "slurm"
+    arrays = SLURM_ARRAYS
 
     def __init__(self, timeout_s: float = 30.0) -> None:
         self.timeout_s = timeout_s
@@ -298,7 +301,8 @@ class SlurmClient(SchedulerClient):
             return {}
         # `-t all` includes jobs that ended less than MinJobAge ago (300 s by default): the same
         # jobs `scontrol show job` knows, in one call for all of them.
-        argv = ["squeue", "-h", "-t", "all", "-j", ",".join(wanted), "-o", SQUEUE_FORMAT]
+        # -r: an array's pending elements one row each (`123_4`), not one `123_[1-3]` row.
+        argv = ["squeue", "-h", "-r", "-t", "all", "-j", ",".join(wanted), "-o", SQUEUE_FORMAT]
         result = await run_command(argv, timeout=self.timeout_s)
         if result.returncode == 0:
             jobs = parse_job_table(result.stdout)

@@ -46,7 +46,7 @@ EXAMPLE_CLUSTER: dict[str, Any] = {
     "cores_held": 8,
     "jobs": [
         {
-            "job_id": "4711",
+            "job_id": "4711[1]",
             "state": "running",
             "native_state": "RUN",
             "reason": None,
@@ -57,9 +57,10 @@ EXAMPLE_CLUSTER: dict[str, Any] = {
             "expected_start": None,
             "waiting_s": 4,
             "ended_by": None,
+            "array": {"parent": "4711", "index": 1},
         },
         {
-            "job_id": "4712",
+            "job_id": "4711[2]",
             "state": "pending",
             "native_state": "PEND",
             "reason": "Job slot limit reached",
@@ -70,6 +71,7 @@ EXAMPLE_CLUSTER: dict[str, Any] = {
             "expected_start": "2026-11-26T09:32:00+00:00",
             "waiting_s": 120,
             "ended_by": None,
+            "array": {"parent": "4711", "index": 2},
         },
     ],
 }

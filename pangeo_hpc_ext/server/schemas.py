@@ -148,9 +148,15 @@ JOB: Schema = {
         "expected_start",
         "waiting_s",
         "ended_by",
+        "array",
     ],
     "properties": {
-        "job_id": {"type": "string"},
+        "job_id": {
+            "type": "string",
+            "description": "The scheduler's id of the job; an array element's own id (LSF "
+            "`123[4]`, Slurm `123_4`, Grid Engine `123.4`, PBS `123[4].server`), which kills "
+            "that element alone.",
+        },
         "state": {
             "enum": [state.value for state in JobState],
             "description": "The same states for every scheduler.",
@@ -185,6 +191,17 @@ JOB: Schema = {
             "description": "Set on an ended job that this server ended on purpose: "
             "`scale-down` (scaling down or adaptive retiring), `walltime-replacement` (a "
             "replacement was started before its walltime); null otherwise.",
+        },
+        "array": {
+            "type": ["object", "null"],
+            "additionalProperties": False,
+            "required": ["parent", "index"],
+            "properties": {
+                "parent": {"type": "string", "description": "The job array's own id."},
+                "index": {"type": "integer", "minimum": 0},
+            },
+            "description": "Set when the job is an element of a job array (the profile's "
+            "`job_array`): the array's id and the element's index; null for a job of its own.",
         },
     },
 }

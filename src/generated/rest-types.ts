@@ -166,6 +166,11 @@ export interface ICluster {
 }
 
 export interface IJob {
+  /**
+   * The scheduler's id of the job; an array element's own id (LSF `123[4]`,
+   * Slurm `123_4`, Grid Engine `123.4`, PBS `123[4].server`), which kills that
+   * element alone.
+   */
   job_id: string;
   /** The same states for every scheduler. */
   state: 'pending' | 'running' | 'suspended' | 'finished' | 'failed';
@@ -197,6 +202,15 @@ export interface IJob {
    * was started before its walltime); null otherwise.
    */
   ended_by: 'scale-down' | 'walltime-replacement' | null;
+  /**
+   * Set when the job is an element of a job array (the profile's `job_array`):
+   * the array's id and the element's index; null for a job of its own.
+   */
+  array: {
+    /** The job array's own id. */
+    parent: string;
+    index: number;
+  } | null;
 }
 
 export interface IJobLog {

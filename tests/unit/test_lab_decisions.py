@@ -16,7 +16,7 @@ from pangeo_hpc_ext.cli.lab.report import clock, ready_lines, ssh_line
 from pangeo_hpc_ext.cli.lab.session import Connection
 from pangeo_hpc_ext.cli.lab.status import ServerState, server_state
 from pangeo_hpc_ext.schedulers.base import JobInfo, JobState
-from pangeo_hpc_ext.schedulers.lsf import NATIVE_STATES, exec_hosts, job_state
+from pangeo_hpc_ext.schedulers.lsf_output import NATIVE_STATES, exec_hosts, job_state
 
 PHASE_OF_STATE = {
     JobState.PENDING: Phase.QUEUED,

@@ -10,17 +10,16 @@ from pathlib import Path
 import pytest
 
 from pangeo_hpc_ext.schedulers.base import JobState
-from pangeo_hpc_ext.schedulers.lsf import (
+from pangeo_hpc_ext.schedulers.lsf import memory_in_units, unit_for_limits
+from pangeo_hpc_ext.schedulers.lsf_output import (
     NATIVE_STATES,
     exec_hosts,
     job_state,
     lsf_timestamp,
-    memory_in_units,
     parse_bhosts_slots,
     parse_bjobs_json,
     parse_bqueues,
     parse_submission,
-    unit_for_limits,
     walltime_minutes,
 )
 

@@ -10,19 +10,17 @@ from pathlib import Path
 import pytest
 
 from pangeo_hpc_ext.schedulers.base import JobState
-from pangeo_hpc_ext.schedulers.lsf import (
+from pangeo_hpc_ext.schedulers.lsf import NOTHING_FOUND, default_limits_unit, unit_for_limits
+from pangeo_hpc_ext.schedulers.lsf_output import (
     BJOBS_FIELDS,
     FORM_REJECTED,
-    NOTHING_FOUND,
     BjobsForm,
-    default_limits_unit,
     form_for_banner,
     lsf_timestamp,
     parse_bjobs_delimited,
     parse_bjobs_json,
     parse_bjobs_long,
     parse_bjobs_wide,
-    unit_for_limits,
 )
 
 VOLCLAVA = Path(__file__).parent / "recorded" / "lsf" / "volclava"

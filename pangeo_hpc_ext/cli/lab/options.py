@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...schedulers.lsf import walltime_minutes
+from ...schedulers.lsf_output import walltime_minutes
 from ...script_safety import SAFE_TOKEN
 
 # "node" binds the address this node's name resolves to: what `ssh -L ...:<node>:<port>` reaches.
