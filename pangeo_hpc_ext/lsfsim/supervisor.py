@@ -21,6 +21,7 @@ from .state import (
     read_state,
     schedule,
     state_version,
+    wake_supervisor,
 )
 
 # A detached supervisor sleeps in sigtimedwait: SIGUSR1 (its job was dispatched or bkilled) and
@@ -141,6 +142,9 @@ def launch_elements(base: str, keys: list[str]) -> None:
             job = state["jobs"].get(key)
             if job is not None:
                 job["supervisor_pid"] = pid
+                # Dispatched meanwhile, the element's nudge went to this launcher: pass it on
+                # once saved, or its supervisor only looks again after FALLBACK_S.
+                wake_supervisor(job)
 
 
 def _job(base: str, key: str) -> Job | None:

@@ -72,7 +72,13 @@ class ServerProcess:
         cannot bind and is started again on another port, at most PORT_ATTEMPTS times."""
         for _ in range(PORT_ATTEMPTS):
             self._launch()
-            if self._wait_answering(timeout):
+            try:
+                answering = self._wait_answering(timeout)
+            except BaseException:
+                # Not left behind with whatever it started (supervisors, jobs).
+                self.stop()
+                raise
+            if answering:
                 return self
             self.port = free_port()
             self.log_path = self.workdir / f"server-{self.port}.log"
