@@ -4,44 +4,20 @@ batch jobs."""
 from __future__ import annotations
 
 import asyncio
-import enum
 import time
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 from ..backends import Backend
 from ..backends.tls import ClusterCredentials
 from ..schedulers.base import JobInfo, JobState, job_time
-from .handle import ClusterHandle, ClusterSpec
+from .handle import AdaptBounds, ClusterHandle, ClusterSpec
+from .lifecycle import Phase, Status
 from .profiles import Profile
 from .replacement import ReplacementPolicy
 
 # Finished jobs stay listed so users see why they ended; the newest few are enough.
 FINISHED_JOBS_SHOWN = 20
-
-
-class Phase(str, enum.Enum):
-    """Our lifecycle of a cluster."""
-
-    STARTING = "starting"
-    RUNNING = "running"
-    FAILED = "failed"
-    CLOSING = "closing"
-    CLOSED = "closed"
-
-
-class Status(str, enum.Enum):
-    """What users see: the phase, with a running cluster told apart by whether it has the
-    workers it asked for."""
-
-    STARTING = "starting"
-    RUNNING = "running"
-    SCALING = "scaling"
-    DEGRADED = "degraded"
-    CLOSING = "closing"
-    CLOSED = "closed"
-    FAILED = "failed"
 
 
 def iso_seconds(text: str | None) -> float | None:
@@ -55,40 +31,17 @@ def submitted_job(job_id: str) -> JobInfo:
     return JobInfo(job_id=job_id, state=JobState.PENDING, native_state="SUBMITTED")
 
 
-@dataclass(frozen=True)
-class AdaptBounds:
-    minimum: int
-    maximum: int
-
-
 class ManagedCluster:
     """One cluster and what we know of it. `phase` is our lifecycle; `status` adds scaling."""
 
-    def __init__(
-        self,
-        cluster_id: str,
-        name: str,
-        profile: Profile,
-        options: dict[str, Any],
-        requested: int,
-        *,
-        keep: bool = False,
-        created: str | None = None,
-        idle_timeout: float = 0.0,
-    ) -> None:
-        self.id = cluster_id
-        self.name = name
+    def __init__(self, spec: ClusterSpec, profile: Profile) -> None:
+        # What the cluster is (id, options, size, bounds, job ids): held here, not copied, and
+        # handed as such to the host that starts it and to the record a later server reads.
+        self.spec = spec
         self.profile = profile
-        self.options = options
-        self.requested = requested
-        # Whether it outlives the server whatever the server's on_server_stop says.
-        self.keep = keep
-        self.created = created or datetime.now(timezone.utc).isoformat(timespec="seconds")
         self.phase = Phase.STARTING
         self.error: str | None = None
         self.handle: ClusterHandle | None = None
-        self.adapt_bounds: AdaptBounds | None = None
-        self.job_ids: list[str] = []
         # Jobs this server saw submitted; others (read from a record) are killed only once the
         # scheduler confirms they are this cluster's.
         self.submitted_here: set[str] = set()
@@ -106,15 +59,105 @@ class ManagedCluster:
         # Set when another JupyterLab took the cluster over: it runs on, but this server no
         # longer reads its jobs, changes it or kills anything of it.
         self.elsewhere: str | None = None
-        self.credentials: ClusterCredentials | None = None
-        # Seconds with no client and no task after which the cluster is closed (0: never), and
-        # since when (wall clock) it has been so; None while in use or not running.
-        self.idle_timeout = idle_timeout
+        # Since when (wall clock) the cluster has had no client and no task; None while in use
+        # or not running.
         self.idle_since: float | None = None
         # Our own accounting, by job: when we saw it start and end (wall clock). A scheduler's
         # accounting lags, or is off (Slurm without slurmdbd), and ours is what the card shows.
         self.run_times: dict[str, tuple[float, float | None]] = {}
         self.lock = asyncio.Lock()
+
+    @classmethod
+    def create(
+        cls,
+        profile: Profile,
+        cluster_id: str,
+        name: str,
+        options: dict[str, Any],
+        requested: int,
+        *,
+        keep: bool = False,
+        idle_timeout: float = 0.0,
+    ) -> ManagedCluster:
+        """A new cluster of this profile (`keep`: it outlives the server whatever the server's
+        on_server_stop says; `idle_timeout`: seconds with no client and no task before it is
+        closed, 0 for never)."""
+        spec = ClusterSpec(
+            id=cluster_id,
+            name=name,
+            profile=profile.name,
+            backend=profile.backend.name,
+            options=options,
+            requested=requested,
+            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            keep=keep,
+            idle_timeout=idle_timeout,
+        )
+        return cls(spec, profile)
+
+    # -- what the spec holds ---------------------------------------------------------------------
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return self.spec.options
+
+    @property
+    def created(self) -> str:
+        return self.spec.created
+
+    @property
+    def keep(self) -> bool:
+        return self.spec.keep
+
+    @property
+    def requested(self) -> int:
+        return self.spec.requested
+
+    @requested.setter
+    def requested(self, workers: int) -> None:
+        self.spec.requested = workers
+
+    @property
+    def job_ids(self) -> list[str]:
+        return self.spec.job_ids
+
+    @job_ids.setter
+    def job_ids(self, job_ids: list[str]) -> None:
+        self.spec.job_ids = job_ids
+
+    @property
+    def adapt_bounds(self) -> AdaptBounds | None:
+        return self.spec.adapt
+
+    @adapt_bounds.setter
+    def adapt_bounds(self, bounds: AdaptBounds | None) -> None:
+        self.spec.adapt = bounds
+
+    @property
+    def idle_timeout(self) -> float:
+        return self.spec.idle_timeout or 0.0
+
+    @idle_timeout.setter
+    def idle_timeout(self, seconds: float) -> None:
+        self.spec.idle_timeout = seconds
+
+    @property
+    def credentials(self) -> ClusterCredentials | None:
+        return self.spec.credentials()
+
+    @credentials.setter
+    def credentials(self, credentials: ClusterCredentials | None) -> None:
+        self.spec.credentials_dir = str(credentials.directory) if credentials else None
+
+    # -- what the cluster is now ---------------------------------------------------------------
 
     @property
     def backend(self) -> Backend:
@@ -133,7 +176,7 @@ class ManagedCluster:
     @property
     def status(self) -> Status:
         if self.phase is not Phase.RUNNING:
-            return Status(self.phase.value)
+            return self.phase
         if self.replacement.gave_up is not None:
             return Status.DEGRADED
         return Status.RUNNING if self.connected >= self.target else Status.SCALING
@@ -202,24 +245,6 @@ class ManagedCluster:
         )
         return held * self.backend.job_cores(self.options)
 
-    def spec(self) -> ClusterSpec:
-        """What a supervisor needs to start this cluster and a later server to know it again."""
-        bounds = self.adapt_bounds
-        return ClusterSpec(
-            id=self.id,
-            name=self.name,
-            profile=self.profile.name,
-            backend=self.backend.name,
-            options=self.options,
-            requested=self.requested,
-            created=self.created,
-            credentials_dir=str(self.credentials.directory) if self.credentials else None,
-            keep=self.keep,
-            adapt=(bounds.minimum, bounds.maximum) if bounds else None,
-            job_ids=list(self.job_ids),
-            idle_timeout=self.idle_timeout,
-        )
-
     def visible_jobs(self) -> list[JobInfo]:
         jobs = [self.jobs.get(j) or submitted_job(j) for j in self.job_ids]
         finished = [j for j in jobs if j.finished]
@@ -248,3 +273,12 @@ class ManagedCluster:
         """Job ids (of all ours, or of `among`) not known to have finished."""
         ids = self.job_ids if among is None else among
         return [j for j in ids if not (j in self.jobs and self.jobs[j].finished)]
+
+    def unforgotten_ended(self) -> frozenset[str]:
+        """Ended jobs the cluster has not been told to drop yet."""
+        return frozenset(self.ended_job_ids() - self.forgotten_jobs)
+
+    def fingerprint(self) -> tuple[Any, ...]:
+        """What listeners are told of when it changes."""
+        jobs = tuple((j.job_id, j.native_state, j.hosts, j.reason) for j in self.jobs.values())
+        return (self.status, self.connected, self.error, self.warning, self.elsewhere, jobs)

@@ -29,6 +29,12 @@ class ClusterEvents:
     displaced: Callable[[str], None] = lambda why: None
 
 
+@dataclass(frozen=True)
+class AdaptBounds:
+    minimum: int
+    maximum: int
+
+
 @dataclass
 class ClusterSpec:
     """Everything needed to start one cluster, and to find it again after a server restart."""
@@ -42,8 +48,8 @@ class ClusterSpec:
     created: str
     credentials_dir: str | None = None
     keep: bool = False
-    # Adaptive bounds (minimum, maximum) in force, or None for a manual size.
-    adapt: tuple[int, int] | None = None
+    # Adaptive bounds in force, or None for a manual size.
+    adapt: AdaptBounds | None = None
     job_ids: list[str] = field(default_factory=list)
     # Seconds with no client and no task before the cluster is closed (0: never); None in a
     # record written before clusters had their own.
@@ -60,7 +66,7 @@ class ClusterSpec:
             "created": self.created,
             "credentials_dir": self.credentials_dir,
             "keep": self.keep,
-            "adapt": list(self.adapt) if self.adapt else None,
+            "adapt": [self.adapt.minimum, self.adapt.maximum] if self.adapt else None,
             "job_ids": list(self.job_ids),
             "idle_timeout": self.idle_timeout,
         }
@@ -79,7 +85,7 @@ class ClusterSpec:
             created=str(data["created"]),
             credentials_dir=data.get("credentials_dir"),
             keep=bool(data.get("keep", False)),
-            adapt=(int(adapt[0]), int(adapt[1])) if adapt else None,
+            adapt=AdaptBounds(int(adapt[0]), int(adapt[1])) if adapt else None,
             job_ids=[str(j) for j in data.get("job_ids") or []],
             idle_timeout=None if idle_timeout is None else float(idle_timeout),
         )
@@ -139,13 +145,17 @@ class ClusterHandle(abc.ABC):
         """Worker specs the cluster holds: live jobs plus submissions in flight."""
 
     @abc.abstractmethod
-    async def scale(self, workers: int) -> None: ...
+    async def scale(
+        self, workers: int, *, requested: int | None = None, ended: frozenset[str] = frozenset()
+    ) -> None:
+        """Aim for `workers` workers, after dropping those whose batch jobs `ended` (so that
+        scaling replaces them). With `requested` the size is the user's: adaptive mode stops,
+        and the size is kept where a later server reads it; without, it is a replacement's
+        scale-up and what was requested stands."""
 
     @abc.abstractmethod
-    async def adapt(self, minimum: int, maximum: int) -> None: ...
-
-    @abc.abstractmethod
-    async def stop_adapt(self) -> None: ...
+    async def adapt(self, minimum: int, maximum: int) -> None:
+        """Adaptive mode within these bounds, kept where a later server reads them."""
 
     @abc.abstractmethod
     async def forget_ended(self, job_ids: set[str]) -> None:
@@ -154,11 +164,6 @@ class ClusterHandle(abc.ABC):
     @abc.abstractmethod
     async def close(self) -> None:
         """Close the scheduler and the jobs it knows; the handle is done afterwards."""
-
-    async def note(self, spec: ClusterSpec) -> None:
-        """The manager changed what the cluster should be (size, adaptive bounds): kept where a
-        later server will read it."""
-        return None
 
     async def detach(self) -> None:
         """Stop driving the cluster but leave it running (a kept cluster at server stop). Only

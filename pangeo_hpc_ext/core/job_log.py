@@ -3,9 +3,18 @@ fill the server's memory or the answer."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..backends.option_types import log_directory_path
+from ..errors import JobLogNotFound
+from ..script_safety import shorten
+
+if TYPE_CHECKING:
+    from .cluster import ManagedCluster
 
 MAX_BYTES = 64 * 1024
 MAX_LINES = 200
@@ -43,3 +52,22 @@ def within(path: Path, directory: Path) -> bool:
         return path.resolve().is_relative_to(directory.resolve())
     except OSError:
         return False
+
+
+async def job_log_tails(managed: ManagedCluster, job_id: str) -> list[LogTail]:
+    """The tails of a job's output files: only jobs this cluster submitted, only files in its
+    log directory."""
+    if job_id not in managed.job_ids:
+        raise JobLogNotFound(f"cluster {managed.id} has no job {shorten(job_id)}")
+    files = await asyncio.to_thread(
+        managed.backend.job_log_files, managed.options, managed.id, job_id
+    )
+    directory = log_directory_path(managed.options.get("log_directory") or "/nonexistent")
+    tails = [
+        await asyncio.to_thread(read_tail, path)
+        for path in files
+        if within(path, directory) and await asyncio.to_thread(path.is_file)
+    ]
+    if not tails:
+        raise JobLogNotFound(f"job {job_id} has written no output file (yet)")
+    return tails

@@ -70,6 +70,18 @@ class Profile:
         return self.backend.directive_errors(directives, merged, trusted=trusted)
 
 
+def profile_of(profiles: dict[str, Profile], name: str, backend_name: str) -> Profile:
+    """The profile a surviving cluster was started from; if the configuration no longer has it,
+    one with the same backend, so that its jobs can still be read and killed."""
+    profile = profiles.get(name)
+    if profile is not None and profile.backend.name == backend_name:
+        return profile
+    for other in profiles.values():
+        if other.backend.name == backend_name:
+            return Profile(name, name, other.backend)
+    return Profile(name, name, BACKENDS[backend_name]())
+
+
 def build_profiles(config: dict[str, dict[str, Any]]) -> dict[str, Profile]:
     """Profiles from `c.PangeoHPC.profiles`; with none configured, `local` and one for each
     scheduler whose submit command is on PATH."""

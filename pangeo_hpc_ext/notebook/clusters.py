@@ -26,6 +26,7 @@ import psutil
 
 from ..backends import Backend
 from ..core.cluster import submitted_job
+from ..core.lifecycle import Status
 from ..errors import ClusterNotFound, SchedulerCommandFailed
 from ..kernel.registry import (
     ENTRY_ID,
@@ -203,9 +204,9 @@ class NotebookClusters:
             previous = self._fingerprints.get(cid)
             if previous != fingerprint:
                 action = "created" if previous is None else "updated"
-                self._notify(action, cid, entries[cid].status)
+                self._notify(action, cid, entries[cid].status.value)
         for cid in self._fingerprints.keys() - seen.keys():
-            self._notify("deleted", cid, "closed")
+            self._notify("deleted", cid, Status.CLOSED.value)
         self._fingerprints = seen
 
     # -- internals -------------------------------------------------------------------------------

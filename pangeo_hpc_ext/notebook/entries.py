@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..core.lifecycle import Status
 from ..kernel.registry import FORMAT_VERSION
 
 
@@ -91,12 +92,12 @@ class NotebookCluster:
         return len(self.workers)
 
     @property
-    def status(self) -> str:
+    def status(self) -> Status:
         if self.closing:
-            return "closing"
+            return Status.CLOSING
         if self.requested is not None and self.requested != self.connected:
-            return "scaling"
-        return "running"
+            return Status.SCALING
+        return Status.RUNNING
 
     def resources(self) -> tuple[int, int]:
         return sum(w.nthreads for w in self.workers), sum(w.memory_limit for w in self.workers)

@@ -97,7 +97,7 @@ def notebook_view(
         name=cluster.name,
         profile=None,
         origin="notebook",
-        status=cluster.status,
+        status=cluster.status.value,
         scheduler_address=cluster.address,
         dashboard_url=None
         if cluster.dashboard_port is None

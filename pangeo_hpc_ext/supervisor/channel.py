@@ -66,10 +66,6 @@ def socket_dir() -> Path:
     return fallback
 
 
-# What a supervisor tells the server it drops when another server says hello: who took over.
-TAKEN_OVER = "taken_over"
-
-
 def peer_process(sock: socket.socket) -> tuple[int, int] | None:
     """(pid, uid) of the process at the other end (SO_PEERCRED, Linux): for a connected socket,
     the process that listens; for an accepted one, the process that connected. None where the

@@ -21,17 +21,27 @@ import dask
 import psutil
 
 from ..backends import BACKENDS, JobEvents
-from ..core.handle import ClusterEvents, ClusterSpec
+from ..core.handle import AdaptBounds, ClusterEvents, ClusterSpec
+from ..core.job_kill import kill_and_confirm
 from ..core.ledger import JobLedger
+from ..core.lifecycle import Status
 from ..errors import PangeoHPCError, SchedulerCommandFailed, StateNotWritable
-from .channel import (
-    LINE_LIMIT,
-    TAKEN_OVER,
-    ChannelClosed,
-    peer_is_this_user,
-    peer_process,
-    receive,
-    send,
+from .channel import LINE_LIMIT, ChannelClosed, peer_is_this_user, peer_process, receive, send
+from .protocol import (
+    Adapt,
+    Close,
+    Detach,
+    Event,
+    ForgetEnded,
+    Hello,
+    LaunchSettings,
+    Notice,
+    ProtocolError,
+    Reply,
+    Request,
+    Scale,
+    SupervisorState,
+    request_from_json,
 )
 from .records import SupervisorRecord
 from .runtime import InProcessCluster
@@ -41,7 +51,6 @@ log = logging.getLogger("pangeo_hpc_ext.supervisor")
 TICK_S = 0.5
 # A start failure is kept this long for the server to read before the process goes.
 FAILURE_KEPT_S = 30.0
-KILL_CONFIRM_TIMEOUT_S = 15.0
 # A displaced server that does not read its announcement does not hold up the new one.
 ANNOUNCE_TIMEOUT_S = 5.0
 
@@ -53,14 +62,14 @@ def error_text(error: BaseException) -> str:
 
 
 class Supervisor:
-    def __init__(self, spec: ClusterSpec, settings: dict[str, Any]) -> None:
-        self.spec = spec
-        self.state_dir = Path(settings["state_dir"])
+    def __init__(self, settings: LaunchSettings) -> None:
+        self.spec = spec = ClusterSpec.from_json(settings.spec)
+        self.state_dir = Path(settings.state_dir)
         self.backend = BACKENDS[spec.backend]()
         client = getattr(self.backend, "client", None)
-        if client is not None and settings.get("scheduler_timeout"):
-            client.timeout_s = float(settings["scheduler_timeout"])
-        idle_timeout = float(settings.get("idle_timeout") or 0) or float("inf")
+        if client is not None and settings.scheduler_timeout:
+            client.timeout_s = settings.scheduler_timeout
+        idle_timeout = settings.idle_timeout or float("inf")
         # Once its jobs' walltime has passed nobody replaces them here: no reason to linger.
         walltime = self.backend.walltime_s(spec.options)
         self.idle_timeout = min(idle_timeout, walltime) if walltime else idle_timeout
@@ -73,57 +82,56 @@ class Supervisor:
             me.pid,
             me.create_time(),
             socket.gethostname(),
-            str(settings["socket"]),
+            settings.socket,
         )
         self.handle: InProcessCluster | None = None
-        self.phase = "starting"
+        self.phase = Status.STARTING
         self.error: str | None = None
         self.peer: asyncio.StreamWriter | None = None
-        self.outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.outbox: asyncio.Queue[Notice] = asyncio.Queue()
         self.done = asyncio.Event()
         self.idle_since: float | None = time.monotonic()
-        self.last_state: dict[str, Any] | None = None
+        self.last_state: SupervisorState | None = None
         self.stopping: asyncio.Task[None] | None = None
 
     # -- what the server is told ---------------------------------------------------------------
 
-    def state(self) -> dict[str, Any]:
+    def state(self) -> SupervisorState:
         handle = self.handle
         if handle is None:
-            return {"phase": self.phase, "error": self.error}
+            return SupervisorState(self.phase, self.error)
         threads, memory = handle.resources()
-        return {
-            "phase": self.phase,
-            "error": self.error,
-            "address": handle.scheduler_address,
-            "dashboard_port": handle.dashboard_port,
-            # Only ever on this user's socket: the proxy sends it, nobody else may know it.
-            "dashboard_key": handle.dashboard_key,
-            "connected": handle.connected(),
-            "threads": threads,
-            "memory": memory,
-            "worker_dashboards": sorted(handle.worker_dashboards()),
-            "connected_job_ids": sorted(handle.connected_job_ids()),
-            "planned": handle.planned(),
-            "submissions": handle.submissions(),
-            "clients": handle.clients(),
-            "tasks": handle.tasks(),
-        }
+        return SupervisorState(
+            phase=self.phase,
+            error=self.error,
+            address=handle.scheduler_address,
+            dashboard_port=handle.dashboard_port,
+            dashboard_key=handle.dashboard_key,
+            connected=handle.connected(),
+            threads=threads,
+            memory=memory,
+            worker_dashboards=tuple(sorted(handle.worker_dashboards())),
+            connected_job_ids=tuple(sorted(handle.connected_job_ids())),
+            planned=handle.planned(),
+            submissions=handle.submissions(),
+            clients=handle.clients(),
+            tasks=handle.tasks(),
+        )
 
-    def emit(self, event: str, **fields: Any) -> None:
-        self.outbox.put_nowait({"event": event, **fields, "state": self.state()})
+    def emit(self, event: Event, **values: Any) -> None:
+        self.outbox.put_nowait(Notice.of(event, self.state(), **values))
 
     async def _deliver_forever(self) -> None:
         # One writer, so events reach the server in the order they happened.
         while True:
-            message = await self.outbox.get()
-            if "state" in message:
-                self.last_state = message["state"]
+            notice = await self.outbox.get()
+            if notice.state is not None:
+                self.last_state = notice.state
             peer = self.peer
             if peer is None:
                 continue  # the next server reads the record and a fresh state instead
             try:
-                await send(peer, message)
+                await send(peer, notice.to_json())
             except (ConnectionError, RuntimeError):
                 if self.peer is peer:
                     self._lose_peer()
@@ -141,16 +149,16 @@ class Supervisor:
 
     def _submitted(self, job_id: str) -> None:
         self.spec.job_ids.append(job_id)
-        self.emit("submitted", job_id=job_id)  # first: the server can kill it whatever follows
+        self.emit(Event.SUBMITTED, job_id=job_id)  # first: the server can kill it whatever follows
         try:
             self.ledger.record(self.spec.id, self.backend.name, self.spec.job_ids)
             self._write_record()
         except StateNotWritable as error:
             # A job that no server restarted after a crash could find: the cluster fails, and
             # the server (or, with none attached, this process) kills its jobs.
-            self.phase, self.error = "failed", error.message
+            self.phase, self.error = Status.FAILED, error.message
             log.warning("cluster %s: %s", self.spec.id, self.error)
-            self.emit("failed", message=self.error)
+            self.emit(Event.FAILED, message=self.error)
             if self.peer is None and self.stopping is None:
                 self.stopping = asyncio.ensure_future(self._stop(self.error))
 
@@ -158,11 +166,11 @@ class Supervisor:
         return ClusterEvents(
             jobs=JobEvents(
                 submitted=self._submitted,
-                submit_failed=lambda message: self.emit("submit_failed", message=message),
-                cancelled=lambda job_id: self.emit("cancelled", job_id=job_id),
+                submit_failed=lambda message: self.emit(Event.SUBMIT_FAILED, message=message),
+                cancelled=lambda job_id: self.emit(Event.CANCELLED, job_id=job_id),
             ),
-            worker_joined=lambda job_id: self.emit("worker_joined", job_id=job_id),
-            worker_left=lambda: self.emit("worker_left"),
+            worker_joined=lambda job_id: self.emit(Event.WORKER_JOINED, job_id=job_id),
+            worker_left=lambda: self.emit(Event.WORKER_LEFT),
         )
 
     async def _kill_jobs(self) -> None:
@@ -171,28 +179,18 @@ class Supervisor:
         job_ids = list(self.spec.job_ids)
         if not job_ids or not self.backend.has_jobs:
             return
-        deadline = time.monotonic() + KILL_CONFIRM_TIMEOUT_S
-        killed = False
-        while time.monotonic() < deadline:
-            try:
-                states = await self.backend.job_states(job_ids)
-            except SchedulerCommandFailed as error:
-                log.warning("job states unavailable, killing all: %s", error.message)
-                await self.backend.kill_jobs(job_ids)
-                return
-            job_ids = [j for j in job_ids if j in states and not states[j].finished]
-            if not job_ids:
-                return
-            if not killed:
-                with contextlib.suppress(SchedulerCommandFailed):
-                    await self.backend.kill_jobs(job_ids)
-                killed = True
-            await asyncio.sleep(0.25)
-        log.warning("jobs %s still not finished after the kill", job_ids)
+        try:
+            states = await self.backend.job_states(job_ids)
+        except SchedulerCommandFailed as error:
+            log.warning("job states unavailable, killing all: %s", error.message)
+            await self.backend.kill_jobs(job_ids)
+            return
+        unfinished = [j for j in job_ids if j in states and not states[j].finished]
+        await kill_and_confirm(self.backend, unfinished, best_effort=True)
 
     async def close(self, why: str) -> None:
         log.info("closing cluster %s: %s", self.spec.id, why)
-        self.phase = "closing"
+        self.phase = Status.CLOSING
         if self.handle is not None:
             try:
                 await self.handle.close()
@@ -215,18 +213,23 @@ class Supervisor:
             writer.close()
             return
         try:
-            hello = await receive(reader)
-            if hello.get("op") != "hello":
+            try:
+                hello_id, hello = request_from_json(await receive(reader))
+            except ProtocolError as error:
+                raise ChannelClosed(str(error)) from None
+            if not isinstance(hello, Hello):
                 raise ChannelClosed("the first message must be hello")
             displaced, self.peer = self.peer, writer
             if displaced is not None:
                 await self._hand_over(displaced, writer)
             self.idle_since = None
-            await send(writer, self._reply(hello, spec=self.spec.to_json()))
+            reply = Reply(hello_id, True, state=self.state(), spec=self.spec.to_json())
+            await send(writer, reply.to_json())
             while True:
                 message = await receive(reader)
-                await send(writer, await self._answer(message))
-                if message.get("op") == "close":
+                answer, request = await self._answer(message)
+                await send(writer, answer.to_json())
+                if isinstance(request, Close):
                     self.done.set()  # only now: the server has its answer
                     return
         except (ChannelClosed, ConnectionError) as why:
@@ -243,48 +246,50 @@ class Supervisor:
         peer = peer_process(new.get_extra_info("socket"))
         pid = peer[0] if peer is not None else None
         log.info("server pid %s takes the cluster over from the server attached so far", pid)
-        announcement = {"event": TAKEN_OVER, "pid": pid, "host": socket.gethostname()}
+        announcement = Notice.of(Event.TAKEN_OVER, pid=pid, host=socket.gethostname())
         with contextlib.suppress(ConnectionError, RuntimeError, asyncio.TimeoutError):
-            await asyncio.wait_for(send(displaced, announcement), ANNOUNCE_TIMEOUT_S)
+            await asyncio.wait_for(send(displaced, announcement.to_json()), ANNOUNCE_TIMEOUT_S)
         displaced.close()
 
-    def _reply(self, message: dict[str, Any], **fields: Any) -> dict[str, Any]:
-        return {"reply": message.get("id"), "ok": True, **fields, "state": self.state()}
-
-    async def _answer(self, message: dict[str, Any]) -> dict[str, Any]:
-        op = message.get("op")
+    async def _answer(self, message: dict[str, Any]) -> tuple[Reply, Request | None]:
+        """The reply to a message from the server, and its request (None when it is none)."""
         try:
-            await self._carry_out(op, message)
+            message_id, request = request_from_json(message)
+        except ProtocolError as error:
+            log.warning("a request failed: %s", error)
+            return Reply(error.message_id, False, error=str(error)), None
+        try:
+            await self._carry_out(request)
         except Exception as error:
-            log.warning("%s failed: %s", op, error_text(error))
-            return {"reply": message.get("id"), "ok": False, "error": error_text(error)}
-        return self._reply(message)
+            log.warning("%s failed: %s", request.op.value, error_text(error))
+            return Reply(message_id, False, error=error_text(error)), request
+        return Reply(message_id, True, state=self.state()), request
 
-    async def _carry_out(self, op: Any, message: dict[str, Any]) -> None:
-        if op == "close":
+    async def _carry_out(self, request: Request) -> None:
+        if isinstance(request, Close):
             await self.close("closed by the server")
             return
-        if op == "detach":
+        if isinstance(request, Detach):
             return  # the server stops and leaves the cluster running
-        if op == "note":
-            # What the server decided (requested size, adaptive bounds), for the next server.
-            noted = ClusterSpec.from_json(message["spec"])
-            self.spec.requested, self.spec.adapt = noted.requested, noted.adapt
-            self._write_record()
-            return
+        if isinstance(request, Hello):
+            raise PangeoHPCError("hello is the first message of a channel, and only that")
         handle = self.handle
         if handle is None:
-            raise PangeoHPCError(f"the cluster is {self.phase}, not running")
-        if op == "scale":
-            await handle.scale(int(message["workers"]))
-        elif op == "adapt":
-            await handle.adapt(int(message["minimum"]), int(message["maximum"]))
-        elif op == "stop_adapt":
-            await handle.stop_adapt()
-        elif op == "forget_ended":
-            await handle.forget_ended({str(j) for j in message["job_ids"]})
-        else:
-            raise PangeoHPCError(f"unknown operation {op!r}")
+            raise PangeoHPCError(f"the cluster is {self.phase.value}, not running")
+        if isinstance(request, Scale):
+            await handle.scale(
+                request.workers, requested=request.requested, ended=frozenset(request.ended)
+            )
+            if request.requested is not None:
+                # The user's size, for the next server; adaptive mode is off.
+                self.spec.requested, self.spec.adapt = request.requested, None
+                self._write_record()
+        elif isinstance(request, Adapt):
+            await handle.adapt(request.minimum, request.maximum)
+            self.spec.adapt = AdaptBounds(request.minimum, request.maximum)
+            self._write_record()
+        elif isinstance(request, ForgetEnded):
+            await handle.forget_ended(set(request.job_ids))
 
     # -- the process -----------------------------------------------------------------------------
 
@@ -297,8 +302,8 @@ class Supervisor:
                 continue
             state = self.state()
             if state != self.last_state:
-                self.outbox.put_nowait({"event": "state", "state": state})
-            if self.peer is not None or state["clients"]:
+                self.outbox.put_nowait(Notice(Event.STATE, state=state))
+            if self.peer is not None or state.clients:
                 self.idle_since = None
             elif self.idle_since is None:
                 self.idle_since = time.monotonic()
@@ -321,14 +326,14 @@ class Supervisor:
             self._write_record()
             self.handle = await InProcessCluster.start(self.spec, self.backend, self._events())
         except Exception as error:
-            self.phase, self.error = "failed", error_text(error)
+            self.phase, self.error = Status.FAILED, error_text(error)
             log.warning("cluster %s failed to start: %s", self.spec.id, self.error)
-            self.emit("failed")
+            self.emit(Event.FAILED)
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self.done.wait(), FAILURE_KEPT_S)
         else:
-            self.phase = "running"
-            self.emit("started")
+            self.phase = Status.RUNNING
+            self.emit(Event.STARTED)
             await self.done.wait()
         # Tell the server the last state, then go: nothing of this cluster is left.
         await asyncio.sleep(0)
@@ -348,8 +353,8 @@ def main() -> None:
     sys.stdin.close()
     if not text.strip():
         return
-    settings = json.loads(text)
-    log_file = os.open(settings["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    settings = LaunchSettings.from_json(json.loads(text))
+    log_file = os.open(settings.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     for fd in (1, 2):
         os.dup2(log_file, fd)
     os.close(log_file)
@@ -359,4 +364,4 @@ def main() -> None:
     # listens on loopback, where every local user could read /metrics; the scheduler's dashboard
     # (behind its key) shows the workers. The scheduler's routes have their own setting.
     dask.config.set({"distributed.worker.http.routes": []})
-    asyncio.run(Supervisor(ClusterSpec.from_json(settings["spec"]), settings).run())
+    asyncio.run(Supervisor(settings).run())

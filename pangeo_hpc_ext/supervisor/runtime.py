@@ -111,7 +111,13 @@ class InProcessCluster(ClusterHandle):
     def submissions(self) -> int:
         return len(self.cluster.worker_spec)
 
-    async def scale(self, workers: int) -> None:
+    async def scale(
+        self, workers: int, *, requested: int | None = None, ended: frozenset[str] = frozenset()
+    ) -> None:
+        if ended:
+            self.backend.forget_ended_workers(self.cluster, set(ended))
+        if requested is not None:
+            await self.stop_adapt()
         self.cluster.scale(workers)
 
     async def adapt(self, minimum: int, maximum: int) -> None:
@@ -119,6 +125,7 @@ class InProcessCluster(ClusterHandle):
         self.adaptive = self.cluster.adapt(minimum=minimum, maximum=maximum)
 
     async def stop_adapt(self) -> None:
+        """Back to a manual size (the caller scales next)."""
         if self.adaptive is not None:
             self.adaptive.stop()
         self.adaptive = None

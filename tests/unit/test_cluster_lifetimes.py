@@ -12,7 +12,13 @@ import pytest
 
 from pangeo_hpc_ext.backends import Backend, JobEvents
 from pangeo_hpc_ext.core.cluster import Phase
-from pangeo_hpc_ext.core.handle import ClusterEvents, ClusterHandle, ClusterSpec, SurvivingCluster
+from pangeo_hpc_ext.core.handle import (
+    AdaptBounds,
+    ClusterEvents,
+    ClusterHandle,
+    ClusterSpec,
+    SurvivingCluster,
+)
 from pangeo_hpc_ext.core.ledger import JobLedger
 from pangeo_hpc_ext.core.manager import ClusterManager
 from pangeo_hpc_ext.core.profiles import Profile
@@ -123,7 +129,9 @@ def test_the_next_server_takes_over_live_clusters_and_kills_jobs_of_dead_ones(
 
         survivors = [
             SurvivingCluster(
-                spec("live", live_jobs, adapt=(1, 3), idle_timeout=120.0), attach, "kept running"
+                spec("live", live_jobs, adapt=AdaptBounds(1, 3), idle_timeout=120.0),
+                attach,
+                "kept running",
             ),
             SurvivingCluster(
                 spec("dead", dead_jobs),
@@ -185,7 +193,12 @@ def test_a_cluster_that_ended_is_named_in_the_404(tmp_path: Path) -> None:
 
 def test_a_spec_survives_its_json(tmp_path: Path) -> None:
     original = spec(
-        "abc", ["1", "2"], adapt=(0, 4), keep=True, credentials_dir="/x/tls/abc", idle_timeout=0.0
+        "abc",
+        ["1", "2"],
+        adapt=AdaptBounds(0, 4),
+        keep=True,
+        credentials_dir="/x/tls/abc",
+        idle_timeout=0.0,
     )
     assert ClusterSpec.from_json(original.to_json()) == original
 

@@ -421,7 +421,7 @@ def test_idle_timeout_limits(tmp_path: Path) -> None:
 def test_core_hours_and_cores_held_from_our_own_records(tmp_path: Path) -> None:
     backend = FakeBackend()
     profile = Profile("fake", "Fake", backend, tls=False)
-    managed = ManagedCluster("c1", "c1", profile, {"cores": 4}, 2)
+    managed = ManagedCluster.create(profile, "c1", "c1", {"cores": 4}, 2)
     managed.job_ids = ["1", "2", "3"]
     t0 = 1_800_000_000.0
     started = datetime.fromtimestamp(t0 - 1800, timezone.utc).isoformat()

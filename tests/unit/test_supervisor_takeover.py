@@ -15,8 +15,10 @@ import pytest
 
 from pangeo_hpc_ext.backends import JobEvents
 from pangeo_hpc_ext.core.handle import ClusterEvents, ClusterSpec
-from pangeo_hpc_ext.supervisor.host import SupervisorHost, judge_channel_end
+from pangeo_hpc_ext.supervisor.host import SupervisorHost
 from pangeo_hpc_ext.supervisor.process import Supervisor
+from pangeo_hpc_ext.supervisor.protocol import Detach, LaunchSettings
+from pangeo_hpc_ext.supervisor.supervised import judge_channel_end
 
 
 @pytest.mark.parametrize(
@@ -55,7 +57,9 @@ def takeover(state_dir: Path, results: Any) -> None:
     async def main() -> dict[str, Any]:
         path = state_dir / "c.sock"
         spec = ClusterSpec("0123456789abcdef", "n", "local", "local", {}, 1, "2026-12-01")
-        supervisor = Supervisor(spec, {"state_dir": str(state_dir), "socket": str(path)})
+        supervisor = Supervisor(
+            LaunchSettings(spec.to_json(), str(state_dir), str(state_dir / "log"), str(path))
+        )
         server = await asyncio.start_unix_server(supervisor._serve, path=str(path))
         host = SupervisorHost(state_dir, idle_timeout=60)
         me = psutil.Process()
@@ -68,10 +72,10 @@ def takeover(state_dir: Path, results: Any) -> None:
                 break
             await asyncio.sleep(0.05)
         await a.close()  # the displaced server stops: nothing is sent, nothing killed
-        answer = await b._call("note", spec=spec.to_json())  # the new one drives it
+        answer = await b.call(Detach())  # the new one drives it
         await b.detach()
         server.close()
-        return {"first": first, "second": second, "answered": answer["ok"], "pid": me.pid}
+        return {"first": first, "second": second, "answered": answer.ok, "pid": me.pid}
 
     results.put(asyncio.run(main()))
 
