@@ -240,6 +240,8 @@ class SupervisedCluster(ClusterHandle):
         if not self._let_go:
             with contextlib.suppress(SupervisorFailed):
                 await self._call("detach")
+        # It lives on: waiting to reap it held every stop with a kept cluster 10 s.
+        self._let_go = True
         await self._end()
 
     async def _end(self) -> None:
