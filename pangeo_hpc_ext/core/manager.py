@@ -344,7 +344,7 @@ class ClusterManager:
                 return
             try:
                 if managed.profile.tls:
-                    # Key generation (and distributed's import, the first time) off the loop.
+                    # Off the loop: the files may be on a slow shared home.
                     managed.credentials = await asyncio.to_thread(
                         ClusterCredentials.create, self.credentials_dir / managed.id
                     )

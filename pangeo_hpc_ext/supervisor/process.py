@@ -44,7 +44,7 @@ from .protocol import (
     request_from_json,
 )
 from .records import SupervisorRecord
-from .runtime import InProcessCluster
+from .runtime import InProcessCluster, import_ahead
 
 log = logging.getLogger("pangeo_hpc_ext.supervisor")
 
@@ -349,6 +349,7 @@ class Supervisor:
 def main() -> None:
     # Started ahead of need as a spare (imports done), it waits here for its cluster; a spare
     # whose server went away reads nothing and leaves.
+    import_ahead()
     text = sys.stdin.read()
     sys.stdin.close()
     if not text.strip():

@@ -4,8 +4,11 @@ host the core's unit tests drive. Only processes that run a cluster import distr
 from __future__ import annotations
 
 import asyncio
+import importlib
+import logging
 from typing import Any
 
+import dask
 from distributed.deploy import Adaptive, SpecCluster
 
 from ..backends import Backend
@@ -13,6 +16,26 @@ from ..core.handle import ClusterEvents, ClusterHandle, ClusterHost, ClusterSpec
 from ..worker_changes import WorkerChanges
 
 CLOSE_TIMEOUT_S = 60.0
+
+log = logging.getLogger(__name__)
+
+# What a cluster's start imports besides distributed itself: dask-jobqueue's cluster classes,
+# and the scheduler's dashboard (bokeh) and HTTP routes. Together 1.5 s on a quiet login node,
+# 4 s on a loaded one: more than TLS adds to a start, and more than the time from a scheduler's
+# start to its first job.
+START_IMPORTS = ("dask_jobqueue", "distributed.dashboard.scheduler")
+
+
+def import_ahead() -> None:
+    """Import what starting a cluster will, in a spare supervisor while it waits for its cluster:
+    the first start in a process otherwise spends seconds on it. A module that fails to import
+    is left for the start to report (the dashboard's, without bokeh, is optional to dask)."""
+    routes = dask.config.get("distributed.scheduler.http.routes", default=[]) or []
+    for name in (*START_IMPORTS, *routes):
+        try:
+            importlib.import_module(name)
+        except Exception as error:  # any import error: the spare must live to take its cluster
+            log.debug("not imported ahead: %s (%s)", name, error)
 
 
 class InProcessCluster(ClusterHandle):

@@ -214,6 +214,8 @@ class SupervisedCluster(ClusterHandle):
         if not self._let_go:
             with contextlib.suppress(SupervisorFailed):
                 await self.call(Detach())
+        # It lives on: waiting to reap it held every stop with a kept cluster 10 s.
+        self._let_go = True
         await self._end()
 
     async def _end(self) -> None:
