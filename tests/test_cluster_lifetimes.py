@@ -26,6 +26,7 @@ from tornado.websocket import websocket_connect
 
 from tests.support.dask_client import cluster_security
 from tests.support.kernel import Kernel
+from tests.support.lsfsim import element_id
 from tests.support.server_process import ServerProcess, wait_until
 from tests.test_lsf_cluster import LSF_OPTIONS, unfinished_records
 
@@ -160,7 +161,7 @@ def test_kept_clusters_outlive_a_restart_and_close_with_the_next_stop(
         assert first.proc is not None and first.proc.returncode == 0, first.log_tail()
         # The server is gone; the cluster is not.
         assert client.submit(sum, [3, 4]).result(timeout=60) == 7
-        assert sorted(r["JOBID"] for r in unfinished_records(lsf_env)) == lsf_jobs
+        assert sorted(element_id(r) for r in unfinished_records(lsf_env)) == lsf_jobs
 
         second = servers()  # on_server_stop="close": this one closes them at its stop
         clusters = listed(second, {lsf["id"], local["id"]})
@@ -190,7 +191,7 @@ def test_a_cluster_started_with_keep_outlives_a_closing_server(servers, lsf_env)
     closed = start(first, "lsf", 1)
     assert kept["keep"] is True and closed["keep"] is False
     first.stop()
-    assert [r["JOBID"] for r in unfinished_records(lsf_env)] == [kept["jobs"][0]["job_id"]]
+    assert [element_id(r) for r in unfinished_records(lsf_env)] == [kept["jobs"][0]["job_id"]]
     second = servers()
     assert list(listed(second, {kept["id"]})) == [kept["id"]]
     code, _ = second.api("DELETE", f"clusters/{kept['id']}")
@@ -263,7 +264,7 @@ def test_a_second_server_takes_a_cluster_over_and_the_first_kills_nothing(server
     )
     assert shown["status"] != "failed" and shown["error"] is None, shown
     assert f"attached to another JupyterLab (pid {second.proc.pid} on " in shown["warning"]
-    assert sorted(r["JOBID"] for r in lsf_env.records() if r["STAT"] == "RUN") == jobs
+    assert sorted(element_id(r) for r in lsf_env.records() if r["STAT"] == "RUN") == jobs
     code, refused = first.api("PATCH", f"clusters/{cid}", {"workers": 1})
     assert code == 409 and "another JupyterLab" in refused["message"], refused
     # The cluster keeps working from the second server, and the first one's stop leaves it.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -20,6 +21,13 @@ JSON_FIELDS = (
     "jobid stat queue exec_host submit_time start_time run_time runtimelimit exit_code "
     "exit_reason job_name nreq_slot"
 )
+
+
+def element_id(record: dict[str, str]) -> str:
+    """The job id the product uses for a record: `123[4]` for an array's element (its JOBID is
+    the array's, its JOB_NAME ends with the index), the JOBID otherwise."""
+    index = re.fullmatch(r".*\[(\d+)\]", record.get("JOB_NAME", ""))
+    return f"{record['JOBID']}[{index[1]}]" if index else record["JOBID"]
 
 
 class LsfSim:
