@@ -38,13 +38,19 @@ describe('what a cluster costs', () => {
         {...ACTIONS}
         cluster={makeCluster('a', { core_hours: 3.24, cores_held: 16 })}
         receivedAt={NOW}
+        history={[]}
       />
     );
     expect(html).toMatch(
       /data-testid="pangeo-hpc-cluster-core-hours"[^>]*>3.2 core-hours \(16 cores held now\)</
     );
     const older = renderToStaticMarkup(
-      <ClusterCard {...ACTIONS} cluster={makeCluster('b')} receivedAt={NOW} />
+      <ClusterCard
+        {...ACTIONS}
+        cluster={makeCluster('b')}
+        receivedAt={NOW}
+        history={[]}
+      />
     );
     expect(older).not.toContain('pangeo-hpc-cluster-core-hours');
   });

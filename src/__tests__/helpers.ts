@@ -142,6 +142,7 @@ const never = () => new Promise<never>(nothing);
 /** Every card action a no-op: tests that read what a card draws. */
 export const ACTIONS = {
   receivedAt: () => Date.now(),
+  history: () => [],
   maxWorkers: 8,
   canInsertCode: true,
   onScale: nothing,

@@ -23,7 +23,12 @@ import { ACTIONS, CountingAPI, makeModel } from './helpers';
 
 function renderCard(cluster: ICluster): string {
   return renderToStaticMarkup(
-    <ClusterCard {...ACTIONS} cluster={cluster} receivedAt={Date.now()} />
+    <ClusterCard
+      {...ACTIONS}
+      cluster={cluster}
+      receivedAt={Date.now()}
+      history={[]}
+    />
   );
 }
 

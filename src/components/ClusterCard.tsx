@@ -13,9 +13,11 @@ import {
   idleCountdown,
   sortedPlots
 } from '../format';
+import type { ISample } from '../model/history';
 import { ErrorMessage } from './ErrorMessage';
 import { JobTable } from './JobTable';
 import { AdaptControl, ScaleControl } from './ScaleControls';
+import { Timeline } from './Timeline';
 import { useNow } from './useNow';
 
 export interface IClusterCardProps {
@@ -23,6 +25,8 @@ export interface IClusterCardProps {
   maxWorkers: number;
   /** When the server described this cluster (ms). */
   receivedAt: number;
+  /** Its workers and jobs over time (kept by the store). */
+  history: readonly ISample[];
   canInsertCode: boolean;
   onScale: (workers: number) => void;
   onAdapt: (bounds: IAdaptBounds | null) => Promise<unknown>;
@@ -165,6 +169,16 @@ function IdleCountdown(props: { cluster: ICluster }): JSX.Element | null {
   ) : null;
 }
 
+/** The timeline, its last step running on to now while the cluster lives. */
+function CardTimeline(props: {
+  samples: readonly ISample[];
+  live: boolean;
+}): JSX.Element | null {
+  const now = useNow(props.live);
+  const last = props.samples[props.samples.length - 1]?.t ?? now;
+  return <Timeline samples={props.samples} now={Math.max(now, last)} />;
+}
+
 export function ClusterCard(props: IClusterCardProps): JSX.Element {
   const coreHours = formatCoreHours(props.cluster.core_hours);
   const { cluster, maxWorkers } = props;
@@ -275,6 +289,7 @@ export function ClusterCard(props: IClusterCardProps): JSX.Element {
           </>
         )}
       </dl>
+      <CardTimeline samples={props.history} live={live} />
       {fromNotebook && <NotebookScaling cluster={cluster} />}
       {live && !fromNotebook && (
         <>

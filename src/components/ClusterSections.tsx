@@ -1,6 +1,7 @@
 import React from 'react';
 
 import type { IAdaptBounds, ICluster, IJobLog } from '../api';
+import type { ISample } from '../model/history';
 import { ClusterCard } from './ClusterCard';
 
 export interface IClusterSectionsProps {
@@ -10,6 +11,8 @@ export interface IClusterSectionsProps {
   notebookClusters: ICluster[];
   /** When the server last described a cluster (ms), for walltime countdowns. */
   receivedAt: (id: string) => number;
+  /** A cluster's workers and jobs over time, for its timeline. */
+  history: (id: string) => readonly ISample[];
   maxWorkers: number;
   canInsertCode: boolean;
   onScale: (id: string, workers: number) => void;
@@ -32,6 +35,7 @@ function clusterCard(
       cluster={cluster}
       maxWorkers={props.maxWorkers}
       receivedAt={props.receivedAt(cluster.id)}
+      history={props.history(cluster.id)}
       canInsertCode={props.canInsertCode}
       onScale={workers => props.onScale(cluster.id, workers)}
       onAdapt={bounds => props.onAdapt(cluster.id, bounds)}

@@ -13,6 +13,7 @@ import { ClusterStore } from './store';
 import { ClusterSync } from './sync';
 
 export * from './draft';
+export * from './history';
 export * from './store';
 export * from './sync';
 

@@ -59,6 +59,7 @@ export class ClusterSidebar extends ReactWidget {
             clusters={store.ownClusters}
             notebookClusters={store.notebookClusters}
             receivedAt={id => store.receivedAt(id)}
+            history={id => store.history(id)}
             maxWorkers={store.maxWorkers}
             profiles={store.profiles}
             draft={draft.value}

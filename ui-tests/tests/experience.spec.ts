@@ -13,18 +13,15 @@
 import AxeBuilder from '@axe-core/playwright';
 import { expect, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
 import type { APIRequestContext, Locator } from '@playwright/test';
-import * as fs from 'fs';
-import * as path from 'path';
 import {
   deleteEveryCluster,
+  docsPicture as picture,
   JOB_TIMEOUT,
   openSidebarIn,
   showStartForm
 } from './helpers';
 
 const TAG = process.env.PANGEO_HPC_SHOT_TAG || 'after';
-const SCREENSHOTS = path.resolve(__dirname, '..', '..', 'docs', 'screenshots');
-const MAX_SCREENSHOT_BYTES = 150_000;
 
 test.use({
   viewport: { width: 1280, height: 720 },
@@ -128,16 +125,6 @@ async function shownSidebar(page: IJupyterLabPageFixture): Promise<Locator> {
     sidebar.locator('[data-testid="pangeo-hpc-job"][data-state="pending"]')
   ).toHaveCount(1, { timeout: JOB_TIMEOUT });
   return sidebar;
-}
-
-async function picture(page: IJupyterLabPageFixture, name: string) {
-  await page.evaluate(() => (document.activeElement as HTMLElement)?.blur());
-  await page.mouse.move(1000, 712);
-  fs.mkdirSync(SCREENSHOTS, { recursive: true });
-  const file = path.join(SCREENSHOTS, `${name}.png`);
-  await page.screenshot({ path: file, animations: 'disabled', caret: 'hide' });
-  const size = fs.statSync(file).size;
-  expect(size, `${file}: ${size} bytes`).toBeLessThan(MAX_SCREENSHOT_BYTES);
 }
 
 /** Serious and critical axe violations within `selector`, one line each. */

@@ -3,6 +3,8 @@
  */
 import { expect, IJupyterLabPageFixture } from '@jupyterlab/galata';
 import type { APIRequestContext, Locator, Page } from '@playwright/test';
+import * as fs from 'fs';
+import * as path from 'path';
 
 export const SIDEBAR = 'pangeo-hpc-sidebar';
 /** Worker jobs start Python processes: allow for a loaded 2-core machine. */
@@ -75,4 +77,21 @@ export async function showStartForm(sidebar: Locator): Promise<Locator> {
   }
   await expect(form).toBeVisible();
   return form;
+}
+
+const SCREENSHOTS = path.resolve(__dirname, '..', '..', 'docs', 'screenshots');
+const MAX_SCREENSHOT_BYTES = 150_000;
+
+/** A README picture of the whole page, `docs/screenshots/<name>.png`: no focus ring, no hover. */
+export async function docsPicture(
+  page: IJupyterLabPageFixture,
+  name: string
+): Promise<void> {
+  await page.evaluate(() => (document.activeElement as HTMLElement)?.blur());
+  await page.mouse.move(1000, (page.viewportSize()?.height ?? 720) - 8);
+  fs.mkdirSync(SCREENSHOTS, { recursive: true });
+  const file = path.join(SCREENSHOTS, `${name}.png`);
+  await page.screenshot({ path: file, animations: 'disabled', caret: 'hide' });
+  const size = fs.statSync(file).size;
+  expect(size, `${file}: ${size} bytes`).toBeLessThan(MAX_SCREENSHOT_BYTES);
 }
