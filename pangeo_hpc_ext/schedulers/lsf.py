@@ -21,7 +21,14 @@ from datetime import datetime
 from pathlib import Path
 
 from ..errors import SchedulerCommandFailed
-from .base import JobInfo, JobState, QueueInfo, SchedulerClient, distinct_hosts
+from .base import (
+    JobInfo,
+    JobState,
+    QueueInfo,
+    SchedulerClient,
+    distinct_hosts,
+    walltime_left,
+)
 from .commands import run_command
 
 COMMANDS = ("bsub", "bjobs", "bkill", "bqueues")
@@ -221,7 +228,7 @@ class LongRecord:
         if self.runlimit_min is None or self.started is None:
             return None
         elapsed = (now if now is not None else time.time()) - self.started.timestamp()
-        return max(0, int(self.runlimit_min * 60 - elapsed))
+        return walltime_left(self.runlimit_min * 60, elapsed)
 
 
 # -l wraps its lines at 79 columns, breaking words anywhere, and continues them 21 spaces in
@@ -332,7 +339,7 @@ def _walltime_left(
     except ValueError:
         return None
     run_s = _seconds(record.get("RUN_TIME", ""))
-    return None if run_s is None else max(0, limit_s - run_s)
+    return None if run_s is None else walltime_left(limit_s, run_s)
 
 
 def _reason(record: dict[str, str], state: JobState, long: LongRecord | None) -> str | None:
