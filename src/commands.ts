@@ -17,10 +17,11 @@ import {
 import type { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 import type { Widget } from '@lumino/widgets';
 
-import { type ICluster, isNotebookCluster } from './api';
+import { type ClusterAPI, type ICluster, isNotebookCluster } from './api';
 import { clusterClientCode, liveJobs } from './format';
 import type { ClustersModel } from './model';
 import type { DashboardTabs } from './widgets/dashboard';
+import { openJobLog } from './widgets/joblog';
 
 export namespace CommandIDs {
   export const start = 'pangeo-hpc:start-cluster';
@@ -29,6 +30,7 @@ export namespace CommandIDs {
   export const shutdown = 'pangeo-hpc:shutdown-cluster';
   export const insertCode = 'pangeo-hpc:insert-client-code';
   export const toggleSidebar = 'pangeo-hpc:show-sidebar';
+  export const openJobLog = 'pangeo-hpc:open-job-log';
 }
 
 /** The commands offered in the palette (shutting down one cluster needs a cluster). */
@@ -45,6 +47,7 @@ export const PALETTE_CATEGORY = 'Dask HPC Clusters';
 /** What the commands act on. */
 export interface ICommandContext {
   shell: JupyterFrontEnd.IShell;
+  api: Pick<ClusterAPI, 'jobLog'>;
   model: ClustersModel;
   dashboards: DashboardTabs;
   sidebar: Widget;
@@ -64,6 +67,7 @@ export function addCommands(
   commands.addCommand(CommandIDs.insertCode, insertClientCode(context));
   commands.addCommand(CommandIDs.shutdown, shutDown(context));
   commands.addCommand(CommandIDs.shutdownAll, shutDownAll(context));
+  commands.addCommand(CommandIDs.openJobLog, showJobLog(context));
   // Enabled states and labels follow the clusters.
   context.model.store.changed.connect(() => commands.notifyCommandChanged());
 }
@@ -177,6 +181,23 @@ function openDashboard(context: ICommandContext): Command {
         label: typeof args.label === 'string' ? args.label : cluster.name,
         plot
       });
+    }
+  };
+}
+
+function showJobLog({ shell, api, model }: ICommandContext): Command {
+  return {
+    label: args =>
+      args.jobId ? `Show the Log of Job ${args.jobId}` : 'Show a Job Log',
+    execute: args => {
+      const clusterId = String(args.clusterId ?? '');
+      const jobId = String(args.jobId ?? '');
+      if (!clusterId || !jobId) {
+        warn('which job? Give clusterId and jobId.');
+        return;
+      }
+      const label = model.store.cluster(clusterId)?.name ?? clusterId;
+      return openJobLog(shell, api, { clusterId, jobId, label }).id;
     }
   };
 }

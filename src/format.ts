@@ -4,6 +4,7 @@ import {
   type ICluster,
   type IEndedCluster,
   type IJob,
+  type IJobLog,
   type ITlsFiles,
   type JobState
 } from './api';
@@ -394,4 +395,16 @@ export function sortedPlots(
     (a, b) => common(a.raw) - common(b.raw) || a.name.localeCompare(b.name)
   );
   return entries.map(({ title, name, url }) => ({ title, name, url }));
+}
+
+/** A job's output files as one text: each file under its path, "…" where its start was cut. */
+export function jobLogText(log: IJobLog): string {
+  if (log.files.length === 0) {
+    return `No output files of job ${log.job_id} were found.`;
+  }
+  return log.files
+    .map(
+      f => `==> ${f.path} <==\n${f.truncated ? '…\n' : ''}${f.lines.join('\n')}`
+    )
+    .join('\n\n');
 }

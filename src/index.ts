@@ -14,6 +14,7 @@ import {
   PALETTE_CATEGORY,
   PALETTE_COMMANDS
 } from './commands';
+import type { ISidebarActions } from './components/actions';
 import { ClustersModel } from './model';
 import { DashboardTabs } from './widgets/dashboard';
 import { ClusterSidebar } from './widgets/sidebar';
@@ -62,12 +63,17 @@ function activate(
 
   const run = (id: string, args: Record<string, string> = {}) =>
     void commands.execute(id, args);
-  const sidebar = new ClusterSidebar(model, {
+  // Every action of the sidebar, once: buttons run the same commands as the
+  // palette, and requests go through the model so answers land in order.
+  const actions: ISidebarActions = {
     start: () => run(CommandIDs.start),
+    refresh: () => void model.sync.refresh().catch(() => undefined),
+    changeDraft: change => model.draft.update(change),
+    scale: (cluster, workers) => void model.sync.scale(cluster.id, workers),
+    adapt: (cluster, bounds) => model.sync.adapt(cluster.id, bounds),
     openDashboard: cluster =>
       run(CommandIDs.openDashboard, { clusterId: cluster.id }),
     loadPlots: cluster => api.individualPlots(cluster.dashboard_url ?? ''),
-    loadJobLog: (cluster, jobId) => api.jobLog(cluster.id, jobId),
     openPlot: (cluster, title, url) =>
       run(CommandIDs.openDashboard, {
         clusterId: cluster.id,
@@ -75,15 +81,26 @@ function activate(
         plot: title,
         label: cluster.name
       }),
+    openJobLog: (cluster, jobId) =>
+      run(CommandIDs.openJobLog, { clusterId: cluster.id, jobId }),
     insertCode: cluster =>
       run(CommandIDs.insertCode, { clusterId: cluster.id }),
-    shutdown: cluster => run(CommandIDs.shutdown, { clusterId: cluster.id }),
-    canInsertCode: () => !!notebooks?.currentWidget,
-    insertTargetChanged: notebooks?.currentChanged ?? null
+    shutdown: cluster => run(CommandIDs.shutdown, { clusterId: cluster.id })
+  };
+  const sidebar = new ClusterSidebar(model, actions, {
+    available: () => !!notebooks?.currentWidget,
+    changed: notebooks?.currentChanged ?? null
   });
   shell.add(sidebar, 'left', { rank: 200 });
 
-  addCommands(commands, { shell, model, dashboards, sidebar, notebooks });
+  addCommands(commands, {
+    shell,
+    api,
+    model,
+    dashboards,
+    sidebar,
+    notebooks
+  });
   if (palette) {
     for (const command of PALETTE_COMMANDS) {
       palette.addItem({ command, category: PALETTE_CATEGORY });

@@ -1,11 +1,6 @@
 import React from 'react';
 
-import {
-  type IAdaptBounds,
-  type ICluster,
-  type IJobLog,
-  isNotebookCluster
-} from '../api';
+import { type ICluster, isNotebookCluster } from '../api';
 import {
   clusterBadge,
   formatBytes,
@@ -14,6 +9,7 @@ import {
   sortedPlots
 } from '../format';
 import type { ISample } from '../model/history';
+import type { IClusterActions } from './actions';
 import { ErrorMessage } from './ErrorMessage';
 import { JobTable } from './JobTable';
 import { AdaptControl, ScaleControl } from './ScaleControls';
@@ -28,16 +24,7 @@ export interface IClusterCardProps {
   /** Its workers and jobs over time (kept by the store). */
   history: readonly ISample[];
   canInsertCode: boolean;
-  onScale: (workers: number) => void;
-  onAdapt: (bounds: IAdaptBounds | null) => Promise<unknown>;
-  onOpenDashboard: () => void;
-  /** Titles and URLs of the dashboard's individual plots (may reject). */
-  loadPlots: () => Promise<Record<string, string>>;
-  /** The tail of an ended job's output files (may reject). */
-  loadJobLog: (jobId: string) => Promise<IJobLog>;
-  onOpenPlot: (title: string, url: string) => void;
-  onInsertCode: () => void;
-  onShutdown: () => void;
+  actions: IClusterActions;
 }
 
 type PlotsState =
@@ -49,8 +36,8 @@ type PlotsState =
 function PlotsMenu(props: {
   clusterName: string;
   disabled: boolean;
-  loadPlots: IClusterCardProps['loadPlots'];
-  onOpenPlot: IClusterCardProps['onOpenPlot'];
+  loadPlots: () => Promise<Record<string, string>>;
+  onOpenPlot: (title: string, url: string) => void;
   /** Whether the cluster's workers have GPUs (GPU plots are hidden otherwise). */
   gpu: boolean;
 }): JSX.Element {
@@ -181,7 +168,7 @@ function CardTimeline(props: {
 
 export function ClusterCard(props: IClusterCardProps): JSX.Element {
   const coreHours = formatCoreHours(props.cluster.core_hours);
-  const { cluster, maxWorkers } = props;
+  const { cluster, maxWorkers, actions } = props;
   const closing = cluster.status === 'closing' || cluster.status === 'closed';
   const live = cluster.status !== 'failed' && !closing;
   const fromNotebook = isNotebookCluster(cluster);
@@ -298,7 +285,7 @@ export function ClusterCard(props: IClusterCardProps): JSX.Element {
             requested={cluster.workers.requested}
             max={maxWorkers}
             disabled={cluster.adapt !== null}
-            onScale={props.onScale}
+            onScale={workers => actions.scale(cluster, workers)}
           />
           <AdaptControl
             clusterName={name}
@@ -306,14 +293,14 @@ export function ClusterCard(props: IClusterCardProps): JSX.Element {
             requested={cluster.workers.requested}
             max={maxWorkers}
             disabled={false}
-            onAdapt={props.onAdapt}
+            onAdapt={bounds => actions.adapt(cluster, bounds)}
           />
         </>
       )}
       <JobTable
         jobs={cluster.jobs}
         receivedAt={props.receivedAt}
-        loadLog={props.loadJobLog}
+        onOpenLog={jobId => actions.openJobLog(cluster, jobId)}
       />
       <div className="pangeo-hpc-ClusterCard-actions">
         <button
@@ -322,7 +309,7 @@ export function ClusterCard(props: IClusterCardProps): JSX.Element {
           data-testid="pangeo-hpc-dashboard-button"
           aria-label={`Dashboard of ${name}`}
           disabled={!cluster.dashboard_url}
-          onClick={props.onOpenDashboard}
+          onClick={() => actions.openDashboard(cluster)}
         >
           Dashboard
         </button>
@@ -330,8 +317,8 @@ export function ClusterCard(props: IClusterCardProps): JSX.Element {
           clusterName={name}
           gpu={hasGpu(cluster)}
           disabled={!cluster.dashboard_url}
-          loadPlots={props.loadPlots}
-          onOpenPlot={props.onOpenPlot}
+          loadPlots={() => actions.loadPlots(cluster)}
+          onOpenPlot={(title, url) => actions.openPlot(cluster, title, url)}
         />
         <button
           type="button"
@@ -340,7 +327,7 @@ export function ClusterCard(props: IClusterCardProps): JSX.Element {
           title="Insert client code into the active notebook"
           aria-label={`Insert client code for ${name} into the active notebook`}
           disabled={!cluster.scheduler_address || !props.canInsertCode}
-          onClick={props.onInsertCode}
+          onClick={() => actions.insertCode(cluster)}
         >
           &lt;&gt; Client
         </button>
@@ -350,7 +337,7 @@ export function ClusterCard(props: IClusterCardProps): JSX.Element {
           data-testid="pangeo-hpc-shutdown-button"
           aria-label={`Shut down ${name}`}
           disabled={closing}
-          onClick={props.onShutdown}
+          onClick={() => actions.shutdown(cluster)}
         >
           Shut down
         </button>
