@@ -17,8 +17,21 @@ import {
 import type { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 import type { Widget } from '@lumino/widgets';
 
-import { type ClusterAPI, type ICluster, isNotebookCluster } from './api';
-import { clusterClientCode, liveJobs } from './format';
+import {
+  type ClusterAPI,
+  type ICluster,
+  isNotebookCluster,
+  serverPath
+} from './api';
+import {
+  clusterClientCode,
+  hasGpu,
+  layoutPlacement,
+  layoutPlots,
+  liveJobs,
+  sortedPlots
+} from './format';
+import type { IUserSettings } from './settings';
 import type { ClustersModel } from './model';
 import type { DashboardTabs } from './widgets/dashboard';
 import { openJobLog } from './widgets/joblog';
@@ -31,6 +44,7 @@ export namespace CommandIDs {
   export const insertCode = 'pangeo-hpc:insert-client-code';
   export const toggleSidebar = 'pangeo-hpc:show-sidebar';
   export const openJobLog = 'pangeo-hpc:open-job-log';
+  export const openDefaultPlots = 'pangeo-hpc:open-default-plots';
 }
 
 /** The commands offered in the palette (shutting down one cluster needs a cluster). */
@@ -38,6 +52,7 @@ export const PALETTE_COMMANDS = [
   CommandIDs.toggleSidebar,
   CommandIDs.start,
   CommandIDs.openDashboard,
+  CommandIDs.openDefaultPlots,
   CommandIDs.insertCode,
   CommandIDs.shutdownAll
 ];
@@ -47,7 +62,9 @@ export const PALETTE_CATEGORY = 'Dask HPC Clusters';
 /** What the commands act on. */
 export interface ICommandContext {
   shell: JupyterFrontEnd.IShell;
-  api: Pick<ClusterAPI, 'jobLog'>;
+  api: Pick<ClusterAPI, 'jobLog' | 'individualPlots'>;
+  /** The user's settings, kept current. */
+  settings: IUserSettings;
   model: ClustersModel;
   dashboards: DashboardTabs;
   sidebar: Widget;
@@ -68,6 +85,7 @@ export function addCommands(
   commands.addCommand(CommandIDs.shutdown, shutDown(context));
   commands.addCommand(CommandIDs.shutdownAll, shutDownAll(context));
   commands.addCommand(CommandIDs.openJobLog, showJobLog(context));
+  commands.addCommand(CommandIDs.openDefaultPlots, openDefaultPlots(context));
   // Enabled states and labels follow the clusters.
   context.model.store.changed.connect(() => commands.notifyCommandChanged());
 }
@@ -181,6 +199,69 @@ function openDashboard(context: ICommandContext): Command {
         label: typeof args.label === 'string' ? args.label : cluster.name,
         plot
       });
+    }
+  };
+}
+
+/**
+ * The plots of the "Default dashboard plots" setting in one go, in a grid
+ * (two side by side, two below), as dask-labextension's default layout.
+ */
+function openDefaultPlots(context: ICommandContext): Command {
+  return {
+    label: 'Open Default Dashboard Plots',
+    caption:
+      'Open the plots of the "Default dashboard plots" setting side by side',
+    isEnabled: args =>
+      !!findCluster(context, args)?.dashboard_url &&
+      context.settings.defaultLayout.length > 0,
+    execute: async args => {
+      const candidates = context.model.store.clusters.filter(
+        c => c.dashboard_url
+      );
+      const cluster = await chooseCluster(
+        context,
+        args,
+        candidates,
+        'Open the default plots of which cluster?'
+      );
+      if (!cluster?.dashboard_url) {
+        return [];
+      }
+      let plots;
+      try {
+        plots = sortedPlots(
+          await context.api.individualPlots(cluster.dashboard_url),
+          hasGpu(cluster)
+        );
+      } catch (error) {
+        warn(
+          `the plots of ${cluster.name} are not available (${(error as Error).message}).`
+        );
+        return [];
+      }
+      const { found, missing } = layoutPlots(
+        plots,
+        context.settings.defaultLayout
+      );
+      if (missing.length > 0) {
+        warn(`no plot named ${missing.map(m => `"${m}"`).join(', ')}.`);
+      }
+      const opened: string[] = [];
+      found.forEach((plot, index) => {
+        const at = layoutPlacement(index);
+        const widget = context.dashboards.open(
+          {
+            clusterId: cluster.id,
+            url: serverPath(plot.url),
+            label: cluster.name,
+            plot: plot.name
+          },
+          at ? { mode: at.mode, ref: opened[at.ref] } : undefined
+        );
+        opened.push(widget.id);
+      });
+      return opened;
     }
   };
 }

@@ -7,7 +7,8 @@ import { ICommandPalette, Notification } from '@jupyterlab/apputils';
 import { INotebookTracker } from '@jupyterlab/notebook';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 
-import { ClusterAPI } from './api';
+import { ClusterAPI, serverPath } from './api';
+import { autoStartClients } from './autoclient';
 import {
   addCommands,
   CommandIDs,
@@ -16,18 +17,16 @@ import {
 } from './commands';
 import type { ISidebarActions } from './components/actions';
 import { ClustersModel } from './model';
+import {
+  DEFAULT_SETTINGS,
+  followSettings,
+  type IUserSettings,
+  PLUGIN_ID
+} from './settings';
 import { DashboardTabs } from './widgets/dashboard';
 import { ClusterSidebar } from './widgets/sidebar';
 
 export { CommandIDs } from './commands';
-
-const PLUGIN_ID = 'pangeo-hpc-ext:plugin';
-
-/** `/base/pangeo-hpc/...` from an absolute URL on this server. */
-function serverPath(url: string): string {
-  const parsed = new URL(url, window.location.href);
-  return `${parsed.pathname}${parsed.search}`;
-}
 
 function activate(
   app: JupyterFrontEnd,
@@ -49,6 +48,8 @@ function activate(
     Notification.error(`Dask HPC: ${error.message}`, { autoClose: 8000 });
   });
   const dashboards = new DashboardTabs(shell, api);
+  // What the settings say now; followSettings keeps it current.
+  const settings: IUserSettings = { ...DEFAULT_SETTINGS };
   // A cluster known to be gone: its open dashboard tabs say so at once.
   model.store.changed.connect(() => {
     const ids = new Set(
@@ -96,6 +97,7 @@ function activate(
   addCommands(commands, {
     shell,
     api,
+    settings,
     model,
     dashboards,
     sidebar,
@@ -114,40 +116,14 @@ function activate(
       name: widget => widget.id
     });
   }
-  if (settingRegistry) {
-    followSettings(settingRegistry, model);
+  if (notebooks) {
+    autoStartClients(notebooks, model, settings);
   }
-}
-
-/** Apply the user's settings now and whenever they change. */
-function followSettings(registry: ISettingRegistry, model: ClustersModel) {
-  registry
-    .load(PLUGIN_ID)
-    .then(settings => {
-      const apply = (): void => {
-        const seconds = settings.get('refreshInterval').composite as number;
-        model.sync.refreshInterval = Math.max(1, seconds) * 1000;
-        model.draft.defaultProfile = settings.get('defaultProfile')
-          .composite as string;
-      };
-      apply();
-      settings.changed.connect(apply);
-      // The settings schema cannot list the server's profiles: the profile
-      // chosen in the form is remembered there instead, for the next session.
-      model.draft.changed.connect(() => {
-        const chosen = model.draft.value.profile;
-        if (
-          chosen &&
-          model.draft.touched &&
-          chosen !== settings.get('defaultProfile').composite
-        ) {
-          void settings.set('defaultProfile', chosen).catch(() => undefined);
-        }
-      });
-    })
-    .catch(reason =>
+  if (settingRegistry) {
+    followSettings(settingRegistry, model, settings).catch(reason =>
       console.error('pangeo-hpc-ext: cannot load settings', reason)
     );
+  }
 }
 
 const plugin: JupyterFrontEndPlugin<void> = {

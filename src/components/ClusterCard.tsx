@@ -5,6 +5,7 @@ import {
   clusterBadge,
   formatBytes,
   formatCoreHours,
+  hasGpu,
   idleCountdown,
   sortedPlots
 } from '../format';
@@ -104,20 +105,6 @@ function PlotsMenu(props: {
         </ul>
       )}
     </div>
-  );
-}
-
-/** Whether the cluster's jobs ask for GPUs: its queue, a `gpus` option or directives name them. */
-function hasGpu(cluster: ICluster): boolean {
-  const options = cluster.options ?? {};
-  const directives = Array.isArray(options.job_extra_directives)
-    ? options.job_extra_directives
-    : [];
-  if (typeof options.gpus === 'number') {
-    return options.gpus > 0;
-  }
-  return [options.queue, options.gpus, ...directives].some(
-    text => typeof text === 'string' && /gpu/i.test(text)
   );
 }
 

@@ -183,6 +183,12 @@ export function createDashboard(
   return widget;
 }
 
+/** Where a tab goes in the main area, beside the tab `ref` (a widget id). */
+export interface IPlacement {
+  mode: 'split-right' | 'split-bottom' | 'tab-after';
+  ref: string;
+}
+
 /** The dashboard tabs in the main area: one per cluster and plot, restored after a reload. */
 export class DashboardTabs {
   constructor(
@@ -194,8 +200,11 @@ export class DashboardTabs {
     namespace: 'pangeo-hpc-dashboard'
   });
 
-  /** Show the tab for `args`, opening it if it is not open yet. */
-  open(args: IDashboardArgs): DashboardWidget {
+  /**
+   * Show the tab for `args`, opening it if it is not open yet: where
+   * `placement` says, else a plot beside the last plot opened.
+   */
+  open(args: IDashboardArgs, placement?: IPlacement): DashboardWidget {
     const id = dashboardWidgetId(args);
     const existing = this.tracker.find(w => w.id === id);
     if (existing) {
@@ -220,7 +229,8 @@ export class DashboardTabs {
     this.shell.add(
       widget,
       'main',
-      beside ? { mode: 'split-right', ref: beside.id } : undefined
+      placement ??
+        (beside ? { mode: 'split-right', ref: beside.id } : undefined)
     );
     this.shell.activateById(id);
     return widget;
