@@ -18,6 +18,7 @@ import type { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 import type { Widget } from '@lumino/widgets';
 
 import {
+  APIError,
   type ClusterAPI,
   type ICluster,
   isNotebookCluster,
@@ -25,6 +26,7 @@ import {
 } from './api';
 import {
   clusterClientCode,
+  dashboardAddress,
   hasGpu,
   layoutPlacement,
   layoutPlots,
@@ -45,6 +47,7 @@ export namespace CommandIDs {
   export const toggleSidebar = 'pangeo-hpc:show-sidebar';
   export const openJobLog = 'pangeo-hpc:open-job-log';
   export const openDefaultPlots = 'pangeo-hpc:open-default-plots';
+  export const openDashboardURL = 'pangeo-hpc:open-dashboard-url';
 }
 
 /** The commands offered in the palette (shutting down one cluster needs a cluster). */
@@ -53,6 +56,7 @@ export const PALETTE_COMMANDS = [
   CommandIDs.start,
   CommandIDs.openDashboard,
   CommandIDs.openDefaultPlots,
+  CommandIDs.openDashboardURL,
   CommandIDs.insertCode,
   CommandIDs.shutdownAll
 ];
@@ -63,6 +67,8 @@ export const PALETTE_CATEGORY = 'Dask HPC Clusters';
 export interface ICommandContext {
   shell: JupyterFrontEnd.IShell;
   api: Pick<ClusterAPI, 'jobLog' | 'individualPlots'>;
+  /** This server's host name: a dashboard URL naming it is on this host. */
+  serverHost: string;
   /** The user's settings, kept current. */
   settings: IUserSettings;
   model: ClustersModel;
@@ -86,6 +92,7 @@ export function addCommands(
   commands.addCommand(CommandIDs.shutdownAll, shutDownAll(context));
   commands.addCommand(CommandIDs.openJobLog, showJobLog(context));
   commands.addCommand(CommandIDs.openDefaultPlots, openDefaultPlots(context));
+  commands.addCommand(CommandIDs.openDashboardURL, openDashboardURL(context));
   // Enabled states and labels follow the clusters.
   context.model.store.changed.connect(() => commands.notifyCommandChanged());
 }
@@ -199,6 +206,60 @@ function openDashboard(context: ICommandContext): Command {
         label: typeof args.label === 'string' ? args.label : cluster.name,
         plot
       });
+    }
+  };
+}
+
+/**
+ * A dashboard by the URL its scheduler prints (http://127.0.0.1:8787/status),
+ * through our proxy's by-port route, which serves this user's schedulers
+ * only; why it cannot be opened shows beside the sidebar's URL box.
+ */
+function openDashboardURL(context: ICommandContext): Command {
+  const { model } = context;
+  return {
+    label: 'Open Dask Dashboard by URL',
+    caption: "Open one of your own schedulers' dashboards by its URL",
+    execute: async args => {
+      let text = typeof args.url === 'string' ? args.url : null;
+      if (text === null) {
+        const answer = await InputDialog.getText({
+          title: 'Open a dashboard by URL',
+          placeholder: 'http://127.0.0.1:8787/status'
+        });
+        if (!answer.button.accept) {
+          return null;
+        }
+        text = answer.value ?? '';
+      }
+      const address = dashboardAddress(text, context.serverHost);
+      if ('error' in address) {
+        model.dashboardURLError = address.error;
+        return null;
+      }
+      const { port, page } = address;
+      const root = `pangeo-hpc/dashboards/${port}/`;
+      try {
+        // The proxy answers 404 for any port that is not a scheduler of yours.
+        await context.api.individualPlots(`${root}status`);
+      } catch (error) {
+        const failure = APIError.from(error);
+        model.dashboardURLError =
+          failure.status === 404
+            ? `No dashboard of a cluster of yours listens on port ${port}: only your own schedulers' dashboards open here.`
+            : `The dashboard on port ${port} did not answer: ${failure.message}`;
+        return null;
+      }
+      model.dashboardURLError = null;
+      const cluster = model.store.clusters.find(c =>
+        c.dashboard_url?.includes(`/dashboards/${port}/`)
+      );
+      return context.dashboards.open({
+        clusterId: cluster?.id ?? '',
+        url: `${root}${page}`,
+        label: cluster?.name ?? `port ${port}`,
+        plot: ''
+      }).id;
     }
   };
 }

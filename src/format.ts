@@ -486,3 +486,63 @@ export function clusterByKey(
   const named = clusters.filter(c => c.name === key);
   return named.length === 1 ? named[0] : undefined;
 }
+
+/** Host names that reach this server's host: a scheduler there is reachable through our proxy. */
+const LOOPBACK_HOSTS = ['127.0.0.1', 'localhost', '[::1]', '0.0.0.0'];
+
+/**
+ * The port and page of a scheduler dashboard URL as a user pastes it
+ * (`http://127.0.0.1:8787/status`, `localhost:8787`, `8787`), or why it
+ * cannot be one of this user's dashboards. Only hosts that are this server's
+ * own are taken: the proxy reaches 127.0.0.1 and nothing else.
+ */
+export function dashboardAddress(
+  text: string,
+  serverHost: string
+): { port: number; page: string } | { error: string } {
+  const trimmed = text.trim();
+  if (!trimmed) {
+    return {
+      error: 'Paste a dashboard URL, such as http://127.0.0.1:8787/status.'
+    };
+  }
+  let url: URL;
+  try {
+    const withScheme = /^\d+$/.test(trimmed)
+      ? `http://127.0.0.1:${trimmed}`
+      : /^[a-z][a-z0-9+.-]*:\/\//i.test(trimmed)
+        ? trimmed
+        : `http://${trimmed}`;
+    url = new URL(withScheme);
+  } catch {
+    return { error: `"${trimmed}" is not a URL.` };
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    return { error: `Only http and https dashboards, not ${url.protocol}` };
+  }
+  const host = url.hostname.toLowerCase();
+  if (!LOOPBACK_HOSTS.includes(host) && host !== serverHost.toLowerCase()) {
+    return {
+      error: `${url.host} is not this server's host: only dashboards of your schedulers on this host open here, through the secure proxy.`
+    };
+  }
+  const port = Number(url.port);
+  if (!url.port || !Number.isInteger(port) || port < 1 || port > 65535) {
+    return { error: `The URL names no port (the dashboard's, such as 8787).` };
+  }
+  const page = url.pathname.replace(/^\/+/, '') || 'status';
+  return { port, page };
+}
+
+/** The id of a dashboard tab: one per cluster (or page opened by URL) and plot. */
+export function dashboardWidgetId(args: {
+  clusterId: string;
+  plot: string;
+  url: string;
+}): string {
+  const slug = (text: string) => text.toLowerCase().replace(/[^a-z0-9]+/g, '-');
+  const plot = slug(args.plot);
+  // Opened by URL, of no cluster we know: the page names the tab.
+  const key = args.clusterId || `url-${slug(args.url)}`;
+  return `pangeo-hpc-dashboard-${key}${plot ? `-${plot}` : ''}`;
+}

@@ -86,7 +86,8 @@ function activate(
       run(CommandIDs.openJobLog, { clusterId: cluster.id, jobId }),
     insertCode: cluster =>
       run(CommandIDs.insertCode, { clusterId: cluster.id }),
-    shutdown: cluster => run(CommandIDs.shutdown, { clusterId: cluster.id })
+    shutdown: cluster => run(CommandIDs.shutdown, { clusterId: cluster.id }),
+    openDashboardURL: url => run(CommandIDs.openDashboardURL, { url })
   };
   const sidebar = new ClusterSidebar(model, actions, {
     available: () => !!notebooks?.currentWidget,
@@ -98,6 +99,7 @@ function activate(
     shell,
     api,
     settings,
+    serverHost: window.location.hostname,
     model,
     dashboards,
     sidebar,

@@ -152,7 +152,8 @@ export const NO_ACTIONS: ISidebarActions = {
   openPlot: nothing,
   openJobLog: nothing,
   insertCode: nothing,
-  shutdown: nothing
+  shutdown: nothing,
+  openDashboardURL: nothing
 };
 
 /** What a card needs beside its cluster, each a harmless default. */

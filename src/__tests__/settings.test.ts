@@ -4,6 +4,8 @@ import { describe, expect, it } from 'vitest';
 
 import {
   clusterByKey,
+  dashboardAddress,
+  dashboardWidgetId,
   layoutPlacement,
   layoutPlots,
   sortedPlots
@@ -112,5 +114,55 @@ describe("the auto client's cluster", () => {
     expect(clusterByKey([a, b, c], 'c')).toBe(c);
     expect(clusterByKey([a, b, c], 'twin')).toBeUndefined();
     expect(clusterByKey([a], 'nope')).toBeUndefined();
+  });
+});
+
+describe('a dashboard by URL', () => {
+  it("takes the port and page of this host's schedulers as users paste them", () => {
+    expect(dashboardAddress('http://127.0.0.1:8787/status', 'hub')).toEqual({
+      port: 8787,
+      page: 'status'
+    });
+    expect(dashboardAddress(' localhost:8787 ', 'hub')).toEqual({
+      port: 8787,
+      page: 'status'
+    });
+    expect(dashboardAddress('8787', 'hub')).toEqual({
+      port: 8787,
+      page: 'status'
+    });
+    expect(
+      dashboardAddress(
+        'http://hub.example.org:40123/workers',
+        'hub.example.org'
+      )
+    ).toEqual({ port: 40123, page: 'workers' });
+  });
+
+  it('refuses other hosts, no port, and what is no URL, saying why', () => {
+    const refused = (text: string) => {
+      const answer = dashboardAddress(text, 'hub');
+      return 'error' in answer ? answer.error : null;
+    };
+    expect(refused('http://10.0.0.5:8787/status')).toMatch(
+      /not this server's host/
+    );
+    expect(refused('http://127.0.0.1/status')).toMatch(/names no port/);
+    expect(refused('file:///etc/passwd')).toMatch(/Only http and https/);
+    expect(refused('')).toMatch(/Paste a dashboard URL/);
+    expect(refused('http://[bad')).toMatch(/is not a URL/);
+  });
+
+  it('names a tab opened by URL after its page, not after a cluster', () => {
+    expect(
+      dashboardWidgetId({
+        clusterId: '',
+        url: 'pangeo-hpc/dashboards/8787/status',
+        plot: ''
+      })
+    ).toBe('pangeo-hpc-dashboard-url-pangeo-hpc-dashboards-8787-status');
+    expect(
+      dashboardWidgetId({ clusterId: 'c1', url: 'x', plot: 'Task Stream' })
+    ).toBe('pangeo-hpc-dashboard-c1-task-stream');
   });
 });

@@ -5,6 +5,7 @@ import { formatCoreHours, totalCoreHours } from '../format';
 import { hasErrors, type IDraft, type IDraftErrors } from '../model';
 import type { ISidebarActions } from './actions';
 import { ClusterSections, type IClusterTimes } from './ClusterSections';
+import { DashboardURLBox } from './DashboardURLBox';
 import { ErrorMessage } from './ErrorMessage';
 import { StartForm } from './StartForm';
 
@@ -26,6 +27,8 @@ export interface ISidebarState {
   submitting: boolean;
   /** The cluster the form last started: its card is scrolled to and focused once. */
   created?: ICluster | null;
+  /** Why the dashboard URL last pasted was refused. */
+  dashboardURLError?: string | null;
 }
 
 export interface ISidebarViewProps {
@@ -117,6 +120,10 @@ export function SidebarView({
         maxWorkers={props.maxWorkers}
         canInsertCode={props.canInsertCode}
         actions={actions}
+      />
+      <DashboardURLBox
+        error={props.dashboardURLError ?? null}
+        onOpen={actions.openDashboardURL}
       />
       <section className="pangeo-hpc-Sidebar-section">
         {showForm ? (

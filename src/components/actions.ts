@@ -25,4 +25,6 @@ export interface ISidebarActions extends IClusterActions {
   start(): void;
   refresh(): void;
   changeDraft(change: Partial<IDraft>): void;
+  /** Open the dashboard a pasted URL names, if it is one of this user's schedulers'. */
+  openDashboardURL(text: string): void;
 }

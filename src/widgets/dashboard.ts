@@ -9,7 +9,7 @@ import {
   type IEndedCluster,
   serverURL
 } from '../api';
-import { endedMessage } from '../format';
+import { dashboardWidgetId, endedMessage } from '../format';
 import { clusterIcon } from '../icon';
 
 /** What a dashboard tab needs to be reopened after a reload (the layout restorer stores it). */
@@ -150,13 +150,6 @@ export function frameRefused(frame: {
   } catch {
     return true;
   }
-}
-
-export function dashboardWidgetId(
-  args: Pick<IDashboardArgs, 'clusterId' | 'plot'>
-): string {
-  const plot = args.plot.toLowerCase().replace(/[^a-z0-9]+/g, '-');
-  return `pangeo-hpc-dashboard-${args.clusterId}${plot ? `-${plot}` : ''}`;
 }
 
 export function createDashboard(

@@ -59,7 +59,8 @@ export class ClusterSidebar extends ReactWidget {
               draft: draft.value,
               draftErrors: draft.errors,
               submitting: draft.submitting,
-              created: draft.created
+              created: draft.created,
+              dashboardURLError: model.dashboardURLError
             }}
             actions={actions}
           />
