@@ -16,6 +16,7 @@ import type { APIRequestContext, Locator } from '@playwright/test';
 import {
   deleteEveryCluster,
   docsPicture as picture,
+  waitForApplication,
   JOB_TIMEOUT,
   openSidebarIn,
   showStartForm
@@ -23,23 +24,7 @@ import {
 
 const TAG = process.env.PANGEO_HPC_SHOT_TAG || 'after';
 
-test.use({
-  viewport: { width: 1280, height: 720 },
-  // Galata's own wait gives JupyterLab 15 s to show its launcher; on a loaded
-  // 2-core machine (several engineers' suites) it may take longer.
-  waitForApplication: async ({}, use) => {
-    await use(async (page, helpers) => {
-      await page
-        .locator('#jupyterlab-splash')
-        .waitFor({ state: 'detached', timeout: 90_000 });
-      await helpers.waitForCondition(
-        () => helpers.activity.isTabActive('Launcher'),
-        90_000
-      );
-      await helpers.activity.activateTab('Launcher');
-    });
-  }
-});
+test.use({ viewport: { width: 1280, height: 720 }, waitForApplication });
 
 interface IJobJSON {
   job_id: string;

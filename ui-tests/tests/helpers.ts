@@ -1,7 +1,11 @@
 /**
  * What every spec needs of the sidebar: opening it, and reading its job table.
  */
-import { expect, IJupyterLabPageFixture } from '@jupyterlab/galata';
+import {
+  expect,
+  type IJupyterLabPage,
+  type IJupyterLabPageFixture
+} from '@jupyterlab/galata';
 import type { APIRequestContext, Locator, Page } from '@playwright/test';
 import * as fs from 'fs';
 import * as path from 'path';
@@ -94,4 +98,28 @@ export async function docsPicture(
   await page.screenshot({ path: file, animations: 'disabled', caret: 'hide' });
   const size = fs.statSync(file).size;
   expect(size, `${file}: ${size} bytes`).toBeLessThan(MAX_SCREENSHOT_BYTES);
+}
+
+/**
+ * Galata's own wait gives JupyterLab 15 s to show its launcher; on a loaded
+ * 2-core machine (several engineers' suites) it may take longer. For
+ * `test.use({ waitForApplication })`.
+ */
+export async function waitForApplication(
+  // eslint-disable-next-line no-empty-pattern
+  {}: object,
+  use: (
+    wait: (page: Page, helpers: IJupyterLabPage) => Promise<void>
+  ) => Promise<void>
+): Promise<void> {
+  await use(async (page, helpers) => {
+    await page
+      .locator('#jupyterlab-splash')
+      .waitFor({ state: 'detached', timeout: 90_000 });
+    await helpers.waitForCondition(
+      () => helpers.activity.isTabActive('Launcher'),
+      90_000
+    );
+    await helpers.activity.activateTab('Launcher');
+  });
 }
