@@ -16,10 +16,13 @@ import type { IUserSettings } from './settings';
 export function autoStartClients(
   notebooks: INotebookTracker,
   model: ClustersModel,
-  settings: IUserSettings
+  settings: IUserSettings,
+  settingsApplied: Promise<void>
 ): void {
   const started = new WeakSet<Kernel.IKernelConnection>();
   const connect = async (panel: NotebookPanel): Promise<void> => {
+    // A notebook opened with the page may start before the settings are read.
+    await settingsApplied;
     const key = settings.autoStartClient;
     const kernel = panel.sessionContext.session?.kernel;
     if (!key || !kernel || started.has(kernel)) {

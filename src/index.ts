@@ -6,6 +6,7 @@ import {
 import { ICommandPalette, Notification } from '@jupyterlab/apputils';
 import { INotebookTracker } from '@jupyterlab/notebook';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
+import { PromiseDelegate } from '@lumino/coreutils';
 
 import { ClusterAPI, serverPath } from './api';
 import { autoStartClients } from './autoclient';
@@ -118,13 +119,18 @@ function activate(
       name: widget => widget.id
     });
   }
+  // Settle once the user's settings apply (at once without a registry).
+  const applied = new PromiseDelegate<void>();
   if (notebooks) {
-    autoStartClients(notebooks, model, settings);
+    autoStartClients(notebooks, model, settings, applied.promise);
   }
   if (settingRegistry) {
-    followSettings(settingRegistry, model, settings).catch(reason =>
-      console.error('pangeo-hpc-ext: cannot load settings', reason)
-    );
+    followSettings(settingRegistry, model, settings, applied).catch(reason => {
+      applied.resolve();
+      console.error('pangeo-hpc-ext: cannot load settings', reason);
+    });
+  } else {
+    applied.resolve();
   }
 }
 

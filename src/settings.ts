@@ -4,7 +4,10 @@
  * list filled in from the server's profiles by a settings transform.
  */
 import type { ISettingRegistry } from '@jupyterlab/settingregistry';
-import type { ReadonlyPartialJSONObject } from '@lumino/coreutils';
+import type {
+  PromiseDelegate,
+  ReadonlyPartialJSONObject
+} from '@lumino/coreutils';
 
 import type { ClustersModel } from './model';
 
@@ -93,7 +96,8 @@ export function withProfileChoices(
 export async function followSettings(
   registry: ISettingRegistry,
   model: ClustersModel,
-  target: IUserSettings
+  target: IUserSettings,
+  applied: PromiseDelegate<void>
 ): Promise<void> {
   registry.transform(PLUGIN_ID, {
     fetch: plugin =>
@@ -109,6 +113,7 @@ export async function followSettings(
     model.draft.defaultProfile = target.defaultProfile;
   };
   apply();
+  applied.resolve();
   settings.changed.connect(apply);
   // The profile chosen in the form is remembered, for the next session.
   model.draft.changed.connect(() => {
