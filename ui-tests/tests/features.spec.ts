@@ -4,12 +4,7 @@
  * dashboard by URL (refused for what is not this user's), and a client in
  * every new notebook (autoStartClient).
  */
-import {
-  expect,
-  galata,
-  IJupyterLabPageFixture,
-  test
-} from '@jupyterlab/galata';
+import { expect, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
 import type { APIRequestContext } from '@playwright/test';
 import {
   deleteEveryCluster,
@@ -22,6 +17,7 @@ import {
 test.use({ waitForApplication });
 
 const NAME = 'features';
+const SETTINGS = '/lab/api/settings/pangeo-hpc-ext:plugin';
 
 async function jobStates(
   request: APIRequestContext,
@@ -76,6 +72,7 @@ test.describe
   });
 
   test.afterAll(async ({ request }) => {
+    await request.put(SETTINGS, { data: { raw: '{}' } });
     await deleteEveryCluster(request);
   });
 
@@ -140,18 +137,21 @@ test.describe
     await expect(page.locator('.pangeo-hpc-Dashboard')).toHaveCount(0);
   });
 
-  test.describe('with autoStartClient set', () => {
-    // Galata serves these user settings to the page from its first load.
-    test.use({
-      mockSettings: {
-        ...galata.DEFAULT_SETTINGS,
-        'pangeo-hpc-ext:plugin': { autoStartClient: NAME }
-      }
-    });
+  test.describe("with the server's own settings", () => {
+    // Galata mocks the settings per test by default: the page would not see the PUT.
+    test.use({ mockSettings: false });
 
     test('"Client in every new notebook": a new notebook has `client` of the cluster', async ({
-      page
+      page,
+      request
     }) => {
+      const answer = await request.put(SETTINGS, {
+        data: { raw: JSON.stringify({ autoStartClient: NAME }) }
+      });
+      expect(answer.status(), await answer.text()).toBe(204);
+      // The launcher may not be what comes back: galata's readiness check does not apply.
+      await page.reload({ waitForIsReady: false });
+      await page.waitForSelector('#jupyterlab-splash', { state: 'detached' });
       await page.notebook.createNew('auto-client.ipynb');
       await expect(
         page.locator('.jp-toast-message', { hasText: `connected to ${NAME}` })
