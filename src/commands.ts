@@ -218,7 +218,7 @@ function openDashboard(context: ICommandContext): Command {
 function openDashboardURL(context: ICommandContext): Command {
   const { model } = context;
   return {
-    label: 'Open Dask Dashboard by URL',
+    label: 'Open a Dask Dashboard by URL',
     caption: "Open one of your own schedulers' dashboards by its URL",
     execute: async args => {
       let text = typeof args.url === 'string' ? args.url : null;
