@@ -420,3 +420,9 @@ export function dashboardRoot(dashboardUrl: string, baseUrl: string): string {
   const absolute = serverURL(dashboardUrl, baseUrl);
   return absolute.replace(/\/status\/?$/, '/').replace(/([^/])$/, '$1/');
 }
+
+/** `/base/pangeo-hpc/...` from an absolute URL on this server. */
+export function serverPath(url: string): string {
+  const parsed = new URL(url, window.location.href);
+  return `${parsed.pathname}${parsed.search}`;
+}

@@ -17,10 +17,26 @@ import {
 import type { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 import type { Widget } from '@lumino/widgets';
 
-import { type ICluster, isNotebookCluster } from './api';
-import { clusterClientCode, liveJobs } from './format';
+import {
+  APIError,
+  type ClusterAPI,
+  type ICluster,
+  isNotebookCluster,
+  serverPath
+} from './api';
+import {
+  clusterClientCode,
+  dashboardAddress,
+  hasGpu,
+  layoutPlacement,
+  layoutPlots,
+  liveJobs,
+  sortedPlots
+} from './format';
+import type { IUserSettings } from './settings';
 import type { ClustersModel } from './model';
 import type { DashboardTabs } from './widgets/dashboard';
+import { openJobLog } from './widgets/joblog';
 
 export namespace CommandIDs {
   export const start = 'pangeo-hpc:start-cluster';
@@ -29,6 +45,9 @@ export namespace CommandIDs {
   export const shutdown = 'pangeo-hpc:shutdown-cluster';
   export const insertCode = 'pangeo-hpc:insert-client-code';
   export const toggleSidebar = 'pangeo-hpc:show-sidebar';
+  export const openJobLog = 'pangeo-hpc:open-job-log';
+  export const openDefaultPlots = 'pangeo-hpc:open-default-plots';
+  export const openDashboardURL = 'pangeo-hpc:open-dashboard-url';
 }
 
 /** The commands offered in the palette (shutting down one cluster needs a cluster). */
@@ -36,6 +55,8 @@ export const PALETTE_COMMANDS = [
   CommandIDs.toggleSidebar,
   CommandIDs.start,
   CommandIDs.openDashboard,
+  CommandIDs.openDefaultPlots,
+  CommandIDs.openDashboardURL,
   CommandIDs.insertCode,
   CommandIDs.shutdownAll
 ];
@@ -45,6 +66,11 @@ export const PALETTE_CATEGORY = 'Dask HPC Clusters';
 /** What the commands act on. */
 export interface ICommandContext {
   shell: JupyterFrontEnd.IShell;
+  api: Pick<ClusterAPI, 'jobLog' | 'individualPlots'>;
+  /** This server's host name: a dashboard URL naming it is on this host. */
+  serverHost: string;
+  /** The user's settings, kept current. */
+  settings: IUserSettings;
   model: ClustersModel;
   dashboards: DashboardTabs;
   sidebar: Widget;
@@ -64,6 +90,9 @@ export function addCommands(
   commands.addCommand(CommandIDs.insertCode, insertClientCode(context));
   commands.addCommand(CommandIDs.shutdown, shutDown(context));
   commands.addCommand(CommandIDs.shutdownAll, shutDownAll(context));
+  commands.addCommand(CommandIDs.openJobLog, showJobLog(context));
+  commands.addCommand(CommandIDs.openDefaultPlots, openDefaultPlots(context));
+  commands.addCommand(CommandIDs.openDashboardURL, openDashboardURL(context));
   // Enabled states and labels follow the clusters.
   context.model.store.changed.connect(() => commands.notifyCommandChanged());
 }
@@ -177,6 +206,140 @@ function openDashboard(context: ICommandContext): Command {
         label: typeof args.label === 'string' ? args.label : cluster.name,
         plot
       });
+    }
+  };
+}
+
+/**
+ * A dashboard by the URL its scheduler prints (http://127.0.0.1:8787/status),
+ * through our proxy's by-port route, which serves this user's schedulers
+ * only; why it cannot be opened shows beside the sidebar's URL box.
+ */
+function openDashboardURL(context: ICommandContext): Command {
+  const { model } = context;
+  return {
+    label: 'Open a Dask Dashboard by URL',
+    caption: "Open one of your own schedulers' dashboards by its URL",
+    execute: async args => {
+      let text = typeof args.url === 'string' ? args.url : null;
+      if (text === null) {
+        const answer = await InputDialog.getText({
+          title: 'Open a dashboard by URL',
+          placeholder: 'http://127.0.0.1:8787/status'
+        });
+        if (!answer.button.accept) {
+          return null;
+        }
+        text = answer.value ?? '';
+      }
+      const address = dashboardAddress(text, context.serverHost);
+      if ('error' in address) {
+        model.dashboardURLError = address.error;
+        return null;
+      }
+      const { port, page } = address;
+      const root = `pangeo-hpc/dashboards/${port}/`;
+      try {
+        // The proxy answers 404 for any port that is not a scheduler of yours.
+        await context.api.individualPlots(`${root}status`);
+      } catch (error) {
+        const failure = APIError.from(error);
+        model.dashboardURLError =
+          failure.status === 404
+            ? `No dashboard of a cluster of yours listens on port ${port}: only your own schedulers' dashboards open here.`
+            : `The dashboard on port ${port} did not answer: ${failure.message}`;
+        return null;
+      }
+      model.dashboardURLError = null;
+      const cluster = model.store.clusters.find(c =>
+        c.dashboard_url?.includes(`/dashboards/${port}/`)
+      );
+      return context.dashboards.open({
+        clusterId: cluster?.id ?? '',
+        url: `${root}${page}`,
+        label: cluster?.name ?? `port ${port}`,
+        plot: ''
+      }).id;
+    }
+  };
+}
+
+/**
+ * The plots of the "Default dashboard plots" setting in one go, in a grid
+ * (two side by side, two below), as dask-labextension's default layout.
+ */
+function openDefaultPlots(context: ICommandContext): Command {
+  return {
+    label: 'Open Default Dashboard Plots',
+    caption:
+      'Open the plots of the "Default dashboard plots" setting side by side',
+    isEnabled: args =>
+      !!findCluster(context, args)?.dashboard_url &&
+      context.settings.defaultLayout.length > 0,
+    execute: async args => {
+      const candidates = context.model.store.clusters.filter(
+        c => c.dashboard_url
+      );
+      const cluster = await chooseCluster(
+        context,
+        args,
+        candidates,
+        'Open the default plots of which cluster?'
+      );
+      if (!cluster?.dashboard_url) {
+        return [];
+      }
+      let plots;
+      try {
+        plots = sortedPlots(
+          await context.api.individualPlots(cluster.dashboard_url),
+          hasGpu(cluster)
+        );
+      } catch (error) {
+        warn(
+          `the plots of ${cluster.name} are not available (${(error as Error).message}).`
+        );
+        return [];
+      }
+      const { found, missing } = layoutPlots(
+        plots,
+        context.settings.defaultLayout
+      );
+      if (missing.length > 0) {
+        warn(`no plot named ${missing.map(m => `"${m}"`).join(', ')}.`);
+      }
+      const opened: string[] = [];
+      found.forEach((plot, index) => {
+        const at = layoutPlacement(index);
+        const widget = context.dashboards.open(
+          {
+            clusterId: cluster.id,
+            url: serverPath(plot.url),
+            label: cluster.name,
+            plot: plot.name
+          },
+          at ? { mode: at.mode, ref: opened[at.ref] } : undefined
+        );
+        opened.push(widget.id);
+      });
+      return opened;
+    }
+  };
+}
+
+function showJobLog({ shell, api, model }: ICommandContext): Command {
+  return {
+    label: args =>
+      args.jobId ? `Show the Log of Job ${args.jobId}` : 'Show a Job Log',
+    execute: args => {
+      const clusterId = String(args.clusterId ?? '');
+      const jobId = String(args.jobId ?? '');
+      if (!clusterId || !jobId) {
+        warn('which job? Give clusterId and jobId.');
+        return;
+      }
+      const label = model.store.cluster(clusterId)?.name ?? clusterId;
+      return openJobLog(shell, api, { clusterId, jobId, label }).id;
     }
   };
 }

@@ -4,11 +4,16 @@ import {
   type ICluster,
   type IEndedCluster,
   type IJob,
+  type IJobLog,
   type ITlsFiles,
   type JobState
 } from './api';
 
-const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+/**
+ * Decimal units, as the form takes them: dask reads "1GB" as 10^9 bytes, so
+ * the card says "1 GB" for it, not "953.7 MiB".
+ */
+const UNITS = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
 
 export function formatBytes(bytes: number | null | undefined): string {
   if (bytes === null || bytes === undefined || !Number.isFinite(bytes)) {
@@ -16,12 +21,14 @@ export function formatBytes(bytes: number | null | undefined): string {
   }
   let value = bytes;
   let unit = 0;
-  while (Math.abs(value) >= 1024 && unit < UNITS.length - 1) {
-    value /= 1024;
+  while (Math.abs(value) >= 1000 && unit < UNITS.length - 1) {
+    value /= 1000;
     unit++;
   }
   const digits = unit === 0 || value >= 100 ? 0 : 1;
-  return `${value.toFixed(digits)} ${UNITS[unit]}`;
+  // "1 GB", not "1.0 GB": a whole number reads as typed.
+  const text = value.toFixed(digits).replace(/\.0$/, '');
+  return `${text} ${UNITS[unit]}`;
 }
 
 /** Seconds as h:mm:ss (hours unbounded), never negative. */
@@ -394,4 +401,148 @@ export function sortedPlots(
     (a, b) => common(a.raw) - common(b.raw) || a.name.localeCompare(b.name)
   );
   return entries.map(({ title, name, url }) => ({ title, name, url }));
+}
+
+/** A job's output files as one text: each file under its path, "…" where its start was cut. */
+export function jobLogText(log: IJobLog): string {
+  if (log.files.length === 0) {
+    return `No output files of job ${log.job_id} were found.`;
+  }
+  return log.files
+    .map(
+      f => `==> ${f.path} <==\n${f.truncated ? '…\n' : ''}${f.lines.join('\n')}`
+    )
+    .join('\n\n');
+}
+
+/**
+ * The plots of `names` (as the Plots menu or the dashboard names them, in
+ * any case) in that order, and the names no plot answers to.
+ */
+export function layoutPlots(
+  plots: IPlotEntry[],
+  names: string[]
+): { found: IPlotEntry[]; missing: string[] } {
+  const key = (text: string) => text.trim().toLowerCase();
+  const found: IPlotEntry[] = [];
+  const missing: string[] = [];
+  for (const name of names) {
+    const wanted = key(name);
+    const plot = plots.find(
+      p =>
+        key(p.name) === wanted ||
+        key(p.title.replace(/^Individual /, '')) === wanted
+    );
+    if (plot && !found.includes(plot)) {
+      found.push(plot);
+    } else if (!plot) {
+      missing.push(name);
+    }
+  }
+  return { found, missing };
+}
+
+/** Where the n-th plot of a layout goes: a 2x2 grid, then tabs over it. */
+export function layoutPlacement(
+  index: number
+): { mode: 'split-right' | 'split-bottom' | 'tab-after'; ref: number } | null {
+  switch (index) {
+    case 0:
+      return null;
+    case 1:
+      return { mode: 'split-right', ref: 0 };
+    case 2:
+      return { mode: 'split-bottom', ref: 0 };
+    case 3:
+      return { mode: 'split-bottom', ref: 1 };
+    default:
+      return { mode: 'tab-after', ref: index % 4 };
+  }
+}
+
+/** Whether the cluster's jobs ask for GPUs: its queue, a `gpus` option or directives name them. */
+export function hasGpu(cluster: ICluster): boolean {
+  const options = cluster.options ?? {};
+  const directives = Array.isArray(options.job_extra_directives)
+    ? options.job_extra_directives
+    : [];
+  if (typeof options.gpus === 'number') {
+    return options.gpus > 0;
+  }
+  return [options.queue, options.gpus, ...directives].some(
+    text => typeof text === 'string' && /gpu/i.test(text)
+  );
+}
+
+/** The cluster `key` names: by id, else the only one of that name (undefined when none or several). */
+export function clusterByKey(
+  clusters: ICluster[],
+  key: string
+): ICluster | undefined {
+  const byId = clusters.find(c => c.id === key);
+  if (byId) {
+    return byId;
+  }
+  const named = clusters.filter(c => c.name === key);
+  return named.length === 1 ? named[0] : undefined;
+}
+
+/** Host names that reach this server's host: a scheduler there is reachable through our proxy. */
+const LOOPBACK_HOSTS = ['127.0.0.1', 'localhost', '[::1]', '0.0.0.0'];
+
+/**
+ * The port and page of a scheduler dashboard URL as a user pastes it
+ * (`http://127.0.0.1:8787/status`, `localhost:8787`, `8787`), or why it
+ * cannot be one of this user's dashboards. Only hosts that are this server's
+ * own are taken: the proxy reaches 127.0.0.1 and nothing else.
+ */
+export function dashboardAddress(
+  text: string,
+  serverHost: string
+): { port: number; page: string } | { error: string } {
+  const trimmed = text.trim();
+  if (!trimmed) {
+    return {
+      error: 'Paste a dashboard URL, such as http://127.0.0.1:8787/status.'
+    };
+  }
+  let url: URL;
+  try {
+    const withScheme = /^\d+$/.test(trimmed)
+      ? `http://127.0.0.1:${trimmed}`
+      : /^[a-z][a-z0-9+.-]*:\/\//i.test(trimmed)
+        ? trimmed
+        : `http://${trimmed}`;
+    url = new URL(withScheme);
+  } catch {
+    return { error: `"${trimmed}" is not a URL.` };
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    return { error: `Only http and https dashboards, not ${url.protocol}` };
+  }
+  const host = url.hostname.toLowerCase();
+  if (!LOOPBACK_HOSTS.includes(host) && host !== serverHost.toLowerCase()) {
+    return {
+      error: `${url.host} is not this server's host: only dashboards of your schedulers on this host open here, through the secure proxy.`
+    };
+  }
+  const port = Number(url.port);
+  if (!url.port || !Number.isInteger(port) || port < 1 || port > 65535) {
+    return { error: `The URL names no port (the dashboard's, such as 8787).` };
+  }
+  const page = url.pathname.replace(/^\/+/, '') || 'status';
+  return { port, page };
+}
+
+/** The id of a dashboard tab: one per cluster (or page opened by URL) and plot. */
+export function dashboardWidgetId(args: {
+  clusterId: string;
+  plot: string;
+  url: string;
+}): string {
+  const slug = (text: string) => text.toLowerCase().replace(/[^a-z0-9]+/g, '-');
+  const plot = slug(args.plot);
+  // Opened by URL, of no cluster we know: the page names the tab.
+  const key = args.clusterId || `url-${slug(args.url)}`;
+  return `pangeo-hpc-dashboard-${key}${plot ? `-${plot}` : ''}`;
 }

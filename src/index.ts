@@ -6,27 +6,28 @@ import {
 import { ICommandPalette, Notification } from '@jupyterlab/apputils';
 import { INotebookTracker } from '@jupyterlab/notebook';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
+import { PromiseDelegate } from '@lumino/coreutils';
 
-import { ClusterAPI } from './api';
+import { ClusterAPI, serverPath } from './api';
+import { autoStartClients } from './autoclient';
 import {
   addCommands,
   CommandIDs,
   PALETTE_CATEGORY,
   PALETTE_COMMANDS
 } from './commands';
+import type { ISidebarActions } from './components/actions';
 import { ClustersModel } from './model';
+import {
+  DEFAULT_SETTINGS,
+  followSettings,
+  type IUserSettings,
+  PLUGIN_ID
+} from './settings';
 import { DashboardTabs } from './widgets/dashboard';
 import { ClusterSidebar } from './widgets/sidebar';
 
 export { CommandIDs } from './commands';
-
-const PLUGIN_ID = 'pangeo-hpc-ext:plugin';
-
-/** `/base/pangeo-hpc/...` from an absolute URL on this server. */
-function serverPath(url: string): string {
-  const parsed = new URL(url, window.location.href);
-  return `${parsed.pathname}${parsed.search}`;
-}
 
 function activate(
   app: JupyterFrontEnd,
@@ -48,6 +49,8 @@ function activate(
     Notification.error(`Dask HPC: ${error.message}`, { autoClose: 8000 });
   });
   const dashboards = new DashboardTabs(shell, api);
+  // What the settings say now; followSettings keeps it current.
+  const settings: IUserSettings = { ...DEFAULT_SETTINGS };
   // A cluster known to be gone: its open dashboard tabs say so at once.
   model.store.changed.connect(() => {
     const ids = new Set(
@@ -62,12 +65,17 @@ function activate(
 
   const run = (id: string, args: Record<string, string> = {}) =>
     void commands.execute(id, args);
-  const sidebar = new ClusterSidebar(model, {
+  // Every action of the sidebar, once: buttons run the same commands as the
+  // palette, and requests go through the model so answers land in order.
+  const actions: ISidebarActions = {
     start: () => run(CommandIDs.start),
+    refresh: () => void model.sync.refresh().catch(() => undefined),
+    changeDraft: change => model.draft.update(change),
+    scale: (cluster, workers) => void model.sync.scale(cluster.id, workers),
+    adapt: (cluster, bounds) => model.sync.adapt(cluster.id, bounds),
     openDashboard: cluster =>
       run(CommandIDs.openDashboard, { clusterId: cluster.id }),
     loadPlots: cluster => api.individualPlots(cluster.dashboard_url ?? ''),
-    loadJobLog: (cluster, jobId) => api.jobLog(cluster.id, jobId),
     openPlot: (cluster, title, url) =>
       run(CommandIDs.openDashboard, {
         clusterId: cluster.id,
@@ -75,15 +83,29 @@ function activate(
         plot: title,
         label: cluster.name
       }),
+    openJobLog: (cluster, jobId) =>
+      run(CommandIDs.openJobLog, { clusterId: cluster.id, jobId }),
     insertCode: cluster =>
       run(CommandIDs.insertCode, { clusterId: cluster.id }),
     shutdown: cluster => run(CommandIDs.shutdown, { clusterId: cluster.id }),
-    canInsertCode: () => !!notebooks?.currentWidget,
-    insertTargetChanged: notebooks?.currentChanged ?? null
+    openDashboardURL: url => run(CommandIDs.openDashboardURL, { url })
+  };
+  const sidebar = new ClusterSidebar(model, actions, {
+    available: () => !!notebooks?.currentWidget,
+    changed: notebooks?.currentChanged ?? null
   });
   shell.add(sidebar, 'left', { rank: 200 });
 
-  addCommands(commands, { shell, model, dashboards, sidebar, notebooks });
+  addCommands(commands, {
+    shell,
+    api,
+    settings,
+    serverHost: window.location.hostname,
+    model,
+    dashboards,
+    sidebar,
+    notebooks
+  });
   if (palette) {
     for (const command of PALETTE_COMMANDS) {
       palette.addItem({ command, category: PALETTE_CATEGORY });
@@ -97,40 +119,19 @@ function activate(
       name: widget => widget.id
     });
   }
-  if (settingRegistry) {
-    followSettings(settingRegistry, model);
+  // Settle once the user's settings apply (at once without a registry).
+  const applied = new PromiseDelegate<void>();
+  if (notebooks) {
+    autoStartClients(notebooks, model, settings, applied.promise);
   }
-}
-
-/** Apply the user's settings now and whenever they change. */
-function followSettings(registry: ISettingRegistry, model: ClustersModel) {
-  registry
-    .load(PLUGIN_ID)
-    .then(settings => {
-      const apply = (): void => {
-        const seconds = settings.get('refreshInterval').composite as number;
-        model.sync.refreshInterval = Math.max(1, seconds) * 1000;
-        model.draft.defaultProfile = settings.get('defaultProfile')
-          .composite as string;
-      };
-      apply();
-      settings.changed.connect(apply);
-      // The settings schema cannot list the server's profiles: the profile
-      // chosen in the form is remembered there instead, for the next session.
-      model.draft.changed.connect(() => {
-        const chosen = model.draft.value.profile;
-        if (
-          chosen &&
-          model.draft.touched &&
-          chosen !== settings.get('defaultProfile').composite
-        ) {
-          void settings.set('defaultProfile', chosen).catch(() => undefined);
-        }
-      });
-    })
-    .catch(reason =>
-      console.error('pangeo-hpc-ext: cannot load settings', reason)
-    );
+  if (settingRegistry) {
+    followSettings(settingRegistry, model, settings, applied).catch(reason => {
+      applied.resolve();
+      console.error('pangeo-hpc-ext: cannot load settings', reason);
+    });
+  } else {
+    applied.resolve();
+  }
 }
 
 const plugin: JupyterFrontEndPlugin<void> = {

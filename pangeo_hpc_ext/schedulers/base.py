@@ -138,6 +138,16 @@ def format_clock(seconds: int) -> str:
     return f"{hours:02d}:{rest // 60:02d}:{rest % 60:02d}"
 
 
+def walltime_left(limit_s: float, elapsed_s: float) -> int:
+    """Seconds of walltime left, between 0 and the limit.
+
+    A start stamp a little ahead of this host's clock (another host's clock, a stamp rounded
+    up) makes the elapsed time negative: the job then has its whole walltime left, not more
+    (0:30:01 for a 00:30 job).
+    """
+    return int(max(0.0, min(limit_s, limit_s - elapsed_s)))
+
+
 def distinct_hosts(names: list[str]) -> tuple[str, ...]:
     """Host names once each, in first-seen order (LSF repeats a host once per slot)."""
     seen: dict[str, None] = {}

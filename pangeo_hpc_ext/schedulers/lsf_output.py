@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from .base import ArrayElement, JobInfo, JobState, QueueInfo, distinct_hosts
+from .base import ArrayElement, JobInfo, JobState, QueueInfo, distinct_hosts, walltime_left
 
 COMMANDS = ("bsub", "bjobs", "bkill", "bqueues")
 # Sites may print esub lines before this one, so every line is searched.
@@ -203,7 +203,7 @@ class LongRecord:
         if self.runlimit_min is None or self.started is None:
             return None
         elapsed = (now if now is not None else time.time()) - self.started.timestamp()
-        return max(0, int(self.runlimit_min * 60 - elapsed))
+        return walltime_left(self.runlimit_min * 60, elapsed)
 
 
 # -l wraps its lines at 79 columns, breaking words anywhere, and continues them 21 spaces in
@@ -317,7 +317,7 @@ def _walltime_left(
     except ValueError:
         return None
     run_s = _seconds(record.get("RUN_TIME", ""))
-    return None if run_s is None else max(0, limit_s - run_s)
+    return None if run_s is None else walltime_left(limit_s, run_s)
 
 
 def _reason(record: dict[str, str], state: JobState, long: LongRecord | None) -> str | None:

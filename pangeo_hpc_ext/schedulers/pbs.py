@@ -24,6 +24,7 @@ from .base import (
     distinct_hosts,
     format_clock,
 )
+from .base import walltime_left as remaining
 from .commands import run_command
 
 log = logging.getLogger(__name__)
@@ -158,7 +159,7 @@ def parse_job(job_id: str, attributes: dict[str, Any], now: datetime | None = No
             if used is None and started is not None:
                 # The mom reports usage every few seconds; before the first report, the clock.
                 used = int(((now or datetime.now()) - started).total_seconds())
-            walltime_left = max(0, requested - (used or 0))
+            walltime_left = remaining(requested, used or 0)
     name = attributes.get("Job_Name")
     return JobInfo(
         job_id=job_id,

@@ -27,6 +27,7 @@ from .base import (
     distinct_hosts,
     format_clock,
 )
+from .base import walltime_left as remaining
 from .commands import run_command
 
 log = logging.getLogger(__name__)
@@ -198,7 +199,7 @@ def _listed(element: ET.Element, now: datetime) -> JobInfo | None:
             JobState.SUSPENDED,
         )
     ):
-        walltime_left = max(0, h_rt_s - int((now - started_at).total_seconds()))
+        walltime_left = remaining(h_rt_s, (now - started_at).total_seconds())
     host = _host(element.findtext("queue_name") or "")
     return JobInfo(
         job_id=job_id,

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from ..errors import SchedulerCommandFailed
 from .arrays import SLURM_ARRAYS
-from .base import JobInfo, JobState, QueueInfo, SchedulerClient, distinct_hosts
+from .base import JobInfo, JobState, QueueInfo, SchedulerClient, distinct_hosts, walltime_left
 from .commands import run_command
 
 log = logging.getLogger(__name__)
@@ -202,7 +202,7 @@ def parse_job_row(line: str) -> JobInfo | None:
     limit_s, elapsed_s = _seconds(limit), _seconds(elapsed)
     left = None
     if state is JobState.RUNNING and limit_s is not None and elapsed_s is not None:
-        left = max(0, limit_s - elapsed_s)
+        left = walltime_left(limit_s, elapsed_s)
     return JobInfo(
         job_id=job_id.strip(),
         state=state,

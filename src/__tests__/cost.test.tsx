@@ -12,7 +12,7 @@ import {
   waitingText
 } from '../format';
 import { makeCluster, makeJob } from './fakeserver';
-import { ACTIONS } from './helpers';
+import { CARD } from './helpers';
 
 const NOW = Date.parse('2026-12-06T14:00:00Z');
 
@@ -35,7 +35,7 @@ describe('what a cluster costs', () => {
   it('shows core-hours and the cores held on the card', () => {
     const html = renderToStaticMarkup(
       <ClusterCard
-        {...ACTIONS}
+        {...CARD}
         cluster={makeCluster('a', { core_hours: 3.24, cores_held: 16 })}
         receivedAt={NOW}
       />
@@ -44,7 +44,7 @@ describe('what a cluster costs', () => {
       /data-testid="pangeo-hpc-cluster-core-hours"[^>]*>3.2 core-hours \(16 cores held now\)</
     );
     const older = renderToStaticMarkup(
-      <ClusterCard {...ACTIONS} cluster={makeCluster('b')} receivedAt={NOW} />
+      <ClusterCard {...CARD} cluster={makeCluster('b')} receivedAt={NOW} />
     );
     expect(older).not.toContain('pangeo-hpc-cluster-core-hours');
   });

@@ -11,9 +11,12 @@ import { optionsValidator, toErrorSchema, validateOptions } from '../validator';
 import { PROFILES } from './fakeserver';
 
 describe('format', () => {
-  it('formats bytes in binary units', () => {
+  it('formats bytes in the decimal units the form takes: 1GB typed reads 1 GB', () => {
     expect(formatBytes(0)).toBe('0 B');
-    expect(formatBytes(2 * 1024 ** 3)).toBe('2.0 GiB');
+    expect(formatBytes(1e9)).toBe('1 GB');
+    expect(formatBytes(2.5e9)).toBe('2.5 GB');
+    expect(formatBytes(2 * 1024 ** 3)).toBe('2.1 GB');
+    expect(formatBytes(512e6)).toBe('512 MB');
     expect(formatBytes(null)).toBe('—');
   });
 

@@ -2,6 +2,7 @@
 import { Signal } from '@lumino/signaling';
 import { afterEach } from 'vitest';
 
+import type { ISidebarActions } from '../components/actions';
 import { APIError, type ICluster, type ICreateRequest } from '../api';
 import {
   CLUSTER_EVENT_SCHEMA,
@@ -139,17 +140,35 @@ afterEach(() => {
 const nothing = () => undefined;
 const never = () => new Promise<never>(nothing);
 
-/** Every card action a no-op: tests that read what a card draws. */
-export const ACTIONS = {
-  receivedAt: () => Date.now(),
-  maxWorkers: 8,
-  canInsertCode: true,
-  onScale: nothing,
-  onAdapt: never,
-  onOpenDashboard: nothing,
+/** Every action a no-op: tests that read what the sidebar draws. */
+export const NO_ACTIONS: ISidebarActions = {
+  start: nothing,
+  refresh: nothing,
+  changeDraft: nothing,
+  scale: nothing,
+  adapt: never,
+  openDashboard: nothing,
   loadPlots: never,
-  loadJobLog: never,
-  onOpenPlot: nothing,
-  onInsertCode: nothing,
-  onShutdown: nothing
+  openPlot: nothing,
+  openJobLog: nothing,
+  insertCode: nothing,
+  shutdown: nothing,
+  openDashboardURL: nothing
+};
+
+/** What a card needs beside its cluster, each a harmless default. */
+export const CARD = {
+  maxWorkers: 8,
+  receivedAt: Date.now(),
+  history: [],
+  canInsertCode: true,
+  actions: NO_ACTIONS
+};
+
+/** What the cluster sections need beside their clusters. */
+export const SECTIONS = {
+  maxWorkers: 8,
+  times: { receivedAt: () => Date.now(), history: () => [] },
+  canInsertCode: true,
+  actions: NO_ACTIONS
 };

@@ -3,6 +3,7 @@ import { renderToStaticMarkup } from 'react-dom/server';
 import { describe, expect, it } from 'vitest';
 
 import { JobTable } from '../components/JobTable';
+import { jobLogText } from '../format';
 import { makeJob } from './fakeserver';
 
 /** The table as the browser gets it, parsed just enough to ask about one job. */
@@ -158,12 +159,12 @@ describe('JobTable logs', () => {
       makeJob('22', { state: 'failed', native_state: 'EXIT' }),
       makeJob('23', { state: 'finished', native_state: 'DONE' })
     ];
-    const loadLog = () => Promise.resolve({ job_id: '22', files: [] });
+    const onOpenLog = () => undefined;
     const html = renderToStaticMarkup(
       <JobTable
         jobs={jobs}
         receivedAt={Date.now()}
-        loadLog={loadLog}
+        onOpenLog={onOpenLog}
         endedExpanded
       />
     );
@@ -171,5 +172,23 @@ describe('JobTable logs', () => {
     expect(jobMarkup(html, '22')).toContain('pangeo-hpc-job-log-button');
     expect(jobMarkup(html, '23')).toContain('pangeo-hpc-job-log-button');
     expect(render(jobs)).not.toContain('pangeo-hpc-job-log-button');
+  });
+});
+
+describe('a job log in its tab', () => {
+  it('shows each file whole under its path, "…" where its start was cut', () => {
+    const text = jobLogText({
+      job_id: '22',
+      files: [
+        { path: '/logs/w-22.out', lines: ['a', 'b'], truncated: false },
+        { path: '/logs/w-22.err', lines: ['c'], truncated: true }
+      ]
+    });
+    expect(text).toBe(
+      '==> /logs/w-22.out <==\na\nb\n\n==> /logs/w-22.err <==\n…\nc'
+    );
+    expect(jobLogText({ job_id: '9', files: [] })).toBe(
+      'No output files of job 9 were found.'
+    );
   });
 });

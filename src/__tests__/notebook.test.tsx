@@ -19,17 +19,19 @@ import {
   makeNotebookCluster,
   serveFake
 } from './fakeserver';
-import { ACTIONS, CountingAPI, makeModel } from './helpers';
+import { CARD, CountingAPI, SECTIONS, makeModel } from './helpers';
 
 function renderCard(cluster: ICluster): string {
-  return renderToStaticMarkup(
-    <ClusterCard {...ACTIONS} cluster={cluster} receivedAt={Date.now()} />
-  );
+  return renderToStaticMarkup(<ClusterCard {...CARD} cluster={cluster} />);
 }
 
 function renderSections(own: ICluster[], notebooks: ICluster[]): string {
   return renderToStaticMarkup(
-    <ClusterSections {...ACTIONS} clusters={own} notebookClusters={notebooks} />
+    <ClusterSections
+      {...SECTIONS}
+      clusters={own}
+      notebookClusters={notebooks}
+    />
   );
 }
 

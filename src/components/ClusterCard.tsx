@@ -1,21 +1,20 @@
 import React from 'react';
 
-import {
-  type IAdaptBounds,
-  type ICluster,
-  type IJobLog,
-  isNotebookCluster
-} from '../api';
+import { type ICluster, isNotebookCluster } from '../api';
 import {
   clusterBadge,
   formatBytes,
   formatCoreHours,
+  hasGpu,
   idleCountdown,
   sortedPlots
 } from '../format';
+import type { ISample } from '../model/history';
+import type { IClusterActions } from './actions';
 import { ErrorMessage } from './ErrorMessage';
 import { JobTable } from './JobTable';
 import { AdaptControl, ScaleControl } from './ScaleControls';
+import { Timeline } from './Timeline';
 import { useNow } from './useNow';
 
 export interface IClusterCardProps {
@@ -23,17 +22,10 @@ export interface IClusterCardProps {
   maxWorkers: number;
   /** When the server described this cluster (ms). */
   receivedAt: number;
+  /** Its workers and jobs over time (kept by the store). */
+  history: readonly ISample[];
   canInsertCode: boolean;
-  onScale: (workers: number) => void;
-  onAdapt: (bounds: IAdaptBounds | null) => Promise<unknown>;
-  onOpenDashboard: () => void;
-  /** Titles and URLs of the dashboard's individual plots (may reject). */
-  loadPlots: () => Promise<Record<string, string>>;
-  /** The tail of an ended job's output files (may reject). */
-  loadJobLog: (jobId: string) => Promise<IJobLog>;
-  onOpenPlot: (title: string, url: string) => void;
-  onInsertCode: () => void;
-  onShutdown: () => void;
+  actions: IClusterActions;
 }
 
 type PlotsState =
@@ -45,8 +37,8 @@ type PlotsState =
 function PlotsMenu(props: {
   clusterName: string;
   disabled: boolean;
-  loadPlots: IClusterCardProps['loadPlots'];
-  onOpenPlot: IClusterCardProps['onOpenPlot'];
+  loadPlots: () => Promise<Record<string, string>>;
+  onOpenPlot: (title: string, url: string) => void;
   /** Whether the cluster's workers have GPUs (GPU plots are hidden otherwise). */
   gpu: boolean;
 }): JSX.Element {
@@ -116,20 +108,6 @@ function PlotsMenu(props: {
   );
 }
 
-/** Whether the cluster's jobs ask for GPUs: its queue, a `gpus` option or directives name them. */
-function hasGpu(cluster: ICluster): boolean {
-  const options = cluster.options ?? {};
-  const directives = Array.isArray(options.job_extra_directives)
-    ? options.job_extra_directives
-    : [];
-  if (typeof options.gpus === 'number') {
-    return options.gpus > 0;
-  }
-  return [options.queue, options.gpus, ...directives].some(
-    text => typeof text === 'string' && /gpu/i.test(text)
-  );
-}
-
 /** Why a notebook's cluster has no scaling controls here, and where to scale it. */
 function NotebookScaling(props: { cluster: ICluster }): JSX.Element {
   const path = props.cluster.notebook?.path;
@@ -165,9 +143,19 @@ function IdleCountdown(props: { cluster: ICluster }): JSX.Element | null {
   ) : null;
 }
 
+/** The timeline, its last step running on to now while the cluster lives. */
+function CardTimeline(props: {
+  samples: readonly ISample[];
+  live: boolean;
+}): JSX.Element | null {
+  const now = useNow(props.live);
+  const last = props.samples[props.samples.length - 1]?.t ?? now;
+  return <Timeline samples={props.samples} now={Math.max(now, last)} />;
+}
+
 export function ClusterCard(props: IClusterCardProps): JSX.Element {
   const coreHours = formatCoreHours(props.cluster.core_hours);
-  const { cluster, maxWorkers } = props;
+  const { cluster, maxWorkers, actions } = props;
   const closing = cluster.status === 'closing' || cluster.status === 'closed';
   const live = cluster.status !== 'failed' && !closing;
   const fromNotebook = isNotebookCluster(cluster);
@@ -275,6 +263,7 @@ export function ClusterCard(props: IClusterCardProps): JSX.Element {
           </>
         )}
       </dl>
+      <CardTimeline samples={props.history} live={live} />
       {fromNotebook && <NotebookScaling cluster={cluster} />}
       {live && !fromNotebook && (
         <>
@@ -283,7 +272,7 @@ export function ClusterCard(props: IClusterCardProps): JSX.Element {
             requested={cluster.workers.requested}
             max={maxWorkers}
             disabled={cluster.adapt !== null}
-            onScale={props.onScale}
+            onScale={workers => actions.scale(cluster, workers)}
           />
           <AdaptControl
             clusterName={name}
@@ -291,14 +280,14 @@ export function ClusterCard(props: IClusterCardProps): JSX.Element {
             requested={cluster.workers.requested}
             max={maxWorkers}
             disabled={false}
-            onAdapt={props.onAdapt}
+            onAdapt={bounds => actions.adapt(cluster, bounds)}
           />
         </>
       )}
       <JobTable
         jobs={cluster.jobs}
         receivedAt={props.receivedAt}
-        loadLog={props.loadJobLog}
+        onOpenLog={jobId => actions.openJobLog(cluster, jobId)}
       />
       <div className="pangeo-hpc-ClusterCard-actions">
         <button
@@ -307,7 +296,7 @@ export function ClusterCard(props: IClusterCardProps): JSX.Element {
           data-testid="pangeo-hpc-dashboard-button"
           aria-label={`Dashboard of ${name}`}
           disabled={!cluster.dashboard_url}
-          onClick={props.onOpenDashboard}
+          onClick={() => actions.openDashboard(cluster)}
         >
           Dashboard
         </button>
@@ -315,8 +304,8 @@ export function ClusterCard(props: IClusterCardProps): JSX.Element {
           clusterName={name}
           gpu={hasGpu(cluster)}
           disabled={!cluster.dashboard_url}
-          loadPlots={props.loadPlots}
-          onOpenPlot={props.onOpenPlot}
+          loadPlots={() => actions.loadPlots(cluster)}
+          onOpenPlot={(title, url) => actions.openPlot(cluster, title, url)}
         />
         <button
           type="button"
@@ -325,7 +314,7 @@ export function ClusterCard(props: IClusterCardProps): JSX.Element {
           title="Insert client code into the active notebook"
           aria-label={`Insert client code for ${name} into the active notebook`}
           disabled={!cluster.scheduler_address || !props.canInsertCode}
-          onClick={props.onInsertCode}
+          onClick={() => actions.insertCode(cluster)}
         >
           &lt;&gt; Client
         </button>
@@ -335,7 +324,7 @@ export function ClusterCard(props: IClusterCardProps): JSX.Element {
           data-testid="pangeo-hpc-shutdown-button"
           aria-label={`Shut down ${name}`}
           disabled={closing}
-          onClick={props.onShutdown}
+          onClick={() => actions.shutdown(cluster)}
         >
           Shut down
         </button>

@@ -1,25 +1,27 @@
 import React from 'react';
 
-import type { IAdaptBounds, ICluster, IJobLog } from '../api';
+import type { ICluster } from '../api';
+import type { ISample } from '../model/history';
+import type { IClusterActions } from './actions';
 import { ClusterCard } from './ClusterCard';
+
+/** What the cards show beside each cluster's description (the store answers). */
+export interface IClusterTimes {
+  /** When the server last described a cluster (ms), for walltime countdowns. */
+  receivedAt(id: string): number;
+  /** A cluster's workers and jobs over time, for its timeline. */
+  history(id: string): readonly ISample[];
+}
 
 export interface IClusterSectionsProps {
   /** Started from JupyterLab: scaled and closed here. */
   clusters: ICluster[];
   /** Started in notebooks: listed apart, scaled in their notebook. */
   notebookClusters: ICluster[];
-  /** When the server last described a cluster (ms), for walltime countdowns. */
-  receivedAt: (id: string) => number;
+  times: IClusterTimes;
   maxWorkers: number;
   canInsertCode: boolean;
-  onScale: (id: string, workers: number) => void;
-  onAdapt: (id: string, bounds: IAdaptBounds | null) => Promise<unknown>;
-  onOpenDashboard: (cluster: ICluster) => void;
-  loadPlots: (cluster: ICluster) => Promise<Record<string, string>>;
-  loadJobLog: (cluster: ICluster, jobId: string) => Promise<IJobLog>;
-  onOpenPlot: (cluster: ICluster, title: string, url: string) => void;
-  onInsertCode: (cluster: ICluster) => void;
-  onShutdown: (cluster: ICluster) => void;
+  actions: IClusterActions;
 }
 
 function clusterCard(
@@ -31,16 +33,10 @@ function clusterCard(
       key={cluster.id}
       cluster={cluster}
       maxWorkers={props.maxWorkers}
-      receivedAt={props.receivedAt(cluster.id)}
+      receivedAt={props.times.receivedAt(cluster.id)}
+      history={props.times.history(cluster.id)}
       canInsertCode={props.canInsertCode}
-      onScale={workers => props.onScale(cluster.id, workers)}
-      onAdapt={bounds => props.onAdapt(cluster.id, bounds)}
-      onOpenDashboard={() => props.onOpenDashboard(cluster)}
-      loadPlots={() => props.loadPlots(cluster)}
-      loadJobLog={jobId => props.loadJobLog(cluster, jobId)}
-      onOpenPlot={(title, url) => props.onOpenPlot(cluster, title, url)}
-      onInsertCode={() => props.onInsertCode(cluster)}
-      onShutdown={() => props.onShutdown(cluster)}
+      actions={props.actions}
     />
   );
 }

@@ -1,6 +1,6 @@
 import React from 'react';
 
-import type { IJob, IJobLog } from '../api';
+import type { IJob } from '../api';
 import {
   endedByLabel,
   formatDuration,
@@ -15,64 +15,10 @@ export interface IJobTableProps {
   jobs: IJob[];
   /** When the server described these jobs (ms), to count walltime down. */
   receivedAt: number;
-  /** The tail of a job's output files, shown on demand for ended jobs. */
-  loadLog?: (jobId: string) => Promise<IJobLog>;
+  /** Open an ended job's output (in a main-area tab). */
+  onOpenLog?: (jobId: string) => void;
   /** Show the routine ended jobs at first (they are folded away otherwise). */
   endedExpanded?: boolean;
-}
-
-type LogState =
-  | { kind: 'closed' }
-  | { kind: 'loading' }
-  | { kind: 'loaded'; text: string }
-  | { kind: 'failed'; message: string };
-
-/** "Log" on an ended job: its output's last lines, fetched when asked for. */
-function JobLog(props: {
-  jobId: string;
-  load: (jobId: string) => Promise<IJobLog>;
-}): JSX.Element {
-  const [state, setState] = React.useState<LogState>({ kind: 'closed' });
-  const toggle = () => {
-    if (state.kind !== 'closed') {
-      setState({ kind: 'closed' });
-      return;
-    }
-    setState({ kind: 'loading' });
-    props.load(props.jobId).then(
-      log =>
-        setState({
-          kind: 'loaded',
-          text: log.files
-            .map(f => `${f.truncated ? '…\n' : ''}${f.lines.join('\n')}`)
-            .join('\n')
-        }),
-      (error: Error) => setState({ kind: 'failed', message: error.message })
-    );
-  };
-  return (
-    <div className="pangeo-hpc-JobLog">
-      <button
-        type="button"
-        className="pangeo-hpc-JobLog-button"
-        data-testid="pangeo-hpc-job-log-button"
-        aria-expanded={state.kind !== 'closed'}
-        onClick={toggle}
-      >
-        {state.kind === 'closed' ? 'Show log' : 'Hide log'}
-      </button>
-      {state.kind === 'loading' && <span>Loading…</span>}
-      {state.kind === 'failed' && <span>{state.message}</span>}
-      {state.kind === 'loaded' && (
-        <pre
-          className="pangeo-hpc-JobLog-text"
-          data-testid="pangeo-hpc-job-log"
-        >
-          {state.text}
-        </pre>
-      )}
-    </div>
-  );
 }
 
 /**
@@ -84,9 +30,9 @@ function JobRows(props: {
   job: IJob;
   receivedAt: number;
   now: number;
-  loadLog?: (jobId: string) => Promise<IJobLog>;
+  onOpenLog?: (jobId: string) => void;
 }): JSX.Element {
-  const { job, receivedAt, now, loadLog } = props;
+  const { job, receivedAt, now, onOpenLog } = props;
   const ended = jobEnded(job);
   const hosts = job.hosts.join(' ');
   // Ended on purpose: said in words, in a neutral colour, not as a red EXIT.
@@ -143,11 +89,19 @@ function JobRows(props: {
           </td>
         </tr>
       )}
-      {ended && loadLog && (
+      {ended && onOpenLog && (
         <tr>
           <td />
           <td colSpan={3}>
-            <JobLog jobId={job.job_id} load={loadLog} />
+            <button
+              type="button"
+              className="pangeo-hpc-JobLog-button"
+              data-testid="pangeo-hpc-job-log-button"
+              aria-label={`Show the log of job ${job.job_id} in a tab`}
+              onClick={() => onOpenLog(job.job_id)}
+            >
+              Show log
+            </button>
           </td>
         </tr>
       )}
@@ -181,7 +135,7 @@ function EndedToggle(props: {
 }
 
 export function JobTable(props: IJobTableProps): JSX.Element {
-  const { jobs, receivedAt, loadLog } = props;
+  const { jobs, receivedAt, onOpenLog } = props;
   const [endedOpen, setEndedOpen] = React.useState(!!props.endedExpanded);
   // Walltime counts down, and pending jobs' waits count up.
   const ticking = jobs.some(
@@ -206,7 +160,7 @@ export function JobTable(props: IJobTableProps): JSX.Element {
         job={job}
         receivedAt={receivedAt}
         now={now}
-        loadLog={loadLog}
+        onOpenLog={onOpenLog}
       />
     ));
   return (

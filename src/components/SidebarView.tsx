@@ -3,30 +3,47 @@ import React from 'react';
 import type { ICluster, IProfile } from '../api';
 import { formatCoreHours, totalCoreHours } from '../format';
 import { hasErrors, type IDraft, type IDraftErrors } from '../model';
-import { ClusterSections, type IClusterSectionsProps } from './ClusterSections';
+import type { ISidebarActions } from './actions';
+import { ClusterSections, type IClusterTimes } from './ClusterSections';
+import { DashboardURLBox } from './DashboardURLBox';
 import { ErrorMessage } from './ErrorMessage';
 import { StartForm } from './StartForm';
 
-export interface ISidebarViewProps extends IClusterSectionsProps {
+/** What the sidebar shows: a snapshot of the model. */
+export interface ISidebarState {
   /** Whether the profiles arrived (the form waits for them). */
   loaded: boolean;
   connectionError: string | null;
   profiles: IProfile[];
+  /** Started from JupyterLab: scaled and closed here. */
+  clusters: ICluster[];
+  /** Started in notebooks: listed apart, scaled in their notebook. */
+  notebookClusters: ICluster[];
+  times: IClusterTimes;
+  maxWorkers: number;
+  canInsertCode: boolean;
   draft: IDraft;
   draftErrors: IDraftErrors;
   submitting: boolean;
   /** The cluster the form last started: its card is scrolled to and focused once. */
   created?: ICluster | null;
-  onDraftChange: (change: Partial<IDraft>) => void;
-  onStart: () => void;
-  onRefresh: () => void;
+  /** Why the dashboard URL last pasted was refused. */
+  dashboardURLError?: string | null;
+}
+
+export interface ISidebarViewProps {
+  state: ISidebarState;
+  actions: ISidebarActions;
 }
 
 /**
  * The sidebar's content: the clusters started here, those started in
  * notebooks (only when there are some), then the form to start one.
  */
-export function SidebarView(props: ISidebarViewProps): JSX.Element {
+export function SidebarView({
+  state: props,
+  actions
+}: ISidebarViewProps): JSX.Element {
   const root = React.useRef<HTMLDivElement>(null);
   const [formOpen, setFormOpen] = React.useState(false);
   const [announcement, setAnnouncement] = React.useState('');
@@ -78,7 +95,7 @@ export function SidebarView(props: ISidebarViewProps): JSX.Element {
           data-testid="pangeo-hpc-refresh"
           title="Refresh"
           aria-label="Refresh the cluster list"
-          onClick={props.onRefresh}
+          onClick={actions.refresh}
         >
           ⟳
         </button>
@@ -96,7 +113,18 @@ export function SidebarView(props: ISidebarViewProps): JSX.Element {
         className="pangeo-hpc-ConnectionError"
         testid="pangeo-hpc-connection-error"
       />
-      <ClusterSections {...props} />
+      <ClusterSections
+        clusters={props.clusters}
+        notebookClusters={props.notebookClusters}
+        times={props.times}
+        maxWorkers={props.maxWorkers}
+        canInsertCode={props.canInsertCode}
+        actions={actions}
+      />
+      <DashboardURLBox
+        error={props.dashboardURLError ?? null}
+        onOpen={actions.openDashboardURL}
+      />
       <section className="pangeo-hpc-Sidebar-section">
         {showForm ? (
           <>
@@ -121,8 +149,8 @@ export function SidebarView(props: ISidebarViewProps): JSX.Element {
                 errors={props.draftErrors}
                 maxWorkers={props.maxWorkers}
                 submitting={props.submitting}
-                onChange={props.onDraftChange}
-                onSubmit={props.onStart}
+                onChange={actions.changeDraft}
+                onSubmit={actions.start}
               />
             ) : (
               <div className="pangeo-hpc-mod-empty">Loading profiles…</div>

@@ -13,6 +13,7 @@ import { ClusterStore } from './store';
 import { ClusterSync } from './sync';
 
 export * from './draft';
+export * from './history';
 export * from './store';
 export * from './sync';
 
@@ -43,6 +44,18 @@ export class ClustersModel implements IDisposable {
     return this.sync.failed;
   }
 
+  /** Why the dashboard URL last pasted was refused; null once one opened. */
+  get dashboardURLError(): string | null {
+    return this._dashboardURLError;
+  }
+
+  set dashboardURLError(message: string | null) {
+    if (message !== this._dashboardURLError) {
+      this._dashboardURLError = message;
+      this._changed.emit();
+    }
+  }
+
   get isDisposed(): boolean {
     return this._isDisposed;
   }
@@ -62,6 +75,7 @@ export class ClustersModel implements IDisposable {
     this._changed.emit();
   }
 
+  private _dashboardURLError: string | null = null;
   private _isDisposed = false;
   private _changed = new Signal<this, void>(this);
 }

@@ -12,6 +12,7 @@ import {
   type IProfiles,
   isNotebookCluster
 } from '../api';
+import { addSample, type ISample, sampleOf } from './history';
 
 /** Used when the server does not say how many workers a cluster may have. */
 export const DEFAULT_MAX_WORKERS = 100;
@@ -39,6 +40,8 @@ export interface IClusterRecord {
   receivedAt: number;
   /** When another tab last asked the server about it (ms), 0 if none did. */
   peerAskedAt: number;
+  /** Its workers and jobs over time, as this tab saw them (for the card's timeline). */
+  history: readonly ISample[];
 }
 
 export class ClusterStore {
@@ -110,6 +113,11 @@ export class ClusterStore {
     return this._records.get(id);
   }
 
+  /** The cluster's workers and jobs over time, oldest first. */
+  history(id: string): readonly ISample[] {
+    return this._records.get(id)?.history ?? NO_HISTORY;
+  }
+
   /** When the server last described this cluster (ms; now if it never did). */
   receivedAt(id: string): number {
     const record = this._records.get(id);
@@ -139,6 +147,10 @@ export class ClusterStore {
     }
     record.cluster = cluster;
     record.receivedAt = Date.now();
+    record.history = addSample(
+      record.history,
+      sampleOf(cluster, record.receivedAt)
+    );
     this._emit();
     return true;
   }
@@ -228,7 +240,8 @@ export class ClusterStore {
       seq: 0,
       askedAt: 0,
       receivedAt: 0,
-      peerAskedAt: 0
+      peerAskedAt: 0,
+      history: NO_HISTORY
     };
     this._records.set(id, record);
     return record;
@@ -252,3 +265,4 @@ export class ClusterStore {
 }
 
 const NO_PROFILES: IProfile[] = [];
+const NO_HISTORY: readonly ISample[] = [];

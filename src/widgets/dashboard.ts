@@ -9,7 +9,7 @@ import {
   type IEndedCluster,
   serverURL
 } from '../api';
-import { endedMessage } from '../format';
+import { dashboardWidgetId, endedMessage } from '../format';
 import { clusterIcon } from '../icon';
 
 /** What a dashboard tab needs to be reopened after a reload (the layout restorer stores it). */
@@ -152,13 +152,6 @@ export function frameRefused(frame: {
   }
 }
 
-export function dashboardWidgetId(
-  args: Pick<IDashboardArgs, 'clusterId' | 'plot'>
-): string {
-  const plot = args.plot.toLowerCase().replace(/[^a-z0-9]+/g, '-');
-  return `pangeo-hpc-dashboard-${args.clusterId}${plot ? `-${plot}` : ''}`;
-}
-
 export function createDashboard(
   args: IDashboardArgs,
   baseUrl: string,
@@ -183,6 +176,12 @@ export function createDashboard(
   return widget;
 }
 
+/** Where a tab goes in the main area, beside the tab `ref` (a widget id). */
+export interface IPlacement {
+  mode: 'split-right' | 'split-bottom' | 'tab-after';
+  ref: string;
+}
+
 /** The dashboard tabs in the main area: one per cluster and plot, restored after a reload. */
 export class DashboardTabs {
   constructor(
@@ -194,8 +193,11 @@ export class DashboardTabs {
     namespace: 'pangeo-hpc-dashboard'
   });
 
-  /** Show the tab for `args`, opening it if it is not open yet. */
-  open(args: IDashboardArgs): DashboardWidget {
+  /**
+   * Show the tab for `args`, opening it if it is not open yet: where
+   * `placement` says, else a plot beside the last plot opened.
+   */
+  open(args: IDashboardArgs, placement?: IPlacement): DashboardWidget {
     const id = dashboardWidgetId(args);
     const existing = this.tracker.find(w => w.id === id);
     if (existing) {
@@ -220,7 +222,8 @@ export class DashboardTabs {
     this.shell.add(
       widget,
       'main',
-      beside ? { mode: 'split-right', ref: beside.id } : undefined
+      placement ??
+        (beside ? { mode: 'split-right', ref: beside.id } : undefined)
     );
     this.shell.activateById(id);
     return widget;

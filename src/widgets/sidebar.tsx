@@ -2,32 +2,25 @@ import { ReactWidget, UseSignal } from '@jupyterlab/ui-components';
 import type { ISignal } from '@lumino/signaling';
 import React from 'react';
 
-import type { ICluster, IJobLog } from '../api';
+import type { ISidebarActions } from '../components/actions';
 import { SidebarView } from '../components/SidebarView';
 import { clusterIcon } from '../icon';
 import type { ClustersModel } from '../model';
 
 export const SIDEBAR_ID = 'pangeo-hpc-sidebar';
 
-/** What the sidebar asks the plugin to do (commands, dialogs, main-area tabs). */
-export interface ISidebarActions {
-  start: () => void;
-  openDashboard: (cluster: ICluster) => void;
-  loadPlots: (cluster: ICluster) => Promise<Record<string, string>>;
-  loadJobLog: (cluster: ICluster, jobId: string) => Promise<IJobLog>;
-  openPlot: (cluster: ICluster, title: string, url: string) => void;
-  insertCode: (cluster: ICluster) => void;
-  shutdown: (cluster: ICluster) => void;
-  canInsertCode: () => boolean;
-  /** Fires when `canInsertCode` may have changed. */
-  insertTargetChanged: ISignal<unknown, unknown> | null;
+/** Where "<> Client" would insert code: whether there is a notebook, and when that changes. */
+export interface IInsertTarget {
+  available(): boolean;
+  changed: ISignal<unknown, unknown> | null;
 }
 
-/** The left-area panel: renders the model, sends the user's actions back to it. */
+/** The left-area panel: renders the model, sends the user's actions back through `actions`. */
 export class ClusterSidebar extends ReactWidget {
   constructor(
     private readonly model: ClustersModel,
-    private readonly actions: ISidebarActions
+    private readonly actions: ISidebarActions,
+    private readonly insertTarget: IInsertTarget
   ) {
     super();
     this.id = SIDEBAR_ID;
@@ -35,11 +28,11 @@ export class ClusterSidebar extends ReactWidget {
     this.title.icon = clusterIcon;
     this.title.caption = 'Dask HPC Clusters';
     this.node.dataset.testid = SIDEBAR_ID;
-    actions.insertTargetChanged?.connect(this._onInsertTarget, this);
+    insertTarget.changed?.connect(this._onInsertTarget, this);
   }
 
   dispose(): void {
-    this.actions.insertTargetChanged?.disconnect(this._onInsertTarget, this);
+    this.insertTarget.changed?.disconnect(this._onInsertTarget, this);
     super.dispose();
   }
 
@@ -49,34 +42,27 @@ export class ClusterSidebar extends ReactWidget {
 
   protected render(): JSX.Element {
     const { model, actions } = this;
-    const { store, sync, draft } = model;
+    const { store, draft } = model;
     return (
       <UseSignal signal={model.changed}>
         {() => (
           <SidebarView
-            loaded={store.loaded}
-            connectionError={store.connectionError?.message ?? null}
-            clusters={store.ownClusters}
-            notebookClusters={store.notebookClusters}
-            receivedAt={id => store.receivedAt(id)}
-            maxWorkers={store.maxWorkers}
-            profiles={store.profiles}
-            draft={draft.value}
-            draftErrors={draft.errors}
-            submitting={draft.submitting}
-            created={draft.created}
-            canInsertCode={actions.canInsertCode()}
-            onDraftChange={change => draft.update(change)}
-            onStart={actions.start}
-            onRefresh={() => void sync.refresh().catch(() => undefined)}
-            onScale={(id, workers) => void sync.scale(id, workers)}
-            onAdapt={(id, bounds) => sync.adapt(id, bounds)}
-            onOpenDashboard={actions.openDashboard}
-            loadPlots={actions.loadPlots}
-            loadJobLog={actions.loadJobLog}
-            onOpenPlot={actions.openPlot}
-            onInsertCode={actions.insertCode}
-            onShutdown={actions.shutdown}
+            state={{
+              loaded: store.loaded,
+              connectionError: store.connectionError?.message ?? null,
+              profiles: store.profiles,
+              clusters: store.ownClusters,
+              notebookClusters: store.notebookClusters,
+              times: store,
+              maxWorkers: store.maxWorkers,
+              canInsertCode: this.insertTarget.available(),
+              draft: draft.value,
+              draftErrors: draft.errors,
+              submitting: draft.submitting,
+              created: draft.created,
+              dashboardURLError: model.dashboardURLError
+            }}
+            actions={actions}
           />
         )}
       </UseSignal>

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from pangeo_hpc_ext.schedulers.base import JobState
+from pangeo_hpc_ext.schedulers.base import JobState, walltime_left
 from pangeo_hpc_ext.schedulers.lsf import memory_in_units, unit_for_limits
 from pangeo_hpc_ext.schedulers.lsf_output import (
     NATIVE_STATES,
+    LongRecord,
     exec_hosts,
     job_state,
     lsf_timestamp,
@@ -140,3 +141,13 @@ def test_the_form_pattern_accepts_what_lsf_walltime_parsing_accepts(value: str) 
 
     pattern = LSFBackend.walltime_property["pattern"]
     assert bool(re.fullmatch(pattern, value)) == (walltime_minutes(value) is not None)
+
+
+def test_walltime_left_never_exceeds_the_run_limit() -> None:
+    # A start stamp a second ahead of this host's clock: the whole 00:30 is left, not 0:30:01.
+    started = datetime.fromtimestamp(NOW + 1).astimezone()
+    record = LongRecord(job_id="1", started=started, runlimit_min=30)
+    assert record.walltime_left_s(NOW) == 30 * 60
+    assert walltime_left(1800, -5) == 1800
+    assert walltime_left(1800, 1799.5) == 0
+    assert walltime_left(1800, 2000) == 0

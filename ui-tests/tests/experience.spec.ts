@@ -13,36 +13,18 @@
 import AxeBuilder from '@axe-core/playwright';
 import { expect, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
 import type { APIRequestContext, Locator } from '@playwright/test';
-import * as fs from 'fs';
-import * as path from 'path';
 import {
   deleteEveryCluster,
+  docsPicture as picture,
+  waitForApplication,
   JOB_TIMEOUT,
   openSidebarIn,
   showStartForm
 } from './helpers';
 
 const TAG = process.env.PANGEO_HPC_SHOT_TAG || 'after';
-const SCREENSHOTS = path.resolve(__dirname, '..', '..', 'docs', 'screenshots');
-const MAX_SCREENSHOT_BYTES = 150_000;
 
-test.use({
-  viewport: { width: 1280, height: 720 },
-  // Galata's own wait gives JupyterLab 15 s to show its launcher; on a loaded
-  // 2-core machine (several engineers' suites) it may take longer.
-  waitForApplication: async ({}, use) => {
-    await use(async (page, helpers) => {
-      await page
-        .locator('#jupyterlab-splash')
-        .waitFor({ state: 'detached', timeout: 90_000 });
-      await helpers.waitForCondition(
-        () => helpers.activity.isTabActive('Launcher'),
-        90_000
-      );
-      await helpers.activity.activateTab('Launcher');
-    });
-  }
-});
+test.use({ viewport: { width: 1280, height: 720 }, waitForApplication });
 
 interface IJobJSON {
   job_id: string;
@@ -128,16 +110,6 @@ async function shownSidebar(page: IJupyterLabPageFixture): Promise<Locator> {
     sidebar.locator('[data-testid="pangeo-hpc-job"][data-state="pending"]')
   ).toHaveCount(1, { timeout: JOB_TIMEOUT });
   return sidebar;
-}
-
-async function picture(page: IJupyterLabPageFixture, name: string) {
-  await page.evaluate(() => (document.activeElement as HTMLElement)?.blur());
-  await page.mouse.move(1000, 712);
-  fs.mkdirSync(SCREENSHOTS, { recursive: true });
-  const file = path.join(SCREENSHOTS, `${name}.png`);
-  await page.screenshot({ path: file, animations: 'disabled', caret: 'hide' });
-  const size = fs.statSync(file).size;
-  expect(size, `${file}: ${size} bytes`).toBeLessThan(MAX_SCREENSHOT_BYTES);
 }
 
 /** Serious and critical axe violations within `selector`, one line each. */

@@ -1,8 +1,14 @@
 /**
  * What every spec needs of the sidebar: opening it, and reading its job table.
  */
-import { expect, IJupyterLabPageFixture } from '@jupyterlab/galata';
+import {
+  expect,
+  type IJupyterLabPage,
+  type IJupyterLabPageFixture
+} from '@jupyterlab/galata';
 import type { APIRequestContext, Locator, Page } from '@playwright/test';
+import * as fs from 'fs';
+import * as path from 'path';
 
 export const SIDEBAR = 'pangeo-hpc-sidebar';
 /** Worker jobs start Python processes: allow for a loaded 2-core machine. */
@@ -75,4 +81,45 @@ export async function showStartForm(sidebar: Locator): Promise<Locator> {
   }
   await expect(form).toBeVisible();
   return form;
+}
+
+const SCREENSHOTS = path.resolve(__dirname, '..', '..', 'docs', 'screenshots');
+const MAX_SCREENSHOT_BYTES = 150_000;
+
+/** A README picture of the whole page, `docs/screenshots/<name>.png`: no focus ring, no hover. */
+export async function docsPicture(
+  page: IJupyterLabPageFixture,
+  name: string
+): Promise<void> {
+  await page.evaluate(() => (document.activeElement as HTMLElement)?.blur());
+  await page.mouse.move(1000, (page.viewportSize()?.height ?? 720) - 8);
+  fs.mkdirSync(SCREENSHOTS, { recursive: true });
+  const file = path.join(SCREENSHOTS, `${name}.png`);
+  await page.screenshot({ path: file, animations: 'disabled', caret: 'hide' });
+  const size = fs.statSync(file).size;
+  expect(size, `${file}: ${size} bytes`).toBeLessThan(MAX_SCREENSHOT_BYTES);
+}
+
+/**
+ * Galata's own wait gives JupyterLab 15 s to show its launcher; on a loaded
+ * 2-core machine (several engineers' suites) it may take longer. For
+ * `test.use({ waitForApplication })`.
+ */
+export async function waitForApplication(
+  // eslint-disable-next-line no-empty-pattern
+  {}: object,
+  use: (
+    wait: (page: Page, helpers: IJupyterLabPage) => Promise<void>
+  ) => Promise<void>
+): Promise<void> {
+  await use(async (page, helpers) => {
+    await page
+      .locator('#jupyterlab-splash')
+      .waitFor({ state: 'detached', timeout: 90_000 });
+    await helpers.waitForCondition(
+      () => helpers.activity.isTabActive('Launcher'),
+      90_000
+    );
+    await helpers.activity.activateTab('Launcher');
+  });
 }
