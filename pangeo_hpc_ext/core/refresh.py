@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ..backends import Backend
 from ..errors import SchedulerCommandFailed
@@ -18,8 +18,19 @@ from .cluster import ManagedCluster
 from .handle import ClusterHandle
 from .lifecycle import Phase, Status
 
-if TYPE_CHECKING:
-    from .manager import ClusterManager
+
+class RefreshedClusters(Protocol):
+    """What the loop needs of the manager that owns it (ClusterManager), and no more."""
+
+    def list(self) -> list[ManagedCluster]: ...
+    def ours(self) -> list[ManagedCluster]: ...
+    def drop_ended_elsewhere(self) -> None: ...
+    def close_unconfirmed(self, cluster_id: str) -> bool: ...
+    async def complete_close(self, cluster_id: str) -> None: ...
+    async def close_quietly(self, cluster_id: str, reason: str) -> None: ...
+    def spawn(self, coro: Any) -> None: ...
+    def notify(self, action: str, managed: ManagedCluster, reason: str | None = None) -> None: ...
+
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +38,7 @@ log = logging.getLogger(__name__)
 class JobRefresh:
     """One loop for all of a manager's clusters."""
 
-    def __init__(self, manager: ClusterManager, poll_interval: float) -> None:
+    def __init__(self, manager: RefreshedClusters, poll_interval: float) -> None:
         self._manager = manager
         self.poll_interval = poll_interval
         self._task: asyncio.Task[None] | None = None

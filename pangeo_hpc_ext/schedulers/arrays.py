@@ -6,8 +6,19 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
-from .base import ArrayElement
+
+@dataclass(frozen=True)
+class ArrayElement:
+    """Which job array a job is an element of: the array's own id and the element's index
+    (LSF `123[4]`, Slurm `123_4`, Grid Engine `123.4`, PBS `123[4].server`)."""
+
+    parent: str
+    index: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"parent": self.parent, "index": self.index}
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,9 @@ import enum
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
-if TYPE_CHECKING:
-    from .arrays import JobArrays
+from .arrays import ArrayElement, JobArrays
 
 
 class JobState(str, enum.Enum):
@@ -37,18 +36,6 @@ def job_time(text: str | None) -> datetime | None:
     except ValueError:
         return None
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
-
-
-@dataclass(frozen=True)
-class ArrayElement:
-    """Which job array a job is an element of: the array's own id and the element's index
-    (LSF `123[4]`, Slurm `123_4`, Grid Engine `123.4`, PBS `123[4].server`)."""
-
-    parent: str
-    index: int
-
-    def to_json(self) -> dict[str, Any]:
-        return {"parent": self.parent, "index": self.index}
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from .base import ArrayElement, JobInfo, JobState, QueueInfo, distinct_hosts, walltime_left
+from .arrays import ArrayElement
+from .base import JobInfo, JobState, QueueInfo, distinct_hosts, walltime_left
 
 COMMANDS = ("bsub", "bjobs", "bkill", "bqueues")
 # Sites may print esub lines before this one, so every line is searched.

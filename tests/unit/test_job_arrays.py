@@ -15,8 +15,13 @@ from dask_jobqueue.slurm import SLURMJob
 
 from pangeo_hpc_ext.backends.job_array import NAME_VARIABLE, Gathered, array_script
 from pangeo_hpc_ext.lsfsim.bsub import Rejected, array_indices, split_array_name
-from pangeo_hpc_ext.schedulers.arrays import LSF_ARRAYS, SGE_ARRAYS, SLURM_ARRAYS, JobArrays
-from pangeo_hpc_ext.schedulers.base import ArrayElement
+from pangeo_hpc_ext.schedulers.arrays import (
+    LSF_ARRAYS,
+    SGE_ARRAYS,
+    SLURM_ARRAYS,
+    ArrayElement,
+    JobArrays,
+)
 from pangeo_hpc_ext.schedulers.lsf_output import (
     BJOBS_FIELDS,
     parse_bjobs_delimited,
