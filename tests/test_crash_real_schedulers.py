@@ -39,9 +39,10 @@ SLURM_ENDED = {"CANCELLED", "COMPLETED", "FAILED", "TIMEOUT", "NODE_FAIL", "OUT_
 
 
 def slurm_states(job_ids: list[str]) -> dict[str, str]:
-    """squeue's state word for each of these jobs ("" once Slurm forgot it)."""
+    """squeue's state word for each of these jobs ("" once Slurm forgot it); -r lists an
+    array's pending elements one by one (123_4), as the product names them."""
     out = subprocess.run(
-        ["squeue", "-h", "-t", "all", "-o", "%i|%T"],
+        ["squeue", "-h", "-r", "-t", "all", "-o", "%i|%T"],
         capture_output=True,
         text=True,
         timeout=30,

@@ -73,6 +73,9 @@ class Demo:
                 stdin=subprocess.DEVNULL,
                 env=self.env,
                 start_new_session=True,
+                # As from a terminal: a runner started under nohup passes SIGHUP on ignored, and
+                # the demo (rightly) leaves an ignored signal ignored.
+                preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL),
             )
         found = wait_until(lambda: URL.search(self.output.read_text()), "the demo printing its URL")
         self.port, self.token = int(found.group(1)), found.group(2)
@@ -164,7 +167,8 @@ def test_a_signal_to_the_demo_closes_clusters_and_kills_jobs(
         lambda: sorted(r["STAT"] for r in demo.bjobs()) == ["PEND", "RUN"],
         f"one RUN and one PEND job\n{demo.log()}",
     )
-    assert demo.ledgers(), "the server recorded no job ledger"
+    # Written once bsub answered: with both workers in one array, right after they are listed.
+    wait_until(demo.ledgers, "the server recording its job ledger")
 
     if to_group:
         os.killpg(demo.proc.pid, signum)

@@ -41,7 +41,7 @@ def squeue(*args: str) -> list[list[str]]:
 
 
 def all_job_ids() -> set[str]:
-    return {row[0] for row in squeue("-t", "all", "-o", "%i")}
+    return {row[0] for row in squeue("-r", "-t", "all", "-o", "%i")}
 
 
 def running_jobs(cluster: dict[str, Any]) -> list[dict[str, Any]]:

@@ -124,7 +124,7 @@ async def wait_until(
 def squeue_user(user: str) -> list[tuple[str, str, str]]:
     """(job id, name, state) of the user's Slurm jobs that have not ended."""
     out = subprocess.run(
-        ["squeue", "-h", "-u", user, "-t", "PD,CF,R,CG", "-o", "%i|%j|%T"],
+        ["squeue", "-h", "-r", "-u", user, "-t", "PD,CF,R,CG", "-o", "%i|%j|%T"],
         capture_output=True,
         text=True,
         timeout=30,

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from tests.support.lab_cli import require_daemon
+from tests.support.lsfsim import element_id
 
 # Written by `.ci/volclava.sh up` (LSF_ENVDIR, ..., PANGEO_HPC_VOLCLAVA_BIN); CI sources it too.
 # PANGEO_HPC_VOLCLAVA_ENV names another such file.
@@ -97,13 +98,14 @@ def require_lsf() -> None:
 
 def bjobs_records(job_ids: Iterable[str] = (), fields: str = "jobid stat queue exec_host job_name"):
     """bjobs -a's records for these jobs (every job of this user without ids), as volclava's
-    `-o ... -json` gives them: JOBID -> record. Unknown ids are left out."""
+    `-o ... -json` gives them, by the id the product uses (`530[2]` for an array's element, whose
+    JOBID is the array's). Unknown ids are left out."""
     ids = list(job_ids)
     result = lsf_command("bjobs", "-a", "-o", fields, "-json", *ids)
     # 255 with a JSON answer: none unfinished, or an unknown id among the asked ones.
     assert result.stdout.lstrip().startswith("{"), result.stderr
     records = json.loads(result.stdout)["RECORDS"]
-    return {r["JOBID"]: r for r in records if "ERROR" not in r}
+    return {element_id(r): r for r in records if "ERROR" not in r}
 
 
 def unfinished(job_ids: list[str]) -> dict[str, str]:
