@@ -49,7 +49,8 @@ def slurm_states(job_ids: list[str]) -> dict[str, str]:
         check=True,
     ).stdout
     states = dict(line.split("|", 1) for line in out.splitlines() if "|" in line)
-    return {j: states.get(j, "") for j in job_ids}
+    # An array's ended elements are listed once more under the array's own id (533, not 533_1).
+    return {j: states.get(j) or states.get(j.partition("_")[0], "") for j in job_ids}
 
 
 def slurm_unfinished(job_ids: list[str]) -> dict[str, str]:

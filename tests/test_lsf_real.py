@@ -92,7 +92,8 @@ async def test_lsf_lifecycle_on_volclava(api: Api, lsf_env: None) -> None:
     assert sorted(records) == sorted(ids)
     for record in records.values():
         assert (record["STAT"], record["QUEUE"], record["EXEC_HOST"]) == ("RUN", "normal", HOST)
-        assert record["JOB_NAME"] == f"dask-{cid}"
+        # The 2 workers are one array: each element's name carries its index.
+        assert re.fullmatch(rf"dask-{cid}\[[12]\]", record["JOB_NAME"]), record
     long = bjobs_long(ids[0])
     assert re.search(r"RUNLIMIT\s+10\.0 min", long), long
     # -M in volclava's unit: MB when lsf.conf names none (IBM LSF: KB), so 1GB is about 1e9 bytes
