@@ -137,6 +137,10 @@ CREATE_CASES = [
     ("idle-timeout-negative", {"profile": "lsf", "idle_timeout": -1}, 422, "idle_timeout"),
     ("idle-timeout-text", {"profile": "lsf", "idle_timeout": "30m"}, 422, "idle_timeout"),
     ("idle-timeout-boolean", {"profile": "lsf", "idle_timeout": True}, 422, "idle_timeout"),
+    # Found by the stateful fuzz: a deadline past year 9999 made every later listing a 500.
+    ("idle-timeout-beyond-dates", {"profile": "lsf", "idle_timeout": 6.4e16}, 422, "idle_timeout"),
+    ("idle-timeout-nan", b'{"profile": "lsf", "idle_timeout": NaN}', 400, None),
+    ("workers-infinity", b'{"profile": "lsf", "workers": Infinity}', 400, None),
     ("cores-float", {"profile": "lsf", "options": {**GOOD_LSF, "cores": 2.0}}, 422, "cores"),
     (
         "deeply-nested",

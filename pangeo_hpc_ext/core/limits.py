@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ..errors import FieldError, InvalidOptions
 from .handle import AdaptBounds
-from .profiles import Profile
+from .profiles import IDLE_TIMEOUT_CEILING_S, Profile, idle_timeout_ok
 
 
 def check_workers(field: str, value: int, max_workers: int) -> None:
@@ -28,8 +28,12 @@ def check_adapt(bounds: AdaptBounds, max_workers: int) -> None:
 
 def check_idle_timeout(value: float, max_idle_timeout: float) -> None:
     limit = max_idle_timeout
-    if value < 0 or (limit and not 0 < value <= limit):
-        allowed = f"between 1 and {limit:g}" if limit else "0 (never) or more"
+    if not idle_timeout_ok(value) or (limit and not 0 < value <= limit):
+        allowed = (
+            f"between 1 and {limit:g}"
+            if limit
+            else f"0 (never) up to {IDLE_TIMEOUT_CEILING_S} (366 days)"
+        )
         raise InvalidOptions(
             f"idle_timeout must be {allowed} seconds, got {value:g}",
             [FieldError("idle_timeout", f"idle_timeout must be {allowed} seconds")],

@@ -14,7 +14,7 @@ from traitlets import Bool, Dict, Enum, Float, Integer, Unicode, default, valida
 
 from ..core.ledger import JobLedger
 from ..core.manager import DEFAULT_IDLE_TIMEOUT_S, ClusterManager
-from ..core.profiles import build_profiles
+from ..core.profiles import IDLE_TIMEOUT_CEILING_S, build_profiles, idle_timeout_ok
 from ..notebook.catalog import KernelCatalog
 from ..notebook.clusters import NotebookClusters
 from ..notebook.kernel_environment import KernelEnvironment
@@ -122,9 +122,11 @@ class PangeoHPC(ExtensionApp):
         return proposal["value"]
 
     @validate("idle_timeout", "cluster_idle_timeout", "max_idle_timeout")
-    def _not_negative(self, proposal: Any) -> float:
-        if proposal["value"] < 0:
-            raise ValueError(f"{proposal['trait'].name} must be 0 or positive")
+    def _idle_seconds(self, proposal: Any) -> float:
+        if not idle_timeout_ok(proposal["value"]):
+            raise ValueError(
+                f"{proposal['trait'].name} must be 0 (never) up to {IDLE_TIMEOUT_CEILING_S} seconds"
+            )
         return proposal["value"]
 
     @validate("job_poll_interval", "scheduler_timeout")

@@ -26,6 +26,12 @@ from .schemas import CREATE_BODY, MAX_BODY_BYTES, MAX_BODY_DEPTH, PATCH_BODY
 Method = Callable[..., Awaitable[None]]
 
 
+def _not_json(constant: str) -> Any:
+    """Python's json reads NaN and Infinity; JSON has neither, and a NaN slips past every
+    range check (NaN < 0 is false)."""
+    raise ValueError(f"{constant} is not a JSON value")
+
+
 def json_depth(value: Any, limit: int = MAX_BODY_DEPTH + 1) -> int:
     """How deeply containers nest in a parsed JSON value, counted no further than `limit`."""
     if limit <= 0 or not isinstance(value, dict | list):
@@ -83,7 +89,7 @@ class ClusterAPIHandler(ExtensionHandlerMixin, APIHandler):
                 f"request body has {len(raw)} bytes; the limit is {MAX_BODY_BYTES}"
             )
         try:
-            body = json.loads(raw)
+            body = json.loads(raw, parse_constant=_not_json)
         except RecursionError:
             raise InvalidRequest("request body is nested too deeply") from None
         except ValueError as error:

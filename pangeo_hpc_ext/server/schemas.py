@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..core.cluster import Status
+from ..core.profiles import IDLE_TIMEOUT_CEILING_S
 from ..schedulers.base import JobState
 
 Schema = dict[str, Any]
@@ -65,10 +66,12 @@ CREATE_BODY: Schema = {
         },
         "idle_timeout": {
             "type": "number",
+            "minimum": 0,
+            "maximum": IDLE_TIMEOUT_CEILING_S,
             "description": "Seconds with no Dask client connected and no task before the "
             "cluster is closed and its jobs killed; 0: never. Default: the profile's "
             "`idle_timeout` of `GET api/profiles`. Above `max_idle_timeout` (or 0 when there is "
-            "one) is 422.",
+            "one), or above 366 days, is 422.",
             "examples": [1800],
         },
     },

@@ -30,8 +30,8 @@ export interface ICreateClusterBody {
   /**
    * Seconds with no Dask client connected and no task before the cluster is
    * closed and its jobs killed; 0: never. Default: the profile's `idle_timeout`
-   * of `GET api/profiles`. Above `max_idle_timeout` (or 0 when there is one) is
-   * 422.
+   * of `GET api/profiles`. Above `max_idle_timeout` (or 0 when there is one),
+   * or above 366 days, is 422.
    */
   idle_timeout?: number;
 }

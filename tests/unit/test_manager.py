@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import stat
+import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 from pangeo_hpc_ext.core.cluster import AdaptBounds, ManagedCluster, Phase, Status
 from pangeo_hpc_ext.core.ledger import JobLedger
 from pangeo_hpc_ext.core.manager import ClusterManager
-from pangeo_hpc_ext.core.profiles import Profile
+from pangeo_hpc_ext.core.profiles import IDLE_TIMEOUT_CEILING_S, Profile
 from pangeo_hpc_ext.errors import (
     ClusterNotFound,
     ClusterNotReady,
@@ -416,6 +417,21 @@ def test_idle_timeout_limits(tmp_path: Path) -> None:
         assert (await manager.create("fake", {}, 0, idle_timeout=600)).idle_timeout == 600
 
     run(tmp_path, scenario, max_idle_timeout=600)
+
+
+def test_idle_timeout_has_a_ceiling_even_with_no_maximum(tmp_path: Path) -> None:
+    async def scenario(manager: ClusterManager, backend: FakeBackend, seen: list) -> None:
+        for bad in (6.4e16, float("nan"), float("inf"), IDLE_TIMEOUT_CEILING_S + 1):
+            with pytest.raises(InvalidOptions) as raised:
+                await manager.create("fake", {}, 0, idle_timeout=bad)
+            assert [e.field for e in raised.value.errors] == ["idle_timeout"], bad
+        assert manager.list() == []
+        # At the ceiling the cluster's deadline is still a date its card can show.
+        managed = await manager.create("fake", {}, 0, idle_timeout=IDLE_TIMEOUT_CEILING_S)
+        managed.idle_since = time.time()
+        assert managed.idle_json()["closes_at"] is not None
+
+    run(tmp_path, scenario)
 
 
 def test_core_hours_and_cores_held_from_our_own_records(tmp_path: Path) -> None:
