@@ -12,7 +12,8 @@ from ..directive_policy import SGE, SGE_MEMORY_RESOURCES, DirectiveSyntax
 from ..errors import FieldError, SchedulerCommandFailed
 from ..schedulers.base import JobInfo
 from ..schedulers.registry import SCHEDULERS
-from ..schedulers.sge import SGEClient, format_walltime, in_error_state, parse_walltime
+from ..schedulers.sge import SGEClient
+from ..schedulers.sge_output import format_walltime, in_error_state, parse_walltime
 from .jobqueue import JobqueueBackend
 
 log = logging.getLogger(__name__)

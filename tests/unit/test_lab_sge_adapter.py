@@ -18,7 +18,7 @@ from pangeo_hpc_ext.cli.lab.adapters.sge import (
 )
 from pangeo_hpc_ext.cli.lab.script import job_script
 from pangeo_hpc_ext.schedulers.base import JobInfo, JobState
-from pangeo_hpc_ext.schedulers.sge import parse_qacct, parse_queue_configs
+from pangeo_hpc_ext.schedulers.sge_output import parse_qacct, parse_queue_configs
 from tests.unit.test_lab_script import executables, options
 
 RECORDED = Path(__file__).parent / "recorded" / "sge"

@@ -11,7 +11,7 @@ from dask_jobqueue.sge import SGEJob
 
 from pangeo_hpc_ext.backends.sge import SGEBackend, memory_request
 from pangeo_hpc_ext.schedulers.base import JobState
-from pangeo_hpc_ext.schedulers.sge import (
+from pangeo_hpc_ext.schedulers.sge_output import (
     STATES,
     accounting_problem,
     format_walltime,

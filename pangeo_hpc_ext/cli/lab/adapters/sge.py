@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from ....schedulers import sge
+from ....schedulers import sge_output as sge
 from ....schedulers.base import JobInfo
 from ....schedulers.registry import SCHEDULERS
 from ..options import LabOptions, format_walltime
