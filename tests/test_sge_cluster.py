@@ -107,6 +107,43 @@ async def test_sge_lifecycle_compute_scale_delete(api: Api, sge: None) -> None:
     assert not ours & qstat_job_ids()
 
 
+async def test_workers_as_one_array_scaled_down_element_by_element(api: Api, sge: None) -> None:
+    code, cluster = await post(api, 0)
+    assert code == 201, cluster
+    cid = cluster["id"]
+    await api.wait_for(cid, lambda c: c["status"] == "running", "the cluster running")
+    code, _ = await api.call("PATCH", "clusters", cid, body={"workers": 3})
+    assert code == 200
+    cluster = await api.wait_for(
+        cid, workers_on_running_jobs(3), "3 array elements running (r), 3 workers"
+    )
+    parents = {j["array"]["parent"] for j in cluster["jobs"]}
+    assert len(parents) == 1, cluster["jobs"]
+    parent = parents.pop()
+    ids = sorted(j["job_id"] for j in cluster["jobs"])
+    assert ids == [f"{parent}.{i}" for i in (1, 2, 3)]
+    # Grid Engine's own view: one job whose three tasks run, that is one qsub.
+    assert set(ids) <= qstat_job_ids()
+    assert "job-array tasks:            1-3:1" in qstat_j(parent)
+
+    code, _ = await api.call("PATCH", "clusters", cid, body={"workers": 1})
+    assert code == 200
+    cluster = await api.wait_for(
+        cid,
+        lambda c: (
+            workers_on_running_jobs(1)(c)
+            and sorted(j["state"] for j in c["jobs"]).count("finished") == 2
+        ),
+        "scale-down to 1: 2 elements deleted (finished), 1 running",
+    )
+    (alive,) = set(ids) & qstat_job_ids()
+    assert [j["job_id"] for j in running_jobs(cluster)] == [alive]
+
+    code, _ = await api.call("DELETE", "clusters", cid)
+    assert code == 204
+    assert not set(ids) & qstat_job_ids()
+
+
 async def test_unknown_queue_is_refused_before_anything_is_submitted(api: Api, sge: None) -> None:
     before = qstat_job_ids()
     code, body = await post(api, 1, queue="no-such.q")

@@ -35,14 +35,24 @@ def require_sge() -> None:
 
 
 def qstat_job_ids() -> set[str]:
-    """Every job Grid Engine holds for this user, as qstat itself lists them."""
+    """Every job Grid Engine holds for this user, as qstat itself lists them: `-g d` gives each
+    element of an array its own line, its index in the ja-task-ID column (`123.4` then)."""
     out = subprocess.run(
-        ["qstat", "-u", os.environ.get("USER") or "root"],
+        ["qstat", "-g", "d", "-u", os.environ.get("USER") or "root"],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    return {line.split()[0] for line in out.splitlines()[2:] if line.strip()}
+    lines = out.splitlines()
+    if not lines:
+        return set()
+    task_column = lines[0].index("ja-task-ID")
+    ids = set()
+    for line in lines[2:]:
+        if line.strip():
+            task = line[task_column:].strip()
+            ids.add(f"{line.split()[0]}.{task}" if task else line.split()[0])
+    return ids
 
 
 def sleep_script(seconds: int, *directives: str) -> str:

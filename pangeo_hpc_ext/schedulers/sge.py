@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from ..errors import SchedulerCommandFailed
+from .arrays import SGE_ARRAYS
 from .base import (
     JobInfo,
     JobState,
@@ -60,6 +61,7 @@ class _Reason:
 
 class SGEClient(SchedulerClient):
     name = "sge"
+    arrays = SGE_ARRAYS
 
     def __init__(self, user: str | None = None) -> None:
         self.user = user or getpass.getuser()
@@ -119,18 +121,24 @@ class SGEClient(SchedulerClient):
                 return True  # qw -> Eqw: the error replaces the scheduling info
             return now - known.asked_at > (REASON_TTL_S if known.reason else NO_REASON_TTL_S)
 
+        def asked_as(job_id: str) -> str:
+            # qstat -j takes and answers an array's own id, for all its elements at once.
+            element = listed[job_id].array
+            return element.parent if element is not None else job_id
+
         # Oldest answers first, so that with many pending jobs every one gets its turn.
         batch = sorted(filter(is_stale, waiting), key=asked_at)[:REASONS_PER_CALL]
         if batch:
+            asked = list(dict.fromkeys(asked_as(j) for j in batch))
             try:
-                result = await run_command(["qstat", "-j", ",".join(batch)], timeout=self.timeout_s)
+                result = await run_command(["qstat", "-j", ",".join(asked)], timeout=self.timeout_s)
                 fresh = parse_qstat_j(result.stdout)
             except SchedulerCommandFailed as error:
                 log.info("pending reasons unavailable: %s", error.message)
                 fresh = {}
             for job_id in batch:
                 native = listed[job_id].native_state
-                self._reasons[job_id] = _Reason(now, native, fresh.get(job_id))
+                self._reasons[job_id] = _Reason(now, native, fresh.get(asked_as(job_id)))
         for job_id in list(self._reasons):
             if job_id not in every:
                 del self._reasons[job_id]
@@ -182,8 +190,10 @@ class SGEClient(SchedulerClient):
         this user's jobs that ended since the earliest of them was last listed."""
         if not self._accounting_readable:
             return {}
+        element = SGE_ARRAYS.parse_element_id(job_ids[0])
         if len(job_ids) == 1:
-            argv = ["qacct", "-j", job_ids[0]]
+            # An array's id answers every element's record; qacct reads `123.4` as 123 anyway.
+            argv = ["qacct", "-j", element.parent if element else job_ids[0]]
         else:
             seen = [self._last_listed[j][0] for j in job_ids if j in self._last_listed]
             since = min(seen) if len(seen) == len(job_ids) else time.time() - 86400

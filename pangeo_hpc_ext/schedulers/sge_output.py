@@ -10,15 +10,21 @@ import xml.etree.ElementTree as ET
 from dataclasses import replace
 from datetime import datetime
 
+from .arrays import SGE_ARRAYS, ArrayElement
 from .base import JobInfo, JobState, QueueInfo, clock_seconds, distinct_hosts, format_clock
 from .base import walltime_left as remaining
 
-SUBMITTED = re.compile(r'Your job (?P<job_id>\d+) \("(?P<name>.*)"\) has been submitted')
+SUBMITTED = re.compile(
+    r'Your job(?:-array)? (?P<job_id>\d+)(?:\.\S+)? \("(?P<name>.*)"\) has been submitted'
+)
 # qdel's answers per job; anything else (a commlib error, "belongs to user") is a real failure.
 QDEL_ACCEPTED = re.compile(
-    r"has registered the job \d+ for deletion|has deleted job \d+|forced the deletion of job"
-    r'|job "?\d+"? does not exist'
+    r"has registered the job(?:-array task)? [\d.]+ for deletion"
+    r"|has deleted job(?:-array task)? [\d.]+|forced the deletion of job"
+    r'|job "?\d+"?(?: task "?\d+"?)? does not exist|job \d+ is already in deletion'
 )
+# An array's waiting elements share one qstat row; a range wider than this is not what we submit.
+MAX_TASKS_PER_ROW = 100_000
 
 # A reason of many lines (one per queue instance on a big site) is cut to the first few.
 REASON_LINES = 3
@@ -134,12 +140,45 @@ def parse_qstat_xml(text: str, *, now: datetime | None = None) -> dict[str, JobI
         info = _listed(element, now)
         if info is None:
             continue
-        if info.job_id in listed:
-            # A parallel job over several hosts is listed once per queue instance (qstat -g t).
-            hosts = distinct_hosts([*listed[info.job_id].hosts, *info.hosts])
-            info = replace(listed[info.job_id], hosts=hosts)
-        listed[info.job_id] = info
+        for one in _array_elements(info, element.findtext("tasks")):
+            if one.job_id in listed:
+                # A parallel job over several hosts is listed once per queue instance.
+                hosts = distinct_hosts([*listed[one.job_id].hosts, *one.hosts])
+                one = replace(listed[one.job_id], hosts=hosts)
+            listed[one.job_id] = one
     return listed
+
+
+def _array_elements(info: JobInfo, tasks: str | None) -> list[JobInfo]:
+    """An array's row as its elements (`123.4`): a running element has a row of its own
+    (`<tasks>4</tasks>`); the waiting ones share one (`<tasks>17-20:1</tasks>`, or
+    `17,19,20` once one of them was deleted)."""
+    if not tasks or not tasks.strip():
+        return [info]
+    parent = info.job_id
+    elements = []
+    for index in task_indices(tasks):
+        job_id = SGE_ARRAYS.element_id(parent, index)
+        elements.append(replace(info, job_id=job_id, array=ArrayElement(parent, index)))
+    return elements
+
+
+def task_indices(tasks: str) -> list[int]:
+    """The task ids of qstat's `tasks` (`4`, `1-20:1`, `1-9:2`, `17,19,20`). ValueError for
+    anything else, which the caller reports as unreadable qstat output."""
+    indices: list[int] = []
+    for item in tasks.strip().split(","):
+        span, _, step = item.partition(":")
+        first, _, last = span.partition("-")
+        try:
+            start, stop = int(first), int(last or first)
+            stride = int(step or 1)
+        except ValueError:
+            raise ValueError(f"qstat -xml: unreadable tasks {tasks!r}") from None
+        if stride < 1 or stop < start or stop - start > MAX_TASKS_PER_ROW * stride:
+            raise ValueError(f"qstat -xml: unreadable tasks {tasks!r}")
+        indices.extend(range(start, stop + 1, stride))
+    return indices
 
 
 def _listed(element: ET.Element, now: datetime) -> JobInfo | None:
@@ -190,6 +229,8 @@ def _safe_walltime(text: str) -> int | None:
 
 
 def parse_qsub(text: str) -> str | None:
+    """The job's id; for an array ("Your job-array 164.1-20:1 …"), the array's own id, which
+    its elements' ids (`164.4`) are made of."""
     match = SUBMITTED.search(text)
     return match.group("job_id") if match else None
 
@@ -271,6 +312,11 @@ def parse_qacct(text: str) -> dict[str, JobInfo]:
         job_id = fields.get("jobnumber", "")
         if not job_id:
             continue
+        # Each element of an array has its own record; a single job's says `undefined`.
+        task = fields.get("taskid", "undefined")
+        element = ArrayElement(job_id, int(task)) if task.isdigit() else None
+        if element is not None:
+            job_id = SGE_ARRAYS.element_id(element.parent, element.index)
         state, reason = _end_state(fields.get("failed", "0"), fields.get("exit_status", "0"))
         submitted = _qacct_time(fields.get("qsub_time"))
         started = _qacct_time(fields.get("start_time"))
@@ -285,6 +331,7 @@ def parse_qacct(text: str) -> dict[str, JobInfo]:
             started=_local_iso(started) if started else None,
             walltime_left_s=None,
             name=fields.get("jobname") or None,
+            array=element,
         )
     return ended
 

@@ -24,6 +24,7 @@ from pangeo_hpc_ext.schedulers.sge_output import (
     parse_walltime,
     qdel_refusals,
     state_of,
+    task_indices,
 )
 
 RECORDED = Path(__file__).parent / "recorded" / "sge"
@@ -169,6 +170,63 @@ def test_qdel_of_ended_jobs_is_no_refusal() -> None:
     assert qdel_refusals(refused) == [refused]
     assert qdel_refusals("error: commlib error: got select error (Connection refused)") != []
     assert qdel_refusals("") == ["no answer"]
+
+
+def test_an_arrays_qsub_answer_gives_the_arrays_own_id() -> None:
+    assert recorded("qsub_array.txt").startswith("Your job-array 164.1-20:1")
+    assert parse_qsub(recorded("qsub_array.txt")) == "164"
+
+
+def test_qstat_lists_every_array_element_once_running_or_waiting() -> None:
+    # Recorded with 16 slots: tasks 1-16 run on rows of their own, 17-20 wait on one row.
+    jobs = parse_qstat_xml(recorded("qstat_xml_array.xml"))
+    assert sorted(jobs, key=lambda j: int(j.split(".")[1])) == [f"164.{i}" for i in range(1, 21)]
+    assert {jobs[f"164.{i}"].state for i in range(1, 17)} == {JobState.RUNNING}
+    assert {jobs[f"164.{i}"].state for i in range(17, 21)} == {JobState.PENDING}
+    element = jobs["164.17"].array
+    assert element is not None and (element.parent, element.index) == ("164", 17)
+    assert jobs["164.3"].hosts == ("vm",)
+
+
+@pytest.mark.parametrize(
+    ("tasks", "indices"),
+    [("4", [4]), ("1-3:1", [1, 2, 3]), ("1-9:4", [1, 5, 9]), ("17,19,20", [17, 19, 20])],
+)
+def test_task_ranges_as_qstat_writes_them(tasks: str, indices: list[int]) -> None:
+    assert task_indices(tasks) == indices
+
+
+@pytest.mark.parametrize("tasks", ["", "a-b", "3-1:1", "1-5:0", "1-999999999:1"])
+def test_unreadable_task_ranges_are_refused(tasks: str) -> None:
+    with pytest.raises(ValueError, match="tasks"):
+        task_indices(tasks)
+
+
+def test_qstat_j_of_an_array_answers_for_its_own_id() -> None:
+    reasons = parse_qstat_j(recorded("qstat_j_array.txt"))
+    assert list(reasons) == ["164"]
+    assert reasons["164"] is not None and "full" in reasons["164"]
+
+
+def test_qacct_of_an_array_gives_one_record_per_element() -> None:
+    ended = parse_qacct(recorded("qacct_array.txt"))
+    assert sorted(ended) == ["163.1", "163.2", "163.3"]
+    killed = ended["163.2"]
+    assert killed.array is not None and killed.array.index == 2
+    assert killed.state is JobState.FAILED and "137" in (killed.reason or "")
+    # A single job's record says `taskid undefined` and keeps its plain id.
+    (single,) = parse_qacct(recorded("qacct_ok.txt")).values()
+    assert single.array is None and "." not in single.job_id
+
+
+def test_qdel_of_array_elements_is_no_refusal() -> None:
+    assert qdel_refusals(recorded("qdel_array_running.txt")) == []
+    assert qdel_refusals(recorded("qdel_array_pending.txt")) == []
+    # An element that already ended: qdel exits 1 and says so.
+    assert recorded("qdel_array_unknown.rc").strip() == "1"
+    answer = recorded("qdel_array_unknown.stdout") + recorded("qdel_array_unknown.stderr")
+    assert 'task "99" does not exist' in answer
+    assert qdel_refusals(answer) == []
 
 
 def test_queue_walltime_limits_from_qconf() -> None:
