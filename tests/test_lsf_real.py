@@ -88,6 +88,9 @@ async def test_lsf_lifecycle_on_volclava(api: Api, lsf_env: None) -> None:
 
     # What volclava itself holds: our queue, job name and run limit, each job RUN on this host.
     ids = [j["job_id"] for j in cluster["jobs"]]
+    # One bsub: both jobs are elements of one array, each killed alone below.
+    (parent,) = {j["array"]["parent"] for j in cluster["jobs"]}
+    assert sorted(ids) == [f"{parent}[1]", f"{parent}[2]"]
     records = bjobs_records(ids)
     assert sorted(records) == sorted(ids)
     for record in records.values():
@@ -119,6 +122,9 @@ async def test_lsf_lifecycle_on_volclava(api: Api, lsf_env: None) -> None:
     ended = [j for j in cluster["jobs"] if j["state"] in ("finished", "failed")]
     assert {j["native_state"] for j in ended} <= {"DONE", "EXIT"}, ended
     ids = [j["job_id"] for j in cluster["jobs"]]
+    # volclava's own view: the one element left runs on, the others of its array ended.
+    assert list(unfinished(ids).values()) == ["RUN"], unfinished(ids)
+    assert list(unfinished(ids)) == [j["job_id"] for j in running(cluster)]
 
     code, _ = await api.call("DELETE", "clusters", cid)
     assert code == 204
