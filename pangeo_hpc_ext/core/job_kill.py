@@ -56,7 +56,10 @@ async def kill_and_confirm(
         except SchedulerCommandFailed as error:
             if best_effort:
                 log.warning("job states unavailable, killing all: %s", error.message)
-                await backend.kill_jobs(doomed)
+                try:
+                    await backend.kill_jobs(doomed)
+                except SchedulerCommandFailed as failed:
+                    log.warning("killing jobs %s: %s", doomed, failed.message)
                 return error
             unread = error
             continue

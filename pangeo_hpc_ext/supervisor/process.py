@@ -93,6 +93,7 @@ class Supervisor:
         self.idle_since: float | None = time.monotonic()
         self.last_state: SupervisorState | None = None
         self.stopping: asyncio.Task[None] | None = None
+        self.jobs_left = False  # a kill the scheduler did not confirm
 
     # -- what the server is told ---------------------------------------------------------------
 
@@ -181,12 +182,16 @@ class Supervisor:
             return
         try:
             states = await self.backend.job_states(job_ids)
+            unfinished = [j for j in job_ids if j in states and not states[j].finished]
         except SchedulerCommandFailed as error:
             log.warning("job states unavailable, killing all: %s", error.message)
-            await self.backend.kill_jobs(job_ids)
-            return
-        unfinished = [j for j in job_ids if j in states and not states[j].finished]
-        await kill_and_confirm(self.backend, unfinished, best_effort=True)
+            unfinished = job_ids
+        failure = await kill_and_confirm(self.backend, unfinished, best_effort=True)
+        if failure is not None:
+            # The jobs may live on: their ledger entry stays for the next server's cleanup,
+            # which finds this process gone.
+            log.error("jobs of cluster %s may be left: %s", self.spec.id, failure.message)
+            self.jobs_left = True
 
     async def close(self, why: str) -> None:
         log.info("closing cluster %s: %s", self.spec.id, why)
@@ -199,8 +204,11 @@ class Supervisor:
         await self._kill_jobs()
 
     async def _stop(self, why: str) -> None:
-        await self.close(why)
-        self.done.set()
+        # A signal must end the process whatever the close meets (a scheduler command gone).
+        try:
+            await self.close(why)
+        finally:
+            self.done.set()
 
     # -- the control channel -------------------------------------------------------------------
 
@@ -335,15 +343,20 @@ class Supervisor:
             self.phase = Status.RUNNING
             self.emit(Event.STARTED)
             await self.done.wait()
-        # Tell the server the last state, then go: nothing of this cluster is left.
+        # Tell the server the last state, then go.
         await asyncio.sleep(0)
         server.close()
         for task in (watch, delivery):
             task.cancel()
-        self.ledger.forget(self.spec.id)
+        self.leave()
+
+    def leave(self) -> None:
+        """Nothing of this cluster is left once it goes but the jobs it could not kill."""
+        if not self.jobs_left:
+            self.ledger.forget(self.spec.id)
         self.record.remove(self.state_dir)
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
+            os.unlink(self.record.socket)
 
 
 def main() -> None:
