@@ -17,20 +17,14 @@ import {
 import type { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 import type { Widget } from '@lumino/widgets';
 
-import {
-  APIError,
-  type ClusterAPI,
-  type ICluster,
-  isNotebookCluster,
-  serverPath
-} from './api';
+import { APIError, type ClusterAPI, type ICluster, serverPath } from './api';
 import {
   clusterClientCode,
   dashboardAddress,
   hasGpu,
   layoutPlacement,
   layoutPlots,
-  liveJobs,
+  shutdownQuestion,
   sortedPlots
 } from './format';
 import type { IUserSettings } from './settings';
@@ -416,16 +410,6 @@ function shutDown(context: ICommandContext): Command {
       return context.model.sync.close(cluster.id);
     }
   };
-}
-
-function shutdownQuestion(cluster: ICluster): string {
-  // Only jobs still pending or running are cancelled; ended ones are history.
-  const jobs = `${liveJobs(cluster.jobs).length} live batch job(s)`;
-  if (!isNotebookCluster(cluster)) {
-    return `Shut down "${cluster.name}" and cancel its ${jobs}?`;
-  }
-  const where = cluster.notebook?.path ?? 'its notebook';
-  return `Ask the scheduler of "${cluster.name}" (started in ${where}) to close? Its cluster closes in the kernel and cancels its ${jobs}; the notebook's client loses it.`;
 }
 
 function shutDownAll({ model }: ICommandContext): Command {

@@ -5,6 +5,7 @@ import {
   type IEndedCluster,
   type IJob,
   type IJobLog,
+  isNotebookCluster,
   type ITlsFiles,
   type JobState
 } from './api';
@@ -78,6 +79,69 @@ export function liveJobs(jobs: IJob[]): IJob[] {
  */
 export function routineEnd(job: IJob): boolean {
   return job.state === 'finished' || (jobEnded(job) && !!job.ended_by);
+}
+
+/** "3 elements", "1 element". */
+function counted(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`;
+}
+
+/**
+ * What an array element is, for its row's tooltip: "element 4 of array 123".
+ * The row itself keeps the native id (`123[4]`, `123_4`), the one users type
+ * into bkill or scancel. Null for a job of its own.
+ */
+export function arrayElementLabel(job: IJob): string | null {
+  return job.array
+    ? `element ${job.array.index} of array ${job.array.parent}`
+    : null;
+}
+
+/**
+ * How the live workers were submitted, when any of them is an element of a
+ * job array: "Workers submitted as one job array 123 (3 elements)". Each
+ * scale-up is one array, and jobs of their own can sit beside them, so a
+ * mixed cluster names every array and counts the single jobs too. Ended jobs
+ * are history and are not counted; null when no live job is an element.
+ */
+export function arraySummary(jobs: IJob[]): string | null {
+  // Oldest first, as the server lists jobs: the first array submitted comes first.
+  const elements = new Map<string, number>();
+  let single = 0;
+  for (const job of liveJobs(jobs)) {
+    if (job.array) {
+      const parent = job.array.parent;
+      elements.set(parent, (elements.get(parent) ?? 0) + 1);
+    } else {
+      single++;
+    }
+  }
+  if (elements.size === 0) {
+    return null;
+  }
+  const arrays = [...elements];
+  const what =
+    arrays.length === 1
+      ? `one job array ${arrays[0][0]} (${counted(arrays[0][1], 'element')})`
+      : `${arrays.length} job arrays (${arrays
+          .map(([parent, count]) => `${parent}: ${counted(count, 'element')}`)
+          .join(', ')})`;
+  const singles = single > 0 ? ` and ${counted(single, 'single job')}` : '';
+  return `Workers submitted as ${what}${singles}`;
+}
+
+/**
+ * The shut-down dialog's question. Only live jobs are counted, an array's
+ * elements one by one (each is a job the shutdown cancels); ended jobs are
+ * history.
+ */
+export function shutdownQuestion(cluster: ICluster): string {
+  const jobs = `${liveJobs(cluster.jobs).length} live batch job(s)`;
+  if (!isNotebookCluster(cluster)) {
+    return `Shut down "${cluster.name}" and cancel its ${jobs}?`;
+  }
+  const where = cluster.notebook?.path ?? 'its notebook';
+  return `Ask the scheduler of "${cluster.name}" (started in ${where}) to close? Its cluster closes in the kernel and cancels its ${jobs}; the notebook's client loses it.`;
 }
 
 const ENDED_BY_LABEL: Record<string, string> = {

@@ -5,10 +5,16 @@ import {
   endedMessage,
   formatBytes,
   formatDuration,
+  shutdownQuestion,
   walltimeLeft
 } from '../format';
 import { optionsValidator, toErrorSchema, validateOptions } from '../validator';
-import { PROFILES } from './fakeserver';
+import {
+  makeCluster,
+  makeJob,
+  makeNotebookCluster,
+  PROFILES
+} from './fakeserver';
 
 describe('format', () => {
   it('formats bytes in the decimal units the form takes: 1GB typed reads 1 GB', () => {
@@ -145,5 +151,32 @@ describe('options validator', () => {
     expect(
       optionsValidator.isValid(schema as never, { cores: 3 }, schema as never)
     ).toBe(true);
+  });
+});
+
+describe('the shut-down question', () => {
+  it('counts live jobs, each array element as one job, not the ended ones', () => {
+    const element = (index: number, extra = {}) =>
+      makeJob(`123[${index}]`, { array: { parent: '123', index }, ...extra });
+    const jobs = [
+      element(1),
+      element(2, { state: 'pending', native_state: 'PEND', hosts: [] }),
+      element(3, {
+        state: 'failed',
+        native_state: 'EXIT',
+        ended_by: 'scale-down'
+      }),
+      element(4, { state: 'finished', native_state: 'DONE' }),
+      makeJob('130', { state: 'suspended', native_state: 'USUSP' }),
+      makeJob('131', { state: 'failed', native_state: 'EXIT' })
+    ];
+    expect(shutdownQuestion(makeCluster('c1', { name: 'big', jobs }))).toBe(
+      'Shut down "big" and cancel its 3 live batch job(s)?'
+    );
+    expect(
+      shutdownQuestion(makeNotebookCluster('n1', { name: 'nb', jobs }))
+    ).toBe(
+      'Ask the scheduler of "nb" (started in analysis/seed.ipynb) to close? Its cluster closes in the kernel and cancels its 3 live batch job(s); the notebook\'s client loses it.'
+    );
   });
 });

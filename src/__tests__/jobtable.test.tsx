@@ -192,3 +192,110 @@ describe('a job log in its tab', () => {
     );
   });
 });
+
+/** An LSF array element as the server lists it: its own id, and its array. */
+function element(parent: string, index: number, extra = {}) {
+  return makeJob(`${parent}[${index}]`, {
+    array: { parent, index },
+    ...extra
+  });
+}
+
+function arrayLine(html: string): string | null {
+  const match = html.match(
+    /<caption[^>]*data-testid="pangeo-hpc-job-arrays"[^>]*>([^<]*)<\/caption>/
+  );
+  return match ? match[1] : null;
+}
+
+describe('JobTable with job arrays', () => {
+  it('says the workers are one job array; each row keeps its native id, its array in the tooltip', () => {
+    const html = render([
+      element('123', 1),
+      element('123', 2),
+      element('123', 3)
+    ]);
+    expect(arrayLine(html)).toBe(
+      'Workers submitted as one job array 123 (3 elements)'
+    );
+    const row = jobMarkup(html, '123[2]');
+    expect(row).toContain('data-array-parent="123"');
+    expect(row).toContain('data-array-index="2"');
+    // What the user types into bkill is what the cell shows.
+    expect(row).toMatch(/pangeo-hpc-job-id"[^>]*>123\[2\]<\/td>/);
+    expect(row).toContain('title="element 2 of array 123"');
+    expect(row).toContain('aria-label="123[2], element 2 of array 123"');
+  });
+
+  it('reads a Slurm array with its own ids the same way', () => {
+    const html = render([
+      makeJob('77_4', { array: { parent: '77', index: 4 } })
+    ]);
+    expect(arrayLine(html)).toBe(
+      'Workers submitted as one job array 77 (1 element)'
+    );
+    expect(jobMarkup(html, '77_4')).toContain('title="element 4 of array 77"');
+  });
+
+  it('names every array of a mixed cluster and counts its single jobs', () => {
+    const html = render([
+      element('123', 1),
+      element('123', 2),
+      makeJob('130'),
+      element('131', 1, { state: 'pending', native_state: 'PEND', hosts: [] })
+    ]);
+    expect(arrayLine(html)).toBe(
+      'Workers submitted as 2 job arrays (123: 2 elements, 131: 1 element) and 1 single job'
+    );
+    const single = jobMarkup(html, '130');
+    expect(single).not.toContain('data-array-parent');
+    expect(single).not.toContain('title="element');
+    expect(single).not.toContain('aria-label');
+    expect(single).toMatch(/pangeo-hpc-job-id"[^>]*>130<\/td>/);
+
+    expect(
+      arrayLine(render([element('123', 1), makeJob('130'), makeJob('140')]))
+    ).toBe(
+      'Workers submitted as one job array 123 (1 element) and 2 single jobs'
+    );
+  });
+
+  it('counts live elements only, and has no array line without live elements', () => {
+    const retired = {
+      state: 'failed',
+      native_state: 'EXIT',
+      ended_by: 'scale-down'
+    } as const;
+    const html = render([
+      element('123', 1),
+      element('123', 2, retired),
+      element('123', 3, retired)
+    ]);
+    expect(arrayLine(html)).toBe(
+      'Workers submitted as one job array 123 (1 element)'
+    );
+    expect(arrayLine(render([element('123', 2, retired)]))).toBeNull();
+    expect(arrayLine(render([makeJob('11'), makeJob('12')]))).toBeNull();
+  });
+
+  it('folds ended elements one by one under "N finished"', () => {
+    const html = render([
+      element('123', 1, {
+        state: 'failed',
+        native_state: 'EXIT',
+        reason: 'TERM_OWNER: job killed by owner',
+        ended_by: 'scale-down'
+      }),
+      element('123', 2, {
+        state: 'finished',
+        native_state: 'DONE',
+        ended_by: 'walltime-replacement'
+      }),
+      element('123', 3, { state: 'finished', native_state: 'DONE' }),
+      element('123', 4)
+    ]);
+    expect(html).toMatch(/pangeo-hpc-ended-toggle"[^>]*>3 finished ▸</);
+    expect(html).not.toContain('data-job-id="123[1]"');
+    expect(html).toContain('data-job-id="123[4]"');
+  });
+});

@@ -2,6 +2,8 @@ import React from 'react';
 
 import type { IJob } from '../api';
 import {
+  arrayElementLabel,
+  arraySummary,
   endedByLabel,
   formatDuration,
   jobEnded,
@@ -42,6 +44,9 @@ function JobRows(props: {
   const native = job.reason
     ? `${job.native_state}: ${job.reason}`
     : job.native_state;
+  // The cell shows the native id (what bkill or scancel takes); the array it
+  // belongs to is in its tooltip and what a screen reader says.
+  const element = arrayElementLabel(job);
   return (
     <tbody
       className={`pangeo-hpc-Job pangeo-hpc-mod-${endedBy ? 'retired' : job.state}`}
@@ -50,9 +55,18 @@ function JobRows(props: {
       data-state={job.state}
       data-native-state={job.native_state}
       data-ended-by={job.ended_by ?? undefined}
+      data-array-parent={job.array?.parent}
+      data-array-index={job.array?.index}
     >
       <tr>
-        <td className="pangeo-hpc-Job-id">{job.job_id}</td>
+        <td
+          className="pangeo-hpc-Job-id"
+          data-testid="pangeo-hpc-job-id"
+          title={element ?? undefined}
+          aria-label={element ? `${job.job_id}, ${element}` : undefined}
+        >
+          {job.job_id}
+        </td>
         <td>
           <span
             className={`pangeo-hpc-JobState pangeo-hpc-JobState-${endedBy ? 'retired' : job.state}`}
@@ -152,6 +166,7 @@ export function JobTable(props: IJobTableProps): JSX.Element {
     );
   }
   const routine = jobs.filter(routineEnd);
+  const arrays = arraySummary(jobs);
   const shown = endedOpen ? jobs : jobs.filter(job => !routineEnd(job));
   const rows = (list: IJob[]) =>
     list.map(job => (
@@ -165,6 +180,14 @@ export function JobTable(props: IJobTableProps): JSX.Element {
     ));
   return (
     <table className="pangeo-hpc-JobTable" data-testid="pangeo-hpc-jobs">
+      {arrays && (
+        <caption
+          className="pangeo-hpc-JobTable-arrays"
+          data-testid="pangeo-hpc-job-arrays"
+        >
+          {arrays}
+        </caption>
+      )}
       <thead>
         <tr>
           <th>Job</th>

@@ -2,6 +2,9 @@
  * The card's timeline (#22 item 4), on the LSF emulator's 2 job slots: after
  * a scale from the card, it draws workers requested against connected and
  * jobs pending against running, from what the sidebar already receives.
+ * The scale is one submission, so its jobs read as one job array (#22 item 1),
+ * counted element by element when one is scaled away and in the shut-down
+ * question (#23).
  * Writes docs/screenshots/timeline-{light,dark}.png at 1280x720.
  */
 import { expect, test } from '@jupyterlab/galata';
@@ -29,7 +32,7 @@ test.afterAll(async ({ request }) => {
   await deleteEveryCluster(request);
 });
 
-test('the timeline draws workers and jobs after a scale', async ({
+test('the timeline draws workers and jobs after a scale; the jobs read as one job array', async ({
   page,
   request
 }) => {
@@ -72,10 +75,57 @@ test('the timeline draws workers and jobs after a scale', async ({
     /workers 2 of 3 connected, jobs 2 running and 1 pending/
   );
 
+  // The emulator runs LSF arrays (on by default): one scale, one array of 3.
+  const arrayLine = card.getByTestId('pangeo-hpc-job-arrays');
+  await expect(arrayLine).toHaveText(
+    /^Workers submitted as one job array \d+ \(3 elements\)$/,
+    { timeout: JOB_TIMEOUT }
+  );
+  const parent = /array (\d+)/.exec((await arrayLine.textContent()) ?? '')![1];
+  const ids = await card
+    .getByTestId('pangeo-hpc-job')
+    .evaluateAll(rows => rows.map(row => row.getAttribute('data-job-id')));
+  expect(ids.sort()).toEqual([1, 2, 3].map(i => `${parent}[${i}]`));
+  // Each row shows the id bkill takes; its array is in the tooltip and its name.
+  const idCell = (index: number) =>
+    card
+      .locator(
+        `[data-testid="pangeo-hpc-job"][data-job-id="${parent}[${index}]"]`
+      )
+      .getByTestId('pangeo-hpc-job-id');
+  await expect(idCell(3)).toHaveText(`${parent}[3]`);
+  await expect(idCell(3)).toHaveAttribute(
+    'title',
+    `element 3 of array ${parent}`
+  );
+  await expect(idCell(3)).toHaveAccessibleName(
+    `${parent}[3], element 3 of array ${parent}`
+  );
+
   await card.scrollIntoViewIfNeeded();
   await docsPicture(page, 'timeline-light');
   await page.theme.setDarkTheme();
   await card.scrollIntoViewIfNeeded();
   await docsPicture(page, 'timeline-dark');
   await page.theme.setLightTheme();
+
+  // Scaled down by one: dask retires the element that never started; it is
+  // folded away as one finished job, and the array line counts the live two.
+  await card.getByTestId('pangeo-hpc-scale-slider').fill('2');
+  await expect(card.getByTestId('pangeo-hpc-ended-toggle')).toHaveText(
+    '1 finished ▸',
+    { timeout: JOB_TIMEOUT }
+  );
+  await expect(arrayLine).toHaveText(
+    `Workers submitted as one job array ${parent} (2 elements)`
+  );
+  await expect(card.getByTestId('pangeo-hpc-job')).toHaveCount(2);
+  // The shut-down question counts the live elements as jobs; cancelled here.
+  await card.getByTestId('pangeo-hpc-shutdown-button').click();
+  const dialog = page.locator('.jp-Dialog');
+  await expect(dialog).toContainText(
+    `Shut down "${NAME}" and cancel its 2 live batch job(s)?`
+  );
+  await dialog.locator('.jp-mod-reject').click();
+  await expect(dialog).toHaveCount(0);
 });
