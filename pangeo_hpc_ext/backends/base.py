@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from ..dashboard_access import key_of
 from ..directive_policy import DirectiveSyntax, directive_errors
 from ..errors import FieldError
+from ..schedulers.arrays import JobArrays
 from ..schedulers.base import JobInfo
 from ..script_safety import unsafe_value_errors
 
@@ -40,6 +41,11 @@ class Backend(abc.ABC):
     # How this scheduler reads extra directive lines and which options they may not set
     # (directive_policy); None for backends without directives.
     directive_syntax: ClassVar[DirectiveSyntax | None] = None
+
+    @property
+    def job_arrays(self) -> JobArrays | None:
+        """How this backend's scheduler names a job array's elements; None where it has none."""
+        return None
 
     @classmethod
     def available(cls) -> bool:

@@ -173,6 +173,11 @@ class JobqueueBackend(Backend):
     default_walltime: ClassVar[str]
     walltime_property: ClassVar[dict[str, Any]]
     _queue_infos: list[QueueInfo]
+
+    @property
+    def job_arrays(self) -> JobArrays | None:
+        return self.client.arrays
+
     _queues_read_at: float = float("-inf")
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

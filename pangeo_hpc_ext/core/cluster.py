@@ -10,6 +10,7 @@ from typing import Any
 
 from ..backends import Backend
 from ..backends.tls import ClusterCredentials
+from ..schedulers.arrays import JobArrays
 from ..schedulers.base import JobInfo, JobState, job_time
 from .handle import AdaptBounds, ClusterHandle, ClusterSpec
 from .lifecycle import Phase, Status
@@ -26,9 +27,11 @@ def iso_seconds(text: str | None) -> float | None:
     return None if moment is None else moment.timestamp()
 
 
-def submitted_job(job_id: str) -> JobInfo:
-    """A job the scheduler accepted and whose state has not been read yet."""
-    return JobInfo(job_id=job_id, state=JobState.PENDING, native_state="SUBMITTED")
+def submitted_job(job_id: str, arrays: JobArrays | None = None) -> JobInfo:
+    """A job the scheduler accepted and whose state has not been read yet; an array's element
+    says so from the start (its id tells), not from the first state query on."""
+    array = arrays.parse_element_id(job_id) if arrays is not None else None
+    return JobInfo(job_id=job_id, state=JobState.PENDING, native_state="SUBMITTED", array=array)
 
 
 class ManagedCluster:
@@ -246,7 +249,8 @@ class ManagedCluster:
         return held * self.backend.job_cores(self.options)
 
     def visible_jobs(self) -> list[JobInfo]:
-        jobs = [self.jobs.get(j) or submitted_job(j) for j in self.job_ids]
+        arrays = self.backend.job_arrays
+        jobs = [self.jobs.get(j) or submitted_job(j, arrays) for j in self.job_ids]
         finished = [j for j in jobs if j.finished]
         hidden = {j.job_id for j in finished[:-FINISHED_JOBS_SHOWN]}
         return [j for j in jobs if j.job_id not in hidden]

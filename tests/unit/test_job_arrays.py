@@ -13,7 +13,10 @@ from dask_jobqueue.lsf import LSFJob
 from dask_jobqueue.sge import SGEJob
 from dask_jobqueue.slurm import SLURMJob
 
+from pangeo_hpc_ext.backends import BACKENDS
 from pangeo_hpc_ext.backends.job_array import NAME_VARIABLE, Gathered, array_script
+from pangeo_hpc_ext.core.cluster import ManagedCluster
+from pangeo_hpc_ext.core.profiles import Profile
 from pangeo_hpc_ext.lsfsim.bsub import Rejected, array_indices, split_array_name
 from pangeo_hpc_ext.schedulers.arrays import (
     LSF_ARRAYS,
@@ -208,3 +211,19 @@ async def test_calls_cancelled_before_the_gathering_ends_are_not_made() -> None:
     cancelled.cancel()
     assert await kept == 2
     assert calls == [[2]]
+
+
+@pytest.mark.parametrize(
+    ("backend", "element", "parent", "index"),
+    [("lsf", "77[2]", "77", 2), ("slurm", "77_2", "77", 2), ("sge", "77.2", "77", 2)],
+)
+def test_a_just_submitted_element_says_its_array_before_any_state_query(
+    backend: str, element: str, parent: str, index: int
+) -> None:
+    profile = Profile(backend, backend, BACKENDS[backend](), tls=False)
+    managed = ManagedCluster.create(profile, "c1", "c1", {}, 2)
+    managed.job_ids = [element, "78"]
+    first, single = managed.visible_jobs()
+    assert first.native_state == "SUBMITTED"
+    assert first.array is not None and (first.array.parent, first.array.index) == (parent, index)
+    assert single.array is None
