@@ -28,39 +28,68 @@ if TYPE_CHECKING:
     from .state import Job
 
 
-def main(args: list[str]) -> int:
-    show_all = wide = noheader = as_json = long_format = False
-    values: dict[str, str] = {}
-    states: set[str] | None = None
-    ids: list[str] = []
-    base = home()
-    config = ensure_config(base)
-    speaks = dialect(config)
+# The state filters of -r, -p, -s and -d.
+STATE_OPTIONS = {
+    "-r": {"RUN"},
+    "-p": {"PEND", "PSUSP"},
+    "-s": {"PSUSP", "USUSP", "SSUSP"},
+    "-d": {"DONE", "EXIT"},
+}
+# What bjobs says when nothing matched a state filter.
+NOTHING_FOUND = {
+    frozenset({"DONE", "EXIT"}): "No DONE/EXIT job found",
+    frozenset({"RUN"}): "No running job found",
+    frozenset({"PEND", "PSUSP"}): "No pending job found",
+}
+
+
+class Request:
+    """What the command line asks for. (A plain class: dataclasses would import inspect and
+    typing, 15 ms of every emulated bjobs.)"""
+
+    def __init__(self, speaks: str) -> None:
+        self.speaks = speaks
+        self.show_all = self.wide = self.noheader = self.as_json = self.long_format = False
+        self.states: set[str] | None = None
+        self.ids: list[str] = []
+        self.values: dict[str, str] = {}
+        self.fields: list[tuple[str, int | None, bool]] = []
+        self.delimiter: str | None = None
+        self.openlava_fields: list[str] = []
+
+
+class Selection:
+    """The jobs found, the ids not found, and -json's records in the order of the ids asked
+    (an empty dict stands for the next found job)."""
+
+    def __init__(self) -> None:
+        self.found: list[Job] = []
+        self.errors: list[str] = []
+        self.json_records: list[dict[str, str]] = []
+
+
+def parse_arguments(args: list[str], speaks: str) -> Request | int:
+    """The request, or the exit code of a refused command line (its message printed)."""
+    request = Request(speaks)
     for arg, value in scan_options(args, ("-o", "-u", "-q")):
         if value is not None:
-            values[arg] = value
+            request.values[arg] = value
         elif arg == "-a":
-            show_all = True
+            request.show_all = True
         elif arg == "-w":
-            wide = True
+            request.wide = True
         elif arg == "-noheader":
             if speaks == "openlava":
                 return usage_error("n")
-            noheader = True
+            request.noheader = True
         elif arg == "-json":
             if speaks == "lsf9":  # -json came with LSF 10.1 Fix Pack 2
                 return usage_error("j")
-            as_json = True
-        elif arg == "-r":
-            states = {"RUN"}
-        elif arg == "-p":
-            states = {"PEND", "PSUSP"}
-        elif arg == "-s":
-            states = {"PSUSP", "USUSP", "SSUSP"}
-        elif arg == "-d":
-            states = {"DONE", "EXIT"}
+            request.as_json = True
+        elif arg in STATE_OPTIONS:
+            request.states = set(STATE_OPTIONS[arg])
         elif arg == "-l":
-            long_format = True
+            request.long_format = True
         elif arg == "-X" and speaks == "openlava":
             return usage_error("X")
         elif arg in ("-X", "-W", "-UF", "-hms"):
@@ -69,26 +98,131 @@ def main(args: list[str]) -> int:
             print(f"bjobs: illegal option -- {arg[1:]}", file=sys.stderr)
             return 255
         else:
-            ids.append(arg)
-    fmt, user, queue = values.get("-o"), values.get("-u"), values.get("-q")
+            request.ids.append(arg)
+    return _parse_output_format(request)
 
-    fields: list[tuple[str, int | None, bool]] = []
-    delimiter = None
-    openlava_fields: list[str] = []
-    if fmt is not None and speaks == "openlava":
-        openlava_fields = [word.upper() for word in fmt.split()]
+
+def _parse_output_format(request: Request) -> Request | int:
+    fmt = request.values.get("-o")
+    if fmt is not None and request.speaks == "openlava":
+        request.openlava_fields = [word.upper() for word in fmt.split()]
     elif fmt is not None:
         try:
-            fields, delimiter = parse_format(fmt)
+            request.fields, request.delimiter = parse_format(fmt)
         except ValueError as error:
             print(f"{error}: Illegal field.", file=sys.stderr)
             return 255
-    elif as_json and speaks == "openlava":
+    elif request.as_json and request.speaks == "openlava":
         print(OPENLAVA_USAGE, file=sys.stderr)
         return 255
-    elif as_json:
+    elif request.as_json:
         print("The -json option must be used together with the -o option.", file=sys.stderr)
         return 255
+    return request
+
+
+def select(state: dict, request: Request) -> Selection:
+    selection = Selection()
+    if request.ids:
+        for raw in request.ids:
+            # `123[4]` is one element of array 123; `123` every element of it.
+            named = jobs_named(state, raw)
+            if not named:
+                selection.errors.append(f"Job <{raw}> is not found")
+                # OpenLava's record shape for unknown IDs; IBM's is UNCONFIRMED.
+                selection.json_records.append({"JOBID": raw, "ERROR": f"Job <{raw}> is not found"})
+            for job in named or []:
+                selection.found.append(job)
+                selection.json_records.append({})
+        return selection
+    me = user_name()
+    user, queue = request.values.get("-u"), request.values.get("-q")
+    for job in jobs_sorted(state):
+        if user != "all" and job["user"] != (user or me):
+            continue
+        if queue is not None and job["queue"] != queue:
+            continue
+        if request.states is not None:
+            if job["status"] not in request.states:
+                continue
+        elif not request.show_all and job["status"] not in ACTIVE:
+            continue
+        selection.found.append(job)
+    selection.found = order(selection.found)
+    return selection
+
+
+def print_json(request: Request, selection: Selection, now: float) -> None:
+    def record(job: Job) -> dict[str, str]:
+        return {n.upper(): field_value(job, n, now) for n, _, _ in request.fields}
+
+    jobs = iter(selection.found)
+    if request.ids:
+        records = [r if r else record(next(jobs)) for r in selection.json_records]
+    else:
+        records = [record(job) for job in selection.found]
+    document = {"COMMAND": "bjobs", "JOBS": len(records), "RECORDS": records}
+    sys.stdout.write(json_text(document, request.speaks))
+
+
+def field_rows(request: Request, found: list[Job], now: float) -> list[str]:
+    """-o's table: one row per job, with a header unless -noheader."""
+    fields, delimiter = request.fields, request.delimiter
+    out: list[str] = []
+    if not request.noheader:
+        # Upper-case field names as the header: UNCONFIRMED (no capture found).
+        names = [n.upper() for n, _, _ in fields]
+        if delimiter is not None:
+            out.append(delimiter.join(names))
+        else:
+            out.append(" ".join(format_cell(n, n.upper(), w, r) for (n, w, r) in fields).rstrip())
+    for job in found:
+        values = [field_value(job, n, now) or "-" for n, _, _ in fields]
+        if delimiter is not None:
+            out.append(delimiter.join(values))
+        else:
+            pairs = zip(fields, values, strict=True)
+            out.append(" ".join(format_cell(n, v, w, r) for (n, w, r), v in pairs).rstrip())
+    return out
+
+
+def print_text(request: Request, found: list[Job], now: float, hosts: int) -> None:
+    if request.long_format and not request.fields:
+        blocks = ["\n".join(["", *long_record(job, now, request.speaks, hosts)]) for job in found]
+        sys.stdout.write(("\n" + "-" * 78 + "\n").join(blocks) + "\n")
+        return
+    if request.fields:
+        out = field_rows(request, found, now)
+    else:
+        out = [] if request.noheader else [HEADER]
+        out.extend(default_rows(found, request.wide, request.speaks))
+    sys.stdout.write("\n".join(out) + "\n")
+
+
+def nothing_found(request: Request) -> int:
+    """bjobs' message and exit code when no job matched (no ids asked)."""
+    if request.states is not None:
+        message = NOTHING_FOUND.get(frozenset(request.states), "No suspended job found")
+    else:
+        message = "No job found" if request.show_all else "No unfinished job found"
+    queue = request.values.get("-q")
+    if queue is not None:
+        message += f" in queue <{queue}>"
+    if not request.as_json:
+        print(message, file=sys.stderr)
+    if request.speaks == "openlava":
+        # volclava (recorded): `{"JOBS":0,"RECORDS":[]}` with 255; text forms exit 254
+        # (exit(-2)) for "No unfinished job found", but 0 with -a.
+        return 255 if request.as_json else (0 if request.show_all else 254)
+    return 0
+
+
+def main(args: list[str]) -> int:
+    base = home()
+    config = ensure_config(base)
+    request = parse_arguments(args, dialect(config))
+    if isinstance(request, int):
+        return request
 
     state = read_state(base)
     now = time.time()
@@ -96,112 +230,31 @@ def main(args: list[str]) -> int:
     state["jobs"] = {
         key: job for key, job in state["jobs"].items() if not expired(job, clean_period, now)
     }
-    errors: list[str] = []
-    found: list[Job] = []
-    json_records: list[dict[str, str]] = []
-    if ids:
-        for raw in ids:
-            # `123[4]` is one element of array 123; `123` every element of it.
-            named = jobs_named(state, raw)
-            if not named:
-                errors.append(f"Job <{raw}> is not found")
-                # OpenLava's record shape for unknown IDs; IBM's is UNCONFIRMED.
-                json_records.append({"JOBID": raw, "ERROR": f"Job <{raw}> is not found"})
-            for job in named or []:
-                found.append(job)
-                json_records.append({})
-    else:
-        me = user_name()
-        for job in jobs_sorted(state):
-            if user != "all" and job["user"] != (user or me):
-                continue
-            if queue is not None and job["queue"] != queue:
-                continue
-            if states is not None:
-                if job["status"] not in states:
-                    continue
-            elif not show_all and job["status"] not in ACTIVE:
-                continue
-            found.append(job)
-        found = order(found)
+    selection = select(state, request)
+    found, errors = selection.found, selection.errors
 
-    if openlava_fields and found:
-        code = openlava_output(found, openlava_fields, json_records if ids else [], as_json)
-        if code or as_json:
+    if request.openlava_fields and found:
+        records = selection.json_records if request.ids else []
+        code = openlava_output(found, request.openlava_fields, records, request.as_json)
+        if code or request.as_json:
             return code
         for message in errors:
             print(message, file=sys.stderr)
         return 255 if errors else 0
-    if as_json:
-        records = []
-        jobs_iter = iter(found)
-        if ids:
-            for record in json_records:
-                if record:
-                    records.append(record)
-                else:
-                    job = next(jobs_iter)
-                    records.append({n.upper(): field_value(job, n, now) for n, _, _ in fields})
-        else:
-            records = [{n.upper(): field_value(job, n, now) for n, _, _ in fields} for job in found]
-        document = {"COMMAND": "bjobs", "JOBS": len(records), "RECORDS": records}
-        sys.stdout.write(json_text(document, speaks))
-    elif found and long_format and not fields:
-        hosts = len(config.get("hosts", {}))
-        blocks = ["\n".join(["", *long_record(job, now, speaks, hosts)]) for job in found]
-        sys.stdout.write(("\n" + "-" * 78 + "\n").join(blocks) + "\n")
+    if request.as_json:
+        print_json(request, selection, now)
     elif found:
-        out: list[str] = []
-        if fields:
-            if not noheader:
-                # Upper-case field names as the header: UNCONFIRMED (no capture found).
-                names = [n.upper() for n, _, _ in fields]
-                if delimiter is not None:
-                    out.append(delimiter.join(names))
-                else:
-                    cells = [format_cell(n, n.upper(), w, r) for (n, w, r) in fields]
-                    out.append(" ".join(cells).rstrip())
-            for job in found:
-                values = [field_value(job, n, now) or "-" for n, _, _ in fields]
-                if delimiter is not None:
-                    out.append(delimiter.join(values))
-                else:
-                    pairs = zip(fields, values, strict=True)
-                    cells = [format_cell(n, v, w, r) for (n, w, r), v in pairs]
-                    out.append(" ".join(cells).rstrip())
-        else:
-            if not noheader:
-                out.append(HEADER)
-            out.extend(default_rows(found, wide, speaks))
-        sys.stdout.write("\n".join(out) + "\n")
+        print_text(request, found, now, len(config.get("hosts", {})))
     sys.stdout.flush()
 
-    if not as_json:
+    if not request.as_json:
         for message in errors:
             print(message, file=sys.stderr)
-    if not found and not ids:
-        if states == {"DONE", "EXIT"}:
-            message = "No DONE/EXIT job found"
-        elif states == {"RUN"}:
-            message = "No running job found"
-        elif states == {"PEND", "PSUSP"}:
-            message = "No pending job found"
-        elif states is not None:
-            message = "No suspended job found"
-        else:
-            message = "No job found" if show_all else "No unfinished job found"
-        if queue is not None:
-            message += f" in queue <{queue}>"
-        if not as_json:
-            print(message, file=sys.stderr)
-        if speaks == "openlava":
-            # volclava (recorded): `{"JOBS":0,"RECORDS":[]}` with 255; text forms exit 254
-            # (exit(-2)) for "No unfinished job found", but 0 with -a.
-            return 255 if as_json else (0 if show_all else 254)
-        return 0
-    if speaks == "openlava" and errors:
+    if not found and not request.ids:
+        return nothing_found(request)
+    if request.speaks == "openlava" and errors:
         # volclava (recorded): any unknown id fails a text form; -json fails only when no id
         # was found.
-        return 255 if not as_json or not found else 0
+        return 255 if not request.as_json or not found else 0
     # Default LSB_BJOBS_CONSISTENT_EXIT_CODE=N: 255 only when known and unknown IDs are mixed.
     return 255 if errors and found else 0
