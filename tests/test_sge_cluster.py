@@ -43,6 +43,12 @@ def workers_on_running_jobs(n: int):
     return lambda c: c["workers"]["connected"] == n and len(running_jobs(c)) == n
 
 
+def scaled_down_to_one(cluster: dict[str, Any]) -> bool:
+    """One worker on one running job, and the two others deleted (finished, not failed)."""
+    states = [j["state"] for j in cluster["jobs"]]
+    return workers_on_running_jobs(1)(cluster) and states.count("finished") == 2
+
+
 async def post(api: Api, workers: int, **options: Any) -> tuple[int, Any]:
     body = {"profile": "sge", "workers": workers, "options": options}
     return await api.call("POST", "clusters", body=body)
@@ -91,12 +97,7 @@ async def test_sge_lifecycle_compute_scale_delete(api: Api, sge: None) -> None:
     code, cluster = await api.call("PATCH", "clusters", cid, body={"workers": 1})
     assert code == 200
     cluster = await api.wait_for(
-        cid,
-        lambda c: (
-            workers_on_running_jobs(1)(c)
-            and sorted(j["state"] for j in c["jobs"]).count("finished") == 2
-        ),
-        "scale-down to 1: 2 jobs deleted (finished), 1 worker left",
+        cid, scaled_down_to_one, "scale-down to 1: 2 jobs deleted (finished), 1 worker left"
     )
     ours = {j["job_id"] for j in cluster["jobs"]}
     assert len(ours & qstat_job_ids()) == 1
@@ -129,12 +130,7 @@ async def test_workers_as_one_array_scaled_down_element_by_element(api: Api, sge
     code, _ = await api.call("PATCH", "clusters", cid, body={"workers": 1})
     assert code == 200
     cluster = await api.wait_for(
-        cid,
-        lambda c: (
-            workers_on_running_jobs(1)(c)
-            and sorted(j["state"] for j in c["jobs"]).count("finished") == 2
-        ),
-        "scale-down to 1: 2 elements deleted (finished), 1 running",
+        cid, scaled_down_to_one, "scale-down to 1: 2 elements deleted (finished), 1 running"
     )
     (alive,) = set(ids) & qstat_job_ids()
     assert [j["job_id"] for j in running_jobs(cluster)] == [alive]
