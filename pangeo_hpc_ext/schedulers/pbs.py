@@ -2,7 +2,12 @@
 too, where the server keeps job history), qdel (with `-W force` for a job that will not die),
 and queues with their walltime limits from `qstat -Q -f -F json`.
 
-Job ids are kept as qsub prints them ("12.server"), the form qstat's answer is keyed by."""
+Job ids are kept as qsub prints them ("12.server"), the form qstat's answer is keyed by. Workers
+submitted as one job array (`#PBS -J 1-N`, qsub answers "13[].server") are kept by their elements'
+ids ("13[4].server"): qstat answers for an element asked by its id without `-t` (which only
+widens an array's own id to its elements), while it waits (Q, with the array's stime and comment),
+runs, and after it ended (X, then F with the rest of the array, as history); qdel of an element
+ends it alone (recorded from OpenPBS 23.06.06 in tests/unit/recorded/pbs/)."""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from ..errors import SchedulerCommandFailed
+from .arrays import PBS_ARRAYS
 from .base import (
     JobInfo,
     JobState,
@@ -41,6 +47,7 @@ STATES: dict[str, JobState] = {
     **dict.fromkeys("SU", JobState.SUSPENDED),
 }
 ENDED_STATES = frozenset("FX")
+NOT_REASONS = ("Job run at", "Job Array Began at")
 # `qdel` sends SIGTERM, then SIGKILL kill_delay (10 s by default) later. A job still listed
 # unfinished this long after our qdel sits on a mom that does not answer: `qdel -W force`
 # removes it from the server, well inside the 15 s that a DELETE waits for its jobs to end.
@@ -144,13 +151,17 @@ def parse_job(job_id: str, attributes: dict[str, Any], now: datetime | None = No
         state, reason = _end(attributes, comment)
     else:
         state = STATES.get(native, JobState.PENDING)
-        # "Job run at <when> on <where>" (kept while a job runs or is suspended) is no reason.
-        reason = None if comment is None or comment.startswith("Job run at") else comment
+        # "Job run at <when> on <where>" (kept while a job runs or is suspended) is no reason, nor
+        # "Job Array Began at <when>", the array's comment its waiting elements show.
+        reason = None if comment is None or comment.startswith(NOT_REASONS) else comment
         if reason is None and native == "H":
             # A job held at submission (qsub -h) has no comment, only its hold types (u: user,
             # o: operator, s: system, p: bad password).
             reason = f"held (Hold_Types {attributes.get('Hold_Types', '?')})"
-    started = _time(attributes.get("stime"))
+    # A job that ran keeps its exec_host, in history too. An element that never ran (waiting, or
+    # deleted while it waited) shows its array's stime: when the array's first element started.
+    ran = state in (JobState.RUNNING, JobState.SUSPENDED) or attributes.get("exec_host")
+    started = _time(attributes.get("stime")) if ran else None
     walltime_left: int | None = None
     if state in (JobState.RUNNING, JobState.SUSPENDED):
         requested = _seconds((attributes.get("Resource_List") or {}).get("walltime"))
@@ -171,6 +182,7 @@ def parse_job(job_id: str, attributes: dict[str, Any], now: datetime | None = No
         started=_iso(started),
         walltime_left_s=walltime_left,
         name=name if isinstance(name, str) else None,
+        array=PBS_ARRAYS.parse_element_id(job_id),
     )
 
 
@@ -196,7 +208,8 @@ def parse_qsub(text: str) -> str | None:
 
 
 def sequence_number(job_id: str) -> str:
-    """ "12" of "12.server": PBS accepts either, and its answers use the long form."""
+    """ "12" of "12.server" ("12[3]" of an array's element "12[3].server"): PBS accepts either,
+    and its answers use the long form."""
     return job_id.partition(".")[0]
 
 
@@ -297,6 +310,7 @@ def version(text: str) -> str | None:
 
 class PBSClient(SchedulerClient):
     name = "pbs"
+    arrays = PBS_ARRAYS
 
     def __init__(self, timeout_s: float = 30.0) -> None:
         self.timeout_s = timeout_s

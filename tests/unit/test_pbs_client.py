@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from pangeo_hpc_ext.backends.pbs import PBSBackend
+from pangeo_hpc_ext.schedulers.arrays import PBS_ARRAYS, ArrayElement
 from pangeo_hpc_ext.schedulers.base import JobState
 from pangeo_hpc_ext.schedulers.pbs import (
     QDEL_ALREADY_GONE,
@@ -243,3 +244,57 @@ def test_ledgers_and_records_accept_pbs_job_ids_and_nothing_an_option_parser_rea
         assert re.fullmatch(JOB_ID_PATTERN, good), good
     for bad in ("0", "12.-rf", "-W force", "12 13", "12.vm;rm"):
         assert not re.fullmatch(JOB_ID_PATTERN, bad), bad
+
+
+def test_an_arrays_elements_from_qsub_to_history() -> None:
+    # `qsub -J 1-4` (element 1 exits after 2 s; 6 cpus each on the 16 of "vm": two run at once),
+    # then `qstat -f -x -F json` of the four elements by the ids the backend derives; no -t.
+    parent = parse_qsub(recorded("qsub_array.txt"))
+    assert parent == "1091[].vm"
+    ids = [PBS_ARRAYS.element_id(parent, index) for index in (1, 2, 3, 4)]
+    assert ids == ["1091[1].vm", "1091[2].vm", "1091[3].vm", "1091[4].vm"]
+
+    def states(name: str) -> list[tuple[str, JobState]]:
+        jobs = parse_qstat_json(recorded(name))
+        assert list(jobs) == ids
+        assert all(jobs[j].array == ArrayElement(parent, i) for i, j in enumerate(ids, 1))
+        assert all(info.name == "dask-rec" for info in jobs.values())  # the array's -N
+        return [(info.native_state, info.state) for info in jobs.values()]
+
+    assert states("qstat_json_elements.json") == [
+        ("X", JobState.FINISHED),
+        ("R", JobState.RUNNING),
+        ("R", JobState.RUNNING),
+        ("Q", JobState.PENDING),
+    ]
+    waiting = parse_qstat_json(recorded("qstat_json_elements.json"))["1091[4].vm"]
+    # It shows the array's stime and comment ("Job Array Began at ..."): neither is its own.
+    assert waiting.started is None and waiting.reason is None and waiting.hosts == ()
+    assert waiting.submitted is not None
+
+    # One qdel of a running and a waiting element: exit 0, the third runs on.
+    assert recorded("qdel_elements.rc").strip() == "0"
+    assert not recorded("qdel_elements.stderr").strip()
+    assert states("qstat_json_elements_deleted.json") == [
+        ("X", JobState.FINISHED),
+        ("X", JobState.FINISHED),
+        ("R", JobState.RUNNING),
+        ("X", JobState.FINISHED),
+    ]
+    # After the last element was deleted the array ended; history keeps every element, F.
+    assert states("qstat_json_elements_finished.json") == [("F", JobState.FINISHED)] * 4
+    never_ran = parse_qstat_json(recorded("qstat_json_elements_finished.json"))["1091[4].vm"]
+    assert never_ran.started is None
+
+
+def test_dash_t_of_an_array_lists_the_array_then_its_elements() -> None:
+    # What `qstat -t 1091[].vm` adds: the array's own record (B while elements run, F after),
+    # which is no element; the backend never asks for it.
+    for name, array_state in (
+        ("qstat_json_array_t.json", "B"),
+        ("qstat_json_array_t_finished.json", "F"),
+    ):
+        jobs = parse_qstat_json(recorded(name))
+        assert list(jobs) == ["1091[].vm", *(f"1091[{i}].vm" for i in (1, 2, 3, 4))]
+        assert jobs["1091[].vm"].native_state == array_state
+        assert jobs["1091[].vm"].array is None
