@@ -11,6 +11,8 @@ ends it alone (recorded from OpenPBS 23.06.06 in tests/unit/recorded/pbs/)."""
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import json
 import logging
 import re
@@ -31,7 +33,7 @@ from .base import (
     format_clock,
 )
 from .base import walltime_left as remaining
-from .commands import run_command
+from .commands import CommandResult, run_command
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +56,11 @@ NOT_REASONS = ("Job run at", "Job Array Began at")
 FORCE_AFTER_S = 10.0
 # qstat and qdel's words for a job the server no longer knows (history expired or disabled).
 UNKNOWN_JOB = re.compile(r"Unknown Job Id (?P<job_id>\S+)")
-# qdel's words for a job that ended already: not an error.
+# qdel's words for a job that ended already: not an error ("Request invalid for finished array
+# subjob" for an element that ended while its array runs on).
 QDEL_ALREADY_GONE = re.compile(
-    r"Unknown Job Id|Request invalid for state of job|Job has finished|job has finished"
+    r"Unknown Job Id|Request invalid for (state of job|finished array subjob)"
+    r"|Job has finished|job has finished"
 )
 # A JSON string escape: qstat 23.06 copies Variable_List values (the job's environment) into its
 # JSON without escaping their backslashes, which makes the answer invalid for any job submitted
@@ -211,6 +215,34 @@ def sequence_number(job_id: str) -> str:
     """ "12" of "12.server" ("12[3]" of an array's element "12[3].server"): PBS accepts either,
     and its answers use the long form."""
     return job_id.partition(".")[0]
+
+
+def qdel_batches(job_ids: list[str]) -> list[list[str]]:
+    """The qdel calls that end these jobs: every job of its own in one call, and each run of
+    consecutive elements of one array as one range (`12[3-5].server`) in a call of its own.
+
+    OpenPBS 23.06 answers a qdel of several ids once the jobs among them it holds as jobs are
+    dealt with; an element that has not run yet (queued, held) is no such job, and the ids after
+    that answer are dropped, exit 0 (recorded: `qdel` of elements 2, 4, 6 and 8 of a held array
+    ends 2 and 4). A range is one id, whose elements the server ends before it answers."""
+    plain: list[str] = []
+    indices: dict[str, set[int]] = {}
+    for job_id in job_ids:
+        element = PBS_ARRAYS.parse_element_id(job_id)
+        if element is None:
+            plain.append(job_id)
+        else:
+            indices.setdefault(element.parent, set()).add(element.index)
+    calls = [list(dict.fromkeys(plain))] if plain else []
+    for parent, found in indices.items():
+        number, _, server = parent.partition("[]")
+        ordered = sorted(found)
+        # Runs of consecutive indices: index - position is the same along a run.
+        for _, run in itertools.groupby(enumerate(ordered), lambda pair: pair[1] - pair[0]):
+            first, *rest = [index for _, index in run]
+            span = f"{first}-{rest[-1]}" if rest else str(first)
+            calls.append([f"{number}[{span}]{server}"])
+    return calls
 
 
 def parse_queues(text: str) -> list[QueueInfo]:
@@ -382,7 +414,7 @@ class PBSClient(SchedulerClient):
             "jobs %s still not ended %.0f s after qdel: qdel -W force", stuck, FORCE_AFTER_S
         )
         try:
-            await self._qdel(["-W", "force", *stuck])
+            await self._qdel(stuck, "-W", "force")
         except SchedulerCommandFailed as error:
             log.warning("qdel -W force %s failed: %s", stuck, error.message)
 
@@ -397,8 +429,18 @@ class PBSClient(SchedulerClient):
         self.killed_elsewhere(job_ids)
         await self._qdel(job_ids)
 
-    async def _qdel(self, args: list[str]) -> None:
-        result = await run_command(["qdel", *args], timeout=self.timeout_s)
+    async def _qdel(self, job_ids: list[str], *options: str) -> None:
+        results = await asyncio.gather(
+            *(
+                run_command(["qdel", *options, *ids], timeout=self.timeout_s)
+                for ids in qdel_batches(job_ids)
+            )
+        )
+        for result in results:
+            self._qdel_answered(result)
+
+    @staticmethod
+    def _qdel_answered(result: CommandResult) -> None:
         if result.returncode == 0:
             return
         refused = [

@@ -26,6 +26,7 @@ from pangeo_hpc_ext.schedulers.pbs import (
     parse_qsub,
     parse_queues,
     parse_walltime,
+    qdel_batches,
     sequence_number,
     size_bytes,
     version,
@@ -298,3 +299,29 @@ def test_dash_t_of_an_array_lists_the_array_then_its_elements() -> None:
         assert list(jobs) == ["1091[].vm", *(f"1091[{i}].vm" for i in (1, 2, 3, 4))]
         assert jobs["1091[].vm"].native_state == array_state
         assert jobs["1091[].vm"].array is None
+
+
+def test_qdel_of_waiting_elements_goes_one_array_range_per_call() -> None:
+    # Recorded: one qdel of elements 2, 4, 6 and 8 of a held array (none ran): exit 0, silent,
+    # and only 2 and 4 ended; 6 and 8 wait on.
+    assert recorded("qdel_held_elements.rc").strip() == "0"
+    assert not recorded("qdel_held_elements.stderr").strip()
+    parent = parse_qsub(recorded("qsub_array_held.txt"))
+    assert parent == "1149[].vm"
+    jobs = parse_qstat_json(recorded("qstat_json_held_elements_after_one_qdel.json"))
+    ended = [j for j, info in jobs.items() if info.array and info.state.ended]
+    assert ended == ["1149[2].vm", "1149[4].vm"]
+    assert jobs["1149[6].vm"].state is JobState.PENDING
+    # So jobs of their own go together, and each run of consecutive elements of one array as
+    # one range id in a call of its own.
+    ids = ["5.vm", "12[4].vm", "12[3].vm", "12[9].vm", "6.vm", "12[5].vm", "13[1]", "5.vm"]
+    assert qdel_batches(ids) == [["5.vm", "6.vm"], ["12[3-5].vm"], ["12[9].vm"], ["13[1]"]]
+    assert qdel_batches(["1149[2].vm"]) == [["1149[2].vm"]]
+    assert qdel_batches([]) == []
+
+
+def test_qdel_of_an_element_that_ended_is_no_error() -> None:
+    assert recorded("qdel_ended_element.rc").strip() == "55"
+    (line,) = recorded("qdel_ended_element.stderr").splitlines()
+    assert line == "qdel: Request invalid for finished array subjob 1149[2].vm"
+    assert QDEL_ALREADY_GONE.search(line)
