@@ -259,6 +259,7 @@ async def test_profile_schema_lists_pbs_queues(pbs: str, api: Api) -> None:
     properties = profile["schema"]["properties"]
     assert sorted(properties["queue"]["enum"]) == ["short", "workq"]
     assert profile["defaults"]["walltime"] == "00:10:00"
+    assert properties["job_array"]["default"] is True
 
 
 async def test_pbs_adaptive_scales_up_under_load_then_holds(pbs: str, api: Api) -> None:

@@ -325,3 +325,9 @@ def test_qdel_of_an_element_that_ended_is_no_error() -> None:
     (line,) = recorded("qdel_ended_element.stderr").splitlines()
     assert line == "qdel: Request invalid for finished array subjob 1149[2].vm"
     assert QDEL_ALREADY_GONE.search(line)
+
+
+def test_pbs_profiles_submit_workers_as_one_array_by_default() -> None:
+    backend = PBSBackend()
+    assert backend.client.arrays is PBS_ARRAYS
+    assert backend.default_options()["job_array"] is True
