@@ -11,7 +11,6 @@ ends it alone (recorded from OpenPBS 23.06.06 in tests/unit/recorded/pbs/)."""
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import logging
@@ -430,14 +429,18 @@ class PBSClient(SchedulerClient):
         await self._qdel(job_ids)
 
     async def _qdel(self, job_ids: list[str], *options: str) -> None:
-        results = await asyncio.gather(
-            *(
-                run_command(["qdel", *options, *ids], timeout=self.timeout_s)
-                for ids in qdel_batches(job_ids)
-            )
-        )
-        for result in results:
-            self._qdel_answered(result)
+        # One after the other: a scale-down that leaves gaps in an array is many short qdels,
+        # which should not all be processes on the login node at once.
+        refused: list[SchedulerCommandFailed] = []
+        for ids in qdel_batches(job_ids):
+            result = await run_command(["qdel", *options, *ids], timeout=self.timeout_s)
+            try:
+                self._qdel_answered(result)
+            except SchedulerCommandFailed as error:
+                refused.append(error)  # the other calls are made all the same
+        if refused:
+            output = "\n".join(error.output for error in refused)
+            raise SchedulerCommandFailed("qdel", refused[0].returncode, output)
 
     @staticmethod
     def _qdel_answered(result: CommandResult) -> None:
