@@ -252,6 +252,16 @@ async def test_directives_that_override_options_are_refused(
     assert all(e["field"].startswith("job_extra_directives") for e in body["errors"]), body
 
 
+async def test_jobs_that_may_not_be_rerun_are_no_array(pbs: str, api: Api) -> None:
+    code, body = await post(api, 2, job_extra_directives=["-r n"])
+    assert code == 422, body
+    assert [e["field"] for e in body["errors"]] == ["job_array"]
+    code, cluster = await post(api, 0, job_extra_directives=["-r n"], job_array=False)
+    assert code == 201, cluster
+    code, _ = await api.call("DELETE", "clusters", cluster["id"])
+    assert code == 204
+
+
 async def test_profile_schema_lists_pbs_queues(pbs: str, api: Api) -> None:
     code, body = await api.call("GET", "profiles")
     assert code == 200

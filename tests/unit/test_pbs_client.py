@@ -331,3 +331,16 @@ def test_pbs_profiles_submit_workers_as_one_array_by_default() -> None:
     backend = PBSBackend()
     assert backend.client.arrays is PBS_ARRAYS
     assert backend.default_options()["job_array"] is True
+
+
+def test_an_array_of_jobs_that_may_not_be_rerun_is_refused_before_qsub() -> None:
+    # qsub -r n -J 1-2: "qsub:  cannot submit non-rerunable Array Job" (OpenPBS 23.06.06).
+    backend = PBSBackend()
+    base = {**backend.default_options(), "queue": None}
+    for directive in ("-r n", "-rn", "-h -r n"):
+        errors = backend.check_options({**base, "job_extra_directives": [directive]})
+        assert [e.field for e in errors] == ["job_array"], directive
+    for fine in (["-r y"], ["-m n"], []):
+        assert not backend.check_options({**base, "job_extra_directives": fine})
+    off = {**base, "job_array": False, "job_extra_directives": ["-r n"]}
+    assert not backend.check_options(off)
