@@ -11,11 +11,13 @@ call and run the real command).
   pend and no worker competes for the 2 cores.
 - On real Slurm when `sbatch` is on PATH (`--slurm`), the jobs submitted held (`--hold`), so
   that none starts.
+- On real OpenPBS (`--pbs`; .ci/openpbs.sh up), its commands first on PATH for that run alone,
+  the jobs submitted held (`-h`).
 
 It measures and prints; it asserts nothing about time. It stops by itself (a bound on every
 wait) and cancels every job it submitted.
 
-    python benchmarks/p4_job_array.py [--workers 100] [--slurm]
+    python benchmarks/p4_job_array.py [--workers 100] [--slurm] [--pbs]
 """
 
 from __future__ import annotations
@@ -39,7 +41,11 @@ from pangeo_hpc_ext.backends.base import JobEvents
 from pangeo_hpc_ext.lsfsim import environment
 
 BOUND_S = 300.0
-COMMANDS = {"lsf": ("bsub", "bjobs", "bkill"), "slurm": ("sbatch", "squeue", "scancel")}
+COMMANDS = {
+    "lsf": ("bsub", "bjobs", "bkill"),
+    "slurm": ("sbatch", "squeue", "scancel"),
+    "pbs": ("qsub", "qstat", "qdel"),
+}
 
 
 @contextlib.contextmanager
@@ -137,12 +143,17 @@ async def run(scheduler: str, workers: int, directory: Path) -> dict[str, dict[s
 
         backend: Any = LSFBackend()
         extra: dict[str, Any] = {"queue": "normal", "walltime": "00:10"}
-    else:
+    elif scheduler == "slurm":
         from pangeo_hpc_ext.backends.slurm import SlurmBackend
 
         backend = SlurmBackend()
         # Held: none of them starts, whatever the partition has free.
         extra = {"walltime": "00:10:00", "job_extra_directives": ["--hold"]}
+    else:
+        from pangeo_hpc_ext.backends.pbs import PBSBackend
+
+        backend = PBSBackend()
+        extra = {"queue": "workq", "walltime": "00:10:00", "job_extra_directives": ["-h"]}
     options = {
         **backend.default_options(),
         "cores": 1,
@@ -168,6 +179,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workers", type=int, default=100)
     parser.add_argument("--slurm", action="store_true", help="also on real Slurm")
+    parser.add_argument("--pbs", action="store_true", help="also on real OpenPBS")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="pangeo-p4-") as tmp:
         root = Path(tmp)
@@ -190,6 +202,26 @@ def main() -> None:
             (root / "slurm").mkdir()
             results = asyncio.run(run("slurm", args.workers, root / "slurm"))
             report(f"real Slurm, {args.workers} workers (held)", results)
+        if args.pbs:
+            run_on_pbs(args.workers, root / "pbs")
+
+
+def run_on_pbs(workers: int, directory: Path) -> None:
+    from tests.support.pbs import pbs_path
+
+    path = pbs_path()
+    if path is None:
+        print("\nreal OpenPBS: no qsub in $PANGEO_HPC_PBS_BIN or /opt/pbs/bin, skipped")
+        return
+    # Grid Engine's qsub/qstat/qdel may be on PATH too: PBS's first, for this run alone.
+    saved = os.environ["PATH"]
+    os.environ["PATH"] = path
+    try:
+        directory.mkdir()
+        results = asyncio.run(run("pbs", workers, directory))
+        report(f"real OpenPBS, {workers} workers (held)", results)
+    finally:
+        os.environ["PATH"] = saved
 
 
 if __name__ == "__main__":

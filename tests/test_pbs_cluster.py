@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from pangeo_hpc_ext.schedulers.arrays import PBS_ARRAYS
+from pangeo_hpc_ext.schedulers.pbs import PBSClient
 from tests.conftest import Api
 from tests.support.adaptive import check_adaptive_scales_up_then_holds
 from tests.support.dask_client import cluster_client
@@ -36,9 +38,11 @@ def pangeo_config(tmp_path: Path) -> dict[str, Any]:
     }
 
 
-def pbs_jobs(*job_ids: str) -> dict[str, dict[str, Any]]:
-    """qstat -f -x -F json for these jobs (all unfinished ones without ids)."""
-    argv = ["qstat", "-f", "-F", "json", *(["-x", *job_ids] if job_ids else [])]
+def pbs_jobs(*job_ids: str, subjobs: bool = False) -> dict[str, dict[str, Any]]:
+    """qstat -f -x -F json for these jobs (all unfinished ones without ids); `subjobs`: -t, an
+    array's id listed with its elements."""
+    argv = ["qstat", "-f", "-F", "json", *(["-t"] if subjobs else [])]
+    argv += ["-x", *job_ids] if job_ids else []
     result = command(*argv)
     return json.loads(result.stdout or "{}").get("Jobs") or {}
 
@@ -116,6 +120,86 @@ async def test_pbs_lifecycle_compute_scale_delete(pbs: str, api: Api) -> None:
     assert not unfinished(ours)
 
 
+async def test_workers_as_one_array_scaled_down_element_by_element(pbs: str, api: Api) -> None:
+    code, cluster = await post(api, 0)
+    assert code == 201, cluster
+    cid = cluster["id"]
+    # A PATCH while the cluster starts waits for the start (which may outlast a request here).
+    await api.wait_for(cid, lambda c: c["status"] == "running", "the cluster running")
+    code, _ = await api.call("PATCH", "clusters", cid, body={"workers": 3})
+    assert code == 200
+    cluster = await api.wait_for(
+        cid, workers_on_running_jobs(3), "3 array elements running (R), 3 workers"
+    )
+    parents = {j["array"]["parent"] for j in cluster["jobs"]}
+    assert len(parents) == 1, cluster["jobs"]
+    parent = parents.pop()
+    number, _, server = parent.partition("[]")
+    ids = sorted(j["job_id"] for j in cluster["jobs"])
+    assert ids == [f"{number}[{i}]{server}" for i in (1, 2, 3)]
+    # PBS's own view: one array of three subjobs, that is one qsub.
+    held = pbs_jobs(parent, subjobs=True)
+    assert sorted(held) == sorted([parent, *ids]), held
+    assert held[parent]["array_indices_submitted"] == "1-3"
+    assert all(held[j]["array_id"] == parent and held[j]["job_state"] == "R" for j in ids)
+
+    # An element's log: PBS names its files after the element ("123[2].server.ER").
+    code, log = await api.call("GET", "clusters", cid, "jobs", ids[1], "log")
+    assert code == 200, log
+    assert {Path(f["path"]).name for f in log["files"]} == {f"{ids[1]}.OU", f"{ids[1]}.ER"}
+
+    code, _ = await api.call("PATCH", "clusters", cid, body={"workers": 1})
+    assert code == 200
+    cluster = await api.wait_for(
+        cid,
+        lambda c: (
+            workers_on_running_jobs(1)(c)
+            and sorted(j["state"] for j in c["jobs"]).count("finished") == 2
+        ),
+        "scale-down to 1: 2 elements deleted (finished, not failed), 1 running",
+    )
+    alive = unfinished(set(ids))
+    assert len(alive) == 1 and pbs_jobs(*alive)[min(alive)]["job_state"] == "R", alive
+    assert [j["job_id"] for j in running_jobs(cluster)] == sorted(alive)
+
+    code, _ = await api.call("DELETE", "clusters", cid)
+    assert code == 204
+    # DELETE answers after PBS confirmed every element finished.
+    assert not unfinished(set(ids))
+
+
+async def test_one_kill_ends_every_asked_element_of_a_waiting_array(
+    pbs: str, tmp_path: Path
+) -> None:
+    # OpenPBS drops ids from a qdel of several elements that have not run yet (exit 0): the
+    # client's kill must end each one asked for, and no other.
+    client = PBSClient()
+    script = "\n".join(
+        [
+            "#!/bin/sh",
+            "#PBS -h",
+            "#PBS -J 1-7",
+            "#PBS -l walltime=00:01:00",
+            f"#PBS -o {tmp_path}/",
+            f"#PBS -e {tmp_path}/",
+            "sleep 60",
+        ]
+    )
+    parent = await client.submit(script)
+    ids = [PBS_ARRAYS.element_id(parent, index) for index in range(1, 8)]
+    try:
+        # One qdel of these three ids ends 2 and 4 only (seen every time on 23.06.06).
+        killed = [ids[1], ids[3], ids[5]]  # elements 2, 4 and 6
+        await client.kill(killed)
+        # An element that never ran ends before qdel answers: no wait, and not after the
+        # `qdel -W force` that job_states sends for jobs still listed 10 s after their kill.
+        states = await client.job_states(ids)
+        assert {j for j, info in states.items() if info.state.ended} == set(killed), states
+        assert {states[j].native_state for j in ids if j not in killed} == {"Q"}
+    finally:
+        command("qdel", parent)
+
+
 async def test_a_qdeld_worker_job_is_replaced(pbs: str, api: Api) -> None:
     code, cluster = await post(api, 1)
     assert code == 201, cluster
@@ -168,6 +252,16 @@ async def test_directives_that_override_options_are_refused(
     assert all(e["field"].startswith("job_extra_directives") for e in body["errors"]), body
 
 
+async def test_jobs_that_may_not_be_rerun_are_no_array(pbs: str, api: Api) -> None:
+    code, body = await post(api, 2, job_extra_directives=["-r n"])
+    assert code == 422, body
+    assert [e["field"] for e in body["errors"]] == ["job_array"]
+    code, cluster = await post(api, 0, job_extra_directives=["-r n"], job_array=False)
+    assert code == 201, cluster
+    code, _ = await api.call("DELETE", "clusters", cluster["id"])
+    assert code == 204
+
+
 async def test_profile_schema_lists_pbs_queues(pbs: str, api: Api) -> None:
     code, body = await api.call("GET", "profiles")
     assert code == 200
@@ -175,6 +269,7 @@ async def test_profile_schema_lists_pbs_queues(pbs: str, api: Api) -> None:
     properties = profile["schema"]["properties"]
     assert sorted(properties["queue"]["enum"]) == ["short", "workq"]
     assert profile["defaults"]["walltime"] == "00:10:00"
+    assert properties["job_array"]["default"] is True
 
 
 async def test_pbs_adaptive_scales_up_under_load_then_holds(pbs: str, api: Api) -> None:

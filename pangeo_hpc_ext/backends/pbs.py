@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from ..directive_policy import PBS
+from ..directive_policy import PBS, Unsplittable, option_readings, readings
 from ..errors import FieldError
 from ..schedulers.pbs import PBSClient, format_walltime, parse_walltime
 from ..schedulers.registry import SCHEDULERS
@@ -16,6 +16,22 @@ WALLTIME_PATTERN = r"^([0-9]+:[0-9]{1,2}:[0-9]{1,2}|[0-9]+:[0-9]{1,2}|[0-9]+)$"
 # A `-l` resource list as qsub takes it ("select=1:ncpus=4:mem=8gb", "select=2:ncpus=1,place=
 # scatter"): one token, since it is written into a #PBS line.
 RESOURCE_SPEC_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_=:.+,\-]*$"
+
+
+def not_rerunnable(directive: str) -> bool:
+    """Whether an extra directive says the job may not be rerun (`-r n`, `-rn`), in any way qsub
+    may read it; a line that cannot be split is refused by the directive checks."""
+    try:
+        word_lists = readings(directive)
+    except Unsplittable:
+        return False
+    return any(
+        option == "-r" and (argument or "").strip().lower().startswith("n")
+        for words in word_lists
+        for index, word in enumerate(words)
+        if word.startswith("-")
+        for option, argument in option_readings(word, next(iter(words[index + 1 :]), None), PBS)
+    )
 
 
 class PBSBackend(JobqueueBackend):
@@ -53,6 +69,20 @@ class PBSBackend(JobqueueBackend):
                 "default": defaults["resource_spec"],
             },
         }
+
+    def check_options(self, options: dict[str, Any]) -> list[FieldError]:
+        errors = super().check_options(options)
+        directives = options.get("job_extra_directives") or []
+        if options.get("job_array") and any(not_rerunnable(str(d)) for d in directives):
+            # qsub: "cannot submit non-rerunable Array Job", at every scale-up by more than one.
+            errors.append(
+                FieldError(
+                    "job_array",
+                    "PBS refuses a job array of jobs that may not be rerun (-r n in "
+                    "job_extra_directives): set job_array to false, or drop -r n",
+                )
+            )
+        return errors
 
     def queue_limit_errors(
         self, options: dict[str, Any], walltime_s: int | None

@@ -30,9 +30,11 @@ class JobArrays:
     index_variable: str
     # The directive added for N elements, with {count}: "--array=1-{count}".
     directive: str | None
-    # How an element's id is written, with {parent} and {index}: "{parent}_{index}".
+    # How an element's id is written, with {parent} and {index}: "{parent}_{index}" (or with
+    # the groups of parent_pattern instead of {parent}).
     element_format: str
-    # And read back: a pattern with the groups `parent` and `index`.
+    # And read back: a pattern with the groups `parent` and `index` (or parent_format's groups
+    # instead of `parent`).
     element_pattern: str
     # Job name directive (`-J`) rewritten to carry the range (LSF: `-J "name[1-N]"`).
     name_option: str | None = None
@@ -42,9 +44,19 @@ class JobArrays:
     file_element_token: str | None = None
     # What stands for an element's id in its files' names, when not the element's id itself.
     file_id_format: str | None = None
+    # Where the index goes inside the array's own id rather than after it (PBS: qsub answers
+    # `123[].server`, whose element 4 is `123[4].server`): the array's id read with this pattern,
+    # whose groups element_format uses, and written back from element_pattern's groups.
+    parent_pattern: str | None = None
+    parent_format: str | None = None
 
     def element_id(self, parent: str, index: int) -> str:
-        return self.element_format.format(parent=parent, index=index)
+        if self.parent_pattern is None:
+            return self.element_format.format(parent=parent, index=index)
+        match = re.fullmatch(self.parent_pattern, parent.strip())
+        if match is None:
+            raise ValueError(f"{parent!r} is not the id of a job array")
+        return self.element_format.format(index=index, **match.groupdict())
 
     def file_id(self, job_id: str) -> str:
         """What a job's files are named by: LSF writes element 4 of 123 as `123_4`."""
@@ -55,7 +67,13 @@ class JobArrays:
 
     def parse_element_id(self, job_id: str) -> ArrayElement | None:
         match = re.fullmatch(self.element_pattern, job_id.strip())
-        return ArrayElement(match.group("parent"), int(match.group("index"))) if match else None
+        if match is None:
+            return None
+        groups = match.groupdict()
+        index = int(groups.pop("index"))
+        if self.parent_format is None:
+            return ArrayElement(groups["parent"], index)
+        return ArrayElement(self.parent_format.format(**groups), index)
 
     def header(self, lines: list[str], count: int) -> list[str]:
         """A single job's directive lines, made those of an array of `count` elements."""
@@ -104,4 +122,16 @@ SGE_ARRAYS = JobArrays(
     directive="-t 1-{count}",
     element_format="{parent}.{index}",
     element_pattern=r"(?P<parent>\d+)\.(?P<index>\d+)",
+)
+# PBS names an array's files after the element itself (`-o DIR/`: `123[4].server.OU`). qsub
+# answers `123[].server` for the array; qstat prints its elements as `123[4].server`, the id
+# `PBS_JOBID` holds in the element; qstat and qdel take the short form `123[4]` too.
+PBS_ARRAYS = JobArrays(
+    directive_prefix="#PBS",
+    index_variable="PBS_ARRAY_INDEX",
+    directive="-J 1-{count}",
+    parent_pattern=r"(?P<number>\d+)\[\](?P<server>(?:\.[\w.\-]+)?)",
+    element_format="{number}[{index}]{server}",
+    element_pattern=r"(?P<number>\d+)\[(?P<index>\d+)\](?P<server>(?:\.[\w.\-]+)?)",
+    parent_format="{number}[]{server}",
 )

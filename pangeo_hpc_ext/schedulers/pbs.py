@@ -2,10 +2,16 @@
 too, where the server keeps job history), qdel (with `-W force` for a job that will not die),
 and queues with their walltime limits from `qstat -Q -f -F json`.
 
-Job ids are kept as qsub prints them ("12.server"), the form qstat's answer is keyed by."""
+Job ids are kept as qsub prints them ("12.server"), the form qstat's answer is keyed by. Workers
+submitted as one job array (`#PBS -J 1-N`, qsub answers "13[].server") are kept by their elements'
+ids ("13[4].server"): qstat answers for an element asked by its id without `-t` (which only
+widens an array's own id to its elements), while it waits (Q, with the array's stime and comment),
+runs, and after it ended (X, then F with the rest of the array, as history); qdel of an element
+ends it alone (recorded from OpenPBS 23.06.06 in tests/unit/recorded/pbs/)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import re
@@ -15,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from ..errors import SchedulerCommandFailed
+from .arrays import PBS_ARRAYS
 from .base import (
     JobInfo,
     JobState,
@@ -25,7 +32,7 @@ from .base import (
     format_clock,
 )
 from .base import walltime_left as remaining
-from .commands import run_command
+from .commands import CommandResult, run_command
 
 log = logging.getLogger(__name__)
 
@@ -41,15 +48,18 @@ STATES: dict[str, JobState] = {
     **dict.fromkeys("SU", JobState.SUSPENDED),
 }
 ENDED_STATES = frozenset("FX")
+NOT_REASONS = ("Job run at", "Job Array Began at")
 # `qdel` sends SIGTERM, then SIGKILL kill_delay (10 s by default) later. A job still listed
 # unfinished this long after our qdel sits on a mom that does not answer: `qdel -W force`
 # removes it from the server, well inside the 15 s that a DELETE waits for its jobs to end.
 FORCE_AFTER_S = 10.0
 # qstat and qdel's words for a job the server no longer knows (history expired or disabled).
 UNKNOWN_JOB = re.compile(r"Unknown Job Id (?P<job_id>\S+)")
-# qdel's words for a job that ended already: not an error.
+# qdel's words for a job that ended already: not an error ("Request invalid for finished array
+# subjob" for an element that ended while its array runs on).
 QDEL_ALREADY_GONE = re.compile(
-    r"Unknown Job Id|Request invalid for state of job|Job has finished|job has finished"
+    r"Unknown Job Id|Request invalid for (state of job|finished array subjob)"
+    r"|Job has finished|job has finished"
 )
 # A JSON string escape: qstat 23.06 copies Variable_List values (the job's environment) into its
 # JSON without escaping their backslashes, which makes the answer invalid for any job submitted
@@ -144,13 +154,17 @@ def parse_job(job_id: str, attributes: dict[str, Any], now: datetime | None = No
         state, reason = _end(attributes, comment)
     else:
         state = STATES.get(native, JobState.PENDING)
-        # "Job run at <when> on <where>" (kept while a job runs or is suspended) is no reason.
-        reason = None if comment is None or comment.startswith("Job run at") else comment
+        # "Job run at <when> on <where>" (kept while a job runs or is suspended) is no reason, nor
+        # "Job Array Began at <when>", the array's comment its waiting elements show.
+        reason = None if comment is None or comment.startswith(NOT_REASONS) else comment
         if reason is None and native == "H":
             # A job held at submission (qsub -h) has no comment, only its hold types (u: user,
             # o: operator, s: system, p: bad password).
             reason = f"held (Hold_Types {attributes.get('Hold_Types', '?')})"
-    started = _time(attributes.get("stime"))
+    # A job that ran keeps its exec_host, in history too. An element that never ran (waiting, or
+    # deleted while it waited) shows its array's stime: when the array's first element started.
+    ran = state in (JobState.RUNNING, JobState.SUSPENDED) or attributes.get("exec_host")
+    started = _time(attributes.get("stime")) if ran else None
     walltime_left: int | None = None
     if state in (JobState.RUNNING, JobState.SUSPENDED):
         requested = _seconds((attributes.get("Resource_List") or {}).get("walltime"))
@@ -171,6 +185,7 @@ def parse_job(job_id: str, attributes: dict[str, Any], now: datetime | None = No
         started=_iso(started),
         walltime_left_s=walltime_left,
         name=name if isinstance(name, str) else None,
+        array=PBS_ARRAYS.parse_element_id(job_id),
     )
 
 
@@ -196,8 +211,37 @@ def parse_qsub(text: str) -> str | None:
 
 
 def sequence_number(job_id: str) -> str:
-    """ "12" of "12.server": PBS accepts either, and its answers use the long form."""
+    """ "12" of "12.server" ("12[3]" of an array's element "12[3].server"): PBS accepts either,
+    and its answers use the long form."""
     return job_id.partition(".")[0]
+
+
+def qdel_batches(job_ids: list[str]) -> list[list[str]]:
+    """The qdel calls that end these jobs: every job of its own in one call, and each run of
+    consecutive elements of one array as one range (`12[3-5].server`) in a call of its own.
+
+    OpenPBS 23.06 answers a qdel of several ids once the jobs among them it holds as jobs are
+    dealt with; an element that has not run yet (queued, held) is no such job, and the ids after
+    that answer are dropped, exit 0 (recorded: `qdel` of elements 2, 4, 6 and 8 of a held array
+    ends 2 and 4). A range is one id, whose elements the server ends before it answers."""
+    plain: list[str] = []
+    indices: dict[str, set[int]] = {}
+    for job_id in job_ids:
+        element = PBS_ARRAYS.parse_element_id(job_id)
+        if element is None:
+            plain.append(job_id)
+        else:
+            indices.setdefault(element.parent, set()).add(element.index)
+    calls = [list(dict.fromkeys(plain))] if plain else []
+    for parent, found in indices.items():
+        number, _, server = parent.partition("[]")
+        ordered = sorted(found)
+        # Runs of consecutive indices: index - position is the same along a run.
+        for _, run in itertools.groupby(enumerate(ordered), lambda pair: pair[1] - pair[0]):
+            first, *rest = [index for _, index in run]
+            span = f"{first}-{rest[-1]}" if rest else str(first)
+            calls.append([f"{number}[{span}]{server}"])
+    return calls
 
 
 def parse_queues(text: str) -> list[QueueInfo]:
@@ -297,6 +341,7 @@ def version(text: str) -> str | None:
 
 class PBSClient(SchedulerClient):
     name = "pbs"
+    arrays = PBS_ARRAYS
 
     def __init__(self, timeout_s: float = 30.0) -> None:
         self.timeout_s = timeout_s
@@ -368,7 +413,7 @@ class PBSClient(SchedulerClient):
             "jobs %s still not ended %.0f s after qdel: qdel -W force", stuck, FORCE_AFTER_S
         )
         try:
-            await self._qdel(["-W", "force", *stuck])
+            await self._qdel(stuck, "-W", "force")
         except SchedulerCommandFailed as error:
             log.warning("qdel -W force %s failed: %s", stuck, error.message)
 
@@ -383,8 +428,22 @@ class PBSClient(SchedulerClient):
         self.killed_elsewhere(job_ids)
         await self._qdel(job_ids)
 
-    async def _qdel(self, args: list[str]) -> None:
-        result = await run_command(["qdel", *args], timeout=self.timeout_s)
+    async def _qdel(self, job_ids: list[str], *options: str) -> None:
+        # One after the other: a scale-down that leaves gaps in an array is many short qdels,
+        # which should not all be processes on the login node at once.
+        refused: list[SchedulerCommandFailed] = []
+        for ids in qdel_batches(job_ids):
+            result = await run_command(["qdel", *options, *ids], timeout=self.timeout_s)
+            try:
+                self._qdel_answered(result)
+            except SchedulerCommandFailed as error:
+                refused.append(error)  # the other calls are made all the same
+        if refused:
+            output = "\n".join(error.output for error in refused)
+            raise SchedulerCommandFailed("qdel", refused[0].returncode, output)
+
+    @staticmethod
+    def _qdel_answered(result: CommandResult) -> None:
         if result.returncode == 0:
             return
         refused = [

@@ -10,6 +10,7 @@ import subprocess
 
 import pytest
 from dask_jobqueue.lsf import LSFJob
+from dask_jobqueue.pbs import PBSJob
 from dask_jobqueue.sge import SGEJob
 from dask_jobqueue.slurm import SLURMJob
 
@@ -20,6 +21,7 @@ from pangeo_hpc_ext.core.profiles import Profile
 from pangeo_hpc_ext.lsfsim.bsub import Rejected, array_indices, split_array_name
 from pangeo_hpc_ext.schedulers.arrays import (
     LSF_ARRAYS,
+    PBS_ARRAYS,
     SGE_ARRAYS,
     SLURM_ARRAYS,
     ArrayElement,
@@ -51,6 +53,7 @@ def scripts(job_class: type, names: list[str], **options: object) -> list[str]:
         (LSFJob, LSF_ARRAYS, {"lsf_units": "MB"}),
         (SLURMJob, SLURM_ARRAYS, {}),
         (SGEJob, SGE_ARRAYS, {}),
+        (PBSJob, PBS_ARRAYS, {}),
     ],
 )
 def test_array_script_runs_each_element_as_its_worker(
@@ -93,6 +96,17 @@ def test_slurm_and_sge_array_directives() -> None:
     assert sge is not None and "#$ -t 1-3" in sge
 
 
+def test_pbs_array_directive_and_files() -> None:
+    names = ["dask-abc-0", "dask-abc-1", "dask-abc-2"]
+    pbs = array_script(scripts(PBSJob, names), names, PBS_ARRAYS)
+    assert pbs is not None and "#PBS -J 1-3" in pbs
+    # The name stays; PBS names each element's files after the element (`123[4].server.OU`).
+    assert "#PBS -N dask-abc\n" in pbs
+    assert "#PBS -o /tmp/logs/\n" in pbs and "#PBS -e /tmp/logs/\n" in pbs
+    directives = [line for line in pbs.splitlines() if line.startswith("#PBS")]
+    assert pbs.index(directives[-1]) < pbs.index("case")
+
+
 def test_scripts_that_differ_beyond_the_name_are_not_an_array() -> None:
     one = scripts(LSFJob, ["dask-abc-0"], lsf_units="MB")[0]
     other = scripts(LSFJob, ["dask-abc-1"], lsf_units="MB", cores=2)[0]
@@ -112,6 +126,21 @@ def test_element_ids(arrays: JobArrays, element: str, text: str) -> None:
     assert arrays.parse_element_id(element) == ArrayElement("123", 4)
     assert arrays.parse_element_id("123") is None
     assert arrays.file_id(element) == text
+
+
+def test_pbs_element_ids_come_from_the_arrays_own_id() -> None:
+    # qsub answers "123[].server"; element 4 is "123[4].server", the id qstat and qdel take.
+    assert PBS_ARRAYS.element_id("123[].vm", 4) == "123[4].vm"
+    assert PBS_ARRAYS.element_id("123[].pbs01.example.org", 10) == "123[10].pbs01.example.org"
+    assert PBS_ARRAYS.element_id("123[]", 4) == "123[4]"
+    assert PBS_ARRAYS.parse_element_id("123[4].vm") == ArrayElement("123[].vm", 4)
+    assert PBS_ARRAYS.parse_element_id("123[4]") == ArrayElement("123[]", 4)
+    # The array itself and a job of its own are no element.
+    for plain in ("123[].vm", "123.vm", "123"):
+        assert PBS_ARRAYS.parse_element_id(plain) is None
+    assert PBS_ARRAYS.file_id("123[4].vm") == "123[4].vm"
+    with pytest.raises(ValueError, match="not the id of a job array"):
+        PBS_ARRAYS.element_id("123.vm", 4)
 
 
 def test_lsf_elements_in_every_bjobs_form() -> None:
@@ -215,7 +244,12 @@ async def test_calls_cancelled_before_the_gathering_ends_are_not_made() -> None:
 
 @pytest.mark.parametrize(
     ("backend", "element", "parent", "index"),
-    [("lsf", "77[2]", "77", 2), ("slurm", "77_2", "77", 2), ("sge", "77.2", "77", 2)],
+    [
+        ("lsf", "77[2]", "77", 2),
+        ("slurm", "77_2", "77", 2),
+        ("sge", "77.2", "77", 2),
+        ("pbs", "77[2].vm", "77[].vm", 2),
+    ],
 )
 def test_a_just_submitted_element_says_its_array_before_any_state_query(
     backend: str, element: str, parent: str, index: int

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from pangeo_hpc_ext.backends.pbs import PBSBackend
+from pangeo_hpc_ext.schedulers.arrays import PBS_ARRAYS, ArrayElement
 from pangeo_hpc_ext.schedulers.base import JobState
 from pangeo_hpc_ext.schedulers.pbs import (
     QDEL_ALREADY_GONE,
@@ -25,6 +26,7 @@ from pangeo_hpc_ext.schedulers.pbs import (
     parse_qsub,
     parse_queues,
     parse_walltime,
+    qdel_batches,
     sequence_number,
     size_bytes,
     version,
@@ -243,3 +245,102 @@ def test_ledgers_and_records_accept_pbs_job_ids_and_nothing_an_option_parser_rea
         assert re.fullmatch(JOB_ID_PATTERN, good), good
     for bad in ("0", "12.-rf", "-W force", "12 13", "12.vm;rm"):
         assert not re.fullmatch(JOB_ID_PATTERN, bad), bad
+
+
+def test_an_arrays_elements_from_qsub_to_history() -> None:
+    # `qsub -J 1-4` (element 1 exits after 2 s; 6 cpus each on the 16 of "vm": two run at once),
+    # then `qstat -f -x -F json` of the four elements by the ids the backend derives; no -t.
+    parent = parse_qsub(recorded("qsub_array.txt"))
+    assert parent == "1091[].vm"
+    ids = [PBS_ARRAYS.element_id(parent, index) for index in (1, 2, 3, 4)]
+    assert ids == ["1091[1].vm", "1091[2].vm", "1091[3].vm", "1091[4].vm"]
+
+    def states(name: str) -> list[tuple[str, JobState]]:
+        jobs = parse_qstat_json(recorded(name))
+        assert list(jobs) == ids
+        assert all(jobs[j].array == ArrayElement(parent, i) for i, j in enumerate(ids, 1))
+        assert all(info.name == "dask-rec" for info in jobs.values())  # the array's -N
+        return [(info.native_state, info.state) for info in jobs.values()]
+
+    assert states("qstat_json_elements.json") == [
+        ("X", JobState.FINISHED),
+        ("R", JobState.RUNNING),
+        ("R", JobState.RUNNING),
+        ("Q", JobState.PENDING),
+    ]
+    waiting = parse_qstat_json(recorded("qstat_json_elements.json"))["1091[4].vm"]
+    # It shows the array's stime and comment ("Job Array Began at ..."): neither is its own.
+    assert waiting.started is None and waiting.reason is None and waiting.hosts == ()
+    assert waiting.submitted is not None
+
+    # One qdel of a running and a waiting element: exit 0, the third runs on.
+    assert recorded("qdel_elements.rc").strip() == "0"
+    assert not recorded("qdel_elements.stderr").strip()
+    assert states("qstat_json_elements_deleted.json") == [
+        ("X", JobState.FINISHED),
+        ("X", JobState.FINISHED),
+        ("R", JobState.RUNNING),
+        ("X", JobState.FINISHED),
+    ]
+    # After the last element was deleted the array ended; history keeps every element, F.
+    assert states("qstat_json_elements_finished.json") == [("F", JobState.FINISHED)] * 4
+    never_ran = parse_qstat_json(recorded("qstat_json_elements_finished.json"))["1091[4].vm"]
+    assert never_ran.started is None
+
+
+def test_dash_t_of_an_array_lists_the_array_then_its_elements() -> None:
+    # What `qstat -t 1091[].vm` adds: the array's own record (B while elements run, F after),
+    # which is no element; the backend never asks for it.
+    for name, array_state in (
+        ("qstat_json_array_t.json", "B"),
+        ("qstat_json_array_t_finished.json", "F"),
+    ):
+        jobs = parse_qstat_json(recorded(name))
+        assert list(jobs) == ["1091[].vm", *(f"1091[{i}].vm" for i in (1, 2, 3, 4))]
+        assert jobs["1091[].vm"].native_state == array_state
+        assert jobs["1091[].vm"].array is None
+
+
+def test_qdel_of_waiting_elements_goes_one_array_range_per_call() -> None:
+    # Recorded: one qdel of elements 2, 4, 6 and 8 of a held array (none ran): exit 0, silent,
+    # and only 2 and 4 ended; 6 and 8 wait on.
+    assert recorded("qdel_held_elements.rc").strip() == "0"
+    assert not recorded("qdel_held_elements.stderr").strip()
+    parent = parse_qsub(recorded("qsub_array_held.txt"))
+    assert parent == "1149[].vm"
+    jobs = parse_qstat_json(recorded("qstat_json_held_elements_after_one_qdel.json"))
+    ended = [j for j, info in jobs.items() if info.array and info.state.ended]
+    assert ended == ["1149[2].vm", "1149[4].vm"]
+    assert jobs["1149[6].vm"].state is JobState.PENDING
+    # So jobs of their own go together, and each run of consecutive elements of one array as
+    # one range id in a call of its own.
+    ids = ["5.vm", "12[4].vm", "12[3].vm", "12[9].vm", "6.vm", "12[5].vm", "13[1]", "5.vm"]
+    assert qdel_batches(ids) == [["5.vm", "6.vm"], ["12[3-5].vm"], ["12[9].vm"], ["13[1]"]]
+    assert qdel_batches(["1149[2].vm"]) == [["1149[2].vm"]]
+    assert qdel_batches([]) == []
+
+
+def test_qdel_of_an_element_that_ended_is_no_error() -> None:
+    assert recorded("qdel_ended_element.rc").strip() == "55"
+    (line,) = recorded("qdel_ended_element.stderr").splitlines()
+    assert line == "qdel: Request invalid for finished array subjob 1149[2].vm"
+    assert QDEL_ALREADY_GONE.search(line)
+
+
+def test_pbs_profiles_submit_workers_as_one_array_by_default() -> None:
+    backend = PBSBackend()
+    assert backend.client.arrays is PBS_ARRAYS
+    assert backend.default_options()["job_array"] is True
+
+
+def test_an_array_of_jobs_that_may_not_be_rerun_is_refused_before_qsub() -> None:
+    # qsub -r n -J 1-2: "qsub:  cannot submit non-rerunable Array Job" (OpenPBS 23.06.06).
+    backend = PBSBackend()
+    base = {**backend.default_options(), "queue": None}
+    for directive in ("-r n", "-rn", "-h -r n"):
+        errors = backend.check_options({**base, "job_extra_directives": [directive]})
+        assert [e.field for e in errors] == ["job_array"], directive
+    for fine in (["-r y"], ["-m n"], []):
+        assert not backend.check_options({**base, "job_extra_directives": fine})
+    off = {**base, "job_array": False, "job_extra_directives": ["-r n"]}
+    assert not backend.check_options(off)
