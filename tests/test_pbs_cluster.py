@@ -15,6 +15,7 @@ from pangeo_hpc_ext.schedulers.arrays import PBS_ARRAYS
 from pangeo_hpc_ext.schedulers.pbs import PBSClient
 from tests.conftest import Api
 from tests.support.adaptive import check_adaptive_scales_up_then_holds
+from tests.support.arrays import scale_down_to_one, three_workers_as_one_array
 from tests.support.dask_client import cluster_client
 from tests.support.kernel import Kernel
 from tests.support.pbs import command
@@ -101,14 +102,10 @@ async def test_pbs_lifecycle_compute_scale_delete(pbs: str, api: Api) -> None:
     assert code == 200 and cluster["workers"]["requested"] == 3
     await api.wait_for(cid, workers_on_running_jobs(3), "scale-up to 3 running jobs")
 
-    code, cluster = await api.call("PATCH", "clusters", cid, body={"workers": 1})
-    assert code == 200
-    cluster = await api.wait_for(
+    cluster = await scale_down_to_one(
+        api,
         cid,
-        lambda c: (
-            workers_on_running_jobs(1)(c)
-            and sorted(j["state"] for j in c["jobs"]).count("finished") == 2
-        ),
+        workers_on_running_jobs,
         "scale-down to 1: 2 jobs deleted (finished, not failed), 1 worker left",
     )
     ours = {j["job_id"] for j in cluster["jobs"]}
@@ -121,21 +118,11 @@ async def test_pbs_lifecycle_compute_scale_delete(pbs: str, api: Api) -> None:
 
 
 async def test_workers_as_one_array_scaled_down_element_by_element(pbs: str, api: Api) -> None:
-    code, cluster = await post(api, 0)
-    assert code == 201, cluster
-    cid = cluster["id"]
-    # A PATCH while the cluster starts waits for the start (which may outlast a request here).
-    await api.wait_for(cid, lambda c: c["status"] == "running", "the cluster running")
-    code, _ = await api.call("PATCH", "clusters", cid, body={"workers": 3})
-    assert code == 200
-    cluster = await api.wait_for(
-        cid, workers_on_running_jobs(3), "3 array elements running (R), 3 workers"
+    cluster, parent, ids = await three_workers_as_one_array(
+        api, "pbs", workers_on_running_jobs(3), "3 array elements running (R), 3 workers"
     )
-    parents = {j["array"]["parent"] for j in cluster["jobs"]}
-    assert len(parents) == 1, cluster["jobs"]
-    parent = parents.pop()
+    cid = cluster["id"]
     number, _, server = parent.partition("[]")
-    ids = sorted(j["job_id"] for j in cluster["jobs"])
     assert ids == [f"{number}[{i}]{server}" for i in (1, 2, 3)]
     # PBS's own view: one array of three subjobs, that is one qsub.
     held = pbs_jobs(parent, subjobs=True)
@@ -148,14 +135,10 @@ async def test_workers_as_one_array_scaled_down_element_by_element(pbs: str, api
     assert code == 200, log
     assert {Path(f["path"]).name for f in log["files"]} == {f"{ids[1]}.OU", f"{ids[1]}.ER"}
 
-    code, _ = await api.call("PATCH", "clusters", cid, body={"workers": 1})
-    assert code == 200
-    cluster = await api.wait_for(
+    cluster = await scale_down_to_one(
+        api,
         cid,
-        lambda c: (
-            workers_on_running_jobs(1)(c)
-            and sorted(j["state"] for j in c["jobs"]).count("finished") == 2
-        ),
+        workers_on_running_jobs,
         "scale-down to 1: 2 elements deleted (finished, not failed), 1 running",
     )
     alive = unfinished(set(ids))

@@ -12,6 +12,7 @@ import pytest
 
 from tests.conftest import Api
 from tests.support.adaptive import check_adaptive_scales_up_then_holds
+from tests.support.arrays import scale_down_to_one, three_workers_as_one_array
 from tests.support.dask_client import cluster_client
 from tests.test_idle_shutdown import check_idle_cluster_closes, start
 from tests.test_sge_jobs import qstat_job_ids, require_sge
@@ -41,12 +42,6 @@ def running_jobs(cluster: dict[str, Any]) -> list[dict[str, Any]]:
 
 def workers_on_running_jobs(n: int):
     return lambda c: c["workers"]["connected"] == n and len(running_jobs(c)) == n
-
-
-def scaled_down_to_one(cluster: dict[str, Any]) -> bool:
-    """One worker on one running job, and the two others deleted (finished, not failed)."""
-    states = [j["state"] for j in cluster["jobs"]]
-    return workers_on_running_jobs(1)(cluster) and states.count("finished") == 2
 
 
 async def post(api: Api, workers: int, **options: Any) -> tuple[int, Any]:
@@ -94,10 +89,11 @@ async def test_sge_lifecycle_compute_scale_delete(api: Api, sge: None) -> None:
     assert code == 200 and cluster["workers"]["requested"] == 3
     await api.wait_for(cid, workers_on_running_jobs(3), "scale-up to 3 running jobs")
 
-    code, cluster = await api.call("PATCH", "clusters", cid, body={"workers": 1})
-    assert code == 200
-    cluster = await api.wait_for(
-        cid, scaled_down_to_one, "scale-down to 1: 2 jobs deleted (finished), 1 worker left"
+    cluster = await scale_down_to_one(
+        api,
+        cid,
+        workers_on_running_jobs,
+        "scale-down to 1: 2 jobs deleted (finished), 1 worker left",
     )
     ours = {j["job_id"] for j in cluster["jobs"]}
     assert len(ours & qstat_job_ids()) == 1
@@ -109,28 +105,20 @@ async def test_sge_lifecycle_compute_scale_delete(api: Api, sge: None) -> None:
 
 
 async def test_workers_as_one_array_scaled_down_element_by_element(api: Api, sge: None) -> None:
-    code, cluster = await post(api, 0)
-    assert code == 201, cluster
-    cid = cluster["id"]
-    await api.wait_for(cid, lambda c: c["status"] == "running", "the cluster running")
-    code, _ = await api.call("PATCH", "clusters", cid, body={"workers": 3})
-    assert code == 200
-    cluster = await api.wait_for(
-        cid, workers_on_running_jobs(3), "3 array elements running (r), 3 workers"
+    cluster, parent, ids = await three_workers_as_one_array(
+        api, "sge", workers_on_running_jobs(3), "3 array elements running (r), 3 workers"
     )
-    parents = {j["array"]["parent"] for j in cluster["jobs"]}
-    assert len(parents) == 1, cluster["jobs"]
-    parent = parents.pop()
-    ids = sorted(j["job_id"] for j in cluster["jobs"])
+    cid = cluster["id"]
     assert ids == [f"{parent}.{i}" for i in (1, 2, 3)]
     # Grid Engine's own view: one job whose three tasks run, that is one qsub.
     assert set(ids) <= qstat_job_ids()
     assert "job-array tasks:            1-3:1" in qstat_j(parent)
 
-    code, _ = await api.call("PATCH", "clusters", cid, body={"workers": 1})
-    assert code == 200
-    cluster = await api.wait_for(
-        cid, scaled_down_to_one, "scale-down to 1: 2 elements deleted (finished), 1 running"
+    cluster = await scale_down_to_one(
+        api,
+        cid,
+        workers_on_running_jobs,
+        "scale-down to 1: 2 elements deleted (finished), 1 running",
     )
     (alive,) = set(ids) & qstat_job_ids()
     assert [j["job_id"] for j in running_jobs(cluster)] == [alive]
