@@ -190,9 +190,9 @@ class SGEClient(SchedulerClient):
         this user's jobs that ended since the earliest of them was last listed."""
         if not self._accounting_readable:
             return {}
+        element = SGE_ARRAYS.parse_element_id(job_ids[0])
         if len(job_ids) == 1:
             # An array's id answers every element's record; qacct reads `123.4` as 123 anyway.
-            element = SGE_ARRAYS.parse_element_id(job_ids[0])
             argv = ["qacct", "-j", element.parent if element else job_ids[0]]
         else:
             seen = [self._last_listed[j][0] for j in job_ids if j in self._last_listed]
