@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ..errors import FieldError, InvalidOptions
 from .handle import AdaptBounds
-from .profiles import IDLE_TIMEOUT_RANGE, Profile, idle_timeout_ok
+from .profiles import IDLE_TIMEOUT_CEILING_S, Profile, idle_timeout_ok
 
 
 def check_workers(field: str, value: int, max_workers: int) -> None:
@@ -29,10 +29,14 @@ def check_adapt(bounds: AdaptBounds, max_workers: int) -> None:
 def check_idle_timeout(value: float, max_idle_timeout: float) -> None:
     limit = max_idle_timeout
     if not idle_timeout_ok(value) or (limit and not 0 < value <= limit):
-        allowed = f"between 1 and {limit:g} seconds" if limit else IDLE_TIMEOUT_RANGE
+        allowed = (
+            f"between 1 and {limit:g}"
+            if limit
+            else f"0 (never) up to {IDLE_TIMEOUT_CEILING_S} (366 days)"
+        )
         raise InvalidOptions(
-            f"idle_timeout must be {allowed}, got {value:g}",
-            [FieldError("idle_timeout", f"idle_timeout must be {allowed}")],
+            f"idle_timeout must be {allowed} seconds, got {value:g}",
+            [FieldError("idle_timeout", f"idle_timeout must be {allowed} seconds")],
         )
 
 

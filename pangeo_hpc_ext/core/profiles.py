@@ -125,14 +125,16 @@ def _idle_timeout(profile: str, value: Any) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or not idle_timeout_ok(value):
-        raise ValueError(f"profile {profile!r}: idle_timeout must be {IDLE_TIMEOUT_RANGE}")
+        raise ValueError(
+            f"profile {profile!r}: idle_timeout must be a number of seconds, 0 (never) up to "
+            f"{IDLE_TIMEOUT_CEILING_S} (366 days)"
+        )
     return float(value)
 
 
 # Beyond a year "idle" means never, and a deadline that far out no longer fits a date (the
 # cluster's card would not render): 0 says never.
 IDLE_TIMEOUT_CEILING_S = 366 * 24 * 3600
-IDLE_TIMEOUT_RANGE = f"0 (never) up to {IDLE_TIMEOUT_CEILING_S} seconds (366 days)"
 
 
 def idle_timeout_ok(seconds: float) -> bool:

@@ -14,7 +14,7 @@ from traitlets import Bool, Dict, Enum, Float, Integer, Unicode, default, valida
 
 from ..core.ledger import JobLedger
 from ..core.manager import DEFAULT_IDLE_TIMEOUT_S, ClusterManager
-from ..core.profiles import IDLE_TIMEOUT_RANGE, build_profiles, idle_timeout_ok
+from ..core.profiles import IDLE_TIMEOUT_CEILING_S, build_profiles, idle_timeout_ok
 from ..notebook.catalog import KernelCatalog
 from ..notebook.clusters import NotebookClusters
 from ..notebook.kernel_environment import KernelEnvironment
@@ -124,7 +124,9 @@ class PangeoHPC(ExtensionApp):
     @validate("idle_timeout", "cluster_idle_timeout", "max_idle_timeout")
     def _idle_seconds(self, proposal: Any) -> float:
         if not idle_timeout_ok(proposal["value"]):
-            raise ValueError(f"{proposal['trait'].name} must be {IDLE_TIMEOUT_RANGE}")
+            raise ValueError(
+                f"{proposal['trait'].name} must be 0 (never) up to {IDLE_TIMEOUT_CEILING_S} seconds"
+            )
         return proposal["value"]
 
     @validate("job_poll_interval", "scheduler_timeout")
