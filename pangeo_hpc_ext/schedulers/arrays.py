@@ -50,9 +50,7 @@ class JobArrays:
     parent_pattern: str | None = None
     parent_format: str | None = None
 
-    def element_id(self, parent: str, index: int | str) -> str:
-        """The id of element `index` of array `parent`; a range (`3-5`) where the scheduler
-        takes one for several elements (PBS)."""
+    def element_id(self, parent: str, index: int) -> str:
         if self.parent_pattern is None:
             return self.element_format.format(parent=parent, index=index)
         match = re.fullmatch(self.parent_pattern, parent.strip())

@@ -234,12 +234,13 @@ def qdel_batches(job_ids: list[str]) -> list[list[str]]:
             indices.setdefault(element.parent, set()).add(element.index)
     calls = [list(dict.fromkeys(plain))] if plain else []
     for parent, found in indices.items():
+        number, _, server = parent.partition("[]")
         ordered = sorted(found)
         # Runs of consecutive indices: index - position is the same along a run.
         for _, run in itertools.groupby(enumerate(ordered), lambda pair: pair[1] - pair[0]):
             first, *rest = [index for _, index in run]
-            span = f"{first}-{rest[-1]}" if rest else first
-            calls.append([PBS_ARRAYS.element_id(parent, span)])
+            span = f"{first}-{rest[-1]}" if rest else str(first)
+            calls.append([f"{number}[{span}]{server}"])
     return calls
 
 
