@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from .arrays import LSF_ARRAYS
+from .arrays import ArrayElement
 from .base import JobInfo, JobState, QueueInfo, distinct_hosts, walltime_left
 
 COMMANDS = ("bsub", "bjobs", "bkill", "bqueues")
@@ -339,6 +339,18 @@ def _reason(record: dict[str, str], state: JobState, long: LongRecord | None) ->
 # (`dask-x[4]`: the array's name with the index) [IBM bjobs]; `-l` heads it `Job <123[4]>`, the
 # id bkill and bjobs take for that element alone.
 _ELEMENT_NAME = re.compile(r"(?P<name>.*)\[(?P<index>\d+)\]")
+_ELEMENT_ID = re.compile(r"(?P<parent>\d+)\[(?P<index>\d+)\]")
+
+
+def element_id(parent: str, index: int) -> str:
+    """LSF's id of one element of job array `parent`."""
+    return f"{parent}[{index}]"
+
+
+def parse_element_id(job_id: str) -> ArrayElement | None:
+    """The array and index of an element id (`123[4]`); None for a job's own id."""
+    match = _ELEMENT_ID.fullmatch(job_id.strip())
+    return ArrayElement(match.group("parent"), int(match.group("index"))) if match else None
 
 
 def record_job_id(record: dict[str, str]) -> str:
@@ -349,9 +361,9 @@ def record_job_id(record: dict[str, str]) -> str:
         return job_id
     index = (record.get("JOBINDEX") or "").strip()
     if index.isdigit() and int(index) > 0:
-        return LSF_ARRAYS.element_id(job_id, int(index))
+        return element_id(job_id, int(index))
     name = _ELEMENT_NAME.fullmatch(record.get("JOB_NAME") or "")
-    return LSF_ARRAYS.element_id(job_id, int(name.group("index"))) if name else job_id
+    return element_id(job_id, int(name.group("index"))) if name else job_id
 
 
 def job_info(
@@ -372,7 +384,7 @@ def job_info(
     if long and long.submitted:  # -l's stamps have the seconds
         submitted = long.submitted.isoformat()
     job_id = record_job_id(record) if record.get("JOBID") else (long.job_id if long else "")
-    element = LSF_ARRAYS.parse_element_id(job_id)
+    element = parse_element_id(job_id)
     name = record.get("JOB_NAME") or (long.name if long else None) or None
     if element is not None and name and name.endswith(f"[{element.index}]"):
         # The name we gave the array: what a record's job is confirmed by, for its elements too.

@@ -33,6 +33,7 @@ from pangeo_hpc_ext.schedulers.lsf_output import (
     parse_bjobs_json,
     parse_bjobs_long,
     parse_bjobs_wide,
+    parse_element_id,
 )
 from pangeo_hpc_ext.schedulers.slurm import parse_job_row
 
@@ -180,7 +181,7 @@ def test_lsf_elements_in_every_bjobs_form() -> None:
     )["531[3]"]
     assert started.hosts == ("vm",) and started.started is not None
     assert started.runlimit_min == 30.0
-    assert LSF_ARRAYS.parse_element_id("7[5]") == ArrayElement("7", 5)
+    assert parse_element_id("7[5]") == ArrayElement("7", 5)
 
 
 def test_slurm_element_rows() -> None:
